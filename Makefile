@@ -1,0 +1,41 @@
+# The user's verbs. Each target sets up the virtual environment first (once, and again when
+# pyproject.toml changes), so on a fresh machine with only Python `make train` and
+# `make test` are all it takes.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Extra pip arguments, e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu on a machine
+# whose default index would bring a CUDA build of torch.
+TORCH_INDEX ?=
+EXTRAS ?= dev
+
+.PHONY: install train test perf lint format clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install --quiet --index-url $(TORCH_INDEX) "torch>=2.10,<2.14")
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+train: $(STAMP)
+	$(BIN)/mlo-train $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The performance suite: every perf/suite_*.py, tables written under perf/.
+# PERF_ARGS="--only NAME --quick" runs one suite with a small budget.
+perf: $(STAMP)
+	$(BIN)/python perf/run.py $(PERF_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Agents that play the TensorGame: one agent per file; :mod:`.base` holds the interface."""

@@ -1,0 +1,1 @@
+"""Loggers: one interface (:mod:`.base`), many backends. The run files are always written."""

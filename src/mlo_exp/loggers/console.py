@@ -1,0 +1,96 @@
+"""Console progress: a progress bar on a terminal, episode lines at a steady rate, a summary.
+
+Lines go through Python logging (logger ``mlo_exp``), so Hydra copies them into the run's
+log file. The bar is drawn on stderr only when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from mlo_exp.loggers.base import Logger, log
+from mlo_exp.run_context import RunContext
+
+
+class ConsoleLogger(Logger):
+    name = "console"
+
+    def __init__(self, print_every_s: float = 2.0, progress_bar: bool = True) -> None:
+        self.print_every_s = float(print_every_s)
+        self.progress_bar = bool(progress_bar) and sys.stderr.isatty()
+        self._last_print = float("-inf")
+        self._total: int | None = None
+        self._recent: list[dict[str, Any]] = []
+
+    def start(self, run: RunContext, config: dict[str, Any]) -> None:
+        self._total = config.get("trainer", {}).get("episodes")
+        log.info("run %s  dir %s", run.run_name, run.run_dir)
+
+    def log_episode(self, record: dict[str, Any]) -> None:
+        self._recent = (self._recent + [record])[-5:]
+        now = time.monotonic()
+        if self.progress_bar:
+            self._draw_bar(record)
+        if now - self._last_print >= self.print_every_s:
+            self._last_print = now
+            if self.progress_bar:
+                sys.stderr.write("\r\033[K")
+            log.info(
+                "episode %s  reward %.1f  residual %.3g  rank %s%s  best %s  %.1fs",
+                record["episode"], record["reward"], record["residual_norm"],
+                record["rank_used"], " solved" if record["solved"] else "",
+                record["best_rank"] if record["best_rank"] is not None else "-",
+                record["wall_time_s"],
+            )
+
+    def _draw_bar(self, record: dict[str, Any]) -> None:
+        total = self._total or record["episode"]
+        done = min(record["episode"] / max(total, 1), 1.0)
+        width = 30
+        bar = "#" * int(done * width) + "-" * (width - int(done * width))
+        best = record["best_rank"] if record["best_rank"] is not None else "-"
+        sys.stderr.write(f"\r[{bar}] {record['episode']}/{total}  best rank {best}  "
+                         f"{record['wall_time_s']:.0f}s")
+        sys.stderr.flush()
+
+    def log_summary(self, summary: dict[str, Any]) -> None:
+        if self.progress_bar:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+        if self._recent:
+            log.info("last episodes:\n%s", format_table(self._recent))
+        log.info("summary:\n%s", format_summary(summary))
+
+
+def format_table(records: list[dict[str, Any]]) -> str:
+    """A compact fixed-width table: Episode, Reward, Residual, Rank, Solved."""
+    lines = [f"{'Episode':>8} {'Reward':>8} {'Residual':>10} {'Rank':>5} {'Solved':>6}"]
+    for r in records:
+        lines.append(f"{r['episode']:>8} {r['reward']:>8.1f} {r['residual_norm']:>10.4g} "
+                     f"{r['rank_used']:>5} {'yes' if r['solved'] else 'no':>6}")
+    return "\n".join(lines)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The end-of-run block every run prints."""
+    best = summary.get("best_rank")
+    known = summary.get("best_known_rank")
+    shape = ",".join(str(x) for x in summary.get("shape", []))
+    rows = [
+        ("run_id", summary.get("run_id")),
+        ("shape", f"<{shape}> over {summary.get('ring')}"),
+        ("best rank", "none found" if best is None else best),
+        ("exactly verified", "yes" if summary.get("verified") else "no"),
+        ("best known rank", known if known is not None else "unknown"),
+        ("episodes", summary.get("episodes")),
+        ("stopped by", summary.get("stop_reason")),
+        ("wall time", f"{summary.get('wall_time_s', 0.0):.1f} s"),
+        ("algorithm", summary.get("algorithm_path") or "-"),
+        ("run dir", summary.get("run_dir")),
+    ]
+    if summary.get("logger_failures"):
+        rows.append(("not logged by", ", ".join(sorted(summary["logger_failures"]))))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {key:<{width}}  {value}" for key, value in rows)

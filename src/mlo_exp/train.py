@@ -1,0 +1,43 @@
+"""``mlo-train``: the Hydra entry point. Compose, validate, run, summarise; nothing else.
+
+Exit codes: 0 on success (also when the run was interrupted and saved), 1 for Hydra's own
+composition errors (unknown option, wrong type, unknown key), 2 for invalid values.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from mlo_exp import experiment
+from mlo_exp.config import ConfigError, config_dir, validate
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
+def main(cfg: DictConfig) -> int | None:
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        settings = validate(cfg)
+    except ConfigError as error:
+        _discard_unused_run_dir(run_dir)
+        print(f"mlo-train: invalid configuration: {error}", file=sys.stderr)
+        sys.exit(2)
+    job_num = hydra_cfg.job.num if hydra_cfg.mode.name == "MULTIRUN" else None
+    summary = experiment.run(cfg, settings, run_dir, job_num, list(hydra_cfg.overrides.task))
+    return summary.best_rank
+
+
+def _discard_unused_run_dir(run_dir: Path) -> None:
+    """Remove a run dir that holds only what Hydra wrote before validation failed."""
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log"}:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
