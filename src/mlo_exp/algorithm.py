@@ -75,7 +75,8 @@ class Algorithm:
 
     def as_float(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Factors as float64 arrays (for execution, never for correctness)."""
-        return tuple(np.asarray(x, dtype=object).astype(np.float64) for x in (self.u, self.v, self.w))
+        return tuple(  # type: ignore[return-value]
+            np.asarray(x, dtype=object).astype(np.float64) for x in (self.u, self.v, self.w))
 
     def digest(self) -> str:
         """Stable sha256 over shape, ring and exact factors: identifies an algorithm."""
@@ -123,7 +124,7 @@ class Algorithm:
             raise fail(f"version={data.get('version')!r}; accepted: {FORMAT_VERSION}")
         shape = data.get("shape")
         if (not isinstance(shape, list) or len(shape) != 3
-                or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in shape)):
+                or not all(type(x) is int and x >= 1 for x in shape)):
             raise fail(f"shape={shape!r}; accepted: three integers >= 1, e.g. [2, 2, 2]")
         ring = data.get("ring", "Z")
         if ring not in RINGS:

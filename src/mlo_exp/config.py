@@ -20,7 +20,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -69,7 +69,7 @@ class EnvConfig:
     shape: list[int] = field(default_factory=lambda: [2, 2, 2])
     coefficients: list[int] = field(default_factory=lambda: [-1, 0, 1])
     ring: str = "Z"
-    max_rank: Optional[int] = None  # None: n*m*p, the school method's rank
+    max_rank: int | None = None  # None: n*m*p, the school method's rank
 
     def __post_init__(self) -> None:
         shape = list(self.shape)
@@ -141,7 +141,7 @@ cs.store(name="console", group="schema/logger", node=ConsoleLoggerConfig)
 class DisabledComponentConfig:
     """``none``: the component is switched off."""
 
-    _target_: Optional[str] = None
+    _target_: str | None = None
 
 
 cs.store(name="none", group="schema/checkpoint", node=DisabledComponentConfig)
@@ -161,10 +161,10 @@ class TrainerConfig:
     """The episode loop's budget. The run stops at whichever limit comes first."""
 
     episodes: int = 200
-    time_limit_s: Optional[float] = 90.0
+    time_limit_s: float | None = 90.0
     # Stop once a verified algorithm of at most this rank is found. None: the best known rank
     # for the shape (reference data), so a run that matches the record ends early.
-    stop_at_rank: Optional[int] = None
+    stop_at_rank: int | None = None
 
     def __post_init__(self) -> None:
         _positive("trainer", "episodes", self.episodes)
@@ -189,7 +189,7 @@ class RunConfig:
     seed: int = 0
     device: str = "cpu"
     # Extra words for the run name (cleanrl style: env__agent__seed__tag).
-    tag: Optional[str] = None
+    tag: str | None = None
 
     def __post_init__(self) -> None:
         _check(self.seed >= 0, "seed", self.seed, "an integer >= 0")

@@ -63,7 +63,8 @@ class TensorGame:
         if not self.coefficients or all(c == 0 for c in self.coefficients):
             raise ValueError(f"coefficients={list(coefficients)}: need at least one non-zero value")
         if ring == "Z2" and not set(self.coefficients) <= {0, 1}:
-            raise ValueError(f"coefficients={list(self.coefficients)}: over Z2 use a subset of [0, 1]")
+            raise ValueError(
+                f"coefficients={list(self.coefficients)}: over Z2 use a subset of [0, 1]")
         self.max_rank = int(max_rank) if max_rank is not None else n * m * p
         if self.max_rank < 1:
             raise ValueError(f"max_rank={max_rank}; must be >= 1")
@@ -105,9 +106,8 @@ class TensorGame:
                 f"{self.action_dim}): per game u ({n * m} entries of A), v ({m * p} of B), "
                 f"w ({n * p} of C)"
             )
-        if actions.is_floating_point():
-            if not torch.equal(actions, actions.round()):
-                raise ValueError("actions must hold integers (coefficients), got fractions")
+        if actions.is_floating_point() and not torch.equal(actions, actions.round()):
+            raise ValueError("actions must hold integers (coefficients), got fractions")
         actions = actions.to(torch.int64)
         allowed = torch.isin(actions, self._coefficient_tensor)
         if not bool(allowed.all()):

@@ -53,7 +53,8 @@ def alphatensor(n: int, m: int, p: int, ring: str = "Q", data_dir: Path | None =
     key = (n, m, p)
     if key not in algorithms:
         known = ", ".join(",".join(map(str, k)) for k in sorted(algorithms))
-        raise KeyError(f"no AlphaTensor {ring} algorithm for <{n},{m},{p}> in {path}; known: {known}")
+        raise KeyError(
+            f"no AlphaTensor {ring} algorithm for <{n},{m},{p}> in {path}; known: {known}")
     return algorithms[key]
 
 

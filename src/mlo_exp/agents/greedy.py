@@ -58,7 +58,8 @@ class GreedyAgent(Agent):
             return self._enumerated
         dim_u, dim_v, _ = self.game.dims
         one = 1 if 1 in self.game.coefficients else next(c for c in self.game.coefficients if c)
-        eye_u, eye_v = torch.eye(dim_u, dtype=torch.int64) * one, torch.eye(dim_v, dtype=torch.int64) * one
+        eye_u = torch.eye(dim_u, dtype=torch.int64) * one
+        eye_v = torch.eye(dim_v, dtype=torch.int64) * one
         unit_u, unit_v = eye_u.repeat_interleave(dim_v, 0), eye_v.repeat(dim_u, 1)
         extra = max(self.max_candidates - len(unit_u), 0)
         random_u = self.sample_nonzero(extra, dim_u)

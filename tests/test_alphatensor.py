@@ -1,0 +1,85 @@
+import io
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlo_exp.alphatensor import UnsafeFileError, default_data_dir, load_alphatensor, read_npz_safely
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "alphatensor"
+
+
+@pytest.fixture(scope="module")
+def exact_algorithms():
+    return load_alphatensor(default_data_dir() / "factorizations_r.npz", ring="Q")
+
+
+def test_all_93_exact_factorizations_import_and_verify(exact_algorithms):
+    assert len(exact_algorithms) == 93
+    failures = [shape for shape, a in exact_algorithms.items() if not a.verify().ok]
+    assert failures == []
+    assert exact_algorithms[(2, 2, 2)].rank == 7
+    assert exact_algorithms[(4, 4, 4)].rank == 49
+    # Some large shapes carry fractional coefficients: they verify over Q, exactly.
+    assert any(a.ring == "Q" for a in exact_algorithms.values())
+
+
+def test_ranks_match_the_best_known_ranks_table(exact_algorithms):
+    from mlo_exp.reference import known_ranks
+
+    table = known_ranks()
+    for shape, algorithm in exact_algorithms.items():
+        row = table[tuple(sorted(shape))]
+        assert algorithm.rank == row.alphatensor_z, shape
+
+
+def test_all_20_mod2_factorizations_import_and_verify():
+    algorithms = load_alphatensor(default_data_dir() / "factorizations_f2.npz", ring="Z2")
+    assert len(algorithms) == 20
+    assert all(a.ring == "Z2" and a.verify().ok for a in algorithms.values())
+    assert algorithms[(4, 4, 4)].rank == 47
+    # Rank 47 for <4,4,4> only holds modulo 2.
+    from mlo_exp.tensor import verify
+
+    a = algorithms[(4, 4, 4)]
+    assert not verify(a.u, a.v, a.w, a.shape, "Z").ok
+
+
+def test_packaged_copies_match_the_shared_reference_data():
+    if not SHARED.is_dir():
+        pytest.skip("no ../shared/data beside this checkout")
+    for name in ("factorizations_r.npz", "factorizations_f2.npz"):
+        assert (default_data_dir() / name).read_bytes() == (SHARED / name).read_bytes()
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (Path.touch, (Path("PWNED"),))
+
+
+def _npz_with_payload(tmp_path: Path, payload: object) -> Path:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": "|O", "fortran_order": False, "shape": (3,)})
+    buffer.write(pickle.dumps(payload, protocol=2))
+    path = tmp_path / "evil.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("2,2,2.npy", buffer.getvalue())
+    return path
+
+
+def test_a_pickle_that_would_run_code_is_refused_and_not_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = _npz_with_payload(tmp_path, _RunsCode())
+    with pytest.raises(UnsafeFileError, match="refusing to load"):
+        read_npz_safely(path)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_not_an_npz(tmp_path):
+    path = tmp_path / "x.npz"
+    path.write_text("hello")
+    with pytest.raises(ValueError, match="not a readable .npz"):
+        read_npz_safely(path)
