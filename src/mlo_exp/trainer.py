@@ -6,6 +6,7 @@ Components that act around the loop (checkpointing, live plots, the benchmark st
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -113,7 +114,8 @@ class Trainer:
         summary = self._summary(status)
         for callback in self.callbacks:
             callback.on_run_end(self, summary)
-        atomic_write_text(self.run.run_dir / "summary.json", _json(summary.to_dict()))
+        atomic_write_text(self.run.run_dir / "summary.json",
+                          json.dumps(summary.to_dict(), indent=1) + "\n")
         self.logger.log_summary(summary.to_dict())
         return summary
 
@@ -225,9 +227,3 @@ class Trainer:
         self.episode = int(state["episode"])
         self.moves = int(state["moves"])
         self.best = Algorithm.from_dict(state["best"], "checkpoint") if state["best"] else None
-
-
-def _json(data: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(data, indent=1) + "\n"
