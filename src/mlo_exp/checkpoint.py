@@ -207,10 +207,14 @@ def load_checkpoint(path: str | Path, expected_sha256: str | None = None) -> dic
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        reason = _unpickler_reason(error)
+        if "global" not in reason.lower():  # not an attempt to import code: a broken file
+            raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt): "
+                                  f"{reason}") from None
         raise CheckpointError(
             f"checkpoint {path} refused: it holds a pickle payload that safe loading "
             f"(torch.load weights_only=True) does not allow, i.e. it could run code "
-            f"({_first_line(error)}); accepted: checkpoints written by mlo-exp") from None
+            f"({reason}); accepted: checkpoints written by mlo-exp") from None
     except Exception as error:
         raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt): "
                               f"{type(error).__name__}: {_first_line(error)}") from None
@@ -236,6 +240,16 @@ def restore(trainer: Trainer, payload: dict[str, Any], source: Path) -> None:
                               f"{type(trainer.agent).__name__}: {type(error).__name__}: "
                               f"{_first_line(error)}") from None
     restore_rng(payload["rng"])
+
+
+def _unpickler_reason(error: BaseException) -> str:
+    """The useful line of torch's weights_only error (after ``WeightsUnpickler error:``)."""
+    text = str(error)
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        tail = text.split(marker, 1)[1].strip()
+        return tail.split(". Please use", 1)[0].splitlines()[0].strip()
+    return _first_line(error)
 
 
 def _first_line(error: BaseException) -> str:
