@@ -252,6 +252,13 @@ def _unpickler_reason(error: BaseException) -> str:
     return _first_line(error)
 
 
+def _episode_of(path: Path) -> int:
+    try:
+        return int(path.stem.removeprefix("ckpt_e"))
+    except ValueError:
+        return -1
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
@@ -346,8 +353,31 @@ class CheckpointManager(TrainerCallback):
             self._log = CheckpointLog.create(self.log_path, self.run)
         for stale in self.directory.glob(".*.tmp"):  # left by a process killed mid-write
             stale.unlink(missing_ok=True)
+        self._adopt_unlisted()
         if self.save_on_signal:
             self._install_signal_handlers(trainer)
+
+    def _adopt_unlisted(self) -> None:
+        """Enter checkpoint files the log lacks (a kill between the file's rename and the
+        log write) as ``recovered``, so the keep policy covers them."""
+        listed = {e["file"] for e in self._log.entries}
+        for path in sorted(self.directory.glob(CHECKPOINT_GLOB)):
+            if path.name in listed:
+                continue
+            entry = {"file": path.name, "reason": "recovered", "size": path.stat().st_size,
+                     "sha256": sha256_file(path), "status": "kept"}
+            try:
+                payload = load_checkpoint(path)
+            except CheckpointError as error:
+                log.warning("checkpoint %s is not in %s and unusable: %s", path, LOG_NAME, error)
+                entry.update(episode=_episode_of(path), status="invalid", timestamp="")
+            else:
+                best = payload["trainer"].get("best")
+                entry.update(episode=payload["episode"], step=payload["step"],
+                             timestamp=payload["timestamp"],
+                             run_duration_s=round(payload["run_duration_s"], 3),
+                             best_rank=best["rank"] if best else None)
+            self._log.upsert(entry)
 
     def on_new_best(self, trainer: Trainer, algorithm: Any, path: Path) -> None:
         # Saved after the episode's record is logged, so metrics and checkpoint agree.

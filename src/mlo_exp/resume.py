@@ -44,6 +44,7 @@ from mlo_exp.checkpoint import (
     LOG_NAME,
     CheckpointError,
     CheckpointLog,
+    _episode_of,
     check_compatible,
     config_identity,
     load_checkpoint,
@@ -177,13 +178,6 @@ def newest_valid(run_dir: Path) -> ResumePoint | None:
 def _log_entry(run_dir: Path, name: str) -> dict[str, Any] | None:
     run_log = CheckpointLog.read(run_dir / CHECKPOINT_DIR / LOG_NAME)
     return run_log.entry(name) if run_log else None
-
-
-def _episode_of(path: Path) -> int:
-    try:
-        return int(path.stem.removeprefix("ckpt_e"))
-    except ValueError:
-        return -1
 
 
 # -- continuing in the original run directory ------------------------------------------
