@@ -14,7 +14,7 @@ import torch
 from mlo_exp import experiment
 from mlo_exp.checkpoint import CheckpointError
 from mlo_exp.config import validate
-from mlo_exp.resume import newest_valid, resume_command, trim_run_files
+from mlo_exp.resume import RunLock, newest_valid, resume_command, trim_run_files
 
 FAST = ["agent=random", "agent.batch_size=2", "trainer.time_limit_s=null",
         "trainer.stop_at_rank=1", "logger.print_every_s=1000"]
@@ -156,3 +156,17 @@ def test_trim_and_resume_command(tmp_path, monkeypatch):
     monkeypatch.delenv("MLO_OUTPUTS", raising=False)
     command = resume_command(["env=matmul_3x3", "resume=auto", "tag=a b"], "ID")
     assert command == "mlo-train env=matmul_3x3 'tag=a b' resume=ID"
+
+
+def test_a_run_in_use_is_not_resumed_twice(train):
+    first = train("trainer.episodes=2", "checkpoint.every_episodes=1")
+    held = RunLock(Path(first.run_dir))
+    assert held.acquire()  # as a live process writing that run would
+    try:
+        with pytest.raises(CheckpointError, match="in use by another process"):
+            train("trainer.episodes=3", f"resume={first.run_id}")
+        other = train("trainer.episodes=3", "resume=auto")
+        assert other.run_id != first.run_id and other.episodes == 3
+    finally:
+        held.release()
+    assert train("trainer.episodes=3", f"resume={first.run_id}").run_id == first.run_id

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mlo_exp import resume
 from mlo_exp.agents.base import Agent
-from mlo_exp.checkpoint import restore
+from mlo_exp.checkpoint import CheckpointError, restore
 from mlo_exp.config import RunConfig
 from mlo_exp.env import TensorGame
 from mlo_exp.loggers.base import Logger, LoggerGroup
@@ -88,6 +88,17 @@ def run(cfg: DictConfig, settings: RunConfig, run_dir: Path, job_num: int | None
         run_dir.mkdir(parents=True, exist_ok=True)
         run = RunContext.create(run_dir, settings.seed, run_name_parts(settings, cfg), job_num,
                                 overrides)
+    lock = point.lock if point is not None else resume.RunLock(run.run_dir)
+    if point is None and not lock.acquire():
+        raise CheckpointError(f"run directory {run.run_dir} is in use by another process")
+    try:
+        return _run(cfg, settings, run, resolved, overrides, point)
+    finally:
+        lock.release()
+
+
+def _run(cfg: DictConfig, settings: RunConfig, run: RunContext, resolved: dict[str, Any],
+         overrides: list[str] | None, point: resume.ResumePoint | None) -> RunSummary:
     run.config = resolved
     log.info("run_id %s", run.run_id)
     log.info("resume with: %s", resume.resume_command(list(overrides or []), run.run_id))

@@ -8,7 +8,9 @@ Accepted values (``RunConfig.resume``):
   directory under the outputs root (``$MLO_OUTPUTS``, else ``./outputs``) whose checkpoint
   log was written last, among those whose shape, ring, coefficients, agent and seed match
   this run's config and that hold a valid checkpoint. When there is none, a new run starts
-  (so ``resume=auto`` can be put on every launch of a job that may be killed).
+  (so ``resume=auto`` can be put on every launch of a job that may be killed). A run
+  directory another live process holds (:class:`RunLock`) is passed over, so parallel sweep
+  jobs never continue the same run.
 * a path to a ``.pt`` file: that checkpoint (its run directory is two levels up).
 * a path to a run directory: its newest valid checkpoint.
 * a run_id: the run directory under the outputs root whose ``run.json`` has that id.
@@ -28,6 +30,7 @@ after the last save and lost with the crash) are dropped, since they are played 
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import logging
 import os
@@ -60,6 +63,35 @@ def outputs_root() -> Path:
     return Path(os.environ.get("MLO_OUTPUTS", "outputs"))
 
 
+class RunLock:
+    """An exclusive ``flock`` on ``<run dir>/.lock`` held while a process writes the run, so
+    two processes (say, parallel sweep jobs with ``resume=auto``) never continue the same run.
+    The kernel drops it when the process ends, however it ends (SIGKILL included)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / ".lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock; False when another live process holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+
 @dataclass
 class ResumePoint:
     """A loaded, checked checkpoint and the run directory it continues."""
@@ -68,6 +100,7 @@ class ResumePoint:
     payload: dict[str, Any]
     run_dir: Path
     skipped: list[str] = field(default_factory=list)
+    lock: RunLock | None = None
 
     @property
     def episode(self) -> int:
@@ -86,11 +119,20 @@ class ResumePoint:
 def resolve(value: str, process_dir: Path, config: dict[str, Any]) -> ResumePoint | None:
     """The checkpoint ``resume=value`` names (see the module docstring); None: start anew."""
     value = str(value)
-    point = (_resolve_auto(process_dir, config) if value == "auto"
-             else _resolve_named(value, config))
-    if point is not None:
-        check_compatible(point.payload, config, point.path)
+    if value == "auto":
+        return _resolve_auto(process_dir, config)
+    point = _resolve_named(value, config)
+    check_compatible(point.payload, config, point.path)
+    point.lock = _lock_or_fail(point.run_dir)
     return point
+
+
+def _lock_or_fail(run_dir: Path) -> RunLock:
+    lock = RunLock(run_dir)
+    if not lock.acquire():
+        raise CheckpointError(f"run directory {run_dir} is in use by another process "
+                              f"(pid in {lock.path}); resume it once that process has ended")
+    return lock
 
 
 def _resolve_named(value: str, config: dict[str, Any]) -> ResumePoint:
@@ -115,25 +157,35 @@ def _resolve_named(value: str, config: dict[str, Any]) -> ResumePoint:
 
 
 def _resolve_auto(process_dir: Path, config: dict[str, Any]) -> ResumePoint | None:
+    """See the module docstring; run directories another process holds are passed over."""
+    candidates = []
     if (process_dir / CHECKPOINT_DIR).is_dir():
-        point = newest_valid(process_dir)
-        if point is not None:
-            return point
-    root = outputs_root()
-    wanted = {**config_identity(config), "seed": config.get("seed")}
-    logs = sorted(root.glob(f"**/{CHECKPOINT_DIR}/{LOG_NAME}") if root.is_dir() else [],
-                  key=lambda p: p.stat().st_mtime, reverse=True)
-    for log_path in logs:
-        run_log = CheckpointLog.read(log_path)
-        if run_log is None:
+        candidates.append(process_dir)
+    else:
+        root = outputs_root()
+        wanted = {**config_identity(config), "seed": config.get("seed")}
+        logs = sorted(root.glob(f"**/{CHECKPOINT_DIR}/{LOG_NAME}") if root.is_dir() else [],
+                      key=lambda p: p.stat().st_mtime, reverse=True)
+        for log_path in logs:
+            run_log = CheckpointLog.read(log_path)
+            if run_log is None:
+                continue
+            found = {**run_log.data.get("identity", {}), "seed": run_log.data.get("seed")}
+            if found == wanted:
+                candidates.append(log_path.parent.parent)
+    for run_dir in candidates:
+        lock = RunLock(run_dir)
+        if not lock.acquire():
+            log.info("resume=auto: %s is in use by another process; passed over", run_dir)
             continue
-        if {**run_log.data.get("identity", {}), "seed": run_log.data.get("seed")} != wanted:
-            continue
-        point = newest_valid(log_path.parent.parent)
+        point = newest_valid(run_dir)
         if point is not None:
+            check_compatible(point.payload, config, point.path)
+            point.lock = lock
             return point
+        lock.release()
     log.info("resume=auto: no valid checkpoint of a run with this config under %s; "
-             "starting a new run", root.resolve())
+             "starting a new run", outputs_root().resolve())
     return None
 
 
