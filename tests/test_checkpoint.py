@@ -129,7 +129,8 @@ def test_truncated_and_altered_files_are_detected(compose_config, tmp_path):
 def test_keeps_last_k_plus_best_and_log_records_everything(compose_config, tmp_path):
     trainer, manager, recorder = make_trainer(
         compose_config, tmp_path / "run",
-        ["agent=greedy", "agent.batch_size=1", "trainer.episodes=5"],
+        ["agent=greedy", "agent.batch_size=1", "agent.max_candidates=300",
+         "trainer.episodes=4"],
         every_episodes=1, keep_last=2)
     trainer.fit()
     assert trainer.best is not None  # greedy finds rank 8 at once on <2,2,2>
@@ -138,10 +139,10 @@ def test_keeps_last_k_plus_best_and_log_records_everything(compose_config, tmp_p
     status = {e["file"]: e["status"] for e in data["checkpoints"]}
     first_best = min(e["episode"] for e in data["checkpoints"] if "best" in e["reason"])
     best_file = f"ckpt_e{first_best:07d}.pt"
-    kept = {best_file, "ckpt_e0000004.pt", "ckpt_e0000005.pt"}
+    kept = {best_file, "ckpt_e0000003.pt", "ckpt_e0000004.pt"}
     assert {f for f, s in status.items() if s == "kept"} == kept
     assert sorted(p.name for p in directory.glob("*.pt")) == sorted(kept)
-    assert len(status) == 5 and data["run_id"] == trainer.run.run_id
+    assert len(status) == 4 and data["run_id"] == trainer.run.run_id
     for entry in data["checkpoints"]:
         assert set(entry) >= {"file", "reason", "episode", "step", "timestamp",
                               "run_duration_s", "size", "sha256", "status"}
@@ -149,7 +150,7 @@ def test_keeps_last_k_plus_best_and_log_records_everything(compose_config, tmp_p
         entry = next(e for e in data["checkpoints"] if e["file"] == file)
         assert load_checkpoint(directory / file, entry["sha256"])["episode"] == entry["episode"]
     events = [event for event, _ in recorder.events]
-    assert [e["episode"] for e in events] == [1, 2, 3, 4, 5, 5]
+    assert [e["episode"] for e in events] == [1, 2, 3, 4, 4]
     assert events[-1]["reason"] == "periodic+end"
     assert all({"episode", "step", "run_duration_s", "reason", "file"} <= set(e)
                for e in events)
