@@ -144,6 +144,10 @@ def test_auto_without_checkpoint_starts_anew_and_unknown_id_is_an_error(train):
     assert fresh.episodes == 1
     other_seed = train("trainer.episodes=1", "seed=5", "resume=auto")
     assert other_seed.run_id != fresh.run_id  # auto only continues runs of the same config
+    # hydra.run.dir=<run dir> resume=auto: that directory's own checkpoints come first.
+    newer = train("trainer.episodes=1", "checkpoint.every_episodes=1")
+    in_place = train("trainer.episodes=2", "resume=auto", name=Path(fresh.run_dir).name)
+    assert in_place.run_id == fresh.run_id != newer.run_id and in_place.episodes == 2
     with pytest.raises(CheckpointError, match="no run with that run_id") as error:
         train("resume=20990101-000000-deadbeef")
     assert "accepted: auto, a run_id" in str(error.value)
