@@ -144,7 +144,30 @@ class DisabledComponentConfig:
     _target_: str | None = None
 
 
+@dataclass
+class CheckpointConfig:
+    """Checkpoints under ``<run dir>/checkpoints/`` (see :mod:`mlo_exp.checkpoint`).
+
+    Saved after every ``every_episodes``-th episode (0: never periodically), after an
+    episode with a new best algorithm (``on_new_best``), at the end, and on SIGINT/SIGTERM
+    (``on_signal``). The newest ``keep_last`` are kept, plus the best one (``keep_best``).
+    """
+
+    _target_: str = "mlo_exp.checkpoint.CheckpointManager"
+    every_episodes: int = 10
+    keep_last: int = 3
+    keep_best: bool = True
+    on_new_best: bool = True
+    on_signal: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.every_episodes >= 0, "checkpoint.every_episodes", self.every_episodes,
+               "an integer >= 0 (0: no periodic checkpoints)")
+        _positive("checkpoint", "keep_last", self.keep_last)
+
+
 cs.store(name="none", group="schema/checkpoint", node=DisabledComponentConfig)
+cs.store(name="default", group="schema/checkpoint", node=CheckpointConfig)
 
 
 # --- benchmark ----------------------------------------------------------------------------
@@ -190,8 +213,13 @@ class RunConfig:
     device: str = "cpu"
     # Extra words for the run name (cleanrl style: env__agent__seed__tag).
     tag: str | None = None
+    # Continue a run from a checkpoint: null, auto, a run_id, a run directory or a .pt file
+    # (see mlo_exp.resume).
+    resume: str | None = None
 
     def __post_init__(self) -> None:
+        _check(self.resume is None or str(self.resume).strip() != "", "resume", self.resume,
+               "null, auto, a run_id, a run directory or a path to a .pt checkpoint")
         _check(self.seed >= 0, "seed", self.seed, "an integer >= 0")
         _check(re.fullmatch(r"cpu|cuda(:\d+)?", self.device) is not None, "device", self.device,
                "cpu, cuda or cuda:N")

@@ -15,7 +15,9 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from mlo_exp import resume
 from mlo_exp.agents.base import Agent
+from mlo_exp.checkpoint import CheckpointError, restore
 from mlo_exp.config import RunConfig
 from mlo_exp.env import TensorGame
 from mlo_exp.loggers.base import Logger, LoggerGroup
@@ -54,7 +56,11 @@ def build_components(cfg: DictConfig, run: RunContext, logger: Logger) -> list[T
     for group in COMPONENT_GROUPS:
         node = cfg.get(group)
         if node is not None and node.get("_target_"):
-            components.append(instantiate(node, run=run, logger=logger, _convert_="all"))
+            # run/logger are passed to the partial, not to instantiate: instantiate would
+            # turn the RunContext dataclass into a config node (and instantiate the
+            # `_target_`s inside run.config).
+            factory = instantiate(node, _partial_=True, _convert_="all")
+            components.append(factory(run=run, logger=logger))
     return components
 
 
@@ -67,11 +73,35 @@ def run_name_parts(settings: RunConfig, cfg: DictConfig) -> list[str]:
 
 def run(cfg: DictConfig, settings: RunConfig, run_dir: Path, job_num: int | None = None,
         overrides: list[str] | None = None) -> RunSummary:
-    """Run one experiment in ``run_dir``; returns its summary."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    run = RunContext.create(run_dir, settings.seed, run_name_parts(settings, cfg), job_num,
-                            overrides)
+    """Run one experiment in ``run_dir`` (or continue the run ``resume`` names); returns its
+    summary. Raises :class:`~mlo_exp.checkpoint.CheckpointError` for a bad ``resume``."""
+    resolved: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore
+    point = resume.resolve(settings.resume, run_dir, resolved) if settings.resume else None
+    if point is not None:
+        resume.adopt_run_dir(point, run_dir)
+        run = point.run_context()
+        dropped = resume.trim_run_files(run.run_dir, point.episode)
+        log.info("resuming run %s from %s (episode %d, %.1f s of run time; %d metric rows "
+                 "after it dropped, they are played again)", run.run_id, point.path,
+                 point.episode, run.time_offset_s, dropped)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        run = RunContext.create(run_dir, settings.seed, run_name_parts(settings, cfg), job_num,
+                                overrides)
+    lock = point.lock if point is not None else resume.RunLock(run.run_dir)
+    if point is None and not lock.acquire():
+        raise CheckpointError(f"run directory {run.run_dir} is in use by another process")
+    try:
+        return _run(cfg, settings, run, resolved, overrides, point)
+    finally:
+        lock.release()
+
+
+def _run(cfg: DictConfig, settings: RunConfig, run: RunContext, resolved: dict[str, Any],
+         overrides: list[str] | None, point: resume.ResumePoint | None) -> RunSummary:
+    run.config = resolved
     log.info("run_id %s", run.run_id)
+    log.info("resume with: %s", resume.resume_command(list(overrides or []), run.run_id))
     run.write()
     seed_everything(settings.seed)
     game = build_game(settings)
@@ -79,11 +109,12 @@ def run(cfg: DictConfig, settings: RunConfig, run_dir: Path, job_num: int | None
     logger = build_logger(cfg, run)
     status = "failed"
     try:
-        resolved: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore
         logger.start(run, {"run_id": run.run_id, **resolved})
         trainer = Trainer(game, agent, logger, run, settings.trainer,
                           build_components(cfg, run, logger),
                           best_known_rank(settings.env.shape, settings.env.ring))
+        if point is not None:
+            restore(trainer, point.payload, point.path)
         summary = trainer.fit()
         status = summary.status
         return summary

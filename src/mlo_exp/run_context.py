@@ -49,6 +49,9 @@ class RunContext:
     time_offset_s: float = 0.0  # run duration before this process (non-zero after a resume)
     job_num: int | None = None  # index within a multirun, None for a single run
     overrides: list[str] = field(default_factory=list)
+    # The resolved config as a plain dict (set by experiment.run; saved in checkpoints,
+    # not in run.json, which the config in .hydra/ already covers).
+    config: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def create(cls, run_dir: Path, seed: int, name_parts: list[str],
@@ -66,6 +69,7 @@ class RunContext:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["run_dir"] = str(self.run_dir)
+        data.pop("config")
         data["pid"] = os.getpid()
         return data
 

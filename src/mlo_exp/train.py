@@ -1,7 +1,9 @@
 """``mlo-train``: the Hydra entry point. Compose, validate, run, summarise; nothing else.
 
 Exit codes: 0 on success (also when the run was interrupted and saved), 1 for Hydra's own
-composition errors (unknown option, wrong type, unknown key), 2 for invalid values.
+composition errors (unknown option, wrong type, unknown key) and for a run that failed (a
+checkpoint could not be written), 2 for invalid values and a checkpoint that cannot be
+resumed (missing, corrupt, unsafe, or for another shape or agent).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from mlo_exp import experiment
+from mlo_exp.checkpoint import CheckpointError
 from mlo_exp.config import ConfigError, config_dir, validate
 
 
@@ -29,7 +32,15 @@ def main(cfg: DictConfig) -> int | None:
         print(f"mlo-train: invalid configuration: {error}", file=sys.stderr)
         sys.exit(2)
     job_num = hydra_cfg.job.num if hydra_cfg.mode.name == "MULTIRUN" else None
-    summary = experiment.run(cfg, settings, run_dir, job_num, list(hydra_cfg.overrides.task))
+    try:
+        summary = experiment.run(cfg, settings, run_dir, job_num,
+                                 list(hydra_cfg.overrides.task))
+    except CheckpointError as error:
+        _discard_unused_run_dir(run_dir)
+        print(f"mlo-train: cannot resume: {error}", file=sys.stderr)
+        sys.exit(2)
+    if summary.status == "failed":
+        sys.exit(1)
     return summary.best_rank
 
 
