@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
+from pathlib import Path
 
 import pytest
 
+from mlo_exp import experiment
+from mlo_exp.agents.random import RandomAgent
+from mlo_exp.config import validate
 from mlo_exp.library import strassen
 from mlo_exp.loggers.base import LoggerGroup
+from mlo_exp.loggers.console import format_summary
 from mlo_exp.loggers.files import FilesLogger
 from mlo_exp.loggers.wandb import WandbLogger
 from mlo_exp.loggers.wandb_offline import OfflineRun, read_offline_run
@@ -135,3 +142,113 @@ def test_environment_fallbacks_and_explicit_group(monkeypatch, run_context: RunC
     monkeypatch.setenv("WANDB_MODE", "dryrun-typo")
     with pytest.raises(ValueError, match="online, offline, disabled"):
         WandbLogger().resolved_settings(run_context)
+
+
+# --- failure never stops a run: real wandb failures ------------------------------------
+def run_experiment(compose_config, tmp_path: Path, *overrides: str) -> tuple[dict, Path]:
+    """One in-process run (random agent, 3 episodes) with ``overrides``; returns its
+    summary.json and run dir."""
+    cfg = compose_config(["agent=random", "trainer.episodes=3", "trainer.time_limit_s=null",
+                          *overrides])
+    run_dir = tmp_path / "run"
+    summary = experiment.run(cfg, validate(cfg), run_dir)
+    assert summary.episodes == 3 and summary.status == "success"
+    return json.loads((run_dir / "summary.json").read_text()), run_dir
+
+
+def wandb_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.levelname == "WARNING" and "'wandb'" in r.getMessage()]
+
+
+def assert_run_went_on(summary: dict, run_dir: Path, failed_in: str, error: str) -> None:
+    failure = summary["logger_failures"]["wandb"]
+    assert failure.startswith(f"{failed_in}: ") and error in failure
+    assert "not sent: " in failure and "3 episodes" in failure and "the summary" in failure
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 3
+    assert re.search(r"not logged by +wandb \(", format_summary(summary))
+
+
+def test_online_without_api_key_warns_once_and_goes_on(compose_config, tmp_path, caplog):
+    # The autouse fixture removed WANDB_API_KEY and pointed HOME at an empty dir (no netrc).
+    summary, run_dir = run_experiment(compose_config, tmp_path, "logger=wandb",
+                                      "logger.mode=online")
+    assert_run_went_on(summary, run_dir, "start", "No API key")
+    assert len(wandb_warnings(caplog)) == 1
+
+
+def test_unreachable_server_times_out_and_goes_on(compose_config, tmp_path, caplog,
+                                                  monkeypatch):
+    monkeypatch.setenv("WANDB_API_KEY", "0123456789" * 4)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    summary, run_dir = run_experiment(compose_config, tmp_path, "logger=wandb",
+                                      "logger.mode=online", "logger.init_timeout_s=2")
+    assert_run_went_on(summary, run_dir, "start", "CommError")
+    assert len(wandb_warnings(caplog)) == 1
+
+
+def test_wandb_not_importable_leaves_tensorboard_running(compose_config, tmp_path, caplog,
+                                                         monkeypatch):
+    monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` raises ImportError
+    summary, run_dir = run_experiment(compose_config, tmp_path, "logger=many")
+    assert_run_went_on(summary, run_dir, "start", "wandb is not importable")
+    assert len(wandb_warnings(caplog)) == 1
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_a_call_that_raises_drops_wandb_and_closes_its_run(run_context, tmp_path, caplog):
+    group = LoggerGroup([FilesLogger(run_context.run_dir), WandbLogger(mode="offline")])
+    group.start(run_context, {"run_id": run_context.run_id})
+    group.log_episode(record(run_context, 1))
+    group.log_episode(record(run_context, 2))
+    missing = run_context.run_dir / "ckpt_000002.pt"  # never written: the Artifact raises
+    group.log_checkpoint({"episode": 2, "step": 16, "run_duration_s": 0.2,
+                          "file": missing.name, "reason": "interval"}, missing)
+    group.log_episode(record(run_context, 3))
+    summary: dict = {}
+    group.log_summary(summary)
+    group.finish("success")
+    failure = summary["logger_failures"]["wandb"]
+    assert failure.startswith("log_checkpoint: ValueError") and "Path is not a file" in failure
+    assert failure.endswith("not sent: 1 episodes, 1 checkpoints, the summary")
+    assert len(wandb_warnings(caplog)) == 1
+    assert len((run_context.run_dir / "metrics.jsonl").read_text().splitlines()) == 3
+    recorded = read_offline_run(run_context.run_dir)
+    assert recorded.exit_code == 1  # abandoned: the W&B run was closed, not leaked
+    assert [s for s, row in recorded.history.items() if "reward" in row] == [1, 2]
+
+
+def test_backend_that_cannot_be_built_is_left_out(compose_config, run_context, caplog):
+    cfg = compose_config(["logger=wandb", "logger._target_=mlo_exp.loggers.nowhere.Nothing"])
+    group = experiment.build_logger(cfg, run_context)
+    assert [type(m).__name__ for m in group.loggers] == ["FilesLogger", "ConsoleLogger"]
+    assert group.failures["nothing"].startswith("setup: ")
+    assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 1
+
+
+@pytest.mark.parametrize("error, status, exit_code",
+                         [(KeyboardInterrupt, "interrupted", 1), (RuntimeError, "failed", 1)])
+def test_finish_is_called_on_ctrl_c_and_exceptions(compose_config, tmp_path, monkeypatch,
+                                                   error, status, exit_code):
+    calls = {"n": 0}
+    original = RandomAgent.run_episode
+
+    def run_episode(self):  # the third episode is interrupted / crashes
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise error("stop here")
+        return original(self)
+
+    monkeypatch.setattr(RandomAgent, "run_episode", run_episode)
+    cfg = compose_config(["agent=random", "trainer.episodes=5", "logger=wandb",
+                          "logger.mode=offline"])
+    run_dir = tmp_path / "run"
+    if error is KeyboardInterrupt:
+        assert experiment.run(cfg, validate(cfg), run_dir).status == "interrupted"
+    else:
+        with pytest.raises(RuntimeError):
+            experiment.run(cfg, validate(cfg), run_dir)
+    recorded = read_offline_run(run_dir)
+    assert recorded.exit_code == exit_code
+    assert recorded.summary["status"] == status
+    assert [s for s, row in recorded.history.items() if "reward" in row] == [1, 2]

@@ -71,9 +71,9 @@ class Logger:
 
 
 # What a dropped backend missed, by method, in the words of the end summary.
-_MISSED_WORDS = {"log_episode": "episodes", "log_new_best": "new best algorithms",
-                 "log_checkpoint": "checkpoints", "log_benchmark": "benchmark tables",
-                 "log_summary": "the summary", "start": "the run start"}
+_MISSED_WORDS = {"start": "the run start", "log_episode": "episodes",
+                 "log_new_best": "new best algorithms", "log_checkpoint": "checkpoints",
+                 "log_benchmark": "benchmark tables", "log_summary": "the summary"}
 
 
 class LoggerGroup(Logger):
