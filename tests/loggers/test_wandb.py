@@ -1,5 +1,9 @@
 """The W&B backend against real wandb in offline mode; what it wrote is read back from disk."""
 
+# Fixtures come from logger_fixtures (imported, since a tests/loggers/conftest.py would
+# shadow tests/conftest.py); pytest fixture arguments re-bind their names by design.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import json
@@ -8,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from logger_fixtures import module_wandb_env, offline_wandb, run_context, run_dirs  # noqa: F401
 
 from mlo_exp import experiment
 from mlo_exp.agents.random import RandomAgent
@@ -252,3 +257,31 @@ def test_finish_is_called_on_ctrl_c_and_exceptions(compose_config, tmp_path, mon
     assert recorded.exit_code == exit_code
     assert recorded.summary["status"] == status
     assert [s for s, row in recorded.history.items() if "reward" in row] == [1, 2]
+
+
+# --- the real entry point -----------------------------------------------------------------
+@pytest.mark.slow
+def test_mlo_train_without_api_key_exits_0_and_says_what_was_not_sent(run_train, tmp_path):
+    result = run_train("logger=wandb", "logger.mode=online", "agent=random",
+                       "trainer.episodes=3")
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert output.count("logger 'wandb' failed in start (UsageError: No API key") == 1
+    assert re.search(r"not logged by +wandb \(start: UsageError: .*not sent: the run start, "
+                     r"3 episodes, the summary\)", output)
+    (run_dir,) = run_dirs(tmp_path / "outputs")
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+@pytest.mark.slow
+def test_mlo_train_multirun_is_one_wandb_group_and_leaks_no_run(run_train, tmp_path):
+    result = run_train("-m", "logger=wandb", "agent=random", "trainer.episodes=2", "seed=0,1")
+    assert result.returncode == 0, result.stderr
+    dirs = run_dirs(tmp_path / "outputs")
+    recorded = [read_offline_run(d) for d in dirs]
+    sweep = dirs[0].parent
+    assert [r.run["group"] for r in recorded] == [f"{sweep.parent.name}_{sweep.name}"] * 2
+    assert [r.run["id"] for r in recorded] == \
+        [json.loads((d / "run.json").read_text())["run_id"] for d in dirs]
+    assert [r.exit_code for r in recorded] == [0, 0]  # both finished
+    assert all(r.config["seed"] == s for r, s in zip(recorded, (0, 1), strict=True))

@@ -1,4 +1,7 @@
-"""Fixtures for logger tests: real W&B, kept offline, quiet and away from the user's setup."""
+"""Fixtures for logger tests: real W&B, kept offline, quiet and away from the user's setup.
+
+Imported by each test module (not a conftest.py: a second ``conftest`` module would shadow
+``tests/conftest.py`` for ``from conftest import ...``)."""
 
 from __future__ import annotations
 
@@ -49,3 +52,8 @@ def module_wandb_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pytes
     with pytest.MonkeyPatch.context() as patch:
         isolate_wandb(patch, tmp_path_factory.mktemp("home"))
         yield patch
+
+
+def run_dirs(root: Path) -> list[Path]:
+    """Run directories (those holding run.json) below ``root``."""
+    return sorted(p.parent for p in root.rglob("run.json"))
