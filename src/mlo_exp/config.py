@@ -153,12 +153,13 @@ class WandbLoggerConfig:
     table_every_s: float = 10.0  # how often the cumulative episode table gets new rows
     log_checkpoint_artifacts: bool = True
     system_metrics: bool = False  # W&B's CPU/GPU sampling and host metadata
+    finish_timeout_s: float = 120.0  # longest wait for queued W&B work at the end
 
     def __post_init__(self) -> None:
         _check(self.mode in (None, "online", "offline", "disabled"), "logger.mode", self.mode,
                "online, offline, disabled, or null (WANDB_MODE, else online)")
-        _check(self.init_timeout_s > 0, "logger.init_timeout_s", self.init_timeout_s,
-               "seconds > 0")
+        for name in ("init_timeout_s", "finish_timeout_s"):
+            _check(getattr(self, name) > 0, f"logger.{name}", getattr(self, name), "seconds > 0")
         _check(self.table_every_s >= 0, "logger.table_every_s", self.table_every_s,
                "seconds >= 0 (0 adds the rows after every episode)")
         for name in ("entity", "project"):

@@ -65,9 +65,24 @@ class Logger:
     def finish(self, status: str = "success") -> None:
         """Always called last, also after an exception (``status`` says which)."""
 
+    def sync(self) -> None:
+        """Wait until everything logged so far is handled (backends that work in the
+        background); raise :class:`BackendFailure` if some of it failed. Called before the
+        summary, so the summary can say what was not sent."""
+
     def abandon(self) -> None:
         """Best-effort cleanup after this backend failed and was dropped (e.g. close a
         remote run so it does not leak). Errors raised here are ignored."""
+
+
+class BackendFailure(Exception):
+    """Raised by a backend that works in the background when it learns of an earlier
+    failure: ``failed_in`` (the method that failed), ``error`` (what it raised) and
+    ``not_sent`` (method -> calls that were lost, the current one included)."""
+
+    def __init__(self, failed_in: str, error: BaseException, not_sent: dict[str, int]) -> None:
+        super().__init__(f"{type(error).__name__}: {_one_line(error)}")
+        self.failed_in, self.error, self.not_sent = failed_in, error, dict(not_sent)
 
 
 # What a dropped backend missed, by method, in the words of the end summary.
@@ -105,8 +120,12 @@ class LoggerGroup(Logger):
                 if logger.essential:
                     raise
                 self.loggers.remove(logger)
-                self.record_failure(logger.name, method, error)
-                self.missed[logger.name][method] = 1
+                if isinstance(error, BackendFailure):
+                    self.record_failure(logger.name, error.failed_in, error.error)
+                    self.missed[logger.name].update(error.not_sent)
+                else:
+                    self.record_failure(logger.name, method, error)
+                    self.missed[logger.name][method] = 1
                 with contextlib.suppress(Exception):  # cleanup of a failed backend
                     logger.abandon()
 
@@ -139,7 +158,11 @@ class LoggerGroup(Logger):
     def log_benchmark(self, rows: list[dict[str, Any]], facts: dict[str, Any]) -> None:
         self._call("log_benchmark", rows, facts)
 
+    def sync(self) -> None:
+        self._call("sync")
+
     def log_summary(self, summary: dict[str, Any]) -> None:
+        self.sync()  # background failures reach the summary below
         summary.setdefault("logger_failures", {
             name: f"{failure}; not sent: {self.not_sent(name)}"
             for name, failure in self.failures.items()})

@@ -29,23 +29,35 @@ are not episodes use the episode they happened in, and never a step below one al
   ``benchmark`` in the run config, so runs can be filtered by GPU or CuPy version;
 * the end summary: ``run.summary``.
 
+**In the background.** Every W&B call (import, ``wandb.init``, logging, uploads, finish)
+runs on one worker thread, in order; the training loop only puts work on a queue, so neither
+W&B's start-up nor a slow network stalls training (``perf/logging.md`` measures the rest).
+``sync`` (called before the summary) and ``finish`` wait for the queue, at most
+``finish_timeout_s`` seconds.
+
 **Failures** (wandb not importable, no API key, an init timeout, a network error, any later
-exception) raise out of these methods; :class:`~mlo_exp.loggers.base.LoggerGroup` warns once,
-drops this backend (calling :meth:`WandbLogger.abandon` to close the W&B run) and the run goes
-on with the console and the run files. ``finish`` is always called (``experiment.run`` calls
-it in a ``finally``), so sweep jobs never leak W&B runs.
+exception) stop the worker's W&B calls; the next call from the run raises
+:class:`~mlo_exp.loggers.base.BackendFailure` naming where it failed and what was not sent.
+:class:`~mlo_exp.loggers.base.LoggerGroup` warns once, drops this backend (calling
+:meth:`WandbLogger.abandon`, which closes the W&B run) and the run goes on with the console
+and the run files. ``finish`` is always called (``experiment.run`` calls it in a ``finally``),
+so sweep jobs never leak W&B runs.
 """
 
 from __future__ import annotations
 
 import inspect
 import os
+import queue
+import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mlo_exp.algorithm import Algorithm
-from mlo_exp.loggers.base import Logger, log
+from mlo_exp.loggers.base import BackendFailure, Logger, log
 from mlo_exp.run_context import RunContext
 
 EPISODE_TABLE_KEY = "episodes_table"
@@ -75,6 +87,7 @@ class WandbLogger(Logger):
         table_every_s: float = 10.0,
         log_checkpoint_artifacts: bool = True,
         system_metrics: bool = False,
+        finish_timeout_s: float = 120.0,
     ) -> None:
         self.entity = entity
         self.project = project
@@ -96,6 +109,14 @@ class WandbLogger(Logger):
         self._last_table_flush = float("-inf")
         self._checkpoint_rows: list[list[Any]] = []
         self._finished = False
+        self.finish_timeout_s = float(finish_timeout_s)
+        # The worker thread and what it shares with the run's thread (see module docstring).
+        self._jobs: queue.SimpleQueue[tuple[str, Callable[[], None], bool] | None] = \
+            queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._failure: tuple[str, BaseException] | None = None
+        self._not_sent: Counter[str] = Counter()
+        self._closed = False  # finish or abandon was queued
 
     # -- settings ---------------------------------------------------------------------
     def resolved_settings(self, run: RunContext) -> dict[str, Any]:
@@ -115,8 +136,96 @@ class WandbLogger(Logger):
             "group": group,
         }
 
-    # -- the Logger interface ---------------------------------------------------------
+    # -- the Logger interface: queue the work, report earlier failures -------------------
     def start(self, run: RunContext, config: dict[str, Any]) -> None:
+        chosen = self.resolved_settings(run)  # bad settings fail here, at once
+        self._worker = threading.Thread(target=self._work, name="wandb-logger", daemon=True)
+        self._worker.start()
+        self._submit("start", lambda: self._start_now(run, config, chosen))
+
+    def log_episode(self, record: dict[str, Any]) -> None:
+        record = dict(record)
+        self._submit("log_episode", lambda: self._log_episode_now(record))
+
+    def log_new_best(self, algorithm: Algorithm, path: Path, record: dict[str, Any]) -> None:
+        record = dict(record)
+        self._submit("log_new_best", lambda: self._log_new_best_now(algorithm, path, record))
+
+    def log_checkpoint(self, event: dict[str, Any], path: Path) -> None:
+        event = dict(event)
+        self._submit("log_checkpoint", lambda: self._log_checkpoint_now(event, path))
+
+    def log_benchmark(self, rows: list[dict[str, Any]], facts: dict[str, Any]) -> None:
+        rows, facts = [dict(r) for r in rows], dict(facts)
+        self._submit("log_benchmark", lambda: self._log_benchmark_now(rows, facts))
+
+    def sync(self) -> None:
+        if self._worker is not None and not self._closed:
+            self._wait("sync")
+        self._raise_if_failed(None)
+
+    def log_summary(self, summary: dict[str, Any]) -> None:
+        summary = dict(summary)
+        self._submit("log_summary", lambda: self._log_summary_now(summary))
+
+    def finish(self, status: str = "success") -> None:
+        if self._worker is None or self._closed:
+            return
+        self._raise_if_failed("finish")
+        self._closed = True
+        self._submit("finish", lambda: self._finish_now(status), always=True)
+        self._wait("finish", stop=True)
+        self._raise_if_failed(None)
+
+    def abandon(self) -> None:
+        """Close the W&B run after a failure (so a sweep does not leak it), then stop."""
+        if self._worker is None or self._closed:
+            return
+        self._closed = True
+        self._submit("abandon", self._abandon_now, always=True)
+        self._wait("abandon", stop=True)
+
+    # -- the worker ---------------------------------------------------------------------
+    def _submit(self, method: str, job: Callable[[], None], always: bool = False) -> None:
+        if not always:
+            self._raise_if_failed(method)
+        self._jobs.put((method, job, always))
+
+    def _raise_if_failed(self, method: str | None) -> None:
+        if self._failure is not None:
+            failed_in, error = self._failure
+            not_sent = Counter(self._not_sent)
+            if method is not None:
+                not_sent[method] += 1
+            raise BackendFailure(failed_in, error, dict(not_sent))
+
+    def _wait(self, what: str, stop: bool = False) -> None:
+        """Wait for the jobs queued so far (and end the worker when ``stop``)."""
+        done = threading.Event()
+        self._jobs.put(("wait", done.set, True))
+        if stop:
+            self._jobs.put(None)
+        if not done.wait(self.finish_timeout_s):
+            raise TimeoutError(f"W&B did not get through the queued work within "
+                               f"{self.finish_timeout_s:.0f} s ({what}); "
+                               f"logger.finish_timeout_s sets the limit")
+
+    def _work(self) -> None:
+        while (item := self._jobs.get()) is not None:
+            method, job, always = item
+            if self._failure is not None and not always:
+                self._not_sent[method] += 1
+                continue
+            try:
+                job()
+            except Exception as error:
+                if self._failure is None:
+                    self._failure = (method, error)
+                self._not_sent[method] += 1
+
+    # -- the W&B calls, run on the worker thread ---------------------------------------
+    def _start_now(self, run: RunContext, config: dict[str, Any],
+                   chosen: dict[str, Any]) -> None:
         try:
             import wandb
         except Exception as error:
@@ -124,7 +233,6 @@ class WandbLogger(Logger):
                               "install it with `pip install wandb`") from error
         self.wb = wandb
         self.run_dir = Path(run.run_dir)
-        chosen = self.resolved_settings(run)
         settings = wandb.Settings(
             init_timeout=self.init_timeout_s,
             console="off",  # the run's own train.log already has the console
@@ -152,7 +260,7 @@ class WandbLogger(Logger):
                  chosen["mode"], f", group {chosen['group']}" if chosen["group"] else "",
                  self.run_dir / "wandb")
 
-    def log_episode(self, record: dict[str, Any]) -> None:
+    def _log_episode_now(self, record: dict[str, Any]) -> None:
         episode = int(record["episode"])
         self.step = max(self.step, episode)
         data = scalars(record)
@@ -165,7 +273,7 @@ class WandbLogger(Logger):
             self._last_table_flush = now
         self.run.log(data, step=self.step)
 
-    def log_new_best(self, algorithm: Algorithm, path: Path, record: dict[str, Any]) -> None:
+    def _log_new_best_now(self, algorithm: Algorithm, path: Path, record: dict[str, Any]) -> None:
         self.step = max(self.step, int(record.get("episode", self.step)))
         self.run.log({"best/rank": algorithm.rank}, step=self.step)
         for file in (Path(path), Path(path).with_suffix(".txt")):
@@ -173,7 +281,7 @@ class WandbLogger(Logger):
                 self._save(file)
         self.run.summary["best_rank"] = algorithm.rank
 
-    def log_checkpoint(self, event: dict[str, Any], path: Path) -> None:
+    def _log_checkpoint_now(self, event: dict[str, Any], path: Path) -> None:
         episode = int(event["episode"])
         self.step = max(self.step, episode)
         duration = float(event["run_duration_s"])
@@ -193,7 +301,7 @@ class WandbLogger(Logger):
             aliases = ["latest", f"episode-{episode}"] + (["best"] if is_best else [])
             self.run.log_artifact(artifact, aliases=aliases)
 
-    def log_benchmark(self, rows: list[dict[str, Any]], facts: dict[str, Any]) -> None:
+    def _log_benchmark_now(self, rows: list[dict[str, Any]], facts: dict[str, Any]) -> None:
         columns = ["Source Run ID"]
         for row in rows:
             columns += [key for key in row if key not in columns]
@@ -204,12 +312,12 @@ class WandbLogger(Logger):
         self.run.config.update({"benchmark": jsonable(facts)}, allow_val_change=True)
         self.run.log({BENCHMARK_TABLE_KEY: table}, step=self.step)
 
-    def log_summary(self, summary: dict[str, Any]) -> None:
+    def _log_summary_now(self, summary: dict[str, Any]) -> None:
         self._flush_episode_table()
         self.run.summary.update({k: v for k, v in jsonable(summary).items()
                                  if k != "logger_failures"})
 
-    def finish(self, status: str = "success") -> None:
+    def _finish_now(self, status: str) -> None:
         if self.run is None or self._finished:
             return
         self._finished = True
@@ -219,8 +327,7 @@ class WandbLogger(Logger):
         finally:
             self.run.finish(exit_code=0 if status == "success" else 1)
 
-    def abandon(self) -> None:
-        """Close the W&B run after a failure so a sweep does not leak it."""
+    def _abandon_now(self) -> None:
         if self.run is not None and not self._finished:
             self._finished = True
             self.run.finish(exit_code=1)
