@@ -238,6 +238,9 @@ class WandbLogger(Logger):
             console="off",  # the run's own train.log already has the console
             x_disable_stats=not self.system_metrics,
             x_disable_meta=not self.system_metrics,
+            x_disable_machine_info=not self.system_metrics,
+            x_save_requirements=False,
+            save_code=False,
             disable_git=True,
             silent=True,
         )
