@@ -67,6 +67,7 @@ CHECKPOINT_TABLE_COLUMNS = ["Episode", "Step", "Run Duration (s)", "File"]
 BENCHMARK_TABLE_KEY = "benchmark"
 DEFAULT_PROJECT = "mlo-exp"
 MODES = ("online", "offline", "disabled")
+ABANDON_TIMEOUT_S = 10.0  # closing a W&B run after a failure: never wait long
 
 
 class WandbLogger(Logger):
@@ -183,7 +184,7 @@ class WandbLogger(Logger):
             return
         self._closed = True
         self._submit("abandon", self._abandon_now, always=True)
-        self._wait("abandon", stop=True)
+        self._wait("abandon", stop=True, timeout_s=min(ABANDON_TIMEOUT_S, self.finish_timeout_s))
 
     # -- the worker ---------------------------------------------------------------------
     def _submit(self, method: str, job: Callable[[], None], always: bool = False) -> None:
@@ -199,16 +200,17 @@ class WandbLogger(Logger):
                 not_sent[method] += 1
             raise BackendFailure(failed_in, error, dict(not_sent))
 
-    def _wait(self, what: str, stop: bool = False) -> None:
+    def _wait(self, what: str, stop: bool = False, timeout_s: float | None = None) -> None:
         """Wait for the jobs queued so far (and end the worker when ``stop``)."""
+        timeout_s = self.finish_timeout_s if timeout_s is None else timeout_s
         done = threading.Event()
         self._jobs.put(("wait", done.set, True))
         if stop:
             self._jobs.put(None)
-        if not done.wait(self.finish_timeout_s):
+        if not done.wait(timeout_s):
             raise TimeoutError(f"W&B did not get through the queued work within "
-                               f"{self.finish_timeout_s:.0f} s ({what}); "
-                               f"logger.finish_timeout_s sets the limit")
+                               f"{timeout_s:.0f} s ({what}; about {self._jobs.qsize()} calls "
+                               "still queued); logger.finish_timeout_s sets the limit")
 
     def _work(self) -> None:
         while (item := self._jobs.get()) is not None:
@@ -218,7 +220,7 @@ class WandbLogger(Logger):
                 continue
             try:
                 job()
-            except Exception as error:
+            except BaseException as error:  # the worker must outlive any W&B error
                 if self._failure is None:
                     self._failure = (method, error)
                 self._not_sent[method] += 1
