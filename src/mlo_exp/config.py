@@ -154,10 +154,13 @@ class WandbLoggerConfig:
     log_checkpoint_artifacts: bool = True
     system_metrics: bool = False  # W&B's CPU/GPU sampling and host metadata
     finish_timeout_s: float = 120.0  # longest wait for queued W&B work at the end
+    episode_table: str = "incremental"  # or "full" (every row each time; W&B server < 0.70)
 
     def __post_init__(self) -> None:
         _check(self.mode in (None, "online", "offline", "disabled"), "logger.mode", self.mode,
                "online, offline, disabled, or null (WANDB_MODE, else online)")
+        _check(self.episode_table in ("incremental", "full"), "logger.episode_table",
+               self.episode_table, "incremental or full")
         for name in ("init_timeout_s", "finish_timeout_s"):
             _check(getattr(self, name) > 0, f"logger.{name}", getattr(self, name), "seconds > 0")
         _check(self.table_every_s >= 0, "logger.table_every_s", self.table_every_s,

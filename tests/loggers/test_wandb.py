@@ -128,6 +128,18 @@ def test_benchmark_table_facts_and_summary(offline) -> None:
     assert recorded.summary["best_rank"] == 7 and recorded.summary["status"] == "success"
 
 
+def test_full_episode_table_for_old_servers(run_context: RunContext) -> None:
+    logger = WandbLogger(mode="offline", episode_table="full", table_every_s=0)
+    logger.start(run_context, {})
+    for episode in (1, 2, 3):
+        logger.log_episode(record(run_context, episode))
+    logger.finish()
+    recorded = read_offline_run(run_context.run_dir)
+    sizes = [row["episodes_table/nrows"] for _, row in sorted(recorded.history.items())]
+    assert sizes == [1, 2, 3]  # each log holds every row so far
+    assert [row[0] for row in recorded.table_rows("episodes_table")[1]] == [1, 2, 3]
+
+
 def test_run_files_have_what_wandb_has(offline) -> None:
     run, recorded, _ = offline
     lines = (run.run_dir / "metrics.jsonl").read_text().splitlines()

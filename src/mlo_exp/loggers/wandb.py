@@ -17,8 +17,9 @@ are not episodes use the episode they happened in, and never a step below one al
   ``reward``, ``residual_norm``, ``rank_used``, ``solved``, ``best_rank``, agent metrics);
 * ``episodes_table``: ONE cumulative table (Episode, Reward, Residual, Rank) in W&B's
   ``INCREMENTAL`` table mode: every flush (at most every ``table_every_s`` seconds, and at the
-  end) adds the rows since the last one and the W&B UI shows all rows so far. A wandb without
-  incremental tables gets a fresh table with every row so far under the same key;
+  end) adds the rows since the last one and the W&B UI shows all rows so far. With
+  ``episode_table="full"`` (W&B servers older than 0.70) or a wandb without incremental
+  tables, each flush logs a fresh table with every row so far under the same key;
 * a new best: ``best/rank`` and the saved ``algorithm.json``/``.txt`` (Files tab);
 * a checkpoint: ``checkpoint/{episode,step,run_duration_s}``, the cumulative
   ``checkpoints_summary`` table (Episode, Step, Run Duration (s), File), the file itself
@@ -89,6 +90,7 @@ class WandbLogger(Logger):
         log_checkpoint_artifacts: bool = True,
         system_metrics: bool = False,
         finish_timeout_s: float = 120.0,
+        episode_table: str = "incremental",
     ) -> None:
         self.entity = entity
         self.project = project
@@ -111,6 +113,7 @@ class WandbLogger(Logger):
         self._checkpoint_rows: list[list[Any]] = []
         self._finished = False
         self.finish_timeout_s = float(finish_timeout_s)
+        self.episode_table = episode_table  # "incremental", or "full" for W&B servers < 0.70
         # The worker thread and what it shares with the run's thread (see module docstring).
         self._jobs: queue.SimpleQueue[tuple[str, Callable[[], None], bool] | None] = \
             queue.SimpleQueue()
@@ -259,7 +262,8 @@ class WandbLogger(Logger):
             settings=settings,
             **chosen,
         )
-        self._episode_table = self._new_table(EPISODE_TABLE_COLUMNS, incremental=True)
+        self._episode_table = self._new_table(
+            EPISODE_TABLE_COLUMNS, incremental=self.episode_table == "incremental")
         where = f"{chosen['entity'] + '/' if chosen['entity'] else ''}{chosen['project']}"
         log.info("W&B run %s in %s (mode %s%s), files under %s", run.run_id, where,
                  chosen["mode"], f", group {chosen['group']}" if chosen["group"] else "",
