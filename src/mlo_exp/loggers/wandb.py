@@ -344,8 +344,9 @@ class WandbLogger(Logger):
     # -- helpers ----------------------------------------------------------------------
     def _save(self, file: Path) -> None:
         """Upload ``file`` now (W&B Files tab), under its path relative to the run dir."""
-        base = self.run_dir if self.run_dir and self.run_dir in file.resolve().parents \
-            else file.parent
+        file = file.resolve()
+        run_dir = self.run_dir.resolve() if self.run_dir else None
+        base = run_dir if run_dir is not None and run_dir in file.parents else file.parent
         self.run.save(str(file), base_path=str(base), policy="now")
 
     def _flush_episode_table(self) -> None:
