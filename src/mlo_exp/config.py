@@ -136,6 +136,70 @@ class ConsoleLoggerConfig:
 cs.store(name="console", group="schema/logger", node=ConsoleLoggerConfig)
 
 
+@dataclass
+class WandbLoggerConfig:
+    """Weights & Biases. Null ``entity``/``project``/``mode`` fall back to ``WANDB_ENTITY``,
+    ``WANDB_PROJECT`` (else ``mlo-exp``) and ``WANDB_MODE`` (else ``online``)."""
+
+    _target_: str = "mlo_exp.loggers.wandb.WandbLogger"
+    entity: str | None = None  # a W&B user or team; null: WANDB_ENTITY or the key's default
+    project: str | None = None
+    group: str | None = None  # null: the sweep in a multirun, else no group
+    tags: list[str] = field(default_factory=list)
+    job_type: str = "train"
+    notes: str | None = None
+    mode: str | None = None  # online, offline, disabled
+    init_timeout_s: float = 60.0
+    table_every_s: float = 10.0  # how often the cumulative episode table gets new rows
+    log_checkpoint_artifacts: bool = True
+    system_metrics: bool = False  # W&B's CPU/GPU sampling and host metadata
+    finish_timeout_s: float = 120.0  # longest wait for queued W&B work at the end
+    episode_table: str = "incremental"  # or "full" (every row each time; W&B server < 0.70)
+
+    def __post_init__(self) -> None:
+        _check(self.mode in (None, "online", "offline", "disabled"), "logger.mode", self.mode,
+               "online, offline, disabled, or null (WANDB_MODE, else online)")
+        _check(self.episode_table in ("incremental", "full"), "logger.episode_table",
+               self.episode_table, "incremental or full")
+        for name in ("init_timeout_s", "finish_timeout_s"):
+            _check(getattr(self, name) > 0, f"logger.{name}", getattr(self, name), "seconds > 0")
+        _check(self.table_every_s >= 0, "logger.table_every_s", self.table_every_s,
+               "seconds >= 0 (0 adds the rows after every episode)")
+        for name in ("entity", "project"):
+            value = getattr(self, name)
+            _check(value is None or re.fullmatch(r"[^/\\#?%:\s][^/\\#?%:]{0,127}", value)
+                   is not None, f"logger.{name}", value,
+                   "1-128 characters without / \\ # ? % : (W&B's rule), or null")
+
+
+@dataclass
+class TensorBoardLoggerConfig:
+    """TensorBoard event files in ``<run_dir>/tensorboard`` (``tensorboard --logdir``)."""
+
+    _target_: str = "mlo_exp.loggers.tensorboard.TensorBoardLogger"
+    subdir: str = "tensorboard"
+    flush_secs: float = 10.0
+
+    def __post_init__(self) -> None:
+        _check(self.flush_secs > 0, "logger.flush_secs", self.flush_secs, "seconds > 0")
+        _check(bool(self.subdir) and "/" not in self.subdir and self.subdir not in (".", ".."),
+               "logger.subdir", self.subdir, "a plain directory name inside the run dir")
+
+
+@dataclass
+class ManyLoggersConfig:
+    """Several backends at once: ``backends`` maps a name to a logger option's config."""
+
+    _target_: str = "mlo_exp.loggers.many.ManyLoggers"
+    _recursive_: bool = False  # each backend is built on its own, so one failing is isolated
+    backends: dict[str, Any] = field(default_factory=dict)
+
+
+cs.store(name="wandb", group="schema/logger", node=WandbLoggerConfig)
+cs.store(name="tensorboard", group="schema/logger", node=TensorBoardLoggerConfig)
+cs.store(name="many", group="schema/logger", node=ManyLoggersConfig)
+
+
 # --- checkpoint ---------------------------------------------------------------------------
 @dataclass
 class DisabledComponentConfig:

@@ -23,6 +23,7 @@ from mlo_exp.env import TensorGame
 from mlo_exp.loggers.base import Logger, LoggerGroup
 from mlo_exp.loggers.console import ConsoleLogger
 from mlo_exp.loggers.files import FilesLogger
+from mlo_exp.loggers.many import ManyLoggers, backend_name, build_backend
 from mlo_exp.reference import best_known_rank
 from mlo_exp.run_context import RunContext, seed_everything
 from mlo_exp.trainer import RunSummary, Trainer, TrainerCallback
@@ -42,13 +43,25 @@ def build_agent(cfg: DictConfig, game: TensorGame, seed: int) -> Agent:
 
 
 def build_logger(cfg: DictConfig, run: RunContext) -> LoggerGroup:
-    """The run files, the console, and the configured backend (when it is not the console)."""
-    backend: Logger = instantiate(cfg.logger, _convert_="all")
-    members: list[Logger] = [FilesLogger(run.run_dir)]
-    if not isinstance(backend, ConsoleLogger):
-        members.append(ConsoleLogger())
-    members.append(backend)
-    return LoggerGroup(members)
+    """The run files, the console, and the configured backend(s) (``logger=many`` gives
+    several). A backend that cannot be built is warned about and left out, never fatal."""
+    group = LoggerGroup([FilesLogger(run.run_dir)])
+    backends: list[Logger] = []
+    try:
+        backend = build_backend(cfg.logger)
+    except Exception as error:
+        group.record_failure(backend_name(cfg.logger), "setup", error)
+    else:
+        if isinstance(backend, ManyLoggers):
+            backends = backend.loggers
+            group.failures.update(backend.failures)
+            group.missed.update(backend.missed)
+        else:
+            backends = [backend]
+    if not any(isinstance(member, ConsoleLogger) for member in backends):
+        group.loggers.append(ConsoleLogger())
+    group.loggers.extend(backends)
+    return group
 
 
 def build_components(cfg: DictConfig, run: RunContext, logger: Logger) -> list[TrainerCallback]:

@@ -90,7 +90,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("algorithm", summary.get("algorithm_path") or "-"),
         ("run dir", summary.get("run_dir")),
     ]
-    if summary.get("logger_failures"):
-        rows.append(("not logged by", ", ".join(sorted(summary["logger_failures"]))))
+    for name, failure in sorted((summary.get("logger_failures") or {}).items()):
+        rows.append(("not logged by", f"{name} ({failure})"))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {key:<{width}}  {value}" for key, value in rows)

@@ -1,0 +1,157 @@
+"""Read what an offline W&B run recorded, without W&B's servers: check before ``wandb sync``.
+
+An offline run directory (``<run_dir>/wandb/offline-run-<time>-<run_id>/``) holds
+``run-<run_id>.wandb``: W&B's record log in LevelDB's log format (a 7-byte header
+``:W&B`` + magic ``0xBEE1`` + version; then 32 KiB blocks of chunks, each chunk
+``crc32 (4) | length (2, little endian) | type (1: full, 2: first, 3: middle, 4: last)``),
+each record a ``wandb_internal_pb2.Record`` protobuf. Tables live as JSON files under
+``files/media/table/``; history rows point at them.
+
+``read_offline_run(path)`` returns an :class:`OfflineRun`: the run's identity, config,
+history (one merged dict per step), summary, saved files, artifacts and exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_HEADER_LENGTH = 7
+_BLOCK = 32 * 1024
+_CHUNK_HEADER = struct.Struct("<IHB")
+_FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
+
+
+@dataclass
+class OfflineRun:
+    """What one offline W&B run recorded (see the module docstring)."""
+
+    directory: Path
+    run: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    history: dict[int, dict[str, Any]] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    exit_code: int | None = None
+
+    def table_rows(self, key: str) -> tuple[list[str], list[list[Any]]]:
+        """Columns and rows of the table logged under ``key`` as the W&B UI shows it: for
+        an incremental table every increment in step order, else the last one logged."""
+        logged = [(step, row) for step, row in sorted(self.history.items())
+                  if f"{key}/path" in row]
+        if not logged:
+            raise KeyError(f"no table {key!r} in {self.directory}")
+        incremental = logged[-1][1].get(f"{key}/log_mode") == "INCREMENTAL"
+        chosen = logged if incremental else logged[-1:]
+        columns: list[str] = []
+        rows: list[list[Any]] = []
+        for _, row in chosen:
+            table = json.loads((self.directory / "files" / row[f"{key}/path"]).read_text())
+            columns = table["columns"]
+            rows += table["data"]
+        return columns, rows
+
+
+def find_offline_runs(run_dir: Path) -> list[Path]:
+    """The offline W&B run directories below a mlo-exp run directory, oldest first."""
+    return sorted(Path(run_dir).glob("wandb/offline-run-*"))
+
+
+def read_offline_run(directory: Path, wait_s: float = 10.0) -> OfflineRun:
+    """Parse ``directory`` (an ``offline-run-*`` folder, or a run dir holding exactly one).
+
+    W&B's service process writes the record log a moment after ``run.finish()`` returns, so
+    this waits up to ``wait_s`` seconds for the run's exit record (a run that never finished
+    is returned as it is after that, with ``exit_code`` None)."""
+    directory = Path(directory)
+    if not directory.name.startswith("offline-run-"):
+        found = find_offline_runs(directory)
+        if len(found) != 1:
+            raise FileNotFoundError(f"expected one offline W&B run under {directory}, "
+                                    f"found {len(found)}")
+        directory = found[0]
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        result = OfflineRun(directory)
+        for log_file in directory.glob("run-*.wandb"):
+            for raw in read_records(log_file):
+                record = pb.Record()
+                record.ParseFromString(raw)
+                _apply(result, record)
+        if result.exit_code is not None or time.monotonic() >= deadline:
+            return result
+        time.sleep(0.1)
+
+
+def read_records(path: Path) -> list[bytes]:
+    """The raw records of a ``.wandb`` file (LevelDB log format, see module docstring)."""
+    data = Path(path).read_bytes()
+    if data[:4] != b":W&B":
+        raise ValueError(f"{path} is not a W&B record log (header {data[:7]!r})")
+    records: list[bytes] = []
+    pending = b""
+    position = _HEADER_LENGTH
+    while position + _CHUNK_HEADER.size <= len(data):
+        left_in_block = _BLOCK - position % _BLOCK
+        if left_in_block < _CHUNK_HEADER.size:  # block trailer padding
+            position += left_in_block
+            continue
+        _, length, kind = _CHUNK_HEADER.unpack_from(data, position)
+        position += _CHUNK_HEADER.size
+        chunk = data[position:position + length]
+        position += length
+        if kind == _FULL:
+            records.append(chunk)
+        elif kind == _FIRST:
+            pending = chunk
+        elif kind == _MIDDLE:
+            pending += chunk
+        elif kind == _LAST:
+            records.append(pending + chunk)
+            pending = b""
+        elif length == 0:  # zero padding at the end of the file
+            break
+    return records
+
+
+def _key(item: Any) -> str:
+    return item.key or "/".join(item.nested_key)
+
+
+def _items(items: Any) -> dict[str, Any]:
+    return {_key(item): json.loads(item.value_json) for item in items}
+
+
+def _apply(result: OfflineRun, record: Any) -> None:
+    kind = record.WhichOneof("record_type")
+    if kind == "run":
+        run = record.run
+        result.run = {"id": run.run_id, "name": run.display_name, "project": run.project,
+                      "entity": run.entity, "group": run.run_group, "job_type": run.job_type,
+                      "tags": list(run.tags), "notes": run.notes}
+        result.config.update(_items(run.config.update))
+    elif kind == "config":
+        result.config.update(_items(record.config.update))
+    elif kind == "history":
+        row = _items(record.history.item)
+        step = int(row.get("_step", record.history.step.num))
+        result.history.setdefault(step, {}).update(row)
+    elif kind == "summary":
+        result.summary.update(_items(record.summary.update))
+    elif kind == "files":
+        result.files += [file.path for file in record.files.files]
+    elif kind == "artifact":
+        artifact = record.artifact
+        result.artifacts.append({"name": artifact.name, "type": artifact.type,
+                                 "aliases": list(artifact.aliases),
+                                 "files": [entry.path for entry in artifact.manifest.contents],
+                                 "metadata": json.loads(artifact.metadata or "{}")})
+    elif kind == "exit":
+        result.exit_code = record.exit.exit_code
