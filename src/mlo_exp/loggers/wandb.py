@@ -144,6 +144,7 @@ class WandbLogger(Logger):
     # -- the Logger interface: queue the work, report earlier failures -------------------
     def start(self, run: RunContext, config: dict[str, Any]) -> None:
         chosen = self.resolved_settings(run)  # bad settings fail here, at once
+        self.run_dir = Path(run.run_dir)  # set now: log_checkpoint stages files against it
         self._worker = threading.Thread(target=self._work, name="wandb-logger", daemon=True)
         self._worker.start()
         self._submit("start", lambda: self._start_now(run, config, chosen))
