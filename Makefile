@@ -9,12 +9,14 @@ STAMP := $(VENV)/.installed
 # whose default index would bring a CUDA build of torch.
 TORCH_INDEX ?=
 EXTRAS ?= dev
+# Kept in a variable: a literal comma inside $(if ...) would split its arguments.
+TORCH_SPEC := torch>=2.10,<2.14
 
 .PHONY: install train test perf lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(if $(TORCH_INDEX),$(BIN)/python -m pip install --quiet --index-url $(TORCH_INDEX) "torch>=2.10,<2.14")
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install --quiet --index-url $(TORCH_INDEX) "$(TORCH_SPEC)")
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 

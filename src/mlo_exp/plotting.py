@@ -1,0 +1,241 @@
+"""Live and final training figures: reward, residual norm and rank used, per episode.
+
+:class:`LivePlotter` is the ``plot`` component (``conf/plot/live.yaml``), a
+:class:`~mlo_exp.trainer.TrainerCallback`. It keeps one point per episode (x axis: the
+episode count, the project's step axis) and draws three panels:
+
+* **reward** of the episode's reported game (and the best reward so far),
+* **residual norm** left at the end of that game (0 = solved; symmetric-log scale),
+* **rank used** (moves played) by that game, the best verified rank so far, and the best
+  known rank for the shape as a dashed line.
+
+Where it draws:
+
+* an interactive window, refreshed as the run goes, when ``live`` is true, a display is
+  available and the run is not a multirun job (parallel jobs never open windows);
+* otherwise (headless runs, tests, sweeps) a PNG in the run directory, ``filename``,
+  rewritten atomically every ``refresh_s`` seconds or more.
+
+Either way the same PNG is written once more when the run ends: the final figure.
+
+Cost: drawing is throttled so that live figures take at most ``max_share`` of the run's
+wall time: after a draw that took ``c`` seconds the next one waits at least
+``max(refresh_s, c / max_share)``. Long runs are thinned to at most ``max_points`` drawn
+points per curve (every k-th episode, the last one always kept). ``make perf`` (suite
+``plotting``) measures the share on real runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlo_exp.io import atomic_write_bytes
+from mlo_exp.loggers.base import Logger
+from mlo_exp.run_context import RunContext
+from mlo_exp.trainer import RunSummary, TrainerCallback
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from mlo_exp.trainer import Trainer
+
+log = logging.getLogger("mlo_exp")
+
+# Backends that draw into files only; with one of these there is no window to show.
+_FILE_BACKENDS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template",
+                  "module://matplotlib_inline.backend_inline"}
+
+
+def display_available() -> bool:
+    """Whether a window could be shown: always on macOS/Windows, else with X11 or Wayland."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+class LivePlotter(TrainerCallback):
+    """Per-episode curves of a run, live and final (see the module docstring)."""
+
+    def __init__(self, run: RunContext, logger: Logger | None = None, live: bool = True,
+                 refresh_s: float = 5.0, max_share: float = 0.02, max_points: int = 2000,
+                 filename: str = "training.png", dpi: int = 90) -> None:
+        self.run = run
+        self.logger = logger
+        self.refresh_s = float(refresh_s)
+        self.max_share = float(max_share)
+        self.max_points = int(max_points)
+        self.path = Path(run.run_dir) / filename
+        self.dpi = int(dpi)
+        # A window only for a single run with a display; multirun jobs never open one.
+        self.window = bool(live) and run.job_num is None and display_available()
+        self.episodes: list[int] = []
+        self.rewards: list[float] = []
+        self.residuals: list[float] = []
+        self.ranks: list[int] = []
+        self.best_ranks: list[float] = []
+        self.best_known_rank: int | None = None
+        self.title = run.run_name
+        self.draws = 0  # live draws (the final figure not counted)
+        self.draw_seconds = 0.0  # time spent in live draws
+        self.final_seconds = 0.0  # time spent on the final figure
+        self._next_draw_at = time.perf_counter() + self.refresh_s
+        self._figure: Figure | None = None
+        self._pyplot: Any = None
+
+    # -- TrainerCallback ------------------------------------------------------------------
+    def on_run_start(self, trainer: Trainer) -> None:
+        self.best_known_rank = trainer.best_known_rank
+        if trainer.episode > 0:  # a resumed run: earlier episodes are in episodes.csv
+            self._load_earlier_episodes(trainer.episode)
+        if self.window:
+            self._open_window()
+        self._next_draw_at = time.perf_counter() + self.refresh_s
+
+    def on_episode_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        self._append(record)
+        now = time.perf_counter()
+        if now >= self._next_draw_at:
+            self._draw_live(now)
+
+    def on_run_end(self, trainer: Trainer, summary: RunSummary) -> None:
+        started = time.perf_counter()
+        try:
+            figure = self._render(self._figure or self._new_figure())
+            self._save(figure)
+            log.info("training figure -> %s (%d live draws, %.2f s)", self.path, self.draws,
+                     self.draw_seconds)
+        finally:
+            self.final_seconds = time.perf_counter() - started
+            self._close_window()
+
+    # -- data ------------------------------------------------------------------------------
+    def _append(self, record: dict[str, Any]) -> None:
+        self.episodes.append(int(record["episode"]))
+        self.rewards.append(float(record["reward"]))
+        self.residuals.append(float(record["residual_norm"]))
+        self.ranks.append(int(record["rank_used"]))
+        best = record.get("best_rank")
+        self.best_ranks.append(float(best) if best not in (None, "") else math.nan)
+
+    def _load_earlier_episodes(self, up_to: int) -> None:
+        path = self.run.run_dir / "episodes.csv"
+        if not path.is_file():
+            return
+        try:
+            with path.open(newline="") as handle:
+                for row in csv.DictReader(handle):
+                    if row.get("episode") and int(row["episode"]) <= up_to:
+                        self._append(row)
+        except (ValueError, KeyError, OSError) as error:
+            log.warning("plot: could not read earlier episodes from %s (%s); the figure "
+                        "starts at the resume point", path, error)
+
+    # -- drawing ---------------------------------------------------------------------------
+    def _draw_live(self, now: float) -> None:
+        figure = self._render(self._figure or self._new_figure())
+        if self.window:
+            figure.canvas.draw_idle()
+            figure.canvas.flush_events()
+        else:
+            self._save(figure)
+        cost = time.perf_counter() - now
+        self.draws += 1
+        self.draw_seconds += cost
+        self._next_draw_at = now + cost + max(self.refresh_s, cost / self.max_share)
+
+    def _new_figure(self) -> Figure:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(7.5, 7.0), dpi=self.dpi)
+        FigureCanvasAgg(figure)
+        if not self.window:
+            self._figure = figure  # reused by every headless draw
+        return figure
+
+    def _open_window(self) -> None:
+        try:
+            import matplotlib.pyplot as plt
+
+            if plt.get_backend().lower() in _FILE_BACKENDS:
+                log.info("plot: no interactive matplotlib backend (%s); writing %s instead",
+                         plt.get_backend(), self.path)
+                self.window = False
+                return
+            plt.ion()
+            self._pyplot = plt
+            self._figure = plt.figure(figsize=(7.5, 7.0), dpi=self.dpi)
+            self._figure.canvas.manager.set_window_title(self.title)
+        except Exception as error:  # a broken GUI toolkit must not stop training
+            log.warning("plot: cannot open a window (%s: %s); writing %s instead",
+                        type(error).__name__, error, self.path)
+            self.window, self._figure = False, None
+
+    def _close_window(self) -> None:
+        if self._pyplot is not None and self._figure is not None:
+            self._pyplot.close(self._figure)
+            self._pyplot = None
+            self._figure = None
+
+    def _thinned(self) -> np.ndarray:
+        """Indices of the points to draw: every k-th episode, at most ``max_points``."""
+        count = len(self.episodes)
+        stride = max(1, math.ceil(count / self.max_points))
+        indices = np.arange(0, count, stride)
+        if count and indices[-1] != count - 1:
+            indices = np.append(indices, count - 1)
+        return indices
+
+    def _render(self, figure: Figure) -> Figure:
+        from matplotlib.ticker import MaxNLocator
+
+        figure.clear()
+        axes = figure.subplots(3, 1, sharex=True)
+        keep = self._thinned()
+        episode = np.asarray(self.episodes, dtype=float)[keep]
+        reward = np.asarray(self.rewards, dtype=float)
+        best_reward = np.maximum.accumulate(reward)[keep] if reward.size else reward
+        reward = reward[keep]
+        residual = np.asarray(self.residuals, dtype=float)[keep]
+        rank = np.asarray(self.ranks, dtype=float)[keep]
+        best_rank = np.asarray(self.best_ranks, dtype=float)[keep]
+
+        axes[0].plot(episode, reward, ".", ms=3, alpha=0.5, label="episode")
+        axes[0].plot(episode, best_reward, "-", lw=1.5, label="best so far")
+        axes[0].set_ylabel("reward")
+        axes[0].legend(loc="lower right", fontsize="small")
+
+        axes[1].plot(episode, residual, ".", ms=3, alpha=0.6, color="tab:red")
+        axes[1].set_yscale("symlog", linthresh=1.0)
+        axes[1].set_ylim(bottom=0, top=max(1.0, float(residual.max(initial=0)) * 1.2))
+        axes[1].set_ylabel("residual norm")
+
+        axes[2].plot(episode, rank, ".", ms=3, alpha=0.5, label="rank used")
+        axes[2].step(episode, best_rank, where="post", lw=1.5, label="best verified")
+        if self.best_known_rank is not None:
+            axes[2].axhline(self.best_known_rank, ls="--", color="gray",
+                            label=f"best known ({self.best_known_rank})")
+        axes[2].set_ylabel("rank")
+        axes[2].set_xlabel("episode")
+        axes[2].legend(loc="upper right", fontsize="small")
+        for axis in axes:
+            axis.grid(alpha=0.3)
+        axes[2].xaxis.set_major_locator(MaxNLocator(integer=True))
+        figure.suptitle(f"{self.title}\n{len(self.episodes)} episodes", fontsize="small")
+        figure.tight_layout()
+        return figure
+
+    def _save(self, figure: Figure) -> None:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=self.dpi)
+        atomic_write_bytes(self.path, buffer.getvalue())
