@@ -48,8 +48,10 @@ def assert_real_png(path: Path) -> None:
 
 
 def test_headless_run_writes_live_and_final_png(tmp_path: Path) -> None:
-    # refresh_s tiny and max_share 1: every episode may draw, so live draws do happen.
-    trainer, plotter = make_trainer(tmp_path, {"refresh_s": 1e-6, "max_share": 1.0})
+    # refresh_s tiny and max_share 1: every episode may draw once the first has paid for
+    # itself (first_draw_estimate_s=0), so live draws do happen.
+    trainer, plotter = make_trainer(tmp_path, {"refresh_s": 1e-6, "max_share": 1.0,
+                                               "first_draw_estimate_s": 0.0})
     summary = trainer.fit()
     assert not plotter.window  # no display: file output only
     assert plotter.draws >= 1 and plotter.draw_seconds > 0
@@ -58,19 +60,22 @@ def test_headless_run_writes_live_and_final_png(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".training.png.*"))  # no temporary files left behind
 
 
-def test_throttle_waits_cost_over_share_after_each_draw(tmp_path: Path) -> None:
+def test_live_draws_wait_for_the_share_budget(tmp_path: Path) -> None:
     _, plotter = make_trainer(tmp_path, {"refresh_s": 1e-6, "max_share": 0.02})
     record = {"episode": 1, "reward": -8.0, "residual_norm": 0.0, "rank_used": 8,
               "best_rank": None}
     plotter.on_episode_end(None, record)  # type: ignore[arg-type]
-    assert plotter.draws == 1
-    cost = plotter.draw_seconds
-    first_draw_at = plotter._next_draw_at - cost - max(plotter.refresh_s, cost / 0.02)
-    assert plotter._next_draw_at >= first_draw_at + cost / 0.02
+    assert plotter.draws == 0  # just started: 2 % of almost nothing pays for no draw
+    plotter._started -= 1000.0  # as if the run had trained for 1000 s
     plotter.on_episode_end(None, {**record, "episode": 2})  # type: ignore[arg-type]
-    assert plotter.draws == 1  # too soon: the share budget is not yet paid for
-    plotter._next_draw_at = 0.0
+    assert plotter.draws == 1 and plotter._cost_estimate == plotter.draw_seconds > 0
+    # Budget used so far + the next draw's expected cost must fit 2 % of the elapsed time.
+    needed = (plotter.draw_seconds + plotter._cost_estimate) / plotter.max_share
+    plotter._started = plotter._last_draw_at - 0.9 * needed
     plotter.on_episode_end(None, {**record, "episode": 3})  # type: ignore[arg-type]
+    assert plotter.draws == 1
+    plotter._started -= needed
+    plotter.on_episode_end(None, {**record, "episode": 4})  # type: ignore[arg-type]
     assert plotter.draws == 2
 
 

@@ -18,11 +18,14 @@ Where it draws:
 
 Either way the same PNG is written once more when the run ends: the final figure.
 
-Cost: drawing is throttled so that live figures take at most ``max_share`` of the run's
-wall time: after a draw that took ``c`` seconds the next one waits at least
-``max(refresh_s, c / max_share)``. Long runs are thinned to at most ``max_points`` drawn
-points per curve (every k-th episode, the last one always kept). ``make perf`` (suite
-``plotting``) measures the share on real runs.
+Cost: live drawing is throttled on a budget. A live draw happens only when ``refresh_s``
+has passed since the last one *and* the time spent drawing so far plus the expected cost of
+this draw (the last draw's cost; ``first_draw_estimate_s`` before any) fits within
+``max_share`` of the time since the plotter started. So a short run may see no live draw at
+all, and a run whose draws are slow is refreshed less often. The final figure is one draw
+at the end, not throttled. Long runs are thinned to at most ``max_points`` drawn points per
+curve (every k-th episode, the last one always kept). ``make perf`` (suite ``plotting``)
+measures the share on real runs.
 """
 
 from __future__ import annotations
@@ -68,7 +71,8 @@ class LivePlotter(TrainerCallback):
 
     def __init__(self, run: RunContext, logger: Logger | None = None, live: bool = True,
                  refresh_s: float = 5.0, max_share: float = 0.02, max_points: int = 2000,
-                 filename: str = "training.png", dpi: int = 90) -> None:
+                 filename: str = "training.png", dpi: int = 90,
+                 first_draw_estimate_s: float = 0.5) -> None:
         self.run = run
         self.logger = logger
         self.refresh_s = float(refresh_s)
@@ -88,7 +92,9 @@ class LivePlotter(TrainerCallback):
         self.draws = 0  # live draws (the final figure not counted)
         self.draw_seconds = 0.0  # time spent in live draws
         self.final_seconds = 0.0  # time spent on the final figure
-        self._next_draw_at = time.perf_counter() + self.refresh_s
+        self._started = time.perf_counter()
+        self._last_draw_at = -math.inf
+        self._cost_estimate = float(first_draw_estimate_s)
         self._figure: Figure | None = None
         self._pyplot: Any = None
 
@@ -99,12 +105,11 @@ class LivePlotter(TrainerCallback):
             self._load_earlier_episodes(trainer.episode)
         if self.window:
             self._open_window()
-        self._next_draw_at = time.perf_counter() + self.refresh_s
 
     def on_episode_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
         self._append(record)
         now = time.perf_counter()
-        if now >= self._next_draw_at:
+        if self._due(now):
             self._draw_live(now)
 
     def on_run_end(self, trainer: Trainer, summary: RunSummary) -> None:
@@ -141,6 +146,13 @@ class LivePlotter(TrainerCallback):
                         "starts at the resume point", path, error)
 
     # -- drawing ---------------------------------------------------------------------------
+    def _due(self, now: float) -> bool:
+        """Refresh period passed, and the draw fits the share budget (module docstring)."""
+        if now - self._last_draw_at < self.refresh_s:
+            return False
+        budget = self.max_share * (now - self._started)
+        return self.draw_seconds + self._cost_estimate <= budget
+
     def _draw_live(self, now: float) -> None:
         figure = self._render(self._figure or self._new_figure())
         if self.window:
@@ -151,7 +163,8 @@ class LivePlotter(TrainerCallback):
         cost = time.perf_counter() - now
         self.draws += 1
         self.draw_seconds += cost
-        self._next_draw_at = now + cost + max(self.refresh_s, cost / self.max_share)
+        self._last_draw_at = now
+        self._cost_estimate = cost
 
     def _new_figure(self) -> Figure:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
