@@ -61,7 +61,8 @@ def test_headless_run_writes_live_and_final_png(tmp_path: Path) -> None:
 
 
 def test_live_draws_wait_for_the_share_budget(tmp_path: Path) -> None:
-    _, plotter = make_trainer(tmp_path, {"refresh_s": 1e-6, "max_share": 0.02})
+    trainer, plotter = make_trainer(tmp_path, {"refresh_s": 1e-6, "max_share": 0.02})
+    plotter.on_run_start(trainer)
     record = {"episode": 1, "reward": -8.0, "residual_norm": 0.0, "rank_used": 8,
               "best_rank": None}
     plotter.on_episode_end(None, record)  # type: ignore[arg-type]
@@ -69,8 +70,9 @@ def test_live_draws_wait_for_the_share_budget(tmp_path: Path) -> None:
     plotter._started -= 1000.0  # as if the run had trained for 1000 s
     plotter.on_episode_end(None, {**record, "episode": 2})  # type: ignore[arg-type]
     assert plotter.draws == 1 and plotter._cost_estimate == plotter.draw_seconds > 0
-    # Budget used so far + the next draw's expected cost must fit 2 % of the elapsed time.
-    needed = (plotter.draw_seconds + plotter._cost_estimate) / plotter.max_share
+    # Time spent so far + the next draw's expected cost must fit 2 % of the elapsed time.
+    spent = plotter.setup_seconds + plotter.draw_seconds
+    needed = (spent + plotter._cost_estimate) / plotter.max_share
     plotter._started = plotter._last_draw_at - 0.9 * needed
     plotter.on_episode_end(None, {**record, "episode": 3})  # type: ignore[arg-type]
     assert plotter.draws == 1

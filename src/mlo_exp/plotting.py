@@ -20,9 +20,11 @@ Either way the same PNG is written once more when the run ends: the final figure
 
 Cost: live drawing is throttled on a budget. A live draw happens only when ``refresh_s``
 has passed since the last one *and* the time spent drawing so far plus the expected cost of
-this draw (the last draw's cost; ``first_draw_estimate_s`` before any) fits within
-``max_share`` of the time since the plotter started. So a short run may see no live draw at
-all, and a run whose draws are slow is refreshed less often. The final figure is one draw
+this draw (the last draw's cost; ``first_draw_estimate_s`` before any, which also pays for
+importing matplotlib: headless runs import it only at their first draw) fits within
+``max_share`` of the time since the plotter started. So a run shorter than about
+``first_draw_estimate_s / max_share`` (50 s by default) sees no live draw, only the final
+figure, and a run whose draws are slow is refreshed less often. The final figure is one draw
 at the end, not throttled. Long runs are thinned to at most ``max_points`` drawn points per
 curve (every k-th episode, the last one always kept). ``make perf`` (suite ``plotting``)
 measures the share on real runs.
@@ -72,7 +74,7 @@ class LivePlotter(TrainerCallback):
     def __init__(self, run: RunContext, logger: Logger | None = None, live: bool = True,
                  refresh_s: float = 5.0, max_share: float = 0.02, max_points: int = 2000,
                  filename: str = "training.png", dpi: int = 90,
-                 first_draw_estimate_s: float = 0.5) -> None:
+                 first_draw_estimate_s: float = 1.0) -> None:
         self.run = run
         self.logger = logger
         self.refresh_s = float(refresh_s)
@@ -91,20 +93,24 @@ class LivePlotter(TrainerCallback):
         self.title = run.run_name
         self.draws = 0  # live draws (the final figure not counted)
         self.draw_seconds = 0.0  # time spent in live draws
+        self.setup_seconds = 0.0  # opening the window (window mode only)
         self.final_seconds = 0.0  # time spent on the final figure
         self._started = time.perf_counter()
         self._last_draw_at = -math.inf
         self._cost_estimate = float(first_draw_estimate_s)
         self._figure: Figure | None = None
         self._pyplot: Any = None
+        self._artists: dict[str, Any] = {}
 
     # -- TrainerCallback ------------------------------------------------------------------
     def on_run_start(self, trainer: Trainer) -> None:
         self.best_known_rank = trainer.best_known_rank
         if trainer.episode > 0:  # a resumed run: earlier episodes are in episodes.csv
             self._load_earlier_episodes(trainer.episode)
-        if self.window:
+        if self.window:  # headless runs import matplotlib only when they first draw
+            started = time.perf_counter()
             self._open_window()
+            self.setup_seconds = time.perf_counter() - started
 
     def on_episode_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
         self._append(record)
@@ -115,8 +121,7 @@ class LivePlotter(TrainerCallback):
     def on_run_end(self, trainer: Trainer, summary: RunSummary) -> None:
         started = time.perf_counter()
         try:
-            figure = self._render(self._figure or self._new_figure())
-            self._save(figure)
+            self._save(self._render(self._ready_figure()))
             log.info("training figure -> %s (%d live draws, %.2f s)", self.path, self.draws,
                      self.draw_seconds)
         finally:
@@ -151,10 +156,10 @@ class LivePlotter(TrainerCallback):
         if now - self._last_draw_at < self.refresh_s:
             return False
         budget = self.max_share * (now - self._started)
-        return self.draw_seconds + self._cost_estimate <= budget
+        return self.setup_seconds + self.draw_seconds + self._cost_estimate <= budget
 
     def _draw_live(self, now: float) -> None:
-        figure = self._render(self._figure or self._new_figure())
+        figure = self._render(self._ready_figure())
         if self.window:
             figure.canvas.draw_idle()
             figure.canvas.flush_events()
@@ -166,14 +171,21 @@ class LivePlotter(TrainerCallback):
         self._last_draw_at = now
         self._cost_estimate = cost
 
+    def _ready_figure(self) -> Figure:
+        """The figure with its axes built (the first call imports matplotlib)."""
+        if self._figure is None:
+            self._figure = self._new_figure()
+        if not self._artists:
+            self._build(self._figure)
+        return self._figure
+
     def _new_figure(self) -> Figure:
+        """A figure on the Agg canvas: no pyplot, no display, no global state."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
         figure = Figure(figsize=(7.5, 7.0), dpi=self.dpi)
         FigureCanvasAgg(figure)
-        if not self.window:
-            self._figure = figure  # reused by every headless draw
         return figure
 
     def _open_window(self) -> None:
@@ -209,43 +221,54 @@ class LivePlotter(TrainerCallback):
             indices = np.append(indices, count - 1)
         return indices
 
-    def _render(self, figure: Figure) -> Figure:
+    def _build(self, figure: Figure) -> None:
+        """Axes and (empty) curves, once; each draw then only updates their data."""
         from matplotlib.ticker import MaxNLocator
 
         figure.clear()
         axes = figure.subplots(3, 1, sharex=True)
+        figure.subplots_adjust(left=0.11, right=0.97, top=0.92, bottom=0.08, hspace=0.12)
+        marker = {"marker": ".", "ls": "none", "ms": 3, "alpha": 0.5}
+        self._artists = {
+            "axes": axes,
+            "reward": axes[0].plot([], [], **marker, label="episode")[0],
+            "best_reward": axes[0].plot([], [], lw=1.5, label="best so far")[0],
+            "residual": axes[1].plot([], [], **marker, color="tab:red")[0],
+            "rank": axes[2].plot([], [], **marker, label="rank used")[0],
+            "best_rank": axes[2].plot([], [], lw=1.5, drawstyle="steps-post",
+                                      label="best verified")[0],
+            "title": figure.suptitle(self.title, fontsize="small"),
+        }
+        if self.best_known_rank is not None:
+            axes[2].axhline(self.best_known_rank, ls="--", color="gray",
+                            label=f"best known ({self.best_known_rank})")
+        axes[1].set_yscale("symlog", linthresh=1.0)
+        for axis, label in zip(axes, ("reward", "residual norm", "rank"), strict=True):
+            axis.set_ylabel(label)
+            axis.grid(alpha=0.3)
+        axes[0].legend(loc="lower right", fontsize="small")
+        axes[2].legend(loc="upper right", fontsize="small")
+        axes[2].set_xlabel("episode")
+        axes[2].xaxis.set_major_locator(MaxNLocator(integer=True))
+
+    def _render(self, figure: Figure) -> Figure:
+        """Put the (thinned) data into the curves and rescale; returns ``figure``."""
         keep = self._thinned()
         episode = np.asarray(self.episodes, dtype=float)[keep]
         reward = np.asarray(self.rewards, dtype=float)
         best_reward = np.maximum.accumulate(reward)[keep] if reward.size else reward
-        reward = reward[keep]
         residual = np.asarray(self.residuals, dtype=float)[keep]
-        rank = np.asarray(self.ranks, dtype=float)[keep]
-        best_rank = np.asarray(self.best_ranks, dtype=float)[keep]
-
-        axes[0].plot(episode, reward, ".", ms=3, alpha=0.5, label="episode")
-        axes[0].plot(episode, best_reward, "-", lw=1.5, label="best so far")
-        axes[0].set_ylabel("reward")
-        axes[0].legend(loc="lower right", fontsize="small")
-
-        axes[1].plot(episode, residual, ".", ms=3, alpha=0.6, color="tab:red")
-        axes[1].set_yscale("symlog", linthresh=1.0)
-        axes[1].set_ylim(bottom=0, top=max(1.0, float(residual.max(initial=0)) * 1.2))
-        axes[1].set_ylabel("residual norm")
-
-        axes[2].plot(episode, rank, ".", ms=3, alpha=0.5, label="rank used")
-        axes[2].step(episode, best_rank, where="post", lw=1.5, label="best verified")
-        if self.best_known_rank is not None:
-            axes[2].axhline(self.best_known_rank, ls="--", color="gray",
-                            label=f"best known ({self.best_known_rank})")
-        axes[2].set_ylabel("rank")
-        axes[2].set_xlabel("episode")
-        axes[2].legend(loc="upper right", fontsize="small")
-        for axis in axes:
-            axis.grid(alpha=0.3)
-        axes[2].xaxis.set_major_locator(MaxNLocator(integer=True))
-        figure.suptitle(f"{self.title}\n{len(self.episodes)} episodes", fontsize="small")
-        figure.tight_layout()
+        art = self._artists
+        art["reward"].set_data(episode, reward[keep])
+        art["best_reward"].set_data(episode, best_reward)
+        art["residual"].set_data(episode, residual)
+        art["rank"].set_data(episode, np.asarray(self.ranks, dtype=float)[keep])
+        art["best_rank"].set_data(episode, np.asarray(self.best_ranks, dtype=float)[keep])
+        for axis in art["axes"]:
+            axis.relim()
+            axis.autoscale_view()
+        art["axes"][1].set_ylim(0, max(1.0, float(residual.max(initial=0)) * 1.2))
+        art["title"].set_text(f"{self.title}\n{len(self.episodes)} episodes")
         return figure
 
     def _save(self, figure: Figure) -> None:
