@@ -13,7 +13,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from mlo_exp.config import config_dir
-from mlo_exp.sweep import read_job, write_summary
+from mlo_exp.sweep import job_dirs, read_job, write_summary
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TINY = ("experiment=smoke", "logger.progress_bar=false", "trainer.time_limit_s=60")
@@ -165,3 +165,13 @@ def test_unreadable_files_are_reported_not_fatal(tmp_path: Path) -> None:
     assert rows["0"]["status"] == "success" and rows["0"]["best_rank"] == "7"
     assert rows["1"]["status"] == "failed" and "summary.json unreadable" in rows["1"]["error"]
     assert rows["2"]["status"] == "failed" and "crashed" in rows["2"]["error"]
+
+
+def test_jobs_are_found_under_custom_subdirs_in_job_order(tmp_path: Path) -> None:
+    make_job(tmp_path / "agent=random", 1, SUMMARY)
+    nested = make_job(tmp_path / "agent=greedy" / "seed=2", 7, SUMMARY)
+    (nested / "job_status.json").write_text(json.dumps(
+        {"job": 0, "status": "completed", "overrides": ["agent=greedy", "seed=2"]}))
+    (tmp_path / ".submitit" / "123").mkdir(parents=True)  # launcher files are not jobs
+    rows = [read_job(d) for d in job_dirs(tmp_path)]
+    assert [(r.job, r.overrides) for r in rows] == [(0, "agent=greedy seed=2"), (1, "seed=1")]

@@ -250,6 +250,7 @@ class LivePlotter(TrainerCallback):
         axes[2].legend(loc="upper right", fontsize="small")
         axes[2].set_xlabel("episode")
         axes[2].xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes[2].yaxis.set_major_locator(MaxNLocator(integer=True))
 
     def _render(self, figure: Figure) -> Figure:
         """Put the (thinned) data into the curves and rescale; returns ``figure``."""

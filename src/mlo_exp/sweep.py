@@ -131,15 +131,32 @@ class SweepSummaryCallback(Callback):
 
 # -- reading the jobs --------------------------------------------------------------------------
 def job_dirs(sweep_dir: Path) -> list[Path]:
-    """Job directories of a sweep (``hydra.sweep.subdir`` is the job number), in job order."""
-    found = [p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()
-             and ((p / ".hydra").is_dir() or (p / JOB_STATUS_FILE).is_file())]
-    return sorted(found, key=lambda p: int(p.name))
+    """Job directories of a sweep: those holding Hydra's ``.hydra/`` record or a
+    ``job_status.json``, at any depth (``hydra.sweep.subdir`` may be overridden), in job
+    order."""
+    found = {p.parent.parent for p in sweep_dir.rglob("overrides.yaml")
+             if p.parent.name == ".hydra"}
+    found |= {p.parent for p in sweep_dir.rglob(JOB_STATUS_FILE)}
+    return sorted(found, key=lambda p: (_job_number(p), str(p)))
+
+
+def _job_number(job_dir: Path) -> int:
+    """``hydra.job.num``: from job_status.json, the directory name, or .hydra/hydra.yaml."""
+    try:
+        return int(json.loads((job_dir / JOB_STATUS_FILE).read_text())["job"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    if job_dir.name.isdigit():
+        return int(job_dir.name)
+    try:
+        return int(OmegaConf.load(job_dir / ".hydra" / "hydra.yaml").hydra.job.num)
+    except Exception:
+        return -1
 
 
 def read_job(job_dir: Path) -> JobRow:
     """Everything the summary shows for one job; problems end up in ``error``."""
-    row = JobRow(job=int(job_dir.name), status="unknown", run_dir=str(job_dir))
+    row = JobRow(job=_job_number(job_dir), status="unknown", run_dir=str(job_dir))
     problems: list[str] = []
     status = _read_json(job_dir / JOB_STATUS_FILE, problems, required=False)
     overrides = (status or {}).get("overrides")
