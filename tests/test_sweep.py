@@ -76,7 +76,7 @@ def test_joblib_multirun_keeps_jobs_apart_and_lists_a_failed_job(run_train, tmp_
 @pytest.mark.slow
 def test_submitit_local_multirun_writes_the_summary(run_train, tmp_path) -> None:
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
-    result = run_train("-m", *TINY, "seed=1,2", "trainer.episodes=2",
+    result = run_train("-m", *TINY, "seed=1,2", "trainer.episodes=2", "plot=none",
                        "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5",
                        timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]

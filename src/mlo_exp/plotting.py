@@ -23,7 +23,7 @@ has passed since the last one *and* the time spent drawing so far plus the expec
 this draw (the last draw's cost; ``first_draw_estimate_s`` before any, which also pays for
 importing matplotlib: headless runs import it only at their first draw) fits within
 ``max_share`` of the time since the plotter started. So a run shorter than about
-``first_draw_estimate_s / max_share`` (50 s by default) sees no live draw, only the final
+``first_draw_estimate_s / max_share`` (75 s by default) sees no live draw, only the final
 figure, and a run whose draws are slow is refreshed less often. The final figure is one draw
 at the end, not throttled. Long runs are thinned to at most ``max_points`` drawn points per
 curve (every k-th episode, the last one always kept). ``make perf`` (suite ``plotting``)
@@ -74,7 +74,7 @@ class LivePlotter(TrainerCallback):
     def __init__(self, run: RunContext, logger: Logger | None = None, live: bool = True,
                  refresh_s: float = 5.0, max_share: float = 0.02, max_points: int = 2000,
                  filename: str = "training.png", dpi: int = 90,
-                 first_draw_estimate_s: float = 1.0) -> None:
+                 first_draw_estimate_s: float = 1.5) -> None:
         self.run = run
         self.logger = logger
         self.refresh_s = float(refresh_s)
