@@ -147,6 +147,9 @@ class LivePlotter(TrainerCallback):
                     if row.get("episode") and int(row["episode"]) <= up_to:
                         self._append(row)
         except (ValueError, KeyError, OSError) as error:
+            for values in (self.episodes, self.rewards, self.residuals, self.ranks,
+                           self.best_ranks):
+                values.clear()
             log.warning("plot: could not read earlier episodes from %s (%s); the figure "
                         "starts at the resume point", path, error)
 
