@@ -12,7 +12,7 @@ from mlo_exp.agents.random import RandomAgent
 from mlo_exp.config import ConfigError, TrainerConfig, validate
 from mlo_exp.env import TensorGame
 from mlo_exp.loggers.files import FilesLogger
-from mlo_exp.plotting import LivePlotter, display_available
+from mlo_exp.plotting import DRAW_BUDGET_FRACTION, LivePlotter, display_available
 from mlo_exp.run_context import RunContext
 from mlo_exp.trainer import Trainer
 
@@ -70,9 +70,10 @@ def test_live_draws_wait_for_the_share_budget(tmp_path: Path) -> None:
     plotter._started -= 1000.0  # as if the run had trained for 1000 s
     plotter.on_episode_end(None, {**record, "episode": 2})  # type: ignore[arg-type]
     assert plotter.draws == 1 and plotter._cost_estimate == plotter.draw_seconds > 0
-    # Time spent so far + the next draw's expected cost must fit 2 % of the elapsed time.
+    # Time spent so far + the next draw's expected cost must fit 80 % of 2 % of the elapsed
+    # time.
     spent = plotter.setup_seconds + plotter.draw_seconds
-    needed = (spent + plotter._cost_estimate) / plotter.max_share
+    needed = (spent + plotter._cost_estimate) / (DRAW_BUDGET_FRACTION * plotter.max_share)
     plotter._started = plotter._last_draw_at - 0.9 * needed
     plotter.on_episode_end(None, {**record, "episode": 3})  # type: ignore[arg-type]
     assert plotter.draws == 1

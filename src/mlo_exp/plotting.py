@@ -21,10 +21,11 @@ Either way the same PNG is written once more when the run ends: the final figure
 Cost: live drawing is throttled on a budget. A live draw happens only when ``refresh_s``
 has passed since the last one *and* the time spent drawing so far plus the expected cost of
 this draw (the last draw's cost; ``first_draw_estimate_s`` before any, which also pays for
-importing matplotlib: headless runs import it only at their first draw) fits within
-``max_share`` of the time since the plotter started. So a run shorter than about
-``first_draw_estimate_s / max_share`` (75 s by default) sees no live draw, only the final
-figure, and a run whose draws are slow is refreshed less often. The final figure is one draw
+importing matplotlib: headless runs import it only at their first draw) fits within 80 %
+of ``max_share`` of the time since the plotter started (the rest is headroom for the
+per-episode bookkeeping and cost variance). So a run shorter than about
+``first_draw_estimate_s / (0.8 * max_share)`` (95 s by default) sees no live draw, only the
+final figure, and a run whose draws are slow is refreshed less often. The final figure is one draw
 at the end, not throttled. Long runs are thinned to at most ``max_points`` drawn points per
 curve (every k-th episode, the last one always kept). ``make perf`` (suite ``plotting``)
 measures the share on real runs.
@@ -57,6 +58,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("mlo_exp")
 
 # Backends that draw into files only; with one of these there is no window to show.
+# Live draws may use this fraction of the ``max_share`` budget; the rest is headroom for
+# the per-episode bookkeeping and for draws that cost more than the last one did.
+DRAW_BUDGET_FRACTION = 0.8
 _FILE_BACKENDS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template",
                   "module://matplotlib_inline.backend_inline"}
 
@@ -158,7 +162,7 @@ class LivePlotter(TrainerCallback):
         """Refresh period passed, and the draw fits the share budget (module docstring)."""
         if now - self._last_draw_at < self.refresh_s:
             return False
-        budget = self.max_share * (now - self._started)
+        budget = DRAW_BUDGET_FRACTION * self.max_share * (now - self._started)
         return self.setup_seconds + self.draw_seconds + self._cost_estimate <= budget
 
     def _draw_live(self, now: float) -> None:
