@@ -11,7 +11,7 @@ TORCH_INDEX ?=
 TORCH_SPEC := torch>=2.10,<2.14
 EXTRAS ?= dev
 
-.PHONY: install train test perf lint format clean
+.PHONY: install train sweep test perf lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,13 @@ install: $(STAMP)
 
 train: $(STAMP)
 	$(BIN)/mlo-train $(ARGS)
+
+# A small local sweep: 2 agents x 2 seeds on <2,2,2>, two jobs at a time (joblib), then
+# outputs/multirun/<date>/<time>_<token>/sweep_summary.{md,csv,png}. ARGS adds overrides.
+SWEEP_ARGS ?= env=matmul_2x2 agent=greedy,random seed=1,2 trainer.episodes=100 \
+	trainer.time_limit_s=60 hydra/launcher=joblib hydra.launcher.n_jobs=2
+sweep: $(STAMP)
+	$(BIN)/mlo-train -m $(SWEEP_ARGS) $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

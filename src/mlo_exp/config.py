@@ -46,6 +46,9 @@ class ConfigError(ValueError):
         self.key, self.value, self.accepted = key, value, accepted
         super().__init__(f"{key}={value!r} is invalid; accepted: {accepted}")
 
+    def __reduce__(self):  # picklable: sweep launchers send a failed job's error back
+        return type(self), (self.key, self.value, self.accepted)
+
 
 def _check(condition: bool, key: str, value: Any, accepted: str) -> None:
     if not condition:
@@ -239,7 +242,30 @@ cs.store(name="none", group="schema/benchmark", node=DisabledComponentConfig)
 
 
 # --- plot ---------------------------------------------------------------------------------
+@dataclass
+class LivePlotConfig:
+    """Live and final training figures (reward, residual norm, rank used per episode)."""
+
+    _target_: str = "mlo_exp.plotting.LivePlotter"
+    live: bool = True  # a window when a display exists (single runs); else a PNG
+    refresh_s: float = 5.0  # at least this long between live draws
+    max_share: float = 0.02  # live drawing takes at most this share of wall time
+    max_points: int = 2000  # points drawn per curve (long runs are thinned)
+    filename: str = "training.png"  # in the run directory
+    dpi: int = 90
+
+    def __post_init__(self) -> None:
+        _check(self.refresh_s > 0, "plot.refresh_s", self.refresh_s, "seconds > 0")
+        _check(0 < self.max_share <= 1, "plot.max_share", self.max_share,
+               "a fraction in (0, 1], e.g. 0.02")
+        _check(self.max_points >= 10, "plot.max_points", self.max_points, "an integer >= 10")
+        _check(re.fullmatch(r"[A-Za-z0-9_.-]+\.png", self.filename) is not None,
+               "plot.filename", self.filename, "a file name ending in .png, no directories")
+        _check(20 <= self.dpi <= 600, "plot.dpi", self.dpi, "an integer in [20, 600]")
+
+
 cs.store(name="none", group="schema/plot", node=DisabledComponentConfig)
+cs.store(name="live", group="schema/plot", node=LivePlotConfig)
 
 
 # --- trainer ------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Exit codes: 0 on success (also when the run was interrupted and saved), 1 for Hydra's own
 composition errors (unknown option, wrong type, unknown key) and for a run that failed (a
 checkpoint could not be written), 2 for invalid values and a checkpoint that cannot be
-resumed (missing, corrupt, unsafe, or for another shape or agent).
+resumed (missing, corrupt, unsafe, or for another shape or agent). In a multirun an invalid
+value fails that job only (Hydra exits 1 after all jobs ran).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def main(cfg: DictConfig) -> int | None:
     try:
         settings = validate(cfg)
     except ConfigError as error:
+        if hydra_cfg.mode.name == "MULTIRUN":
+            # Hydra records the job as failed, the other jobs go on, and the sweep summary
+            # lists this job with the error (see mlo_exp.sweep).
+            raise
         _discard_unused_run_dir(run_dir)
         print(f"mlo-train: invalid configuration: {error}", file=sys.stderr)
         sys.exit(2)

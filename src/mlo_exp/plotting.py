@@ -1,0 +1,285 @@
+"""Live and final training figures: reward, residual norm and rank used, per episode.
+
+:class:`LivePlotter` is the ``plot`` component (``conf/plot/live.yaml``), a
+:class:`~mlo_exp.trainer.TrainerCallback`. It keeps one point per episode (x axis: the
+episode count, the project's step axis) and draws three panels:
+
+* **reward** of the episode's reported game (and the best reward so far),
+* **residual norm** left at the end of that game (0 = solved; symmetric-log scale),
+* **rank used** (moves played) by that game, the best verified rank so far, and the best
+  known rank for the shape as a dashed line.
+
+Where it draws:
+
+* an interactive window, refreshed as the run goes, when ``live`` is true, a display is
+  available and the run is not a multirun job (parallel jobs never open windows);
+* otherwise (headless runs, tests, sweeps) a PNG in the run directory, ``filename``,
+  rewritten atomically every ``refresh_s`` seconds or more.
+
+Either way the same PNG is written once more when the run ends: the final figure.
+
+Cost: live drawing is throttled on a budget. A live draw happens only when ``refresh_s``
+has passed since the last one *and* the time spent drawing so far plus the expected cost of
+this draw (the last draw's cost; ``first_draw_estimate_s`` before any, which also pays for
+importing matplotlib: headless runs import it only at their first draw) fits within 80 %
+of ``max_share`` of the time since the plotter started (the rest is headroom for the
+per-episode bookkeeping and cost variance). So a run shorter than about
+``first_draw_estimate_s / (0.8 * max_share)`` (95 s by default) sees no live draw, only the
+final figure, and a run whose draws are slow is refreshed less often. The final figure is one draw
+at the end, not throttled. Long runs are thinned to at most ``max_points`` drawn points per
+curve (every k-th episode, the last one always kept). ``make perf`` (suite ``plotting``)
+measures the share on real runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mlo_exp.io import atomic_write_bytes
+from mlo_exp.loggers.base import Logger
+from mlo_exp.run_context import RunContext
+from mlo_exp.trainer import RunSummary, TrainerCallback
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from mlo_exp.trainer import Trainer
+
+log = logging.getLogger("mlo_exp")
+
+# Backends that draw into files only; with one of these there is no window to show.
+# Live draws may use this fraction of the ``max_share`` budget; the rest is headroom for
+# the per-episode bookkeeping and for draws that cost more than the last one did.
+DRAW_BUDGET_FRACTION = 0.8
+_FILE_BACKENDS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template",
+                  "module://matplotlib_inline.backend_inline"}
+
+
+def display_available() -> bool:
+    """Whether a window could be shown: always on macOS/Windows, else with X11 or Wayland."""
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+class LivePlotter(TrainerCallback):
+    """Per-episode curves of a run, live and final (see the module docstring)."""
+
+    def __init__(self, run: RunContext, logger: Logger | None = None, live: bool = True,
+                 refresh_s: float = 5.0, max_share: float = 0.02, max_points: int = 2000,
+                 filename: str = "training.png", dpi: int = 90,
+                 first_draw_estimate_s: float = 1.5) -> None:
+        self.run = run
+        self.logger = logger
+        self.refresh_s = float(refresh_s)
+        self.max_share = float(max_share)
+        self.max_points = int(max_points)
+        self.path = Path(run.run_dir) / filename
+        self.dpi = int(dpi)
+        # A window only for a single run with a display; multirun jobs never open one.
+        self.window = bool(live) and run.job_num is None and display_available()
+        self.episodes: list[int] = []
+        self.rewards: list[float] = []
+        self.residuals: list[float] = []
+        self.ranks: list[int] = []
+        self.best_ranks: list[float] = []
+        self.best_known_rank: int | None = None
+        self.title = run.run_name
+        self.draws = 0  # live draws (the final figure not counted)
+        self.draw_seconds = 0.0  # time spent in live draws
+        self.setup_seconds = 0.0  # opening the window (window mode only)
+        self.final_seconds = 0.0  # time spent on the final figure
+        self._started = time.perf_counter()
+        self._last_draw_at = -math.inf
+        self._cost_estimate = float(first_draw_estimate_s)
+        self._figure: Figure | None = None
+        self._pyplot: Any = None
+        self._artists: dict[str, Any] = {}
+
+    # -- TrainerCallback ------------------------------------------------------------------
+    def on_run_start(self, trainer: Trainer) -> None:
+        self.best_known_rank = trainer.best_known_rank
+        if trainer.episode > 0:  # a resumed run: earlier episodes are in episodes.csv
+            self._load_earlier_episodes(trainer.episode)
+        if self.window:  # headless runs import matplotlib only when they first draw
+            started = time.perf_counter()
+            self._open_window()
+            self.setup_seconds = time.perf_counter() - started
+
+    def on_episode_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        self._append(record)
+        now = time.perf_counter()
+        if self._due(now):
+            self._draw_live(now)
+
+    def on_run_end(self, trainer: Trainer, summary: RunSummary) -> None:
+        started = time.perf_counter()
+        try:
+            self._save(self._render(self._ready_figure()))
+            log.info("training figure -> %s (%d live draws, %.2f s)", self.path, self.draws,
+                     self.draw_seconds)
+        finally:
+            self.final_seconds = time.perf_counter() - started
+            self._close_window()
+
+    # -- data ------------------------------------------------------------------------------
+    def _append(self, record: dict[str, Any]) -> None:
+        self.episodes.append(int(record["episode"]))
+        self.rewards.append(float(record["reward"]))
+        self.residuals.append(float(record["residual_norm"]))
+        self.ranks.append(int(record["rank_used"]))
+        best = record.get("best_rank")
+        self.best_ranks.append(float(best) if best not in (None, "") else math.nan)
+
+    def _load_earlier_episodes(self, up_to: int) -> None:
+        path = self.run.run_dir / "episodes.csv"
+        if not path.is_file():
+            return
+        try:
+            with path.open(newline="") as handle:
+                for row in csv.DictReader(handle):
+                    if row.get("episode") and int(row["episode"]) <= up_to:
+                        self._append(row)
+        except (ValueError, KeyError, OSError) as error:
+            for values in (self.episodes, self.rewards, self.residuals, self.ranks,
+                           self.best_ranks):
+                values.clear()
+            log.warning("plot: could not read earlier episodes from %s (%s); the figure "
+                        "starts at the resume point", path, error)
+
+    # -- drawing ---------------------------------------------------------------------------
+    def _due(self, now: float) -> bool:
+        """Refresh period passed, and the draw fits the share budget (module docstring)."""
+        if now - self._last_draw_at < self.refresh_s:
+            return False
+        budget = DRAW_BUDGET_FRACTION * self.max_share * (now - self._started)
+        return self.setup_seconds + self.draw_seconds + self._cost_estimate <= budget
+
+    def _draw_live(self, now: float) -> None:
+        figure = self._render(self._ready_figure())
+        if self.window:
+            figure.canvas.draw_idle()
+            figure.canvas.flush_events()
+        else:
+            self._save(figure)
+        cost = time.perf_counter() - now
+        self.draws += 1
+        self.draw_seconds += cost
+        self._last_draw_at = now
+        self._cost_estimate = cost
+
+    def _ready_figure(self) -> Figure:
+        """The figure with its axes built (the first call imports matplotlib)."""
+        if self._figure is None:
+            self._figure = self._new_figure()
+        if not self._artists:
+            self._build(self._figure)
+        return self._figure
+
+    def _new_figure(self) -> Figure:
+        """A figure on the Agg canvas: no pyplot, no display, no global state."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        figure = Figure(figsize=(7.5, 7.0), dpi=self.dpi)
+        FigureCanvasAgg(figure)
+        return figure
+
+    def _open_window(self) -> None:
+        try:
+            import matplotlib.pyplot as plt
+
+            if plt.get_backend().lower() in _FILE_BACKENDS:
+                log.info("plot: no interactive matplotlib backend (%s); writing %s instead",
+                         plt.get_backend(), self.path)
+                self.window = False
+                return
+            plt.ion()
+            self._pyplot = plt
+            self._figure = plt.figure(figsize=(7.5, 7.0), dpi=self.dpi)
+            self._figure.canvas.manager.set_window_title(self.title)
+        except Exception as error:  # a broken GUI toolkit must not stop training
+            log.warning("plot: cannot open a window (%s: %s); writing %s instead",
+                        type(error).__name__, error, self.path)
+            self.window, self._figure = False, None
+
+    def _close_window(self) -> None:
+        if self._pyplot is not None and self._figure is not None:
+            self._pyplot.close(self._figure)
+            self._pyplot = None
+            self._figure = None
+
+    def _thinned(self) -> np.ndarray:
+        """Indices of the points to draw: every k-th episode, at most ``max_points``."""
+        count = len(self.episodes)
+        stride = max(1, math.ceil(count / self.max_points))
+        indices = np.arange(0, count, stride)
+        if count and indices[-1] != count - 1:
+            indices = np.append(indices, count - 1)
+        return indices
+
+    def _build(self, figure: Figure) -> None:
+        """Axes and (empty) curves, once; each draw then only updates their data."""
+        from matplotlib.ticker import MaxNLocator
+
+        figure.clear()
+        axes = figure.subplots(3, 1, sharex=True)
+        figure.subplots_adjust(left=0.11, right=0.97, top=0.92, bottom=0.08, hspace=0.12)
+        marker = {"marker": ".", "ls": "none", "ms": 3, "alpha": 0.5}
+        self._artists = {
+            "axes": axes,
+            "reward": axes[0].plot([], [], **marker, label="episode")[0],
+            "best_reward": axes[0].plot([], [], lw=1.5, label="best so far")[0],
+            "residual": axes[1].plot([], [], **marker, color="tab:red")[0],
+            "rank": axes[2].plot([], [], **marker, label="rank used")[0],
+            "best_rank": axes[2].plot([], [], lw=1.5, drawstyle="steps-post",
+                                      label="best verified")[0],
+            "title": figure.suptitle(self.title, fontsize="small"),
+        }
+        if self.best_known_rank is not None:
+            axes[2].axhline(self.best_known_rank, ls="--", color="gray",
+                            label=f"best known ({self.best_known_rank})")
+        axes[1].set_yscale("symlog", linthresh=1.0)
+        for axis, label in zip(axes, ("reward", "residual norm", "rank"), strict=True):
+            axis.set_ylabel(label)
+            axis.grid(alpha=0.3)
+        axes[0].legend(loc="lower right", fontsize="small")
+        axes[2].legend(loc="upper right", fontsize="small")
+        axes[2].set_xlabel("episode")
+        axes[2].xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes[2].yaxis.set_major_locator(MaxNLocator(integer=True))
+
+    def _render(self, figure: Figure) -> Figure:
+        """Put the (thinned) data into the curves and rescale; returns ``figure``."""
+        keep = self._thinned()
+        episode = np.asarray(self.episodes, dtype=float)[keep]
+        reward = np.asarray(self.rewards, dtype=float)
+        best_reward = np.maximum.accumulate(reward)[keep] if reward.size else reward
+        residual = np.asarray(self.residuals, dtype=float)[keep]
+        art = self._artists
+        art["reward"].set_data(episode, reward[keep])
+        art["best_reward"].set_data(episode, best_reward)
+        art["residual"].set_data(episode, residual)
+        art["rank"].set_data(episode, np.asarray(self.ranks, dtype=float)[keep])
+        art["best_rank"].set_data(episode, np.asarray(self.best_ranks, dtype=float)[keep])
+        for axis in art["axes"]:
+            axis.relim()
+            axis.autoscale_view()
+        art["axes"][1].set_ylim(0, max(1.0, float(residual.max(initial=0)) * 1.2))
+        art["title"].set_text(f"{self.title}\n{len(self.episodes)} episodes")
+        return figure
+
+    def _save(self, figure: Figure) -> None:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=self.dpi)
+        atomic_write_bytes(self.path, buffer.getvalue())

@@ -1,0 +1,129 @@
+"""The live plotter on a real (tiny) training loop, headless: PNGs, throttling, config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from mlo_exp.agents.random import RandomAgent
+from mlo_exp.config import ConfigError, TrainerConfig, validate
+from mlo_exp.env import TensorGame
+from mlo_exp.loggers.files import FilesLogger
+from mlo_exp.plotting import DRAW_BUDGET_FRACTION, LivePlotter, display_available
+from mlo_exp.run_context import RunContext
+from mlo_exp.trainer import Trainer
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def headless(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+
+
+def make_trainer(run_dir: Path, plotter_options: dict, episodes: int = 3,
+                 job_num: int | None = None) -> tuple[Trainer, LivePlotter]:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run = RunContext.create(run_dir, 0, ["test"], job_num)
+    logger = FilesLogger(run_dir)
+    logger.start(run, {})
+    plotter = LivePlotter(run, logger, **plotter_options)
+    game = TensorGame((2, 2, 2))
+    trainer = Trainer(game, RandomAgent(game, seed=0, batch_size=4), logger, run,
+                      TrainerConfig(episodes=episodes, time_limit_s=None), [plotter],
+                      best_known_rank=7)
+    return trainer, plotter
+
+
+def assert_real_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 5000
+    pixels = imread(path)
+    assert pixels.shape[0] > 200 and pixels.shape[1] > 200
+    assert float(np.std(pixels)) > 0.01  # something was drawn, not a blank canvas
+
+
+def test_headless_run_writes_live_and_final_png(tmp_path: Path) -> None:
+    # refresh_s tiny and max_share 1: every episode may draw once the first has paid for
+    # itself (first_draw_estimate_s=0), so live draws do happen.
+    trainer, plotter = make_trainer(tmp_path, {"refresh_s": 1e-6, "max_share": 1.0,
+                                               "first_draw_estimate_s": 0.0})
+    summary = trainer.fit()
+    assert not plotter.window  # no display: file output only
+    assert plotter.draws >= 1 and plotter.draw_seconds > 0
+    assert plotter.episodes == list(range(1, summary.episodes + 1))
+    assert_real_png(tmp_path / "training.png")
+    assert not list(tmp_path.glob(".training.png.*"))  # no temporary files left behind
+
+
+def test_live_draws_wait_for_the_share_budget(tmp_path: Path) -> None:
+    trainer, plotter = make_trainer(tmp_path, {"refresh_s": 1e-6, "max_share": 0.02})
+    plotter.on_run_start(trainer)
+    record = {"episode": 1, "reward": -8.0, "residual_norm": 0.0, "rank_used": 8,
+              "best_rank": None}
+    plotter.on_episode_end(None, record)  # type: ignore[arg-type]
+    assert plotter.draws == 0  # just started: 2 % of almost nothing pays for no draw
+    plotter._started -= 1000.0  # as if the run had trained for 1000 s
+    plotter.on_episode_end(None, {**record, "episode": 2})  # type: ignore[arg-type]
+    assert plotter.draws == 1 and plotter._cost_estimate == plotter.draw_seconds > 0
+    # Time spent so far + the next draw's expected cost must fit 80 % of 2 % of the elapsed
+    # time.
+    spent = plotter.setup_seconds + plotter.draw_seconds
+    needed = (spent + plotter._cost_estimate) / (DRAW_BUDGET_FRACTION * plotter.max_share)
+    plotter._started = plotter._last_draw_at - 0.9 * needed
+    plotter.on_episode_end(None, {**record, "episode": 3})  # type: ignore[arg-type]
+    assert plotter.draws == 1
+    plotter._started -= needed
+    plotter.on_episode_end(None, {**record, "episode": 4})  # type: ignore[arg-type]
+    assert plotter.draws == 2
+
+
+def test_long_runs_are_thinned_to_max_points(tmp_path: Path) -> None:
+    _, plotter = make_trainer(tmp_path, {"max_points": 100})
+    for episode in range(1, 10_001):
+        plotter._append({"episode": episode, "reward": -8.0, "residual_norm": 0.0,
+                         "rank_used": 8, "best_rank": 8})
+    kept = plotter._thinned()
+    assert len(kept) <= 101 and kept[0] == 0 and kept[-1] == 9_999
+
+
+def test_resumed_run_plots_earlier_episodes_from_the_csv(tmp_path: Path) -> None:
+    first, _ = make_trainer(tmp_path, {}, episodes=2)
+    first.fit()
+    trainer, plotter = make_trainer(tmp_path, {}, episodes=4)
+    trainer.episode = 2  # as a resume would restore it
+    trainer.fit()
+    assert plotter.episodes == [1, 2, 3, 4]
+
+
+def test_window_only_for_single_runs_with_a_display(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not display_available()
+    _, plotter = make_trainer(tmp_path, {"live": True})
+    assert not plotter.window
+    monkeypatch.setenv("DISPLAY", ":99")
+    _, in_sweep = make_trainer(tmp_path / "job", {"live": True}, job_num=0)
+    _, switched_off = make_trainer(tmp_path / "off", {"live": False})
+    assert not in_sweep.window and not switched_off.window
+
+
+def test_live_plot_is_the_default_and_none_switches_it_off(compose_config) -> None:
+    cfg = compose_config()
+    assert cfg.plot._target_ == "mlo_exp.plotting.LivePlotter"
+    assert validate(cfg).plot.refresh_s > 0
+    assert compose_config(["plot=none"]).plot._target_ is None
+
+
+@pytest.mark.parametrize("override, key", [
+    ("plot.refresh_s=0", "plot.refresh_s"),
+    ("plot.max_share=1.5", "plot.max_share"),
+    ("plot.filename=../x.png", "plot.filename"),
+])
+def test_bad_plot_values_name_the_key(compose_config, override: str, key: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        validate(compose_config([override]))
+    assert error.value.key == key
