@@ -23,8 +23,8 @@ Representation: factor vectors as int8 rows ``F[walk, term, mode, :dim]`` (mode 
 A, v over B, w over C; layout of :mod:`mlo_exp.tensor`), each with a key ``K`` identifying the
 vector up to sign (its sign-normalised entries packed in base ``2*bound+1``, or as bits over
 ``Z2``) and the sign ``S`` of its first non-zero entry, so finding a flip partner is one
-integer comparison per term. The kernel is compiled with numba, walks run in parallel
-(``prange``), and randomness is one xorshift64* stream per walk, kept in :meth:`state_dict`,
+integer comparison per term. The kernel is compiled with numba (``nogil``); walks are split into
+``threads`` chunks run by Python threads in parallel, and randomness is one xorshift64* stream per walk, kept in :meth:`state_dict`,
 so a run is reproducible and resumable.
 
 Starting point: the school method (built here), or ``start_from``, a user-given algorithm file
@@ -33,13 +33,14 @@ Starting point: the school method (built here), or ``start_from``, a user-given 
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from mlo_exp.agents.base import Agent, EpisodeResult
 from mlo_exp.env import TensorGame
@@ -49,7 +50,7 @@ _MULT = np.uint64(0x2545F4914F6CDD1D)
 
 
 # --- the compiled kernel ---------------------------------------------------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _rand(rng, w, n):
     """Uniform integer in ``[0, n)`` from walk ``w``'s xorshift64* stream."""
     x = rng[w]
@@ -259,13 +260,13 @@ def _plus(F, K, S, rank, rng, w, dims, z2, bound):
     return False
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def _walk(F, K, S, rank, rng, stall, best_F, best_rank, counts, n_flips, dims, z2, bound,
           plateau, plus_slack, capacity):
     """Every walk attempts ``n_flips`` flips; ``counts[w] = (flips, reductions, plus)``."""
     n_walks = F.shape[0]
     width = F.shape[3]
-    for w in prange(n_walks):
+    for w in range(n_walks):
         tmp_y = np.zeros(width, dtype=np.int64)
         tmp_z = np.zeros(width, dtype=np.int64)
         flips = 0
@@ -307,7 +308,7 @@ class FlipGraphAgent(Agent):
         restart_after: int = 20,
         coefficient_bound: int | None = None,
         start_from: str | None = None,
-        threads: int | None = None,
+        threads: int | None = 1,
     ) -> None:
         super().__init__(game, seed=seed, batch_size=batch_size)
         for name, value in (("walks", walks), ("flips_per_episode", flips_per_episode),
@@ -317,7 +318,7 @@ class FlipGraphAgent(Agent):
         self.walks, self.flips_per_episode = int(walks), int(flips_per_episode)
         self.plateau_flips, self.plus_slack = int(plateau_flips), int(plus_slack)
         self.restart_after = int(restart_after)
-        self.threads = threads
+        self.threads = max(1, min(int(threads or os.cpu_count() or 1), self.walks))
         self.z2 = game.ring == "Z2"
         self.bound = 1 if self.z2 else int(coefficient_bound or max(abs(c) for c in game.coefficients))
         self.dims = np.array(game.dims, dtype=np.int64)
@@ -379,14 +380,18 @@ class FlipGraphAgent(Agent):
 
     # -- one episode -------------------------------------------------------------------------
     def run_episode(self) -> EpisodeResult:
-        if self.threads:
-            numba.set_num_threads(min(int(self.threads), numba.config.NUMBA_NUM_THREADS))
         counts = np.zeros((self.walks, 3), dtype=np.int64)
         best_before = self.best_rank.copy()
         started = time.perf_counter()
-        _walk(self.F, self.K, self.S, self.rank, self.rng, self.stall, self.best_F,
-              self.best_rank, counts, self.flips_per_episode, self.dims, self.z2, self.bound,
-              self.plateau_flips, self.plus_slack, self.capacity)
+        chunks = np.array_split(np.arange(self.walks), self.threads)
+        if len(chunks) == 1:
+            self._walk_chunk(0, self.walks, counts)
+        else:
+            with ThreadPoolExecutor(len(chunks)) as pool:
+                jobs = [pool.submit(self._walk_chunk, int(c[0]), int(c[-1]) + 1, counts)
+                        for c in chunks if len(c)]
+                for job in jobs:
+                    job.result()
         seconds = time.perf_counter() - started
         improved = self.best_rank < best_before
         self.idle = np.where(improved, 0, self.idle + 1)
@@ -410,6 +415,13 @@ class FlipGraphAgent(Agent):
                 "restarts": restarted,
             },
         )
+
+    def _walk_chunk(self, lo: int, hi: int, counts: np.ndarray) -> None:
+        """Run walks ``lo..hi-1`` (views: the kernel writes the agent's arrays in place)."""
+        _walk(self.F[lo:hi], self.K[lo:hi], self.S[lo:hi], self.rank[lo:hi], self.rng[lo:hi],
+              self.stall[lo:hi], self.best_F[lo:hi], self.best_rank[lo:hi], counts[lo:hi],
+              self.flips_per_episode, self.dims, self.z2, self.bound, self.plateau_flips,
+              self.plus_slack, self.capacity)
 
     def _restart_stuck_walks(self) -> int:
         """Replace walks idle for ``restart_after`` episodes above the best rank."""
