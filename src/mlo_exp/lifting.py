@@ -16,8 +16,9 @@ support and coefficients ``+-1``: every 1 becomes ``1 - 2*d`` with ``d`` in ``{0
 4. **Exact verification** over ``Z`` of the result (:meth:`Algorithm.verify`); nothing is
    returned that has not passed it.
 
-A Z2 solution whose integer versions all need a coefficient other than ``+-1`` on its support
-(or a non-zero where it has 0) is not lifted: :class:`LiftError` says so.
+When that fails, the same steps run again with the zero entries free as well (a zero may
+become 2, which is 0 modulo 2). A Z2 solution with no lift of either kind found is not
+lifted: :class:`LiftError` says what was tried.
 """
 
 from __future__ import annotations
@@ -42,20 +43,24 @@ def lift_z2(algorithm: Algorithm, exhaustive_dim: int = 12, restarts: int = 200,
     n, m, p = algorithm.shape
     factors = [np.asarray(x, dtype=np.int64) % 2 for x in (algorithm.u, algorithm.v, algorithm.w)]
     target = matmul_tensor(n, m, p)
-    unknowns = _unknowns(factors)
-    system = _linear_system(factors, unknowns)
     rhs = ((_reconstruct(*factors) - target) // 2 % 2).ravel().astype(np.uint8)
-    solved = _solve_gf2(system, rhs)
-    if solved is None:
-        raise LiftError(f"{algorithm.name}: no +-1 signs make it correct modulo 4, so no integer "
-                        "lift with the same support and coefficients +-1 exists")
-    particular, null_space = solved
-    found = _search(factors, unknowns, particular, null_space, target, exhaustive_dim,
-                    restarts, np.random.default_rng(seed))
+    tried = []
+    found = None
+    for with_twos in (False, True):
+        unknowns = _unknowns(factors, with_twos)
+        solved = _solve_gf2(_linear_system(factors, unknowns), rhs)
+        if solved is None:
+            tried.append(f"{'+-1 and 2' if with_twos else '+-1'}: no solution modulo 4")
+            continue
+        particular, null_space = solved
+        found = _search(factors, unknowns, particular, null_space, target, exhaustive_dim,
+                        restarts, np.random.default_rng(seed))
+        if found is not None:
+            break
+        tried.append(f"{'+-1 and 2' if with_twos else '+-1'}: correct modulo 4, no exact choice "
+                     f"found (null space dimension {len(null_space)})")
     if found is None:
-        raise LiftError(f"{algorithm.name}: correct modulo 4 but no sign choice tried was exact "
-                        f"over Z (null space of dimension {len(null_space)}; "
-                        f"{'all' if len(null_space) <= exhaustive_dim else restarts} tried)")
+        raise LiftError(f"{algorithm.name}: no integer lift found; tried " + "; ".join(tried))
     lifted = Algorithm(algorithm.shape, *found, "Z",
                        {**algorithm.provenance, "name": f"{algorithm.name}-lifted",
                         "lifted_from": "Z2", "lifting": "sign solve modulo 4 + exact search"})
@@ -66,15 +71,19 @@ def lift_z2(algorithm: Algorithm, exhaustive_dim: int = 12, restarts: int = 200,
     return lifted
 
 
-def _unknowns(factors: list[np.ndarray]) -> list[tuple[int, int, int]]:
-    """``(mode, row, term)`` of every support entry whose sign is free (after the gauge)."""
+def _unknowns(factors: list[np.ndarray], with_twos: bool) -> list[tuple[int, int, int]]:
+    """``(mode, row, term)`` of every free entry: support entries after the gauge (their sign),
+    and with ``with_twos`` also the zero entries (which may become 2)."""
     unknowns = []
     rank = factors[0].shape[1]
     for mode, factor in enumerate(factors):
         for term in range(rank):
             rows = np.flatnonzero(factor[:, term])
             start = 1 if mode < 2 and len(rows) else 0
-            unknowns.extend((mode, int(row), term) for row in rows[start:])
+            free = set(rows[start:].tolist())
+            if with_twos:
+                free |= set(np.flatnonzero(factor[:, term] == 0).tolist())
+            unknowns.extend((mode, int(row), term) for row in sorted(free))
     return unknowns
 
 
@@ -140,7 +149,7 @@ def _signed(factors: list[np.ndarray], unknowns: list[tuple[int, int, int]],
     signed = [f.copy() for f in factors]
     for (mode, row, term), flip in zip(unknowns, flips, strict=True):
         if flip:
-            signed[mode][row, term] = -1
+            signed[mode][row, term] = -1 if factors[mode][row, term] else 2
     return signed
 
 
