@@ -84,7 +84,8 @@ def _row(name: str, algorithm: Algorithm) -> str:
     known = best_known_rank(algorithm.shape, "Z2" if algorithm.ring == "Z2" else "Z")
     gap = "" if known is None else f"{algorithm.rank - known:+d}"
     shape = "x".join(map(str, algorithm.shape))
-    return f"{name:<42} {shape:>7} {algorithm.ring:>4} {algorithm.rank:>5} {known or '-':>6} {gap:>4}"
+    return (f"{name:<42} {shape:>7} {algorithm.ring:>4} {algorithm.rank:>5} "
+            f"{known or '-':>6} {gap:>4}")
 
 
 def command_list(args: argparse.Namespace) -> int:
@@ -138,8 +139,9 @@ def command_import(args: argparse.Namespace) -> int:
             raise UsageError(f"import: {error}") from None
     elif kind in ("text", "json"):
         try:
-            algorithms = [read_algorithm_file(source, shape=tuple(args.shape) if args.shape else None,
-                                              ring=args.ring, c_transposed=not args.c_plain)]
+            shape = tuple(args.shape) if args.shape else None
+            algorithms = [read_algorithm_file(source, shape=shape, ring=args.ring,
+                                              c_transposed=not args.c_plain)]
         except AlgorithmFileError as error:
             raise UsageError(str(error)) from None
     else:  # argparse restricts choices
@@ -215,11 +217,15 @@ def python_source(algorithm: Algorithm, function: str = "matmul") -> str:
            else ""),
         '    """',
         "    A, B = np.asarray(A), np.asarray(B)",
-        f"    if A.shape[0] % {n} or A.shape[1] % {m} or B.shape[1] % {p} or A.shape[1] != B.shape[0]:",
-        f'        raise ValueError(f"shapes {{A.shape}} @ {{B.shape}} do not split into <{n},{m},{p}> blocks")',
+        f"    if (A.shape[0] % {n} or A.shape[1] % {m} or B.shape[1] % {p}",
+        "            or A.shape[1] != B.shape[0]):",
+        "        raise ValueError(",
+        f'            f"shapes {{A.shape}} @ {{B.shape}} do not split into <{n},{m},{p}> blocks")',
         f"    r, s, t = A.shape[0] // {n}, A.shape[1] // {m}, B.shape[1] // {p}",
-        f"    a = [[A[i * r:(i + 1) * r, j * s:(j + 1) * s] for j in range({m})] for i in range({n})]",
-        f"    b = [[B[j * s:(j + 1) * s, k * t:(k + 1) * t] for k in range({p})] for j in range({m})]",
+        f"    a = [[A[i * r:(i + 1) * r, j * s:(j + 1) * s] for j in range({m})]",
+        f"         for i in range({n})]",
+        f"    b = [[B[j * s:(j + 1) * s, k * t:(k + 1) * t] for k in range({p})]",
+        f"         for j in range({m})]",
     ]
     for r in range(algorithm.rank):
         lines.append(f"    m{r + 1} = ({combination(algorithm.u[:, r], a_names)}) @ "

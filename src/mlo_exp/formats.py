@@ -98,8 +98,7 @@ def _parse_matrix_terms(lines: list[tuple[int, str]], source: str) -> list[dict]
                 raise FormatError(f"{where}: factor {letter} must be a matrix of integers")
             for (row, col), value in np.ndenumerate(array):
                 entries[(letter, row, col)] = int(value)
-        terms.append({"entries": entries, "scale": 1, "where": where,
-                      "sizes": {letter: np.array(m).shape for letter, m in zip("abc", term, strict=True)}})
+        terms.append({"entries": entries, "scale": 1, "where": where})
     return terms
 
 
@@ -167,7 +166,7 @@ def _parse_product(line: str, where: str) -> dict:
     if letters_seen != {"a", "b", "c"}:
         raise FormatError(f"{where}: the term needs one factor each in a, b and c; found "
                           f"{sorted(letters_seen)}")
-    return {"entries": entries, "scale": scale, "where": where, "sizes": None}
+    return {"entries": entries, "scale": scale, "where": where}
 
 
 def _variable(text: str) -> tuple[str, int, int]:
@@ -245,7 +244,8 @@ def format_products(algorithm: Algorithm, c_transposed: bool = True) -> str:
             row, col = divmod(index, cols)
             label = name(letter, col, row) if transpose else name(letter, row, col)
             sign = "-" if value < 0 else "+"
-            parts.append(f"{sign}{abs(int(value))}*{label}" if abs(value) != 1 else f"{sign}{label}")
+            magnitude = abs(int(value))
+            parts.append(f"{sign}{magnitude}*{label}" if magnitude != 1 else f"{sign}{label}")
         text = "".join(parts)
         return "(" + (text[1:] if text.startswith("+") else text) + ")"
 

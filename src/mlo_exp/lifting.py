@@ -37,7 +37,8 @@ def lift_z2(algorithm: Algorithm, exhaustive_dim: int = 12, restarts: int = 200,
             seed: int = 0) -> Algorithm:
     """An exactly verified ``Z`` algorithm with the support of the ``Z2`` ``algorithm``."""
     if algorithm.ring != "Z2":
-        raise LiftError(f"{algorithm.name}: ring is {algorithm.ring}; only Z2 algorithms are lifted")
+        raise LiftError(f"{algorithm.name}: ring is {algorithm.ring}; only Z2 algorithms "
+                        "are lifted")
     if not algorithm.verify().ok:
         raise LiftError(f"{algorithm.name}: not a valid decomposition modulo 2; nothing to lift")
     n, m, p = algorithm.shape
@@ -66,7 +67,8 @@ def lift_z2(algorithm: Algorithm, exhaustive_dim: int = 12, restarts: int = 200,
                         "lifted_from": "Z2", "lifting": "sign solve modulo 4 + exact search"})
     check = lifted.verify()
     if not check.ok:  # pragma: no cover - the search only returns exact candidates
-        raise LiftError(f"{algorithm.name}: lifted candidate failed verification: {check.describe()}")
+        raise LiftError(f"{algorithm.name}: lifted candidate failed verification: "
+                        f"{check.describe()}")
     lifted.provenance["verified"] = "exact over Z"
     return lifted
 

@@ -23,9 +23,9 @@ Representation: factor vectors as int8 rows ``F[walk, term, mode, :dim]`` (mode 
 A, v over B, w over C; layout of :mod:`mlo_exp.tensor`), each with a key ``K`` identifying the
 vector up to sign (its sign-normalised entries packed in base ``2*bound+1``, or as bits over
 ``Z2``) and the sign ``S`` of its first non-zero entry, so finding a flip partner is one
-integer comparison per term. The kernel is compiled with numba (``nogil``); walks are split into
-``threads`` chunks run by Python threads in parallel, and randomness is one xorshift64* stream per walk, kept in :meth:`state_dict`,
-so a run is reproducible and resumable.
+integer comparison per term. The kernel is compiled with numba (``nogil``); walks are split
+into ``threads`` chunks run by Python threads in parallel, and randomness is one xorshift64*
+stream per walk, kept in :meth:`state_dict`, so a run is reproducible and resumable.
 
 Starting point: the school method (built here), or ``start_from``, a user-given algorithm file
 (JSON ``mlo-exp/algorithm`` or the flip-graph text format of :mod:`mlo_exp.formats`).
@@ -320,10 +320,12 @@ class FlipGraphAgent(Agent):
         self.restart_after = int(restart_after)
         self.threads = max(1, min(int(threads or os.cpu_count() or 1), self.walks))
         self.z2 = game.ring == "Z2"
-        self.bound = 1 if self.z2 else int(coefficient_bound or max(abs(c) for c in game.coefficients))
+        largest = max(abs(c) for c in game.coefficients)
+        self.bound = 1 if self.z2 else int(coefficient_bound or largest)
         self.dims = np.array(game.dims, dtype=np.int64)
         if self.z2 and max(game.dims) > 64:
-            raise ValueError(f"flipgraph over Z2 packs factors in 64 bits; dims {game.dims} too large")
+            raise ValueError(f"flipgraph over Z2 packs factors in 64 bits; dims {game.dims} "
+                             "are too large")
         if not self.z2 and max(game.dims) * np.log2(2 * self.bound + 1) > 63:
             raise ValueError(f"flipgraph over Z: factor length {max(game.dims)} with bound "
                              f"{self.bound} does not fit a 64-bit key; lower coefficient_bound")
