@@ -58,7 +58,8 @@ def _rand(rng, w, n):
     x ^= x << np.uint64(25)
     x ^= x >> np.uint64(27)
     rng[w] = x
-    return np.int64(((x * _MULT) >> np.uint64(33)) % np.uint64(n))
+    high = (x * _MULT) >> np.uint64(32)  # 32 random bits; multiply-shift maps them to [0, n)
+    return np.int64((high * np.uint64(n)) >> np.uint64(32))
 
 
 @njit(cache=True)
@@ -168,14 +169,19 @@ def _flip(F, K, S, rank, rng, w, dims, z2, bound, tmp_y, tmp_z):
     x = _rand(rng, w, 3)
     key = K[w, i, x]
     count = 0
+    for s in range(r):
+        if K[w, s, x] == key:
+            count += 1
+    if count < 2:  # term i itself always matches
+        return 0
+    pick = _rand(rng, w, count - 1)
     j = -1
     for s in range(r):
         if s != i and K[w, s, x] == key:
-            count += 1
-            if _rand(rng, w, count) == 0:
+            if pick == 0:
                 j = s
-    if j < 0:
-        return 0
+                break
+            pick -= 1
     y = (x + 1 + _rand(rng, w, 2)) % 3
     z = 3 - x - y
     dy, dz = dims[y], dims[z]
