@@ -131,3 +131,11 @@ def test_mlo_train_finds_strassen_rank_with_flipgraph(run_train, tmp_path):
     assert summary["stop_reason"] == "target_rank"
     algorithm = Algorithm.load(summary["algorithm_path"])
     assert algorithm.ring == "Z2" and algorithm.verify().ok
+
+
+def test_threads_split_walks_without_changing_the_result():
+    one = make_agent((2, 2, 3), "Z2", walks=4, flips_per_episode=3000, seed=7, threads=1)
+    two = make_agent((2, 2, 3), "Z2", walks=4, flips_per_episode=3000, seed=7, threads=2)
+    for _ in range(2):
+        first, second = one.run_episode(), two.run_episode()
+    assert first.moves == second.moves and np.array_equal(one.F, two.F)
