@@ -11,8 +11,9 @@ support and coefficients ``+-1``: every 1 becomes ``1 - 2*d`` with ``d`` in ``{0
    ``u[a, r]`` contributes ``e_a (x) v_r (x) w_r`` (likewise for ``v`` and ``w``). Gaussian
    elimination over GF(2) gives all solutions: a particular one plus the null space.
 3. **Exact search.** Candidates from that affine space are checked over the integers: all of
-   them when the null space has at most ``exhaustive_dim`` dimensions, else a greedy descent
-   over null-space directions on the exact residual, with random restarts.
+   them when the null space has at most ``exhaustive_dim`` dimensions, else ``restarts``
+   random walks over null-space directions on the exact L1 residual (a heuristic: a lift it
+   misses may exist).
 4. **Exact verification** over ``Z`` of the result (:meth:`Algorithm.verify`); nothing is
    returned that has not passed it.
 
@@ -33,7 +34,7 @@ class LiftError(ValueError):
     """No integer lift was found (the message says what was tried)."""
 
 
-def lift_z2(algorithm: Algorithm, exhaustive_dim: int = 12, restarts: int = 200,
+def lift_z2(algorithm: Algorithm, exhaustive_dim: int = 12, restarts: int = 40,
             seed: int = 0) -> Algorithm:
     """An exactly verified ``Z`` algorithm with the support of the ``Z2`` ``algorithm``."""
     if algorithm.ring != "Z2":
@@ -163,7 +164,10 @@ def _error(factors: list[np.ndarray], unknowns, flips: np.ndarray, target: np.nd
     return int(np.abs(_reconstruct(*_signed(factors, unknowns, flips)) - target).sum())
 
 
-def _search(factors, unknowns, particular, null_space, target, exhaustive_dim, restarts, rng):
+def _search(factors, unknowns, particular, null_space, target, exhaustive_dim, restarts, rng,
+            steps: int = 300, uphill: float = 0.02):
+    """Exhaustive over a small null space; else a random walk on the exact L1 residual
+    (null-space directions, sideways moves accepted, uphill with probability ``uphill``)."""
     basis = np.array(null_space, dtype=np.uint8).reshape(len(null_space), len(unknowns))
     if len(null_space) <= exhaustive_dim:
         for code in range(2 ** len(null_space)):
@@ -177,13 +181,13 @@ def _search(factors, unknowns, particular, null_space, target, exhaustive_dim, r
         if attempt:
             flips = (flips + rng.integers(0, 2, len(basis)) @ basis) % 2
         error = _error(factors, unknowns, flips, target)
-        while error:
-            trials = [(flips + direction) % 2 for direction in basis]
-            errors = [_error(factors, unknowns, t, target) for t in trials]
-            best = int(np.argmin(errors))
-            if errors[best] >= error:
-                break
-            flips, error = trials[best], errors[best]
+        for _step in range(steps):
+            if error == 0:
+                return _signed(factors, unknowns, flips)
+            trial = (flips + basis[rng.integers(len(basis))]) % 2
+            trial_error = _error(factors, unknowns, trial, target)
+            if trial_error <= error or rng.random() < uphill:
+                flips, error = trial, trial_error
         if error == 0:
             return _signed(factors, unknowns, flips)
     return None
