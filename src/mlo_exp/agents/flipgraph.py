@@ -332,6 +332,9 @@ class FlipGraphAgent(Agent):
         if self.z2 and max(game.dims) > 64:
             raise ValueError(f"flipgraph over Z2 packs factors in 64 bits; dims {game.dims} "
                              "are too large")
+        if self.bound > 127:
+            raise ValueError(f"agent.coefficient_bound={self.bound}; factors are int8: "
+                             "at most 127")
         if not self.z2 and max(game.dims) * np.log2(2 * self.bound + 1) > 63:
             raise ValueError(f"flipgraph over Z: factor length {max(game.dims)} with bound "
                              f"{self.bound} does not fit a 64-bit key; lower coefficient_bound")
