@@ -69,7 +69,7 @@ def main(out_dir: Path, quick: bool) -> None:
         for ring in ("Z2", "Z"):
             target = best_known_rank(shape, ring)
             for seed in range(1 if quick else 3):
-                rows["shapes"].append(search(shape, ring, target, 5 if quick else 45, seed,
+                rows["shapes"].append(search(shape, ring, target, 5 if quick else 120, seed,
                                              **small))
                 print(rows["shapes"][-1], flush=True)
     big = {"walks": 16, "flips_per_episode": 100_000, "plateau_flips": 50_000}
