@@ -118,8 +118,36 @@ class GreedyAgentConfig(AgentConfig):
         _positive("agent", "max_candidates", self.max_candidates)
 
 
+@dataclass
+class FlipGraphAgentConfig(AgentConfig):
+    """Flip-graph random walks (``mlo_exp.agents.flipgraph``); ``batch_size`` is unused."""
+
+    _target_: str = "mlo_exp.agents.flipgraph.FlipGraphAgent"
+    batch_size: int = 1
+    walks: int = 32
+    flips_per_episode: int = 200_000  # flip attempts per walk per episode
+    plateau_flips: int = 20_000  # flips without a reduction before a plus transition
+    plus_slack: int = 1  # plus transitions keep a walk's rank <= its best rank + this
+    restart_after: int = 20  # episodes without improving before a lagging walk restarts
+    coefficient_bound: int | None = None  # over Z: |coefficient| <= this (None: from env)
+    start_from: str | None = None  # algorithm file to start from (None: school method)
+    threads: int | None = 1  # Python threads running walk chunks (None: all cores)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("walks", "flips_per_episode", "plateau_flips", "restart_after"):
+            _positive("agent", name, getattr(self, name))
+        _check(self.plus_slack >= 0, "agent.plus_slack", self.plus_slack, "an integer >= 0")
+        _positive("agent", "coefficient_bound", self.coefficient_bound, allow_none=True)
+        _positive("agent", "threads", self.threads, allow_none=True)
+        if self.start_from is not None:
+            _check(Path(self.start_from).expanduser().is_file(), "agent.start_from",
+                   self.start_from, "an existing algorithm file (.json or flip-graph .txt)")
+
+
 cs.store(name="random", group="schema/agent", node=RandomAgentConfig)
 cs.store(name="greedy", group="schema/agent", node=GreedyAgentConfig)
+cs.store(name="flipgraph", group="schema/agent", node=FlipGraphAgentConfig)
 
 
 # --- logger -------------------------------------------------------------------------------

@@ -1,0 +1,309 @@
+"""``mlo-algorithms``: the algorithm library on the command line.
+
+Commands (an ``ALGORITHM`` is a library name — ``strassen``, ``school-NxMxP``,
+``alphatensor-NxMxP[-z2]`` — or a file: JSON ``mlo-exp/algorithm`` or flip-graph text, see
+:mod:`mlo_exp.formats`):
+
+* ``list [--runs DIR]`` — library algorithms and those discovered under ``DIR`` (default
+  ``$MLO_OUTPUTS`` or ``./outputs``), with rank against the best known rank for the ring.
+* ``show ALGORITHM`` — the formulas (``m1 = (a11 + a22) * (b11 + b22)`` ...).
+* ``verify ALGORITHM [--ring R]`` — exact verification; exit 0 when correct, 1 when not.
+* ``import FILE --out DIR [--format auto|npz|text|json] [--ring R] [--shape N M P]
+  [--c-plain] [--lift] [--force]`` — AlphaTensor ``.npz`` files (one JSON per algorithm) or a
+  text/JSON file; every algorithm is verified exactly before it is written; ``--lift`` also
+  writes the integer lift of a Z2 algorithm (:mod:`mlo_exp.lifting`). Existing files are not
+  overwritten without ``--force``.
+* ``export ALGORITHM --format json|python|text [--out FILE]`` — JSON, the flip-graph text
+  format, or a standalone Python function ``matmul(A, B)`` (NumPy only) computing ``C = A @ B``
+  with the algorithm, one level, on blocks.
+
+Exit codes: 0 success, 1 verification failed, 2 bad input (a message names what and what
+is accepted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from mlo_exp.algorithm import Algorithm, AlgorithmFileError
+from mlo_exp.alphatensor import default_data_dir, load_alphatensor
+from mlo_exp.formats import format_products, read_algorithm_file
+from mlo_exp.io import atomic_write_text
+from mlo_exp.library import lookup, strassen
+from mlo_exp.lifting import LiftError, lift_z2
+from mlo_exp.reference import best_known_rank
+
+
+class UsageError(ValueError):
+    """Bad input from the user (exit 2)."""
+
+
+def resolve(name: str, ring: str | None = None) -> Algorithm:
+    """A library name or an algorithm file (see module docstring)."""
+    path = Path(name).expanduser()
+    if path.exists():
+        try:
+            return read_algorithm_file(path, ring=ring)
+        except AlgorithmFileError as error:
+            raise UsageError(str(error)) from None
+    try:
+        return lookup(name)
+    except KeyError as error:
+        raise UsageError(f"{name!r} is neither a file nor a library name; "
+                         f"{error.args[0].split('; ', 1)[-1]}") from None
+
+
+# --- list ------------------------------------------------------------------------------------
+def library_algorithms() -> list[Algorithm]:
+    algorithms = [strassen()]
+    for file, ring in (("factorizations_r.npz", "Q"), ("factorizations_f2.npz", "Z2")):
+        path = default_data_dir() / file
+        if path.exists():
+            found = load_alphatensor(path, ring=ring)
+            algorithms += [found[key] for key in sorted(found)]
+    return algorithms
+
+
+def discovered_algorithms(root: Path) -> list[tuple[Path, Algorithm]]:
+    found = []
+    for path in sorted(root.rglob("algorithm.json")) if root.is_dir() else []:
+        try:
+            found.append((path, Algorithm.load(path)))
+        except AlgorithmFileError as error:
+            print(f"skipping {error}", file=sys.stderr)
+    return found
+
+
+def _row(name: str, algorithm: Algorithm) -> str:
+    known = best_known_rank(algorithm.shape, "Z2" if algorithm.ring == "Z2" else "Z")
+    gap = "" if known is None else f"{algorithm.rank - known:+d}"
+    shape = "x".join(map(str, algorithm.shape))
+    return (f"{name:<42} {shape:>7} {algorithm.ring:>4} {algorithm.rank:>5} "
+            f"{known or '-':>6} {gap:>4}")
+
+
+def command_list(args: argparse.Namespace) -> int:
+    header = f"{'name':<42} {'shape':>7} {'ring':>4} {'rank':>5} {'best':>6} {'gap':>4}"
+    print("library\n" + header)
+    for algorithm in library_algorithms():
+        print(_row(algorithm.name, algorithm))
+    root = Path(args.runs or os.environ.get("MLO_OUTPUTS") or "outputs")
+    found = discovered_algorithms(root)
+    print(f"\ndiscovered under {root} ({len(found)})\n" + header)
+    for path, algorithm in found:
+        print(_row(str(path.parent.relative_to(root)) if path.is_relative_to(root) else str(path),
+                   algorithm))
+    return 0
+
+
+# --- show / verify -------------------------------------------------------------------------
+def command_show(args: argparse.Namespace) -> int:
+    algorithm = resolve(args.algorithm)
+    n, m, p = algorithm.shape
+    print(f"# {algorithm.name}: <{n},{m},{p}> rank {algorithm.rank} over {algorithm.ring}")
+    print(algorithm.formulas())
+    return 0
+
+
+def command_verify(args: argparse.Namespace) -> int:
+    algorithm = resolve(args.algorithm, args.ring)
+    if args.ring:
+        algorithm = Algorithm(algorithm.shape, algorithm.u, algorithm.v, algorithm.w, args.ring,
+                              algorithm.provenance)
+    check = algorithm.verify()
+    print(f"{algorithm.name}: {check.describe()}")
+    return 0 if check.ok else 1
+
+
+# --- import ----------------------------------------------------------------------------------
+def command_import(args: argparse.Namespace) -> int:
+    source = Path(args.file)
+    if not source.is_file():
+        raise UsageError(f"import: {source} is not a file")
+    kind = args.format
+    if kind == "auto":
+        kind = "npz" if source.suffix == ".npz" else "text"
+    if kind == "npz":
+        ring = args.ring or ("Z2" if "f2" in source.name else "Q")
+        if ring not in ("Q", "Z2"):
+            raise UsageError(f"import: --ring {ring} for an .npz file; accepted: Q or Z2")
+        try:
+            algorithms = list(load_alphatensor(source, ring=ring).values())
+        except ValueError as error:
+            raise UsageError(f"import: {error}") from None
+    elif kind in ("text", "json"):
+        try:
+            shape = tuple(args.shape) if args.shape else None
+            algorithms = [read_algorithm_file(source, shape=shape, ring=args.ring,
+                                              c_transposed=not args.c_plain)]
+        except AlgorithmFileError as error:
+            raise UsageError(str(error)) from None
+    else:  # argparse restricts choices
+        raise UsageError(f"import: --format {kind}")
+    out = Path(args.out)
+    planned: list[tuple[Path, Algorithm]] = []
+    for algorithm in algorithms:
+        check = algorithm.verify()
+        if not check.ok:
+            print(f"import: {algorithm.name} from {source} is not correct, nothing written: "
+                  f"{check.describe()}", file=sys.stderr)
+            return 1
+        algorithm.provenance.setdefault("verified", f"exact over {algorithm.ring}")
+        name = algorithm.provenance.get("name") or source.stem
+        planned.append((out / f"{_safe(name)}.json", algorithm))
+        if args.lift and algorithm.ring == "Z2":
+            try:
+                lifted = lift_z2(algorithm)
+                planned.append((out / f"{_safe(name)}-lifted.json", lifted))
+            except LiftError as error:
+                print(f"import: not lifted: {error}", file=sys.stderr)
+    clashes = [str(path) for path, _ in planned if path.exists()]
+    if clashes and not args.force:
+        print(f"import: would overwrite {', '.join(clashes)}; nothing written (use --force)",
+              file=sys.stderr)
+        return 2
+    for path, algorithm in planned:
+        algorithm.save(path)
+        print(f"wrote {path} ({algorithm.name}, rank {algorithm.rank}, {algorithm.ring}, verified)")
+    return 0
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+# --- export ----------------------------------------------------------------------------------
+def python_source(algorithm: Algorithm, function: str = "matmul") -> str:
+    """A standalone Python function computing ``C = A @ B`` with ``algorithm`` (one level)."""
+    n, m, p = algorithm.shape
+
+    def combination(coefficients: np.ndarray, names: list[str]) -> str:
+        parts = []
+        for value, name in zip(coefficients, names, strict=True):
+            value = Fraction(value)
+            if value == 0:
+                continue
+            magnitude = abs(value)
+            text = name if magnitude == 1 else (
+                f"{magnitude.numerator} * {name}" if magnitude.denominator == 1
+                else f"({magnitude.numerator} / {magnitude.denominator}) * {name}")
+            parts.append(("- " if value < 0 else "+ ") + text)
+        if not parts:
+            return "0"
+        joined = " ".join(parts)
+        return joined[2:] if joined.startswith("+ ") else "-" + joined[2:]
+
+    a_names = [f"a[{i}][{j}]" for i in range(n) for j in range(m)]
+    b_names = [f"b[{j}][{k}]" for j in range(m) for k in range(p)]
+    lines = [
+        f'"""C = A @ B with {algorithm.name}: <{n},{m},{p}>, rank {algorithm.rank}, over '
+        f'{algorithm.ring}. Generated by mlo-algorithms export."""',
+        "",
+        "import numpy as np",
+        "",
+        "",
+        f"def {function}(A, B):",
+        f'    """One level of a {algorithm.rank}-multiplication algorithm on blocks.',
+        "",
+        f"    A is (n*r, m*s) and B is (m*s, p*t) with (n, m, p) = ({n}, {m}, {p}); each is split",
+        "    into n x m (m x p) blocks; block products use ``@``."
+        + (" Correct modulo 2 only: the result is reduced modulo 2." if algorithm.ring == "Z2"
+           else ""),
+        '    """',
+        "    A, B = np.asarray(A), np.asarray(B)",
+        f"    if (A.shape[0] % {n} or A.shape[1] % {m} or B.shape[1] % {p}",
+        "            or A.shape[1] != B.shape[0]):",
+        "        raise ValueError(",
+        f'            f"shapes {{A.shape}} @ {{B.shape}} do not split into <{n},{m},{p}> blocks")',
+        f"    r, s, t = A.shape[0] // {n}, A.shape[1] // {m}, B.shape[1] // {p}",
+        f"    a = [[A[i * r:(i + 1) * r, j * s:(j + 1) * s] for j in range({m})]",
+        f"         for i in range({n})]",
+        f"    b = [[B[j * s:(j + 1) * s, k * t:(k + 1) * t] for k in range({p})]",
+        f"         for j in range({m})]",
+    ]
+    for r in range(algorithm.rank):
+        lines.append(f"    m{r + 1} = ({combination(algorithm.u[:, r], a_names)}) @ "
+                     f"({combination(algorithm.v[:, r], b_names)})")
+    m_names = [f"m{r + 1}" for r in range(algorithm.rank)]
+    lines.append(f"    C = np.zeros(({n} * r, {p} * t), dtype=np.result_type(A, B, m1))")
+    for i in range(n):
+        for k in range(p):
+            lines.append(f"    C[{i} * r:{i + 1} * r, {k} * t:{k + 1} * t] = "
+                         f"{combination(algorithm.w[i * p + k, :], m_names)}")
+    lines.append("    return C % 2" if algorithm.ring == "Z2" else "    return C")
+    return "\n".join(lines) + "\n"
+
+
+def command_export(args: argparse.Namespace) -> int:
+    algorithm = resolve(args.algorithm)
+    if args.format == "json":
+        text = __import__("json").dumps(algorithm.to_dict(), indent=1) + "\n"
+    elif args.format == "text":
+        try:
+            text = format_products(algorithm)
+        except ValueError as error:
+            raise UsageError(f"export: {error}") from None
+    else:
+        text = python_source(algorithm)
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and not args.force:
+            raise UsageError(f"export: {out} exists; nothing written (use --force)")
+        atomic_write_text(out, text)
+        print(f"wrote {out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# --- entry point -------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlo-algorithms", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    listing = sub.add_parser("list", help="library and discovered algorithms with ranks")
+    listing.add_argument("--runs", help="folder searched for algorithm.json (default outputs/)")
+    listing.set_defaults(handler=command_list)
+    show = sub.add_parser("show", help="formulas of an algorithm")
+    show.add_argument("algorithm")
+    show.set_defaults(handler=command_show)
+    verify = sub.add_parser("verify", help="exact verification (exit 1 when wrong)")
+    verify.add_argument("algorithm")
+    verify.add_argument("--ring", choices=["Z", "Q", "Z2"])
+    verify.set_defaults(handler=command_verify)
+    importing = sub.add_parser("import", help="npz / text / JSON -> verified JSON files")
+    importing.add_argument("file")
+    importing.add_argument("--out", required=True, help="folder for the JSON files")
+    importing.add_argument("--format", choices=["auto", "npz", "text", "json"], default="auto")
+    importing.add_argument("--ring", choices=["Z", "Q", "Z2"])
+    importing.add_argument("--shape", type=int, nargs=3, metavar=("N", "M", "P"))
+    importing.add_argument("--c-plain", action="store_true",
+                           help="text files index c as c[i,k] (default: c[k,i], as published)")
+    importing.add_argument("--lift", action="store_true", help="also write Z2 -> Z lifts")
+    importing.add_argument("--force", action="store_true", help="overwrite existing files")
+    importing.set_defaults(handler=command_import)
+    export = sub.add_parser("export", help="JSON, flip-graph text, or a Python function")
+    export.add_argument("algorithm")
+    export.add_argument("--format", choices=["json", "python", "text"], default="json")
+    export.add_argument("--out", help="file to write (default: stdout)")
+    export.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    export.set_defaults(handler=command_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except UsageError as error:
+        print(f"mlo-algorithms {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""The flip-graph agent: exactness of every move, rank reduction, targets, state, config."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlo_exp.agents import flipgraph
+from mlo_exp.agents.flipgraph import FlipGraphAgent
+from mlo_exp.algorithm import Algorithm
+from mlo_exp.config import ConfigError, validate
+from mlo_exp.env import TensorGame
+from mlo_exp.library import strassen
+from mlo_exp.tensor import verify
+
+
+def make_agent(shape, ring, **settings) -> FlipGraphAgent:
+    coefficients = [0, 1] if ring == "Z2" else [-1, 0, 1]
+    return FlipGraphAgent(TensorGame(shape, coefficients, ring=ring), **settings)
+
+
+@pytest.mark.parametrize("ring", ["Z2", "Z"])
+def test_every_walk_stays_an_exact_decomposition_after_many_flips(ring):
+    # Small plateau: plus transitions and reductions happen often, not only flips.
+    agent = make_agent((2, 3, 3), ring, walks=6, flips_per_episode=5000, plateau_flips=200,
+                       plus_slack=2, seed=3)
+    for _ in range(3):
+        result = agent.run_episode()
+        assert result.moves > 1000
+        for walk in range(agent.walks):
+            for factors in (agent.current_factors(walk), agent.best_factors(walk)):
+                assert verify(*factors, (2, 3, 3), ring).ok
+                if ring == "Z":
+                    assert max(int(np.abs(f).max()) for f in factors) <= 1
+    assert result.metrics["plus_transitions"] > 0
+    assert result.metrics["reductions"] > 0
+
+
+def test_reductions_lower_the_rank_below_the_school_method():
+    agent = make_agent((2, 2, 3), "Z2", walks=4, flips_per_episode=3000, seed=1)
+    result = agent.run_episode()
+    assert agent.start_rank == 12
+    assert result.rank_used < 12
+    assert result.metrics["reductions"] >= 12 - result.rank_used
+
+
+@pytest.mark.parametrize("ring", ["Z2", "Z"])
+def test_reaches_strassen_rank_on_2x2(ring):
+    agent = make_agent((2, 2, 2), ring, walks=8, flips_per_episode=5000, plateau_flips=500,
+                       seed=0)
+    ranks = [agent.run_episode().rank_used for _ in range(20)]
+    assert min(ranks) == 7
+    result = agent.run_episode()
+    assert result.solved and verify(*result.factors, (2, 2, 2), ring).ok
+
+
+def test_reaches_rank_23_on_3x3_modulo_2():
+    # Deterministic (one thread, fixed seed); typically 1-3 episodes, at most a few seconds.
+    agent = make_agent((3, 3, 3), "Z2", walks=8, flips_per_episode=100_000, seed=0)
+    for _ in range(40):
+        result = agent.run_episode()
+        if result.rank_used <= 23:
+            break
+    assert result.rank_used == 23
+    assert Algorithm((3, 3, 3), *result.factors, "Z2").verify().ok
+
+
+def test_state_dict_resumes_exactly():
+    agent = make_agent((2, 2, 3), "Z", walks=3, flips_per_episode=2000, seed=5)
+    agent.run_episode()
+    state = agent.state_dict()
+    assert all(isinstance(v, (np.ndarray, int)) or k == "generator" for k, v in state.items())
+    first = agent.run_episode()
+    clone = make_agent((2, 2, 3), "Z", walks=3, flips_per_episode=2000, seed=99)
+    clone.load_state_dict(state)
+    second = clone.run_episode()
+    assert first.rank_used == second.rank_used and first.moves == second.moves
+    assert all(np.array_equal(a, b) for a, b in zip(first.factors, second.factors, strict=True))
+    assert np.array_equal(agent.F, clone.F)
+
+
+def test_load_state_dict_rejects_a_different_agent():
+    state = make_agent((2, 2, 2), "Z2", walks=2).state_dict()
+    with pytest.raises(ValueError, match="walks/shape"):
+        make_agent((2, 2, 2), "Z2", walks=3).load_state_dict(state)
+
+
+def test_starts_from_a_given_algorithm_file(tmp_path):
+    path = strassen().save(tmp_path / "strassen.json")
+    agent = make_agent((2, 2, 2), "Z", walks=2, flips_per_episode=100, start_from=str(path))
+    assert agent.start_rank == 7
+    assert agent.run_episode().rank_used == 7
+    with pytest.raises(ValueError, match="<2,2,2>"):
+        make_agent((2, 2, 3), "Z", walks=2, start_from=str(path))
+    broken = tmp_path / "broken.txt"
+    broken.write_text("(a11)*(b11)*(c11)\n")
+    with pytest.raises(ValueError, match="not a valid decomposition"):
+        make_agent((1, 1, 2), "Z", walks=2, start_from=str(broken))
+
+
+def test_agent_does_not_load_known_algorithms():
+    tree = ast.parse(Path(flipgraph.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                 for a in node.names}
+    assert not imported & {"mlo_exp.library", "mlo_exp.alphatensor", "mlo_exp.reference"}
+    assert "data" not in Path(flipgraph.__file__).read_text().split("import")[0]
+
+
+def test_config_composes_and_rejects_bad_values(compose_config, tmp_path):
+    cfg = compose_config(["agent=flipgraph", "env=matmul_2x2_z2"])
+    settings = validate(cfg)
+    assert settings.agent.walks == 32
+    with pytest.raises(ConfigError, match="agent.walks"):
+        validate(compose_config(["agent=flipgraph", "agent.walks=0"]))
+    with pytest.raises(ConfigError, match="agent.start_from"):
+        validate(compose_config(["agent=flipgraph", f"agent.start_from={tmp_path}/missing.json"]))
+
+
+@pytest.mark.slow
+def test_mlo_train_finds_strassen_rank_with_flipgraph(run_train, tmp_path):
+    done = run_train("agent=flipgraph", "env=matmul_2x2_z2", "agent.walks=4",
+                     "agent.flips_per_episode=5000", "trainer.time_limit_s=60")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(next((tmp_path / "outputs").rglob("summary.json")).read_text())
+    assert summary["best_rank"] == 7 and summary["verified"]
+    assert summary["stop_reason"] == "target_rank"
+    algorithm = Algorithm.load(summary["algorithm_path"])
+    assert algorithm.ring == "Z2" and algorithm.verify().ok
+
+
+def test_threads_split_walks_without_changing_the_result():
+    one = make_agent((2, 2, 3), "Z2", walks=4, flips_per_episode=3000, seed=7, threads=1)
+    two = make_agent((2, 2, 3), "Z2", walks=4, flips_per_episode=3000, seed=7, threads=2)
+    for _ in range(2):
+        first, second = one.run_episode(), two.run_episode()
+    assert first.moves == second.moves and np.array_equal(one.F, two.F)

@@ -1,0 +1,76 @@
+"""``mlo-algorithms`` as a user runs it: a real subprocess per command."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from mlo_exp.algorithm import Algorithm
+from mlo_exp.formats import format_products
+from mlo_exp.library import alphatensor, strassen
+
+CLI = str(Path(sys.executable).with_name("mlo-algorithms"))
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60, cwd=cwd)
+
+
+def test_import_text_with_lift_then_verify_show_list(tmp_path):
+    source = tmp_path / "333-23-mod2.txt"
+    source.write_text(format_products(alphatensor(3, 3, 3, "Z2")))
+    done = cli("import", str(source), "--out", "lib", "--lift", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    imported = Algorithm.load(tmp_path / "lib" / "333-23-mod2.json")
+    lifted = Algorithm.load(tmp_path / "lib" / "333-23-mod2-lifted.json")
+    assert (imported.ring, lifted.ring) == ("Z2", "Z")
+    assert lifted.verify().ok and lifted.rank == 23
+    again = cli("import", str(source), "--out", "lib", cwd=tmp_path)
+    assert again.returncode == 2 and "would overwrite" in again.stderr
+    assert cli("verify", "lib/333-23-mod2-lifted.json", cwd=tmp_path).returncode == 0
+    wrong = cli("verify", "lib/333-23-mod2.json", "--ring", "Z", cwd=tmp_path)
+    assert wrong.returncode == 1 and "NOT a decomposition" in wrong.stdout
+    shown = cli("show", "strassen", cwd=tmp_path)
+    assert "m1 = (a11 + a22) * (b11 + b22)" in shown.stdout
+    run_dir = tmp_path / "outputs" / "runs" / "r1"
+    strassen().save(run_dir / "algorithm.json")
+    listing = cli("list", cwd=tmp_path)
+    assert listing.returncode == 0
+    assert "alphatensor-4x4x4-z2" in listing.stdout and "runs/r1" in listing.stdout
+
+
+def test_import_npz_and_refuse_a_wrong_file(tmp_path):
+    from mlo_exp.alphatensor import default_data_dir
+
+    done = cli("import", str(default_data_dir() / "factorizations_f2.npz"), "--out", "z2",
+               cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "z2").glob("*.json"))) == 20
+    bad = tmp_path / "bad.txt"
+    bad.write_text("(a11+a22)*(b11)*(c11)\n")
+    refused = cli("import", str(bad), "--out", "lib", "--shape", "2", "2", "2", cwd=tmp_path)
+    assert refused.returncode == 1 and "not correct" in refused.stderr
+    assert not (tmp_path / "lib").exists()
+    garbage = cli("show", "no-such-algorithm", cwd=tmp_path)
+    assert garbage.returncode == 2 and "accepted" in garbage.stderr
+
+
+def test_export_python_computes_the_product(tmp_path):
+    done = cli("export", "alphatensor-2x3x4", "--format", "python", "--out", "mm.py",
+               cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    spec = importlib.util.spec_from_file_location("mm", tmp_path / "mm.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(-9, 9, (4, 9)), rng.integers(-9, 9, (9, 8))  # 2x2 blocks
+    assert np.array_equal(module.matmul(a, b), a @ b)
+    exported = json.loads(cli("export", "strassen", cwd=tmp_path).stdout)
+    assert Algorithm.from_dict(exported).verify().ok
+    text = cli("export", "strassen", "--format", "text", cwd=tmp_path).stdout
+    assert text.splitlines()[0] == "(a11+a22)*(b11+b22)*(c11+c22)"
