@@ -54,7 +54,10 @@ def build_components(cfg: DictConfig, run: RunContext, logger: Logger) -> list[T
     for group in COMPONENT_GROUPS:
         node = cfg.get(group)
         if node is not None and node.get("_target_"):
-            components.append(instantiate(node, run=run, logger=logger, _convert_="all"))
+            # run and logger are passed to the built partial, not to instantiate: instantiate
+            # would merge them into the config and turn the RunContext dataclass into a dict.
+            factory = instantiate(node, _partial_=True, _convert_="all")
+            components.append(factory(run=run, logger=logger))
     return components
 
 
