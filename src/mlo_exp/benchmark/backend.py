@@ -163,9 +163,13 @@ def _set_cupy_math_mode(cupy: ModuleType, allow_tf32: bool) -> str:
     try:
         from cupy._core import _routines_linalg as linalg
 
-        wanted = linalg.COMPUTE_TYPE_TF32 if allow_tf32 else linalg.COMPUTE_TYPE_DEFAULT
+        # CuPy's compute types: 1 = COMPUTE_TYPE_DEFAULT (full fp32), 7 = COMPUTE_TYPE_TF32.
+        wanted = getattr(linalg, "COMPUTE_TYPE_TF32", 7) if allow_tf32 \
+            else getattr(linalg, "COMPUTE_TYPE_DEFAULT", 1)
         linalg.set_compute_type(np.float32, wanted)
-        mode = linalg.compute_type_to_str(linalg.get_compute_type(np.float32))
+        in_force = linalg.get_compute_type(np.float32)
+        names = {1: "COMPUTE_TYPE_DEFAULT", 7: "COMPUTE_TYPE_TF32"}
+        mode = names.get(int(in_force), str(in_force))
     except (ImportError, AttributeError):  # a CuPy without the private API: env var only
         mode = f"CUPY_TF32={os.environ['CUPY_TF32']}"
     override = os.environ.get("NVIDIA_TF32_OVERRIDE")
