@@ -52,3 +52,15 @@ def test_cupy_backend_runs_the_same_code_on_the_gpu():
         np.testing.assert_allclose(product, a @ b, rtol=1e-10, atol=1e-10)
     seconds, _ = backend.time(lambda: backend.xp.matmul(backend.asarray(a), backend.asarray(b)))
     assert seconds > 0
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_gpu_rows_say_gpu_and_are_timed_with_events():
+    from mlo_exp.benchmark.measure import Identity, benchmark_algorithm
+
+    backend = select_backend("cupy")
+    rows = benchmark_algorithm(lookup("strassen"), backend, Identity("b", "b", None), [256],
+                               "float32", warmup=1, repeats=2)
+    assert rows[0]["backend"] == "cupy" and rows[0]["device"].startswith("GPU")
+    assert rows[0]["relative_error"] < 1e-5 and rows[0]["median_s"] > 0

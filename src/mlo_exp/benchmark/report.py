@@ -118,7 +118,8 @@ def plot(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
         sizes = sorted(by_size)
         axes.plot(sizes, [min(by_size[s]) for s in sizes], "k--", marker="x",
                   label=f"plain matmul {dtype}")
-    axes.set(xscale="log", yscale="log", xlabel="N (N x N times N x N)",
+    _size_ticks(axes, rows)
+    axes.set(yscale="log", xlabel="N (N x N times N x N)",
              ylabel="median seconds", title=f"Latency\n{_short(device, 90)}")
     axes.legend(fontsize=8)
     paths.append(_save(figure, out_dir / "latency.png"))
@@ -129,11 +130,21 @@ def plot(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
         axes.plot([r["size"] for r in points], [r["speedup"] for r in points], marker="o",
                   label=label)
     axes.axhline(1.0, color="k", linestyle="--", linewidth=1)
-    axes.set(xscale="log", xlabel="N", ylabel="speedup over plain matmul (median/median)",
+    _size_ticks(axes, rows)
+    axes.set(xlabel="N", ylabel="speedup over plain matmul (median/median)",
              title=f"Speedup\n{_short(device, 90)}")
     axes.legend(fontsize=8)
     paths.append(_save(figure, out_dir / "speedup.png"))
     return paths
+
+
+def _size_ticks(axes: Any, rows: list[dict[str, Any]]) -> None:
+    """Log-scaled size axis labelled with the measured sizes."""
+    sizes = sorted({row["size"] for row in rows})
+    axes.set_xscale("log")
+    axes.set_xticks(sizes)
+    axes.set_xticklabels([str(size) for size in sizes])
+    axes.minorticks_off()
 
 
 def _save(figure: Any, path: Path) -> Path:
