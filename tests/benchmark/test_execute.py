@@ -9,7 +9,12 @@ import pytest
 
 from mlo_exp.alphatensor import default_data_dir, load_alphatensor
 from mlo_exp.benchmark.backend import select_backend
-from mlo_exp.benchmark.execute import BlockMatmul, _prepare_step, padded_size
+from mlo_exp.benchmark.execute import (
+    PARALLEL_MIN_ELEMENTS,
+    BlockMatmul,
+    _prepare_step,
+    padded_size,
+)
 from mlo_exp.library import lookup
 
 NUMPY = select_backend("numpy")
@@ -101,3 +106,14 @@ def test_padded_size():
     assert padded_size(8, 2, 3) == 8
     assert padded_size(9, 2, 3) == 16
     assert padded_size(1, 4, 1) == 4
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_threaded_elementwise_passes_give_the_same_product(threads):
+    """Blocks above PARALLEL_MIN_ELEMENTS take the row-chunked thread-pool path."""
+    a, b = (x.astype(np.float32) for x in _operands(1041, 1040, 1039))
+    executor = BlockMatmul(_library("alphatensor-2x2x2"), NUMPY, 1, "stream", threads=threads)
+    assert (PARALLEL_MIN_ELEMENTS <= 520 * 520) and (executor._pool is None) == (threads == 1)
+    reference = a.astype(np.float64) @ b.astype(np.float64)
+    product = executor(a, b)
+    assert np.linalg.norm(product - reference) / np.linalg.norm(reference) < 1e-5

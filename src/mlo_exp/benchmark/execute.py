@@ -17,7 +17,9 @@ Two strategies, one code path for NumPy and CuPy (``xp``):
   coefficients are skipped. A product whose term feeds a single, still empty ``C`` block is
   written straight into it (``matmul(..., out=C_c)``); other products are accumulated in
   place (``C_c += M``). Memory traffic per level is a few block passes per term, and no
-  temporary is ever allocated inside the timed loop after the first call.
+  temporary is ever allocated inside the timed loop after the first call. On the CPU the
+  elementwise passes are split by rows over a small thread pool (NumPy's ufuncs are
+  single-threaded; the BLAS products are already multi-threaded).
 * ``batched`` (default on the GPU): the blocks are gathered into a ``(nm, block)`` layout
   and every linear combination is one small GEMM with the factor matrices
   (``S = U^T A_blocks``), the ``R`` block products are one batched ``matmul``, and
@@ -26,6 +28,8 @@ Two strategies, one code path for NumPy and CuPy (``xp``):
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -36,6 +40,7 @@ from mlo_exp.algorithm import Algorithm
 from mlo_exp.benchmark.backend import Backend
 
 STRATEGIES = ("auto", "stream", "batched")
+PARALLEL_MIN_ELEMENTS = 1 << 18  # below this a thread hand-off costs more than it saves
 
 Terms = tuple[tuple[int, float], ...]  # (block index, coefficient), zero coefficients dropped
 
@@ -64,7 +69,7 @@ class BlockMatmul:
     """
 
     def __init__(self, algorithm: Algorithm, backend: Backend, levels: int = 1,
-                 strategy: str = "auto") -> None:
+                 strategy: str = "auto", threads: int | None = None) -> None:
         if levels < 1:
             raise ValueError(f"levels={levels!r}; accepted: an integer >= 1")
         if strategy not in STRATEGIES:
@@ -80,6 +85,12 @@ class BlockMatmul:
             else strategy
         steps = (_prepare_step(algorithm, r) for r in range(algorithm.rank))
         self.steps = tuple(step for step in steps if step.c_terms)  # zero products skipped
+        # NumPy's elementwise ufuncs use one core; large ones are split by rows over a thread
+        # pool (ufuncs release the GIL). CuPy kernels are parallel already.
+        threads = _cpu_threads() if threads is None else int(threads)
+        self._pool = ThreadPoolExecutor(threads) if threads > 1 and not backend.on_gpu \
+            else None
+        self._chunks = threads
         self._factors: dict[Any, tuple[Any, Any, Any]] = {}
         self._workspaces: dict[Any, dict[str, Any]] = {}
 
@@ -169,7 +180,8 @@ class BlockMatmul:
         out = work[name]
         (second, c1), rest = rest[0], rest[1:]
         if c0 == 1.0 and c1 in (1.0, -1.0):
-            (xp.add if c1 == 1.0 else xp.subtract)(blocks[first], blocks[second], out=out)
+            self._ufunc(xp.add if c1 == 1.0 else xp.subtract, blocks[first], blocks[second],
+                        out=out)
         else:
             self._scale_into(out, blocks[first], c0)
             self._add_scaled(out, blocks[second], c1, work)
@@ -184,28 +196,42 @@ class BlockMatmul:
         else:
             self._scale_into(target, product, coefficient)
 
+    def _ufunc(self, ufunc: Any, *operands: Any, out: Any) -> None:
+        """``ufunc(*operands, out=out)``, split over row chunks on the CPU thread pool."""
+        rows = out.shape[0]
+        if self._pool is None or out.size < PARALLEL_MIN_ELEMENTS or rows < self._chunks:
+            ufunc(*operands, out=out)
+            return
+        bounds = [rows * index // self._chunks for index in range(self._chunks + 1)]
+        jobs = []
+        for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+            parts = [x[start:stop] if hasattr(x, "shape") and x.ndim else x for x in operands]
+            jobs.append(self._pool.submit(ufunc, *parts, out=out[start:stop]))
+        for job in jobs:
+            job.result()
+
     def _scale_into(self, out: Any, x: Any, coefficient: float) -> None:
         xp = self.xp
         if coefficient == 1.0:
-            xp.copyto(out, x)
+            self._ufunc(xp.positive, x, out=out)
         elif coefficient == -1.0:
-            xp.negative(x, out=out)
+            self._ufunc(xp.negative, x, out=out)
         else:
-            xp.multiply(x, coefficient, out=out)
+            self._ufunc(xp.multiply, x, coefficient, out=out)
 
     def _add_scaled(self, out: Any, x: Any, coefficient: float, work: dict[str, Any]) -> None:
         xp = self.xp
         if coefficient == 1.0:
-            xp.add(out, x, out=out)
+            self._ufunc(xp.add, out, x, out=out)
         elif coefficient == -1.0:
-            xp.subtract(out, x, out=out)
+            self._ufunc(xp.subtract, out, x, out=out)
         else:
             key = ("scratch", x.shape)
             if key not in work:
                 work[key] = xp.empty(x.shape, x.dtype)
             scratch = work[key]
-            xp.multiply(x, coefficient, out=scratch)
-            xp.add(out, scratch, out=out)
+            self._ufunc(xp.multiply, x, coefficient, out=scratch)
+            self._ufunc(xp.add, out, scratch, out=out)
 
     # -- the batched strategy --------------------------------------------------------------
     def _factor_arrays(self, dtype: Any) -> tuple[Any, Any, Any]:
@@ -242,6 +268,15 @@ class BlockMatmul:
         del products
         c = c_blocks.reshape(batch, n, p, b1, b3).transpose(0, 1, 3, 2, 4)
         return xp.ascontiguousarray(c).reshape(batch, rows, cols)
+
+
+def _cpu_threads() -> int:
+    """Cores this process may use (its affinity mask), at most 8."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        count = os.cpu_count() or 1
+    return max(1, min(count, 8))
 
 
 def _prepare_step(algorithm: Algorithm, r: int) -> Step:
