@@ -40,6 +40,7 @@ def _operands(rows: int, inner: int, cols: int, seed: int = 0):
 @pytest.mark.parametrize("strategy", ["stream", "batched"])
 @pytest.mark.parametrize(("name", "levels", "dims"), [
     ("school-2x2x2", 1, (8, 8, 8)),
+    ("school-1x1x1", 3, (5, 6, 7)),          # blocks as large as the matrix at every level
     ("school-2x3x4", 1, (10, 13, 9)),       # padding on every side
     ("strassen", 1, (64, 64, 64)),
     ("strassen", 2, (37, 41, 29)),           # two levels plus padding

@@ -128,8 +128,9 @@ class BlockMatmul:
         padded[: x.shape[0], : x.shape[1]] = x
         return padded
 
-    def _workspace(self, shapes: tuple[tuple[int, int], ...], dtype: Any) -> dict[str, Any]:
-        key = (shapes, np.dtype(dtype).str)
+    def _workspace(self, level: int, shapes: tuple[tuple[int, int], ...],
+                   dtype: Any) -> dict[str, Any]:
+        key = (level, shapes, np.dtype(dtype).str)  # one set per recursion level
         if key not in self._workspaces:
             s_shape, t_shape, m_shape = shapes
             xp = self.xp
@@ -151,7 +152,7 @@ class BlockMatmul:
         c = out if out is not None else xp.empty((n * b1, p * b3), dtype=a.dtype)
         c_blocks = [c[i * b1:(i + 1) * b1, k * b3:(k + 1) * b3] for i in range(n)
                     for k in range(p)]
-        work = self._workspace(((b1, b2), (b2, b3), (b1, b3)), a.dtype)
+        work = self._workspace(level, ((b1, b2), (b2, b3), (b1, b3)), a.dtype)
         filled = [False] * len(c_blocks)
         for step in self.steps:
             left = self._combine(a_blocks, step.a_terms, work, "S")
