@@ -225,6 +225,8 @@ def markdown_table(rows: list[dict[str, Any]], run_facts: dict[str, Any]) -> str
              f"BLAS {run_facts.get('blas', '-')}, CUDA runtime "
              f"{run_facts.get('cuda_runtime_version')}, driver {run_facts.get('driver_version')}",
              f"- git commit: {run_facts.get('git_commit')}; at {run_facts.get('timestamp')}",
+             f"- host load average (1/5/15 min) at the end: {run_facts.get('host_load_average')} "
+             f"on {run_facts.get('cpu_threads') or '?'} CPU threads",
              "- timing: warm-up, then repeats alternating baseline and algorithm; speedup = "
              "baseline median / algorithm median; TFLOP/s = 2N^3 / median",
              "",

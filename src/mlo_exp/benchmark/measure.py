@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import statistics
 import subprocess
 from dataclasses import dataclass
@@ -213,6 +214,13 @@ def _relative_error(backend: Backend, result: Any, expected: Any) -> float:
     return float(xp.linalg.norm(difference)) / denominator if denominator else 0.0
 
 
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):  # pragma: no cover - not Unix
+        return None
+
+
 def project_git_commit() -> str | None:
     """The project's git commit (``-dirty`` when there are uncommitted changes), or None."""
     root = Path(__file__).resolve().parents[3]
@@ -236,6 +244,7 @@ def facts(backend: Backend, identity: Identity, settings: dict[str, Any]) -> dic
         **backend.device,
         "math_mode": backend.math_mode,
         "git_commit": project_git_commit(),
+        "host_load_average": _load_average(),  # 1/5/15 min: how busy the host was
         "timestamp": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         **{f"setting_{key}": value for key, value in settings.items()},
     }
