@@ -40,7 +40,7 @@ from mlo_exp.algorithm import Algorithm
 from mlo_exp.benchmark.backend import Backend
 
 STRATEGIES = ("auto", "stream", "batched")
-PARALLEL_MIN_ELEMENTS = 1 << 18  # below this a thread hand-off costs more than it saves
+PARALLEL_MIN_ELEMENTS = 1 << 20  # below this a thread hand-off costs more than it saves
 
 Terms = tuple[tuple[int, float], ...]  # (block index, coefficient), zero coefficients dropped
 
@@ -67,6 +67,8 @@ class BlockMatmul:
     class only executes it. Workspaces are kept between calls (keyed by block shape and
     dtype), so repeated timing runs measure the arithmetic, not the allocator.
     """
+
+    parallel_min_elements = PARALLEL_MIN_ELEMENTS
 
     def __init__(self, algorithm: Algorithm, backend: Backend, levels: int = 1,
                  strategy: str = "auto", threads: int | None = None) -> None:
@@ -200,7 +202,7 @@ class BlockMatmul:
     def _ufunc(self, ufunc: Any, *operands: Any, out: Any) -> None:
         """``ufunc(*operands, out=out)``, split over row chunks on the CPU thread pool."""
         rows = out.shape[0]
-        if self._pool is None or out.size < PARALLEL_MIN_ELEMENTS or rows < self._chunks:
+        if self._pool is None or out.size < self.parallel_min_elements or rows < self._chunks:
             ufunc(*operands, out=out)
             return
         bounds = [rows * index // self._chunks for index in range(self._chunks + 1)]
