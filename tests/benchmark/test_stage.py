@@ -12,6 +12,7 @@ import pytest
 
 from conftest import run_dirs
 from mlo_exp.benchmark.backend import cuda_available
+from mlo_exp.benchmark.cli import main as cli_main
 from mlo_exp.benchmark.stage import BenchmarkStage
 from mlo_exp.config import ConfigError, validate
 from mlo_exp.run_context import RunContext
@@ -53,7 +54,8 @@ def test_a_run_without_a_verified_algorithm_is_skipped(tmp_path: Path, caplog):
 
 
 @pytest.mark.slow
-def test_stage_runs_at_the_end_of_mlo_train_with_the_same_run_id(run_train, tmp_path: Path):
+def test_stage_runs_at_the_end_of_mlo_train_with_the_same_run_id(run_train, tmp_path: Path,
+                                                                monkeypatch):
     result = run_train("trainer.episodes=3", "benchmark.sizes=[16,34]", "benchmark.repeats=1",
                        "benchmark.warmup=0", "benchmark.compare=[strassen]")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -75,3 +77,14 @@ def test_stage_runs_at_the_end_of_mlo_train_with_the_same_run_id(run_train, tmp_
     assert stored == [(run_id, 16), (run_id, 34), (run_id, 16), (run_id, 34)]
     log_text = (run_dir / "train.log").read_text()
     assert f"benchmark (run_id {run_id})" in log_text and "speedup" in log_text
+
+    # The run as a standalone target, by directory and by run_id: a new benchmark_id, and
+    # the training run recorded as source_run_id.
+    monkeypatch.setenv("MLO_OUTPUTS", str(tmp_path / "outputs"))
+    quick = ["--sizes", "8", "--repeats", "1", "--warmup", "0", "--no-registry"]
+    for target, out in ((str(run_dir), "by_dir"), (run_id, "by_id")):
+        assert cli_main([target, *quick, "--out", str(tmp_path / out)]) == 0
+        standalone = json.loads((tmp_path / out / "benchmark.json").read_text())
+        assert standalone["benchmark_id"] != run_id
+        assert standalone["facts"]["source_run_id"] == run_id
+        assert [r["source_run_id"] for r in standalone["rows"]] == [run_id]
