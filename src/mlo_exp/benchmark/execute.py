@@ -213,10 +213,13 @@ class BlockMatmul:
         for job in jobs:
             job.result()
 
+    def _copy(self, x: Any, out: Any) -> None:
+        self.xp.copyto(out, x)
+
     def _scale_into(self, out: Any, x: Any, coefficient: float) -> None:
         xp = self.xp
         if coefficient == 1.0:
-            self._ufunc(xp.positive, x, out=out)
+            self._ufunc(self._copy, x, out=out)
         elif coefficient == -1.0:
             self._ufunc(xp.negative, x, out=out)
         else:
