@@ -116,3 +116,18 @@ def test_threaded_elementwise_passes_give_the_same_product(threads):
     executor.parallel_min_elements = 1  # every elementwise pass goes through the pool
     assert (executor._pool is None) == (threads == 1)
     np.testing.assert_allclose(executor(a, b), a @ b, rtol=1e-10, atol=1e-10)
+
+
+def test_cache_blocked_sums_match_whole_array_sums():
+    """Sums of 3+ blocks take the cache-blocked CPU path, with chunks of a few rows."""
+    import mlo_exp.benchmark.execute as execute
+
+    a, b = _operands(48, 44, 40)
+    executor = BlockMatmul(_library("alphatensor-4x4x4"), NUMPY, 1, "stream", threads=2)
+    executor.parallel_min_elements = 1
+    chunk_bytes = execute.FUSED_CHUNK_BYTES
+    try:
+        execute.FUSED_CHUNK_BYTES = 8 * 11 * 2  # two rows of an 11-column float64 block
+        np.testing.assert_allclose(executor(a, b), a @ b, rtol=1e-10, atol=1e-10)
+    finally:
+        execute.FUSED_CHUNK_BYTES = chunk_bytes
