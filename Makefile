@@ -8,15 +8,15 @@ STAMP := $(VENV)/.installed
 # Extra pip arguments, e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu on a machine
 # whose default index would bring a CUDA build of torch.
 TORCH_INDEX ?=
-# A variable, because a literal comma inside $(if ...) would split its arguments.
-TORCH_SPEC := "torch>=2.10,<2.14"
+TORCH_SPEC := torch>=2.10,<2.14
 EXTRAS ?= dev
 
 .PHONY: install train test perf benchmark report lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(if $(TORCH_INDEX),$(BIN)/python -m pip install --quiet --index-url $(TORCH_INDEX) $(TORCH_SPEC))
+	if [ -n "$(TORCH_INDEX)" ]; then \
+	  $(BIN)/python -m pip install --quiet --index-url "$(TORCH_INDEX)" "$(TORCH_SPEC)"; fi
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 

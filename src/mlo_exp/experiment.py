@@ -54,8 +54,9 @@ def build_components(cfg: DictConfig, run: RunContext, logger: Logger) -> list[T
     for group in COMPONENT_GROUPS:
         node = cfg.get(group)
         if node is not None and node.get("_target_"):
-            # run and logger are passed to the built partial, not to instantiate: instantiate
-            # would merge them into the config and turn the RunContext dataclass into a dict.
+            # run/logger are passed to the partial, not to instantiate: instantiate would
+            # turn the RunContext dataclass into a config node (and instantiate the
+            # `_target_`s inside run.config).
             factory = instantiate(node, _partial_=True, _convert_="all")
             components.append(factory(run=run, logger=logger))
     return components
