@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 from pathlib import Path
 
 from mlo_exp.benchmark.store import ResultsStore
@@ -32,6 +33,17 @@ def test_round_trip_and_filters(tmp_path: Path):
     assert [r["benchmark_id"] for r in store.rows(algorithm="school")] == ["b"]
     assert [r["benchmark_id"] for r in store.rows(last=1)] == ["b"]
     assert store.rows()[0]["padded_size"] == [1, 1, 1]
+
+
+def test_a_registry_from_an_older_version_gets_the_new_columns(tmp_path: Path):
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE results (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                   "benchmark_id TEXT, row TEXT NOT NULL)")
+        db.execute("INSERT INTO results (benchmark_id, row) VALUES ('old', '{\"size\": 1}')")
+    store = ResultsStore(path)
+    store.append([_row("new", 2)])
+    assert [r["size"] for r in store.rows()] == [1, 2]
 
 
 def test_default_location_follows_mlo_outputs(tmp_path: Path, monkeypatch):

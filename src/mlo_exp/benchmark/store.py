@@ -81,6 +81,12 @@ class ResultsStore:
                            f"AUTOINCREMENT, {columns}, row TEXT NOT NULL)")
         connection.execute("CREATE INDEX IF NOT EXISTS results_benchmark ON results "
                            "(benchmark_id)")
+        # A registry written by an older version: add the columns it lacks (rows keep NULL
+        # there; the full row is in the JSON column anyway).
+        present = {row[1] for row in connection.execute("PRAGMA table_info(results)")}
+        for name, kind in COLUMNS:
+            if name not in present:
+                connection.execute(f'ALTER TABLE results ADD COLUMN "{name}" {kind}')
 
     def append(self, rows: Iterable[dict[str, Any]], extra: dict[str, Any] | None = None) -> int:
         """Append rows in one transaction; ``extra`` keys are added to every row. Returns
