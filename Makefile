@@ -11,7 +11,7 @@ TORCH_INDEX ?=
 TORCH_SPEC := torch>=2.10,<2.14
 EXTRAS ?= dev
 
-.PHONY: install train sweep test perf lint format clean
+.PHONY: install train sweep test perf benchmark report lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,23 @@ test: $(STAMP)
 # PERF_ARGS="--only NAME --quick" runs one suite with a small budget.
 perf: $(STAMP)
 	$(BIN)/python perf/run.py $(PERF_ARGS)
+
+# Strassen and AlphaTensor's <4,4,4> rank-49 algorithm against the backend's plain product
+# (CuPy on a CUDA device, else NumPy). BENCH_SIZES empty: sizes that fit the device (CPU
+# 2048 4096 8192; GPU 4096 8192 16384). Tables: console, perf/benchmark.md, perf/benchmark.json.
+BENCH_ALGORITHMS ?= strassen alphatensor-4x4x4
+BENCH_SIZES ?=
+BENCH_REPEATS ?= 3
+BENCH_DTYPE ?= float32
+BENCH_ARGS ?=
+benchmark: $(STAMP)
+	$(BIN)/mlo-benchmark $(BENCH_ALGORITHMS) $(if $(BENCH_SIZES),--sizes $(BENCH_SIZES)) \
+		--repeats $(BENCH_REPEATS) --dtype $(BENCH_DTYPE) \
+		--markdown perf/benchmark.md --json perf/benchmark.json $(BENCH_ARGS)
+
+# Past benchmark results from the registry (outputs/benchmarks.sqlite).
+report: $(STAMP)
+	$(BIN)/mlo-benchmark report $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -266,7 +266,72 @@ cs.store(name="default", group="schema/checkpoint", node=CheckpointConfig)
 
 
 # --- benchmark ----------------------------------------------------------------------------
+BENCHMARK_BACKENDS = ("auto", "cupy", "numpy")
+BENCHMARK_DTYPES = ("float32", "float64")
+BENCHMARK_STRATEGIES = ("auto", "stream", "batched")
+
+
+@dataclass
+class BenchmarkConfig:
+    """The post-run benchmark stage (``mlo_exp/benchmark/stage.py``) and ``mlo-benchmark``.
+
+    ``sizes``: square sizes ``N`` (``N x N`` times ``N x N``); null picks sizes that fit the
+    device (CPU: small, so a default run stays quick; GPU: 4096..16384 as memory allows).
+    ``backend=cupy`` needs CuPy and a CUDA device (checked here, never a silent fallback).
+    ``allow_tf32``: let CuPy use TF32 for fp32 products (algorithm and baseline alike).
+    ``compare``: library algorithms benchmarked alongside the run's best (e.g. [strassen]).
+    ``registry``: also append the rows to the SQLite results registry in the outputs root.
+    """
+
+    _target_: str = "mlo_exp.benchmark.stage.BenchmarkStage"
+    backend: str = "auto"
+    sizes: list[int] | None = None
+    dtype: str = "float32"
+    levels: int = 1
+    warmup: int = 1
+    repeats: int = 3
+    strategy: str = "auto"
+    allow_tf32: bool = False
+    compare: list[str] = field(default_factory=list)
+    registry: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.backend in BENCHMARK_BACKENDS, "benchmark.backend", self.backend,
+               ", ".join(BENCHMARK_BACKENDS))
+        _check(self.dtype in BENCHMARK_DTYPES, "benchmark.dtype", self.dtype,
+               ", ".join(BENCHMARK_DTYPES))
+        _check(self.strategy in BENCHMARK_STRATEGIES, "benchmark.strategy", self.strategy,
+               ", ".join(BENCHMARK_STRATEGIES))
+        _positive("benchmark", "levels", self.levels)
+        _positive("benchmark", "repeats", self.repeats)
+        _check(self.warmup >= 0, "benchmark.warmup", self.warmup, "an integer >= 0")
+        if self.sizes is not None:
+            _check(len(self.sizes) > 0, "benchmark.sizes", self.sizes,
+                   "a non-empty list of integers >= 1, or null for sizes that fit the device")
+            for index, size in enumerate(self.sizes):
+                _check(size >= 1, f"benchmark.sizes[{index}]", size, "an integer >= 1")
+        for index, name in enumerate(self.compare):
+            _check(_library_name_ok(name), f"benchmark.compare[{index}]", name,
+                   "strassen, school-NxMxP or alphatensor-NxMxP")
+        if self.backend == "cupy":
+            from mlo_exp.benchmark.backend import cuda_unavailable_reason
+
+            reason = cuda_unavailable_reason()
+            _check(reason is None, "benchmark.backend", self.backend,
+                   f"numpy or auto here, because {reason}")
+
+
+def _library_name_ok(name: str) -> bool:
+    from mlo_exp.library import lookup
+
+    try:
+        return lookup(name).ring != "Z2"
+    except KeyError:
+        return False
+
+
 cs.store(name="none", group="schema/benchmark", node=DisabledComponentConfig)
+cs.store(name="default", group="schema/benchmark", node=BenchmarkConfig)
 
 
 # --- plot ---------------------------------------------------------------------------------

@@ -1,0 +1,105 @@
+"""The benchmark stage at the end of ``mlo-train``: the run's best verified algorithm, timed.
+
+Built by :func:`mlo_exp.experiment.build_components` from the ``benchmark`` config group
+(``instantiate(node, run=..., logger=...)``; settings: :class:`mlo_exp.config.BenchmarkConfig`).
+At ``on_run_end`` it benchmarks ``trainer.best`` (plus any ``compare`` library algorithms)
+under the run's own ``run_id`` (``benchmark_id = source_run_id = run_id``) and writes:
+
+* ``<run_dir>/benchmark/benchmark.json``: ``{"status", "facts", "rows"}`` (atomic write);
+* ``<run_dir>/benchmark/latency.png`` and ``speedup.png``;
+* the rows appended to the results registry (``<outputs>/benchmarks.sqlite``);
+* through the logger, the table (with ``Source Run ID``) and the facts;
+* the console table in the run's log.
+
+A run without a verified algorithm, or an interrupted run, is skipped with one line. A
+refused algorithm or a failing benchmark is logged as an error and recorded in
+``benchmark.json``; it never loses the run's own results (the summary is still written).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from mlo_exp.algorithm import Algorithm
+from mlo_exp.benchmark.backend import select_backend
+from mlo_exp.benchmark.measure import BenchmarkRefused, Identity, benchmark_algorithm, facts
+from mlo_exp.benchmark.report import display_rows, format_table, plot
+from mlo_exp.benchmark.store import ResultsStore
+from mlo_exp.config import BenchmarkConfig
+from mlo_exp.io import atomic_write_text
+from mlo_exp.library import lookup
+from mlo_exp.loggers.base import Logger
+from mlo_exp.run_context import RunContext
+from mlo_exp.trainer import RunSummary, Trainer, TrainerCallback
+
+log = logging.getLogger("mlo_exp")
+
+
+class BenchmarkStage(TrainerCallback):
+    """See the module docstring; keyword settings are those of ``BenchmarkConfig``."""
+
+    def __init__(self, run: RunContext, logger: Logger, **settings: Any) -> None:
+        self.run = run
+        self.logger = logger
+        self.settings = BenchmarkConfig(**settings)
+        self.out_dir = Path(run.run_dir) / "benchmark"
+
+    def on_run_end(self, trainer: Trainer, summary: RunSummary) -> None:
+        if summary.status == "interrupted":
+            log.info("benchmark: skipped, the run was interrupted")
+            return
+        best = trainer.best
+        if best is None:
+            log.info("benchmark: skipped, the run found no exactly verified algorithm")
+            return
+        if best.ring == "Z2":
+            log.info("benchmark: skipped, the best algorithm is only correct modulo 2 "
+                     "(not a real-valued product)")
+            return
+        try:
+            self.benchmark([best, *(lookup(name) for name in self.settings.compare)])
+        except BenchmarkRefused as error:
+            log.error("benchmark: %s", error)
+            self._write({"status": "refused", "reason": str(error)})
+        except KeyboardInterrupt:
+            log.warning("benchmark: interrupted; the run's own results are kept")
+            self._write({"status": "interrupted"})
+        except Exception as error:  # the run's results must survive a failing benchmark
+            log.exception("benchmark: failed (%s: %s)", type(error).__name__, error)
+            self._write({"status": "failed", "reason": f"{type(error).__name__}: {error}"})
+
+    def benchmark(self, algorithms: list[Algorithm]) -> list[dict[str, Any]]:
+        """Benchmark ``algorithms`` under this run's id and record the results."""
+        settings = self.settings
+        backend = select_backend(settings.backend, settings.allow_tf32)
+        run_id = self.run.run_id
+        rows: list[dict[str, Any]] = []
+        for algorithm in algorithms:
+            identity = Identity(run_id, run_id, algorithm.provenance.get("run_id"))
+            rows += benchmark_algorithm(
+                algorithm, backend, identity, settings.sizes, settings.dtype, settings.levels,
+                settings.warmup, settings.repeats, settings.strategy, seed=self.run.seed)
+        run_facts = facts(backend, Identity(run_id, run_id, run_id), _settings_dict(settings))
+        for row in rows:
+            row["git_commit"] = run_facts["git_commit"]
+        self._write({"status": "success", "facts": run_facts, "rows": rows})
+        plot(rows, self.out_dir)
+        if settings.registry:
+            store = ResultsStore()
+            store.append(rows)
+            log.info("benchmark: %d rows appended to %s", len(rows), store.path)
+        log.info("benchmark (run_id %s):\n%s", run_id, format_table(rows))
+        self.logger.log_benchmark(display_rows(rows), run_facts)
+        return rows
+
+    def _write(self, payload: dict[str, Any]) -> Path:
+        payload = {"run_id": self.run.run_id, **payload}
+        return atomic_write_text(self.out_dir / "benchmark.json",
+                                 json.dumps(payload, indent=1, default=str) + "\n")
+
+
+def _settings_dict(settings: BenchmarkConfig) -> dict[str, Any]:
+    return {key: value for key, value in vars(settings).items() if not key.startswith("_")}

@@ -1,0 +1,133 @@
+"""Execution of algorithms as block products: shapes, levels, padding, both strategies."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from mlo_exp.alphatensor import default_data_dir, load_alphatensor
+from mlo_exp.benchmark.backend import select_backend
+from mlo_exp.benchmark.execute import (
+    BlockMatmul,
+    _prepare_step,
+    padded_size,
+)
+from mlo_exp.library import lookup
+
+NUMPY = select_backend("numpy")
+
+
+@functools.cache
+def _alphatensor_all() -> dict:
+    return load_alphatensor(default_data_dir() / "factorizations_r.npz", ring="Q")
+
+
+def _library(name: str):
+    """``lookup`` that reads AlphaTensor's file once for the whole module (it is slow)."""
+    if name.startswith("alphatensor-") and not name.endswith("-z2"):
+        return _alphatensor_all()[tuple(int(x) for x in name.split("-")[1].split("x"))]
+    return lookup(name)
+
+
+def _operands(rows: int, inner: int, cols: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((rows, inner)), rng.standard_normal((inner, cols))
+
+
+@pytest.mark.parametrize("strategy", ["stream", "batched"])
+@pytest.mark.parametrize(("name", "levels", "dims"), [
+    ("school-2x2x2", 1, (8, 8, 8)),
+    ("school-1x1x1", 3, (5, 6, 7)),          # blocks as large as the matrix at every level
+    ("school-2x3x4", 1, (10, 13, 9)),       # padding on every side
+    ("strassen", 1, (64, 64, 64)),
+    ("strassen", 2, (37, 41, 29)),           # two levels plus padding
+    ("strassen", 3, (40, 40, 40)),
+    ("alphatensor-4x4x4", 1, (33, 20, 18)),  # rank 49, padded
+    ("alphatensor-3x4x5", 1, (30, 40, 50)),  # coefficients +-2
+    ("alphatensor-3x4x11", 1, (7, 9, 23)),   # fractions (+-1/2) in the factors, padded
+    ("alphatensor-2x2x2", 2, (16, 12, 20)),
+])
+def test_block_product_matches_plain_product(name, levels, dims, strategy):
+    algorithm = _library(name)
+    a, b = _operands(*dims)
+    product = BlockMatmul(algorithm, NUMPY, levels, strategy)(a, b)
+    assert product.shape == (dims[0], dims[2])
+    np.testing.assert_allclose(product, a @ b, rtol=1e-10, atol=1e-10)
+
+
+def test_fractional_algorithm_really_has_fractions():
+    u, v, w = _library("alphatensor-3x4x11").as_float()
+    assert any(np.any(x != np.round(x)) for x in (u, v, w))
+
+
+def test_float32_error_is_small_and_reuse_is_stable():
+    executor = BlockMatmul(lookup("strassen"), NUMPY, 2)
+    a, b = (x.astype(np.float32) for x in _operands(64, 64, 64))
+    first = executor(a, b)
+    second = executor(a, b)  # workspaces reused between calls
+    assert first.dtype == np.float32
+    np.testing.assert_array_equal(first, second)
+    reference = a.astype(np.float64) @ b.astype(np.float64)
+    assert np.linalg.norm(first - reference) / np.linalg.norm(reference) < 1e-5
+
+
+def test_a_wrong_algorithm_gives_a_wrong_product():
+    """The executor follows the factors: a broken factor shows up in the result."""
+    algorithm = lookup("strassen")
+    algorithm.w[0, 0] = 0
+    a, b = _operands(8, 8, 8)
+    assert not np.allclose(BlockMatmul(algorithm, NUMPY, 1)(a, b), a @ b)
+
+
+def test_prepared_steps_skip_zeros_and_fold_single_coefficients():
+    algorithm = lookup("strassen")
+    steps = [_prepare_step(algorithm, r) for r in range(algorithm.rank)]
+    for step in steps:
+        for terms in (step.a_terms, step.b_terms, step.c_terms):
+            assert all(coefficient != 0 for _, coefficient in terms)
+        for terms in (step.a_terms, step.b_terms):
+            assert terms[0][1] == 1.0  # sums start with +1; single blocks are plain views
+    # m2 = (a21 + a22) * b11 feeds c21 and c22 (with -1): b11 is a view, no sum formed.
+    assert len(steps[1].b_terms) == 1
+
+
+def test_refuses_modulo_two_algorithms_and_bad_settings():
+    with pytest.raises(ValueError, match="modulo 2"):
+        BlockMatmul(lookup("alphatensor-2x2x2-z2"), NUMPY)
+    with pytest.raises(ValueError, match="levels"):
+        BlockMatmul(lookup("strassen"), NUMPY, levels=0)
+    with pytest.raises(ValueError, match="strategy"):
+        BlockMatmul(lookup("strassen"), NUMPY, strategy="magic")
+
+
+def test_padded_size():
+    assert padded_size(8, 2, 3) == 8
+    assert padded_size(9, 2, 3) == 16
+    assert padded_size(1, 4, 1) == 4
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_threaded_elementwise_passes_give_the_same_product(threads):
+    """The row-chunked thread-pool path (taken for large blocks) computes the same product."""
+    a, b = _operands(41, 40, 39)
+    executor = BlockMatmul(_library("alphatensor-3x4x11"), NUMPY, 1, "stream", threads=threads)
+    executor.parallel_min_elements = 1  # every elementwise pass goes through the pool
+    assert (executor._pool is None) == (threads == 1)
+    np.testing.assert_allclose(executor(a, b), a @ b, rtol=1e-10, atol=1e-10)
+
+
+def test_cache_blocked_sums_match_whole_array_sums():
+    """Sums of 3+ blocks take the cache-blocked CPU path, with chunks of a few rows."""
+    import mlo_exp.benchmark.execute as execute
+
+    a, b = _operands(48, 44, 40)
+    executor = BlockMatmul(_library("alphatensor-4x4x4"), NUMPY, 1, "stream", threads=2)
+    executor.parallel_min_elements = 1
+    chunk_bytes = execute.FUSED_CHUNK_BYTES
+    try:
+        execute.FUSED_CHUNK_BYTES = 8 * 11 * 2  # two rows of an 11-column float64 block
+        np.testing.assert_allclose(executor(a, b), a @ b, rtol=1e-10, atol=1e-10)
+    finally:
+        execute.FUSED_CHUNK_BYTES = chunk_bytes
