@@ -146,8 +146,12 @@ SUMMARY = {"run_id": "20260101-000000-abcdef01", "best_rank": 7, "best_known_ran
 
 
 def test_benchmark_speedup_is_read_where_present(tmp_path: Path) -> None:
-    benchmark = {"rows": [{"size": 256, "speedup": 0.9}, {"size": 4096, "Speedup": 1.31}],
-                 "device": "cpu", "speedups": {"best": None}}
+    own = {"algorithm": "matmul2x2x2__greedy__s0-rank8", "source_run_id": SUMMARY["run_id"]}
+    benchmark = {"run_id": SUMMARY["run_id"], "rows": [
+        {**own, "size": 256, "speedup": 0.9}, {**own, "size": 4096, "speedup": 1.31},
+        {**own, "size": 1024, "speedup": 1.5},  # the largest size counts, not the best row
+        {"algorithm": "strassen", "source_run_id": SUMMARY["run_id"], "size": 8192,
+         "speedup": 2.0}]}  # a comparison entry
     job = make_job(tmp_path, 0, SUMMARY, {"benchmark/benchmark.json": json.dumps(benchmark)})
     row = read_job(job)
     assert row.speedup == pytest.approx(1.31) and row.status == "success" and not row.error

@@ -44,7 +44,7 @@ log = logging.getLogger("mlo_exp")
 
 JOB_STATUS_FILE = "job_status.json"
 SUMMARY_STEM = "sweep_summary"
-BENCHMARK_FILES = ("benchmark/benchmark.json", "benchmark.json")
+BENCHMARK_FILE = "benchmark/benchmark.json"
 COLUMNS = ("job", "status", "overrides", "run_id", "best_rank", "best_known_rank", "solved",
            "episodes", "wall_time_s", "speedup", "run_dir", "error")
 
@@ -223,31 +223,24 @@ def _read_rewards(path: Path) -> list[float]:
 
 
 def _best_speedup(job_dir: Path, problems: list[str]) -> float | None:
-    """The largest finite number stored under a key containing "speedup" in the job's
-    benchmark file, at any depth (the benchmark stage's layout is not fixed here)."""
-    for name in BENCHMARK_FILES:
-        path = job_dir / name
-        if path.is_file():
-            try:
-                data = json.loads(path.read_text())
-            except (OSError, ValueError) as error:
-                problems.append(f"{name} unreadable ({type(error).__name__})")
-                return None
-            values = list(_speedups(data))
-            return max(values) if values else None
-    return None
-
-
-def _speedups(data: Any, under_speedup_key: bool = False):
-    if isinstance(data, dict):
-        for key, value in data.items():
-            yield from _speedups(value, under_speedup_key or "speedup" in str(key).lower())
-    elif isinstance(data, list):
-        for value in data:
-            yield from _speedups(value, under_speedup_key)
-    elif under_speedup_key and isinstance(data, (int, float)) and not isinstance(data, bool) \
-            and math.isfinite(data):
-        yield float(data)
+    """The speedup (median over median, see :mod:`mlo_exp.benchmark.measure`) of the job's
+    own algorithm at the largest benchmarked size; rows of comparison algorithms (library
+    entries added with ``benchmark.compare``) do not count."""
+    path = job_dir / BENCHMARK_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        rows = [r for r in data.get("rows", []) if isinstance(r, dict)
+                and isinstance(r.get("speedup"), (int, float)) and math.isfinite(r["speedup"])]
+    except (OSError, ValueError, AttributeError) as error:
+        problems.append(f"{BENCHMARK_FILE} unreadable ({type(error).__name__})")
+        return None
+    library = ("strassen", "school-", "alphatensor-")  # names of mlo_exp.library entries
+    own = [r for r in rows if not str(r.get("algorithm", "")).startswith(library)]
+    if not own:
+        return None
+    return float(max(own, key=lambda r: r.get("size", 0))["speedup"])
 
 
 # -- writing the summary -----------------------------------------------------------------------
