@@ -68,7 +68,8 @@ def _plan(quick: bool) -> list[tuple[str, str, list[int], float]]:
     agents = os.environ.get("DISCOVERY_AGENTS", ",".join(AGENTS)).split(",")
     for name in shapes:
         if name not in ENV_OPTION:
-            raise SystemExit(f"DISCOVERY_SHAPES: unknown shape {name!r}; accepted: {list(ENV_OPTION)}")
+            raise SystemExit(f"DISCOVERY_SHAPES: unknown shape {name!r}; "
+                             f"accepted: {list(ENV_OPTION)}")
     for name in agents:
         if name not in AGENTS:
             raise SystemExit(f"DISCOVERY_AGENTS: unknown agent {name!r}; accepted: {list(AGENTS)}")
@@ -78,7 +79,8 @@ def _plan(quick: bool) -> list[tuple[str, str, list[int], float]]:
         for agent in agents:
             learning = AGENTS[agent][1]
             count = int(os.environ.get("DISCOVERY_SEEDS" if learning else
-                                       "DISCOVERY_BASELINE_SEEDS", seeds if learning else base_seeds))
+                                       "DISCOVERY_BASELINE_SEEDS",
+                                       seeds if learning else base_seeds))
             limit = float(os.environ.get("DISCOVERY_BUDGET_S" if learning else
                                          "DISCOVERY_BASELINE_BUDGET_S",
                                          budget if learning else base_budget))

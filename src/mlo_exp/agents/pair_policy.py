@@ -180,7 +180,7 @@ class PairPolicyAgent(Agent):
 
     @staticmethod
     def khatri_rao(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """``vec(u (x) v)`` for pairs ``(..., dim_u)``, ``(..., dim_v)`` -> ``(..., dim_u*dim_v)``."""
+        """``vec(u (x) v)``: pairs ``(..., dim_u)``, ``(..., dim_v)`` -> ``(..., dim_u*dim_v)``."""
         return (u[..., :, None] * v[..., None, :]).flatten(-2).double()
 
     # -- projections and the policy -----------------------------------------------------
@@ -268,7 +268,8 @@ class PairPolicyAgent(Agent):
             self.total_steps += 1
             stale = self.chain_age >= self.restart_steps
             if bool(stale.any()):
-                self.chain_u[stale], self.chain_v[stale] = self._build_chains(int(stale.sum()), pool)
+                fresh_u, fresh_v = self._build_chains(int(stale.sum()), pool)
+                self.chain_u[stale], self.chain_v[stale] = fresh_u, fresh_v
                 self.chain_age[stale] = 0
 
     def exact_w(self) -> torch.Tensor:
@@ -278,15 +279,17 @@ class PairPolicyAgent(Agent):
         entries in the coefficient set, this is the exact ``W`` (the game's replay checks it
         exactly, in integers); otherwise it is the nearest admissible approximation.
         """
-        solution = self._solve_w(self.chain_u, self.chain_v)
+        # Snap to a 1e-6 grid first: LAPACK's last bits vary between calls, and a least-squares
+        # value such as 0.5 must round the same way every time (ties go to the lower value).
+        solution = torch.round(self._solve_w(self.chain_u, self.chain_v) * 1e6) / 1e6
         nearest = (solution[..., None] - self.values).abs().argmin(dim=-1)
         return self.values[nearest].long()
 
     def _solve_w(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Least-squares ``W (B, R, np)`` of ``M = S @ W.T`` for chains of pairs ``u``, ``v``."""
         pairs = self.khatri_rao(u, v)  # (B, R, X)
-        target = self.target.expand(pairs.shape[0], -1, -1)
-        return torch.linalg.lstsq(pairs.transpose(1, 2), target).solution
+        target = self.target.expand(pairs.shape[0], -1, -1).contiguous()
+        return torch.linalg.lstsq(pairs.transpose(1, 2).contiguous(), target).solution
 
     # -- playing the chains in the TensorGame --------------------------------------------
     def act(self, state: GameState) -> torch.Tensor:
@@ -372,7 +375,8 @@ class PairPolicyAgent(Agent):
         (policy_loss + value_loss).backward()
         nn.utils.clip_grad_norm_(self.network.parameters(), 1.0)
         self.optimizer.step()
-        return {"policy_loss": float(policy_loss.detach()), "value_loss": float(value_loss.detach())}
+        return {"policy_loss": float(policy_loss.detach()),
+                "value_loss": float(value_loss.detach())}
 
     # -- state ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
