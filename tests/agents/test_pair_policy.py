@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -87,7 +89,15 @@ def test_an_untrained_network_leaves_the_prior_alone():
     assert float(queries.abs().max()) == 0 and float(linear.abs().max()) == 0
 
 
+def test_the_warm_up_episode_solves_with_completion_moves_alone(agent):
+    result = agent.run_episode()
+    assert result.solved and result.rank_used == 8
+    assert Algorithm((2, 2, 2), *result.factors).verify().ok
+    assert agent.target_rank == 7  # the search starts one rank lower
+
+
 def test_an_episode_plays_real_moves_and_learns(agent):
+    agent.run_episode()  # warm-up
     before = [p.detach().clone() for p in agent.network.parameters()]
     result = agent.run_episode()
     assert result.games == 8 and result.factors is not None
@@ -107,7 +117,8 @@ def test_unsolved_chains_are_completed_with_valid_moves(agent):
     agent.search(agent.candidate_pairs())
     agent._w = agent.exact_w()
     trajectory = agent.play(agent.game.reset(agent.batch_size))
-    assert bool((trajectory.final.moves == agent.game.max_rank).all() | trajectory.final.solved.all())
+    final = trajectory.final
+    assert bool(((final.moves == agent.game.max_rank) | final.solved).all())
     residual_before = float(agent.game.target.double().norm())
     assert float(trajectory.final.residual.double().flatten(1).norm(dim=1).min()) < residual_before
 
@@ -149,3 +160,14 @@ def test_a_short_training_run_ends_with_a_verified_algorithm(compose_config, tmp
     algorithm = Algorithm.load(summary.algorithm_path)
     assert algorithm.verify().ok and algorithm.rank == summary.best_rank
     assert algorithm.provenance["agent"] == "PairPolicyAgent"
+
+
+@pytest.mark.slow
+def test_mlo_train_defaults_to_pair_policy_and_keeps_a_verified_algorithm(run_train, tmp_path):
+    result = run_train("trainer.episodes=3", "logger.progress_bar=false")
+    assert result.returncode == 0, result.stderr[-2000:]
+    summaries = list((tmp_path / "outputs").rglob("summary.json"))
+    assert len(summaries) == 1
+    summary = json.loads(summaries[0].read_text())
+    assert summary["agent"] == "PairPolicyAgent" and summary["verified"]
+    assert Algorithm.load(summary["algorithm_path"]).verify().ok

@@ -36,10 +36,12 @@ random pair ``r`` in it, the state is the residual of the other pairs and the ac
 policy maximises ``exp(A / temperature) * log pi(r | state)`` with advantage
 ``A = return - value(state)``, and the value head regresses the return.
 
-**Curriculum.** Once a chain solves the game with ``target_rank`` moves, the search continues
-one rank lower (down to 1) with freshly built chains (dropping a pair from a solution of the
-school method's kind proved a poor start for Strassen's kind). A chain that has not
-solved after ``restart_steps`` steps is rebuilt from scratch.
+**Curriculum.** The first episode is a warm-up without pairs: completion moves alone (one
+residual fibre per move) solve the game with ``n*m*p`` moves, so every run holds a verified
+algorithm from its first episode. Once a chain solves the game with ``target_rank`` moves,
+the search continues one rank lower (down to 1) with freshly built chains (dropping a pair
+from a solution of the school method's kind proved a poor start for Strassen's kind). A
+chain that has not solved after ``restart_steps`` steps is rebuilt from scratch.
 
 **Candidates.** All sign-canonical pairs when there are at most ``max_candidates`` (the
 coefficient set must be symmetric for the sign reduction), else a fresh random pool per
@@ -132,8 +134,8 @@ class PairPolicyAgent(Agent):
         self.network = PairPolicyNetwork(self.pair_dim, self.dim_w, hidden, heads).double()
         self.optimizer = torch.optim.Adam(self.network.parameters(), lr=learning_rate)
         self.enumerated = self._enumerate_pairs()
-        # Search state (all saved in state_dict).
-        self.target_rank = game.max_rank
+        # Search state (all saved in state_dict). Target rank 0 is the warm-up episode.
+        self.target_rank = 0
         self.chain_u: torch.Tensor | None = None  # (B, R, dim_u) int64
         self.chain_v: torch.Tensor | None = None  # (B, R, dim_v) int64
         self.chain_age = torch.zeros(self.batch_size, dtype=torch.int64)
@@ -324,12 +326,18 @@ class PairPolicyAgent(Agent):
 
     def run_episode(self) -> EpisodeResult:
         pool = self.candidate_pairs()
-        self.search(pool)
-        self._w = self.exact_w()
+        if self.target_rank == 0:  # warm-up: no pairs, completion moves only
+            self.chain_u = torch.zeros(self.batch_size, 0, self.dim_u, dtype=torch.int64)
+            self.chain_v = torch.zeros(self.batch_size, 0, self.dim_v, dtype=torch.int64)
+            self._w = torch.zeros(self.batch_size, 0, self.dim_w, dtype=torch.int64)
+        else:
+            self.search(pool)
+            self._w = self.exact_w()
         trajectory = self.play(self.game.reset(self.batch_size))
         metrics = self.learn_from_chains(trajectory.returns.double(), pool)
         final = trajectory.final
-        solved_at_target = final.solved & (final.moves.cpu() <= self.target_rank)
+        limit = self.target_rank if self.target_rank else self.game.max_rank
+        solved_at_target = final.solved & (final.moves.cpu() <= limit)
         metrics.update({"target_rank": float(self.target_rank),
                         "chains_solved": float(solved_at_target.sum()),
                         "search_steps": float(self.total_steps)})
