@@ -12,8 +12,9 @@ figure per shape, ``discovery_<n>x<m>x<p>.png`` (share of seeds at the best know
 each seed's best rank, against wall time).
 
 Budgets: ``quick`` runs <2,2,2> only (two seeds, a few seconds per run, under two minutes in
-all); the full mode follows the issue's protocol (10 seeds of 10 minutes on <2,2,2>, 15
-minutes on the larger shapes). Environment variables override either mode:
+all); the full mode follows the issue's protocol (10 seeds of at most 10 minutes on <2,2,2>,
+one seed of 15 minutes per larger shape; about an hour in all, most of it the larger shapes;
+the no-learning ablation on <2,2,2> only). Environment variables override either mode:
 ``DISCOVERY_SHAPES`` (e.g. ``2x2x2,2x2x3``), ``DISCOVERY_AGENTS`` (names of :data:`AGENTS`),
 ``DISCOVERY_SEEDS`` (seeds per run of the learning agents), ``DISCOVERY_BUDGET_S`` (seconds
 per learning-agent run), ``DISCOVERY_BASELINE_SEEDS`` and ``DISCOVERY_BASELINE_BUDGET_S``.
@@ -57,14 +58,18 @@ ENV_OPTION = {"2x2x2": "matmul_2x2", "2x2x3": "matmul_2x2x3", "2x3x3": "matmul_2
 # Per shape: (seeds, budget_s) for learning agents and for baselines, full mode.
 FULL = {"2x2x2": ((10, 600.0), (3, 60.0)), "2x2x3": ((2, 900.0), (1, 60.0)),
         "2x3x3": ((1, 900.0), (1, 60.0)), "3x3x3": ((1, 900.0), (1, 60.0))}
-QUICK = {"2x2x2": ((2, 25.0), (2, 8.0))}
+QUICK = {"2x2x2": ((2, 20.0), (2, 8.0))}
+# The ablation (no learning) runs on <2,2,2> only unless DISCOVERY_AGENTS names it.
+ABLATIONS = {"pair_policy_no_learning": {"2x2x2"}}
 # Larger shapes need a smaller batch of chains to keep one episode short.
-SHAPE_OVERRIDES = {"2x3x3": ["agent.batch_size=16"], "3x3x3": ["agent.batch_size=8"]}
+SHAPE_OVERRIDES = {"2x2x3": ["agent.batch_size=16"], "2x3x3": ["agent.batch_size=16"],
+                   "3x3x3": ["agent.batch_size=8"]}
 
 
 def _plan(quick: bool) -> list[tuple[str, str, list[int], float]]:
     table = QUICK if quick else FULL
     shapes = os.environ.get("DISCOVERY_SHAPES", ",".join(table)).split(",")
+    explicit = "DISCOVERY_AGENTS" in os.environ
     agents = os.environ.get("DISCOVERY_AGENTS", ",".join(AGENTS)).split(",")
     for name in shapes:
         if name not in ENV_OPTION:
@@ -77,6 +82,8 @@ def _plan(quick: bool) -> list[tuple[str, str, list[int], float]]:
     for shape in shapes:
         (seeds, budget), (base_seeds, base_budget) = table.get(shape, FULL[shape])
         for agent in agents:
+            if not explicit and shape not in ABLATIONS.get(agent, {shape}):
+                continue
             learning = AGENTS[agent][1]
             count = int(os.environ.get("DISCOVERY_SEEDS" if learning else
                                        "DISCOVERY_BASELINE_SEEDS",
@@ -182,7 +189,9 @@ def main(out_dir: Path, quick: bool) -> None:
     meta = {"device": f"CPU ({platform.processor() or platform.machine()}), no GPU used",
             "torch": torch.__version__,
             "cpu_count": os.cpu_count(), "load_average_at_start": os.getloadavg(),
-            "quick": quick, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+            "quick": quick, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "budget_overrides": {k: v for k, v in sorted(os.environ.items())
+                                 if k.startswith("DISCOVERY_")}}
     runs = []
     with tempfile.TemporaryDirectory(prefix="mlo-discovery-") as root:
         for shape, agent, seeds, budget in plan:
@@ -203,7 +212,8 @@ def main(out_dir: Path, quick: bool) -> None:
              f"{meta['device']}; torch {meta['torch']}, {meta['torch_threads']} threads, "
              f"{meta['cpu_count']} cores; load average at start {meta['load_average_at_start']}"
              f", at end {meta['load_average_at_end']}; quick={quick}. A rank counts only "
-             "after exact verification of the algorithm file the run wrote.", "",
+             "after exact verification of the algorithm file the run wrote. Budget overrides: "
+             f"{meta['budget_overrides'] or 'none'}.", "",
              "| shape | agent | seeds | budget (s) | reached best known | median time (s) "
              "| max time (s) | best rank | best known | episodes/s | moves/s | search steps/s |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
