@@ -128,10 +128,11 @@ class PairPolicyAgent(Agent):
         self.symmetric = set(game.coefficients) == {-c for c in game.coefficients}
         if threads is not None:
             # The tensors here are small: on a loaded 2-core machine a second intra-op thread
-            # made every step about ten times slower (perf/discovery.md). Process-wide setting.
+            # made every step about ten times slower (38 vs 3 steps/s). Process-wide setting.
             torch.set_num_threads(int(threads))
-        torch.manual_seed(seed)  # network initialisation, reproducible per run seed
-        self.network = PairPolicyNetwork(self.pair_dim, self.dim_w, hidden, heads).double()
+        with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
+            torch.manual_seed(seed)
+            self.network = PairPolicyNetwork(self.pair_dim, self.dim_w, hidden, heads).double()
         self.optimizer = torch.optim.Adam(self.network.parameters(), lr=learning_rate)
         self.enumerated = self._enumerate_pairs()
         # Search state (all saved in state_dict). Target rank 0 is the warm-up episode.
