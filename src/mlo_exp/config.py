@@ -131,6 +131,7 @@ class PairPolicyAgentConfig(AgentConfig):
     advantage_temperature: float = 1.0
     learn_candidates: int = 2048
     threads: Optional[int] = 1  # torch intra-op threads for the process; null: leave as is
+    max_nonzeros: Optional[int] = 2  # sparsity prior on u and v; null: any number of entries
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -138,6 +139,7 @@ class PairPolicyAgentConfig(AgentConfig):
                      "learn_candidates"):
             _positive("agent", name, getattr(self, name))
         _positive("agent", "threads", self.threads, allow_none=True)
+        _positive("agent", "max_nonzeros", self.max_nonzeros, allow_none=True)
         _check(self.prior_weight >= 0, "agent.prior_weight", self.prior_weight, "a number >= 0")
         _check(self.learning_rate >= 0, "agent.learning_rate", self.learning_rate,
                "a number >= 0 (0: the network never learns, an ablation)")

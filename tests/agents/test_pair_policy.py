@@ -171,3 +171,14 @@ def test_mlo_train_defaults_to_pair_policy_and_keeps_a_verified_algorithm(run_tr
     summary = json.loads(summaries[0].read_text())
     assert summary["agent"] == "PairPolicyAgent" and summary["verified"]
     assert Algorithm.load(summary["algorithm_path"]).verify().ok
+
+
+def test_max_nonzeros_keeps_only_sparse_factors():
+    agent = PairPolicyAgent(TensorGame((2, 2, 3)), seed=0, batch_size=2, max_nonzeros=2)
+    u, v = agent.candidate_pairs()
+    assert len(u) == 16 * 36  # per side: single entries, plus pairs of entries up to sign
+    assert int((u != 0).sum(dim=1).max()) == 2 and int((v != 0).sum(dim=1).max()) == 2
+    sampled = PairPolicyAgent(TensorGame((3, 3, 3)), seed=0, batch_size=2, max_nonzeros=3,
+                              max_candidates=300)
+    u, v = sampled.candidate_pairs()
+    assert sampled.enumerated is None and int((v != 0).sum(dim=1).max()) <= 3

@@ -40,12 +40,14 @@ policy maximises ``exp(A / temperature) * log pi(r | state)`` with advantage
 residual fibre per move) solve the game with ``n*m*p`` moves, so every run holds a verified
 algorithm from its first episode. Once a chain solves the game with ``target_rank`` moves,
 the search continues one rank lower (down to 1) with freshly built chains (dropping a pair
-from a solution of the school method's kind proved a poor start for Strassen's kind). A
-chain that has not solved after ``restart_steps`` steps is rebuilt from scratch.
+from a solution of the school method's kind proved a poor start for Strassen's kind; seeding
+half the chains that way did not help on <2,3,3> either). A chain that has not solved after
+``restart_steps`` steps is rebuilt from scratch.
 
 **Candidates.** All sign-canonical pairs when there are at most ``max_candidates`` (the
 coefficient set must be symmetric for the sign reduction), else a fresh random pool per
-episode: every single-entry pair plus sparse random pairs.
+episode: every single-entry pair plus sparse random pairs. ``max_nonzeros`` (optional) keeps
+only factors with at most that many non-zero entries: a generic sparsity prior.
 
 The agent never sees a known decomposition of the target: it reads only ``T<n,m,p>`` (the
 game's target) and the game's rewards. Over ``Z2`` the span argument does not hold, so the
@@ -55,6 +57,7 @@ agent plays over ``Z`` only.
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 import torch
@@ -106,6 +109,7 @@ class PairPolicyAgent(Agent):
         advantage_temperature: float = 1.0,
         learn_candidates: int = 2048,
         threads: int | None = 1,
+        max_nonzeros: int | None = None,
     ) -> None:
         super().__init__(game, seed=seed, batch_size=batch_size)
         if game.ring != "Z":
@@ -113,13 +117,15 @@ class PairPolicyAgent(Agent):
                              "Over Z2 use agent=greedy or agent=random")
         for name, value in (("steps_per_episode", steps_per_episode),
                             ("restart_steps", restart_steps), ("max_candidates", max_candidates),
-                            ("learn_candidates", learn_candidates), ("threads", threads or 1)):
+                            ("learn_candidates", learn_candidates), ("threads", threads or 1),
+                            ("max_nonzeros", max_nonzeros or 1)):
             if value < 1:
                 raise ValueError(f"{name}={value}; must be >= 1")
         self.steps_per_episode, self.restart_steps = int(steps_per_episode), int(restart_steps)
         self.prior_weight, self.max_candidates = float(prior_weight), int(max_candidates)
         self.advantage_temperature = float(advantage_temperature)
         self.learn_candidates = int(learn_candidates)
+        self.max_nonzeros = None if max_nonzeros is None else int(max_nonzeros)
         self.dim_u, self.dim_v, self.dim_w = game.dims
         self.pair_dim = self.dim_u * self.dim_v
         self.target = game.target.cpu().reshape(self.pair_dim, self.dim_w).double()
@@ -145,7 +151,8 @@ class PairPolicyAgent(Agent):
     # -- candidate pairs ----------------------------------------------------------------
     def _vectors(self, length: int) -> torch.Tensor:
         vectors = torch.tensor(list(itertools.product(self.game.coefficients, repeat=length)))
-        vectors = vectors[(vectors != 0).any(dim=1)]
+        nonzeros = (vectors != 0).sum(dim=1)
+        vectors = vectors[(nonzeros > 0) & (nonzeros <= (self.max_nonzeros or length))]
         if self.symmetric:  # (u, v, w) ~ (-u, -v, w) ~ (-u, v, -w): first non-zero entry > 0
             first = vectors[torch.arange(len(vectors)), (vectors != 0).int().argmax(dim=1)]
             vectors = vectors[first > 0]
@@ -155,8 +162,12 @@ class PairPolicyAgent(Agent):
         """All (canonical) non-zero pairs, or None when there are more than max_candidates."""
         nonzero = len(self.game.coefficients) - (0 in self.game.coefficients)
         scale = 2 if self.symmetric else 1
-        count = ((nonzero + 1) ** self.dim_u // scale) * ((nonzero + 1) ** self.dim_v // scale)
-        if count > self.max_candidates:
+
+        def count(length: int) -> int:
+            top = min(self.max_nonzeros or length, length)
+            return sum(math.comb(length, k) * nonzero**k for k in range(1, top + 1)) // scale
+
+        if count(self.dim_u) * count(self.dim_v) > self.max_candidates:
             return None
         us, vs = self._vectors(self.dim_u), self._vectors(self.dim_v)
         return us.repeat_interleave(len(vs), 0), vs.repeat(len(us), 1)
@@ -164,9 +175,14 @@ class PairPolicyAgent(Agent):
     def _sparse_random(self, count: int, length: int) -> torch.Tensor:
         density = torch.rand(count, 1, generator=self.generator) * 0.5 + 0.1
         mask = torch.rand(count, length, generator=self.generator) < density
+        if self.max_nonzeros is not None:  # keep the first max_nonzeros chosen entries
+            mask &= mask.cumsum(dim=1) <= self.max_nonzeros
         rows = self.sample_nonzero(count, length) * mask
         empty = (rows == 0).all(dim=1)
-        rows[empty] = self.sample_nonzero(int(empty.sum()), length)
+        single = torch.zeros(int(empty.sum()), length, dtype=torch.int64)
+        spot = torch.randint(length, (len(single),), generator=self.generator)
+        single[torch.arange(len(single)), spot] = self.sample_nonzero(len(single), 1)[:, 0]
+        rows[empty] = single
         return rows
 
     def candidate_pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
