@@ -145,9 +145,42 @@ class FlipGraphAgentConfig(AgentConfig):
                    self.start_from, "an existing algorithm file (.json or flip-graph .txt)")
 
 
+@dataclass
+class PairPolicyAgentConfig(AgentConfig):
+    """Actor-critic over (u, v) pairs with exact w (see mlo_exp/agents/pair_policy.py)."""
+
+    _target_: str = "mlo_exp.agents.pair_policy.PairPolicyAgent"
+    batch_size: int = 64
+    steps_per_episode: int = 25
+    restart_steps: int = 600
+    prior_weight: float = 16.0
+    max_candidates: int = 20000
+    hidden: int = 128
+    heads: int = 4
+    learning_rate: float = 1e-3
+    advantage_temperature: float = 1.0
+    learn_candidates: int = 2048
+    threads: int | None = 1  # torch intra-op threads for the process; null: leave as is
+    max_nonzeros: int | None = 2  # sparsity prior on u and v; null: any number of entries
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("steps_per_episode", "restart_steps", "max_candidates", "hidden", "heads",
+                     "learn_candidates"):
+            _positive("agent", name, getattr(self, name))
+        _positive("agent", "threads", self.threads, allow_none=True)
+        _positive("agent", "max_nonzeros", self.max_nonzeros, allow_none=True)
+        _check(self.prior_weight >= 0, "agent.prior_weight", self.prior_weight, "a number >= 0")
+        _check(self.learning_rate >= 0, "agent.learning_rate", self.learning_rate,
+               "a number >= 0 (0: the network never learns, an ablation)")
+        _check(self.advantage_temperature > 0, "agent.advantage_temperature",
+               self.advantage_temperature, "a number > 0")
+
+
 cs.store(name="random", group="schema/agent", node=RandomAgentConfig)
 cs.store(name="greedy", group="schema/agent", node=GreedyAgentConfig)
 cs.store(name="flipgraph", group="schema/agent", node=FlipGraphAgentConfig)
+cs.store(name="pair_policy", group="schema/agent", node=PairPolicyAgentConfig)
 
 
 # --- logger -------------------------------------------------------------------------------

@@ -75,16 +75,22 @@ def read_offline_run(directory: Path, wait_s: float = 10.0) -> OfflineRun:
             raise FileNotFoundError(f"expected one offline W&B run under {directory}, "
                                     f"found {len(found)}")
         directory = found[0]
+    from google.protobuf.message import DecodeError
     from wandb.proto import wandb_internal_pb2 as pb
 
     deadline = time.monotonic() + wait_s
     while True:
         result = OfflineRun(directory)
-        for log_file in directory.glob("run-*.wandb"):
-            for raw in read_records(log_file):
-                record = pb.Record()
-                record.ParseFromString(raw)
-                _apply(result, record)
+        try:
+            for log_file in directory.glob("run-*.wandb"):
+                for raw in read_records(log_file):
+                    record = pb.Record()
+                    record.ParseFromString(raw)
+                    _apply(result, record)
+        except DecodeError:
+            if time.monotonic() >= deadline:
+                raise
+            result.exit_code = None  # caught the service mid-write: read again
         if result.exit_code is not None or time.monotonic() >= deadline:
             return result
         time.sleep(0.1)
@@ -104,6 +110,8 @@ def read_records(path: Path) -> list[bytes]:
             position += left_in_block
             continue
         _, length, kind = _CHUNK_HEADER.unpack_from(data, position)
+        if position + _CHUNK_HEADER.size + length > len(data):
+            break  # the writer is mid-chunk: what follows is not there yet
         position += _CHUNK_HEADER.size
         chunk = data[position:position + length]
         position += length

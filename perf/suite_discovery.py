@@ -1,0 +1,228 @@
+"""Discovery benchmark: does each agent reach the best known rank, and how fast?
+
+Every (shape, agent, seed) is one real run of the training pipeline (Hydra compose over
+``conf/``, :func:`mlo_exp.experiment.run`, exact verification of what is kept) under a
+wall-clock budget (``trainer.time_limit_s``); a run stops early once it holds an exactly
+verified algorithm of the best known rank (the trainer's default ``stop_at_rank``).
+
+Writes ``discovery.md`` and ``discovery.json`` (per shape and agent: seeds, seeds reaching
+the best known rank, median and max time to it, best rank reached, the best known rank from
+:func:`mlo_exp.reference.best_known_rank`, training throughput) and one learning-curve
+figure per shape, ``discovery_<n>x<m>x<p>.png`` (share of seeds at the best known rank, and
+each seed's best rank, against wall time).
+
+Budgets: ``quick`` runs <2,2,2> only (two seeds, a few seconds per run, under two minutes in
+all); the full mode follows the issue's protocol (10 seeds of at most 10 minutes on <2,2,2>,
+one seed of 15 minutes per larger shape; about an hour in all, most of it the larger shapes;
+the no-learning ablation on <2,2,2> only). Environment variables override either mode:
+``DISCOVERY_SHAPES`` (e.g. ``2x2x2,2x2x3``), ``DISCOVERY_AGENTS`` (names of :data:`AGENTS`),
+``DISCOVERY_SEEDS`` (seeds per run of the learning agents), ``DISCOVERY_BUDGET_S`` (seconds
+per learning-agent run), ``DISCOVERY_BASELINE_SEEDS`` and ``DISCOVERY_BASELINE_BUDGET_S``.
+Timings are CPU timings on a shared machine; the tables record the load average.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.core.global_hydra import GlobalHydra  # noqa: E402
+
+from mlo_exp import experiment  # noqa: E402
+from mlo_exp.algorithm import Algorithm  # noqa: E402
+from mlo_exp.config import config_dir, validate  # noqa: E402
+from mlo_exp.reference import best_known_rank  # noqa: E402
+
+# name -> (agent overrides, is a learning agent: seeds/budget of the learning agents apply)
+AGENTS: dict[str, tuple[list[str], bool]] = {
+    "pair_policy": (["agent=pair_policy"], True),
+    "pair_policy_no_learning": (["agent=pair_policy", "agent.learning_rate=0"], True),
+    "greedy": (["agent=greedy"], False),
+    "random": (["agent=random"], False),
+}
+ENV_OPTION = {"2x2x2": "matmul_2x2", "2x2x3": "matmul_2x2x3", "2x3x3": "matmul_2x3x3",
+              "3x3x3": "matmul_3x3"}
+# Per shape: (seeds, budget_s) for learning agents and for baselines, full mode.
+FULL = {"2x2x2": ((10, 600.0), (3, 60.0)), "2x2x3": ((2, 900.0), (1, 60.0)),
+        "2x3x3": ((1, 900.0), (1, 60.0)), "3x3x3": ((1, 900.0), (1, 60.0))}
+QUICK = {"2x2x2": ((2, 20.0), (2, 8.0))}
+# The ablation (no learning) runs on <2,2,2> only unless DISCOVERY_AGENTS names it.
+ABLATIONS = {"pair_policy_no_learning": {"2x2x2"}}
+# Larger shapes need a smaller batch of chains to keep one episode short.
+SHAPE_OVERRIDES = {"2x2x3": ["agent.batch_size=16"], "2x3x3": ["agent.batch_size=16"],
+                   "3x3x3": ["agent.batch_size=8"]}
+
+
+def _plan(quick: bool) -> list[tuple[str, str, list[int], float]]:
+    table = QUICK if quick else FULL
+    shapes = os.environ.get("DISCOVERY_SHAPES", ",".join(table)).split(",")
+    explicit = "DISCOVERY_AGENTS" in os.environ
+    agents = os.environ.get("DISCOVERY_AGENTS", ",".join(AGENTS)).split(",")
+    for name in shapes:
+        if name not in ENV_OPTION:
+            raise SystemExit(f"DISCOVERY_SHAPES: unknown shape {name!r}; "
+                             f"accepted: {list(ENV_OPTION)}")
+    for name in agents:
+        if name not in AGENTS:
+            raise SystemExit(f"DISCOVERY_AGENTS: unknown agent {name!r}; accepted: {list(AGENTS)}")
+    plan = []
+    for shape in shapes:
+        (seeds, budget), (base_seeds, base_budget) = table.get(shape, FULL[shape])
+        for agent in agents:
+            if not explicit and shape not in ABLATIONS.get(agent, {shape}):
+                continue
+            learning = AGENTS[agent][1]
+            count = int(os.environ.get("DISCOVERY_SEEDS" if learning else
+                                       "DISCOVERY_BASELINE_SEEDS",
+                                       seeds if learning else base_seeds))
+            limit = float(os.environ.get("DISCOVERY_BUDGET_S" if learning else
+                                         "DISCOVERY_BASELINE_BUDGET_S",
+                                         budget if learning else base_budget))
+            plan.append((shape, agent, list(range(count)), limit))
+    return plan
+
+
+def run_one(shape: str, agent: str, seed: int, budget_s: float, root: Path) -> dict[str, Any]:
+    """One real training run; returns its summary, curve and throughput."""
+    overrides = [f"env={ENV_OPTION[shape]}", *AGENTS[agent][0], *SHAPE_OVERRIDES.get(shape, []),
+                 f"seed={seed}", f"trainer.time_limit_s={budget_s}", "trainer.episodes=1000000",
+                 "logger.progress_bar=false", "logger.print_every_s=1000000"]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    GlobalHydra.instance().clear()
+    run_dir = root / f"{shape}_{agent}_s{seed}"
+    summary = experiment.run(cfg, validate(cfg), run_dir, overrides=overrides).to_dict()
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+               if line.strip()] if (run_dir / "metrics.jsonl").exists() else []
+    verified_rank = None
+    if summary["algorithm_path"]:
+        algorithm = Algorithm.load(summary["algorithm_path"])
+        if algorithm.verify().ok:  # re-checked here, exactly, from the file the run wrote
+            verified_rank = algorithm.rank
+    known = best_known_rank([int(x) for x in shape.split("x")])
+    reached = next((r["wall_time_s"] for r in records
+                    if r.get("best_rank") is not None and known is not None
+                    and r["best_rank"] <= known), None)
+    wall = max(summary["wall_time_s"], 1e-9)
+    last = records[-1] if records else {}
+    return {
+        "shape": shape, "agent": agent, "seed": seed, "budget_s": budget_s,
+        "best_rank": verified_rank, "best_known_rank": known, "time_to_best_known_s": reached,
+        "wall_time_s": summary["wall_time_s"], "episodes": summary["episodes"],
+        "episodes_per_s": summary["episodes"] / wall, "moves_per_s": summary["moves"] / wall,
+        "search_steps_per_s": (last["search_steps"] / wall) if "search_steps" in last else None,
+        "curve": [(r["wall_time_s"], r.get("best_rank")) for r in records],
+    }
+
+
+def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (shape, agent)."""
+    rows = []
+    for key in dict.fromkeys((r["shape"], r["agent"]) for r in runs):
+        group = [r for r in runs if (r["shape"], r["agent"]) == key]
+        times = [r["time_to_best_known_s"] for r in group if r["time_to_best_known_s"] is not None]
+        ranks = [r["best_rank"] for r in group if r["best_rank"] is not None]
+        steps = [r["search_steps_per_s"] for r in group if r["search_steps_per_s"] is not None]
+        rows.append({
+            "shape": key[0], "agent": key[1], "seeds": len(group),
+            "budget_s": group[0]["budget_s"], "reached_best_known": len(times),
+            "median_time_s": round(statistics.median(times), 1) if times else None,
+            "max_time_s": round(max(times), 1) if times else None,
+            "best_rank": min(ranks) if ranks else None,
+            "best_known_rank": group[0]["best_known_rank"],
+            "episodes_per_s": round(statistics.median(r["episodes_per_s"] for r in group), 2),
+            "moves_per_s": round(statistics.median(r["moves_per_s"] for r in group)),
+            "search_steps_per_s": round(statistics.median(steps), 1) if steps else None,
+        })
+    return rows
+
+
+def plot(runs: list[dict[str, Any]], shape: str, path: Path) -> None:
+    """Share of seeds at the best known rank, and every seed's best rank, against time."""
+    group = [r for r in runs if r["shape"] == shape]
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    for index, agent in enumerate(dict.fromkeys(r["agent"] for r in group)):
+        colour = f"C{index}"
+        mine = [r for r in group if r["agent"] == agent]
+        budget = max(r["budget_s"] for r in mine)
+        times = sorted(r["time_to_best_known_s"] for r in mine if r["time_to_best_known_s"])
+        xs = [0.0, *times, budget]
+        ys = [0.0, *[(i + 1) / len(mine) for i in range(len(times))], len(times) / len(mine)]
+        top.step(xs, ys, where="post", color=colour, label=f"{agent} ({len(mine)} seeds)")
+        for seed_index, run in enumerate(mine):
+            points = [(t, b) for t, b in run["curve"] if b is not None]
+            if points:
+                t, b = zip(*points, strict=True)
+                bottom.step(t, b, where="post", color=colour, alpha=0.6,
+                            label=agent if seed_index == 0 else None)
+    known = group[0]["best_known_rank"]
+    if known is not None:
+        bottom.axhline(known, color="black", linestyle=":", label=f"best known ({known})")
+    top.set_ylabel("share of seeds at best known rank")
+    bottom.set_ylabel("best verified rank")
+    bottom.set_xlabel("wall time (s)")
+    top.set_title(f"<{shape.replace('x', ',')}> discovery (CPU)")
+    top.legend(fontsize=8)
+    bottom.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def main(out_dir: Path, quick: bool) -> None:
+    logging.getLogger("mlo_exp").setLevel(logging.WARNING)
+    plan = _plan(quick)
+    meta = {"device": f"CPU ({platform.processor() or platform.machine()}), no GPU used",
+            "torch": torch.__version__,
+            "cpu_count": os.cpu_count(), "load_average_at_start": os.getloadavg(),
+            "quick": quick, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "budget_overrides": {k: v for k, v in sorted(os.environ.items())
+                                 if k.startswith("DISCOVERY_")}}
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="mlo-discovery-") as root:
+        for shape, agent, seeds, budget in plan:
+            for seed in seeds:
+                result = run_one(shape, agent, seed, budget, Path(root))
+                print(f"  {shape} {agent} seed {seed}: best rank {result['best_rank']} "
+                      f"(best known {result['best_known_rank']}), time to it "
+                      f"{result['time_to_best_known_s']} s", flush=True)
+                runs.append(result)
+    meta["load_average_at_end"] = os.getloadavg()
+    meta["torch_threads"] = torch.get_num_threads()  # after the runs: agents may set it
+    rows = aggregate(runs)
+    (out_dir / "discovery.json").write_text(json.dumps({"meta": meta, "rows": rows,
+                                                        "runs": runs}, indent=1))
+    for shape in dict.fromkeys(r["shape"] for r in runs):
+        plot(runs, shape, out_dir / f"discovery_{shape}.png")
+    lines = ["# Discovery benchmark", "",
+             f"{meta['device']}; torch {meta['torch']}, {meta['torch_threads']} threads, "
+             f"{meta['cpu_count']} cores; load average at start {meta['load_average_at_start']}"
+             f", at end {meta['load_average_at_end']}; quick={quick}. A rank counts only "
+             "after exact verification of the algorithm file the run wrote. Budget overrides: "
+             f"{meta['budget_overrides'] or 'none'}.", "",
+             "| shape | agent | seeds | budget (s) | reached best known | median time (s) "
+             "| max time (s) | best rank | best known | episodes/s | moves/s | search steps/s |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        cells = [r["shape"], r["agent"], r["seeds"], r["budget_s"], r["reached_best_known"],
+                 r["median_time_s"], r["max_time_s"], r["best_rank"], r["best_known_rank"],
+                 r["episodes_per_s"], r["moves_per_s"], r["search_steps_per_s"]]
+        lines.append("| " + " | ".join("-" if c is None else str(c) for c in cells) + " |")
+    lines += ["", "Learning curves: " + ", ".join(
+        f"`discovery_{s}.png`" for s in dict.fromkeys(r["shape"] for r in runs)), ""]
+    (out_dir / "discovery.md").write_text("\n".join(lines))
+    print("\n".join(lines))

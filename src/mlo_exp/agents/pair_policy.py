@@ -1,0 +1,427 @@
+"""An actor-critic agent over ``(u, v)`` pairs, with ``w`` chosen by exact projection.
+
+**Why pairs.** Unfold the target as ``M = T.reshape(nm*mp, np)`` (layout of
+:mod:`mlo_exp.tensor`). Given all ``R`` pairs ``(u_r, v_r)``, the rest of a decomposition is
+a linear system: ``M = S @ W.T`` with ``S[:, r] = vec(u_r (x) v_r)`` (Khatri-Rao product).
+So a set of pairs solves the game exactly when ``M``'s columns lie in ``span(S)``, and then
+``W`` is the unique least-squares solution (the pairs are kept linearly independent). The
+agent therefore searches over pairs only (1,600 up to sign for ``<2,2,2>`` over {-1,0,1},
+instead of 3^12 full moves) and reads ``w`` off the linear system. A per-move greedy choice of
+``w`` can never reach Strassen's rank 7: its terms have negative immediate gain.
+
+**State and prior.** For a set of pairs ``P``, the state is the projected residual
+``M_perp = M - Proj_span(P) M`` (``(nm*mp, np)`` floats); it is zero exactly when ``P``
+spans ``M``. Adding a pair with Khatri-Rao vector ``s`` lowers ``|M_perp|_F^2`` by
+``gain(s) = sum_c <s, M_perp[:, c]>^2 / |s_perp|^2`` (``s_perp``: ``s`` minus its projection
+on ``span(P)``); pairs already in the span are masked out.
+
+**Policy and value network.** An MLP reads ``M_perp`` (scaled by ``|M|``) and outputs
+``H`` query directions ``q_h``, one linear direction ``l`` and a value. A pair's logit is
+``prior_weight * gain(s) + sum_h <q_h, s>^2 + <l, s>``; the network's output layer starts
+at zero, so an untrained agent samples from the prior alone. The value head predicts the
+game's return from the state.
+
+**Episode** (one trainer episode). ``batch_size`` chains each hold ``target_rank`` pairs;
+new chains are built move by move from the policy. A step of the planner (Gibbs-style
+resampling) removes one random pair from every chain and draws its replacement from the
+policy given the residual of the others. ``steps_per_episode`` steps, then every chain's
+pairs, with their exact ``w``, are played as moves in the real :class:`TensorGame` (what
+:class:`EpisodeResult` reports are those moves). A chain whose set does not solve the game
+is completed with single-entry moves (the residual's largest fibre, so the school method's
+rank is always reachable) until the game's move limit; the game's own rewards (``-1`` per
+move, the rank-bound penalty at the limit) are the returns.
+
+**Learning** (advantage-weighted actor-critic on the played sets): for every chain and one
+random pair ``r`` in it, the state is the residual of the other pairs and the action is ``r``; the
+policy maximises ``exp(A / temperature) * log pi(r | state)`` with advantage
+``A = return - value(state)``, and the value head regresses the return.
+
+**Curriculum.** The first episode is a warm-up without pairs: completion moves alone (one
+residual fibre per move) solve the game with ``n*m*p`` moves, so every run holds a verified
+algorithm from its first episode. Once a chain solves the game with ``target_rank`` moves,
+the search continues one rank lower (down to 1) with freshly built chains (dropping a pair
+from a solution of the school method's kind proved a poor start for Strassen's kind; seeding
+half the chains that way did not help on <2,3,3> either). A chain that has not solved after
+``restart_steps`` steps is rebuilt from scratch.
+
+**Candidates.** All sign-canonical pairs when there are at most ``max_candidates`` (the
+coefficient set must be symmetric for the sign reduction), else a fresh random pool per
+episode: every single-entry pair plus sparse random pairs. ``max_nonzeros`` (optional) keeps
+only factors with at most that many non-zero entries: a generic sparsity prior.
+
+The agent never sees a known decomposition of the target: it reads only ``T<n,m,p>`` (the
+game's target) and the game's rewards. Over ``Z2`` the span argument does not hold, so the
+agent plays over ``Z`` only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from mlo_exp.agents.base import Agent, EpisodeResult
+from mlo_exp.env import GameState, TensorGame
+
+_SPAN_EPS = 1e-6  # |s_perp|^2 below this (relative): the pair is already in the span
+_SOLVED_EPS = 1e-9  # |M_perp|^2 below this (relative): the pairs span M
+
+
+class PairPolicyNetwork(nn.Module):
+    """Projected residual ``(B, nm*mp, np)`` -> queries ``(B, H, X)``, linear ``(B, X)``, value."""
+
+    def __init__(self, pair_dim: int, columns: int, hidden: int = 128, heads: int = 4) -> None:
+        super().__init__()
+        self.pair_dim, self.heads = pair_dim, heads
+        self.body = nn.Sequential(
+            nn.Linear(pair_dim * columns, hidden), nn.ReLU(),
+            nn.Linear(hidden, hidden), nn.ReLU(),
+        )
+        self.policy_head = nn.Linear(hidden, (heads + 1) * pair_dim)
+        self.value_head = nn.Linear(hidden, 1)
+        nn.init.zeros_(self.policy_head.weight)
+        nn.init.zeros_(self.policy_head.bias)
+
+    def forward(self, residual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        features = self.body(residual.flatten(1))
+        out = self.policy_head(features).view(-1, self.heads + 1, self.pair_dim)
+        return out[:, : self.heads], out[:, self.heads], self.value_head(features).squeeze(1)
+
+
+class PairPolicyAgent(Agent):
+    """Policy + value network over ``(u, v)`` pairs; ``w`` by exact linear solve."""
+
+    def __init__(
+        self,
+        game: TensorGame,
+        seed: int = 0,
+        batch_size: int = 64,
+        steps_per_episode: int = 25,
+        restart_steps: int = 600,
+        prior_weight: float = 16.0,
+        max_candidates: int = 20000,
+        hidden: int = 128,
+        heads: int = 4,
+        learning_rate: float = 1e-3,
+        advantage_temperature: float = 1.0,
+        learn_candidates: int = 2048,
+        threads: int | None = 1,
+        max_nonzeros: int | None = None,
+    ) -> None:
+        super().__init__(game, seed=seed, batch_size=batch_size)
+        if game.ring != "Z":
+            raise ValueError(f"pair_policy plays over Z (env.ring=Z); got env.ring={game.ring!r}. "
+                             "Over Z2 use agent=greedy or agent=random")
+        for name, value in (("steps_per_episode", steps_per_episode),
+                            ("restart_steps", restart_steps), ("max_candidates", max_candidates),
+                            ("learn_candidates", learn_candidates), ("threads", threads or 1),
+                            ("max_nonzeros", max_nonzeros or 1)):
+            if value < 1:
+                raise ValueError(f"{name}={value}; must be >= 1")
+        self.steps_per_episode, self.restart_steps = int(steps_per_episode), int(restart_steps)
+        self.prior_weight, self.max_candidates = float(prior_weight), int(max_candidates)
+        self.advantage_temperature = float(advantage_temperature)
+        self.learn_candidates = int(learn_candidates)
+        self.max_nonzeros = None if max_nonzeros is None else int(max_nonzeros)
+        self.dim_u, self.dim_v, self.dim_w = game.dims
+        self.pair_dim = self.dim_u * self.dim_v
+        self.target = game.target.cpu().reshape(self.pair_dim, self.dim_w).double()
+        self.target_norm2 = float((self.target**2).sum())
+        self.values = torch.tensor(game.coefficients, dtype=torch.float64)
+        self.symmetric = set(game.coefficients) == {-c for c in game.coefficients}
+        if threads is not None:
+            # The tensors here are small: on a loaded 2-core machine a second intra-op thread
+            # made every step about ten times slower (38 vs 3 steps/s). Process-wide setting.
+            torch.set_num_threads(int(threads))
+        with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
+            torch.manual_seed(seed)
+            self.network = PairPolicyNetwork(self.pair_dim, self.dim_w, hidden, heads).double()
+        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=learning_rate)
+        self.enumerated = self._enumerate_pairs()
+        # Search state (all saved in state_dict). Target rank 0 is the warm-up episode.
+        self.target_rank = 0
+        self.chain_u: torch.Tensor | None = None  # (B, R, dim_u) int64
+        self.chain_v: torch.Tensor | None = None  # (B, R, dim_v) int64
+        self.chain_age = torch.zeros(self.batch_size, dtype=torch.int64)
+        self.total_steps = 0
+
+    # -- candidate pairs ----------------------------------------------------------------
+    def _vectors(self, length: int) -> torch.Tensor:
+        vectors = torch.tensor(list(itertools.product(self.game.coefficients, repeat=length)))
+        nonzeros = (vectors != 0).sum(dim=1)
+        vectors = vectors[(nonzeros > 0) & (nonzeros <= (self.max_nonzeros or length))]
+        if self.symmetric:  # (u, v, w) ~ (-u, -v, w) ~ (-u, v, -w): first non-zero entry > 0
+            first = vectors[torch.arange(len(vectors)), (vectors != 0).int().argmax(dim=1)]
+            vectors = vectors[first > 0]
+        return vectors
+
+    def _enumerate_pairs(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """All (canonical) non-zero pairs, or None when there are more than max_candidates."""
+        nonzero = len(self.game.coefficients) - (0 in self.game.coefficients)
+        scale = 2 if self.symmetric else 1
+
+        def count(length: int) -> int:
+            top = min(self.max_nonzeros or length, length)
+            return sum(math.comb(length, k) * nonzero**k for k in range(1, top + 1)) // scale
+
+        if count(self.dim_u) * count(self.dim_v) > self.max_candidates:
+            return None
+        us, vs = self._vectors(self.dim_u), self._vectors(self.dim_v)
+        return us.repeat_interleave(len(vs), 0), vs.repeat(len(us), 1)
+
+    def _sparse_random(self, count: int, length: int) -> torch.Tensor:
+        density = torch.rand(count, 1, generator=self.generator) * 0.5 + 0.1
+        mask = torch.rand(count, length, generator=self.generator) < density
+        if self.max_nonzeros is not None:  # keep the first max_nonzeros chosen entries
+            mask &= mask.cumsum(dim=1) <= self.max_nonzeros
+        rows = self.sample_nonzero(count, length) * mask
+        empty = (rows == 0).all(dim=1)
+        single = torch.zeros(int(empty.sum()), length, dtype=torch.int64)
+        spot = torch.randint(length, (len(single),), generator=self.generator)
+        single[torch.arange(len(single)), spot] = self.sample_nonzero(len(single), 1)[:, 0]
+        rows[empty] = single
+        return rows
+
+    def candidate_pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(U (K, dim_u), V (K, dim_v))``: the pairs a move may be drawn from this episode."""
+        if self.enumerated is not None:
+            return self.enumerated
+        one = 1 if 1 in self.game.coefficients else next(c for c in self.game.coefficients if c)
+        eye_u = torch.eye(self.dim_u, dtype=torch.int64) * one
+        eye_v = torch.eye(self.dim_v, dtype=torch.int64) * one
+        unit_u, unit_v = eye_u.repeat_interleave(self.dim_v, 0), eye_v.repeat(self.dim_u, 1)
+        extra = max(self.max_candidates - len(unit_u), 0)
+        return (torch.cat([unit_u, self._sparse_random(extra, self.dim_u)]),
+                torch.cat([unit_v, self._sparse_random(extra, self.dim_v)]))
+
+    @staticmethod
+    def khatri_rao(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """``vec(u (x) v)``: pairs ``(..., dim_u)``, ``(..., dim_v)`` -> ``(..., dim_u*dim_v)``."""
+        return (u[..., :, None] * v[..., None, :]).flatten(-2).double()
+
+    # -- projections and the policy -----------------------------------------------------
+    def project(self, pairs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Orthonormal basis ``(B, X, k)`` of the pairs ``(B, k, X)`` and ``M_perp (B, X, np)``."""
+        batch = pairs.shape[0]
+        if pairs.shape[1] == 0:
+            basis = torch.zeros(batch, self.pair_dim, 0, dtype=torch.float64)
+            return basis, self.target.expand(batch, -1, -1).clone()
+        basis, _ = torch.linalg.qr(pairs.transpose(1, 2))
+        residual = self.target - basis @ (basis.transpose(1, 2) @ self.target)
+        return basis, residual
+
+    def logits(self, basis: torch.Tensor, residual: torch.Tensor, candidates: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits ``(B, K)`` over ``candidates (K, X)``, the prior gains and the value ``(B,)``."""
+        norm2 = (candidates**2).sum(dim=1)
+        overlap = torch.einsum("kx,bxc->bkc", candidates, residual)
+        in_basis = torch.einsum("bxj,kx->bkj", basis, candidates)
+        perp2 = norm2[None] - (in_basis**2).sum(dim=2)
+        in_span = perp2 <= _SPAN_EPS * norm2[None]
+        gain = (overlap**2).sum(dim=2) / perp2.clamp_min(_SPAN_EPS)
+        queries, linear, value = self.network(residual / self.target_norm2**0.5)
+        learned = (torch.einsum("bhx,kx->bhk", queries, candidates) ** 2).sum(dim=1)
+        learned = learned + torch.einsum("bx,kx->bk", linear, candidates)
+        logits = self.prior_weight * gain + learned
+        return logits.masked_fill(in_span, float("-inf")), gain, value
+
+    @torch.no_grad()
+    def _sample(self, pairs: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        basis, residual = self.project(pairs)
+        logits, _, _ = self.logits(basis, residual, candidates)
+        return torch.multinomial(torch.softmax(logits, dim=1), 1, generator=self.generator)[:, 0]
+
+    # -- the search ---------------------------------------------------------------------
+    def _build_chains(self, count: int, pool: tuple[torch.Tensor, torch.Tensor]
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``count`` new chains of ``target_rank`` independent pairs, drawn move by move."""
+        cand_u, cand_v = pool
+        candidates = self.khatri_rao(cand_u, cand_v)
+        chosen: list[torch.Tensor] = []
+        for _ in range(self.target_rank):
+            pairs = (candidates[torch.stack(chosen, 1)] if chosen
+                     else torch.zeros(count, 0, self.pair_dim, dtype=torch.float64))
+            chosen.append(self._sample(pairs, candidates))
+        index = torch.stack(chosen, 1)
+        return cand_u[index], cand_v[index]
+
+    def _spanning(self, pairs: torch.Tensor) -> torch.Tensor:
+        """``(B,)`` bool: the chain's pairs span ``M`` (float test; the replay decides)."""
+        _, residual = self.project(pairs)
+        return (residual**2).sum(dim=(1, 2)) <= _SOLVED_EPS * self.target_norm2
+
+    def _admissible(self, chains: torch.Tensor) -> torch.Tensor:
+        """For spanning chains (indices): is the solved ``W`` integral and in the set?"""
+        solution = self._solve_w(self.chain_u[chains], self.chain_v[chains])
+        nearest = self.values[(solution[..., None] - self.values).abs().argmin(dim=-1)]
+        return ((solution - nearest).abs() < 1e-6).flatten(1).all(dim=1)
+
+    def search(self, pool: tuple[torch.Tensor, torch.Tensor]) -> None:
+        """``steps_per_episode`` resampling steps on every chain (solved chains stay put)."""
+        cand_u, cand_v = pool
+        candidates = self.khatri_rao(cand_u, cand_v)
+        batch, rank = self.batch_size, self.target_rank
+        if self.chain_u is None:
+            self.chain_u, self.chain_v = self._build_chains(batch, pool)
+            self.chain_age.zero_()
+        rows = torch.arange(batch)
+        for _ in range(self.steps_per_episode):
+            pairs = self.khatri_rao(self.chain_u, self.chain_v)
+            spanning = torch.nonzero(self._spanning(pairs))[:, 0]
+            if spanning.numel():
+                admissible = self._admissible(spanning)
+                if bool(admissible.any()):
+                    break  # a chain solves the game at target_rank: play it
+                self.chain_age[spanning] = self.restart_steps  # W not admissible: rebuild
+            position = torch.randint(rank, (batch,), generator=self.generator)
+            keep = torch.ones(batch, rank, dtype=torch.bool)
+            keep[rows, position] = False
+            others = pairs[keep].view(batch, rank - 1, self.pair_dim)
+            choice = self._sample(others, candidates)
+            self.chain_u[rows, position] = cand_u[choice]
+            self.chain_v[rows, position] = cand_v[choice]
+            self.chain_age += 1
+            self.total_steps += 1
+            stale = self.chain_age >= self.restart_steps
+            if bool(stale.any()):
+                fresh_u, fresh_v = self._build_chains(int(stale.sum()), pool)
+                self.chain_u[stale], self.chain_v[stale] = fresh_u, fresh_v
+                self.chain_age[stale] = 0
+
+    def exact_w(self) -> torch.Tensor:
+        """``W (B, R, np)`` from the linear system, rounded to the nearest coefficient.
+
+        When a chain's pairs span ``M`` and the least-squares solution is integral with
+        entries in the coefficient set, this is the exact ``W`` (the game's replay checks it
+        exactly, in integers); otherwise it is the nearest admissible approximation.
+        """
+        # Snap to a 1e-6 grid first: LAPACK's last bits vary between calls, and a least-squares
+        # value such as 0.5 must round the same way every time (ties go to the lower value).
+        solution = torch.round(self._solve_w(self.chain_u, self.chain_v) * 1e6) / 1e6
+        nearest = (solution[..., None] - self.values).abs().argmin(dim=-1)
+        return self.values[nearest].long()
+
+    def _solve_w(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Least-squares ``W (B, R, np)`` of ``M = S @ W.T`` for chains of pairs ``u``, ``v``."""
+        pairs = self.khatri_rao(u, v)  # (B, R, X)
+        target = self.target.expand(pairs.shape[0], -1, -1).contiguous()
+        return torch.linalg.lstsq(pairs.transpose(1, 2).contiguous(), target).solution
+
+    # -- playing the chains in the TensorGame --------------------------------------------
+    def act(self, state: GameState) -> torch.Tensor:
+        """Move ``t`` of game ``b``: chain ``b``'s pair ``t`` with its ``w``, then completion."""
+        batch = state.batch_size
+        moves = state.moves.cpu()
+        rank = self.target_rank
+        index = moves.clamp(max=max(rank - 1, 0))
+        rows = torch.arange(batch)
+        actions = torch.cat([self.chain_u[rows, index], self.chain_v[rows, index],
+                             self._w[rows, index]], dim=1) if rank else None
+        completion = self._completion_moves(state.residual.cpu())
+        if actions is None:
+            return completion.to(self.game.device)
+        beyond = moves >= rank
+        actions[beyond] = completion[beyond]
+        return actions.to(self.game.device)
+
+    def _completion_moves(self, residual: torch.Tensor) -> torch.Tensor:
+        """Single-entry moves ``e_a (x) e_b (x) w`` removing the residual's largest fibre."""
+        batch = residual.shape[0]
+        fibres = residual.reshape(batch, self.pair_dim, self.dim_w).double()
+        best = (fibres**2).sum(dim=2).argmax(dim=1)
+        w_float = fibres[torch.arange(batch), best]
+        w = self.values[(w_float[..., None] - self.values).abs().argmin(dim=-1)].long()
+        one = 1 if 1 in self.game.coefficients else next(c for c in self.game.coefficients if c)
+        u = torch.zeros(batch, self.dim_u, dtype=torch.int64)
+        v = torch.zeros(batch, self.dim_v, dtype=torch.int64)
+        u[torch.arange(batch), best // self.dim_v] = one
+        v[torch.arange(batch), best % self.dim_v] = one
+        return torch.cat([u, v, w], dim=1)
+
+    def run_episode(self) -> EpisodeResult:
+        pool = self.candidate_pairs()
+        if self.target_rank == 0:  # warm-up: no pairs, completion moves only
+            self.chain_u = torch.zeros(self.batch_size, 0, self.dim_u, dtype=torch.int64)
+            self.chain_v = torch.zeros(self.batch_size, 0, self.dim_v, dtype=torch.int64)
+            self._w = torch.zeros(self.batch_size, 0, self.dim_w, dtype=torch.int64)
+        else:
+            self.search(pool)
+            self._w = self.exact_w()
+        trajectory = self.play(self.game.reset(self.batch_size))
+        metrics = self.learn_from_chains(trajectory.returns.double(), pool)
+        final = trajectory.final
+        limit = self.target_rank if self.target_rank else self.game.max_rank
+        solved_at_target = final.solved & (final.moves.cpu() <= limit)
+        metrics.update({"target_rank": float(self.target_rank),
+                        "chains_solved": float(solved_at_target.sum()),
+                        "search_steps": float(self.total_steps)})
+        result = self.summarise(trajectory, metrics)
+        if bool(solved_at_target.any()):
+            self._lower_target(int(final.moves[solved_at_target].min()))
+        return result
+
+    def _lower_target(self, solved_rank: int) -> None:
+        """Continue one rank below ``solved_rank`` with freshly built chains."""
+        self.target_rank = max(solved_rank - 1, 1)
+        self.chain_u = self.chain_v = None
+        self.chain_age.zero_()
+
+    # -- learning -----------------------------------------------------------------------
+    def learn_from_chains(self, returns: torch.Tensor, pool: tuple[torch.Tensor, torch.Tensor]
+                          ) -> dict[str, float]:
+        """One advantage-weighted actor-critic update on every (chain, pair) of this episode."""
+        batch, rank = self.batch_size, self.target_rank
+        if rank < 2 or self.optimizer.param_groups[0]["lr"] == 0:
+            return {}
+        pairs = self.khatri_rao(self.chain_u, self.chain_v)  # (B, R, X)
+        rows = torch.arange(batch)
+        position = torch.randint(rank, (batch,), generator=self.generator)
+        keep = torch.ones(batch, rank, dtype=torch.bool)
+        keep[rows, position] = False
+        with torch.no_grad():
+            basis, residual = self.project(pairs[keep].view(batch, rank - 1, self.pair_dim))
+        pool_vectors = self.khatri_rao(*pool)
+        if len(pool_vectors) > self.learn_candidates:  # a random share keeps the update cheap
+            pick = torch.randperm(len(pool_vectors), generator=self.generator)
+            pool_vectors = pool_vectors[pick[: self.learn_candidates]]
+        candidates = torch.cat([pool_vectors, pairs[rows, position]])
+        action = len(pool_vectors) + rows
+        logits, _, value = self.logits(basis, residual, candidates)
+        log_prob = torch.log_softmax(logits, dim=1)[rows, action]
+        target = returns / self.game.max_rank
+        advantage = (target - value).detach()
+        weight = torch.exp((advantage / self.advantage_temperature).clamp(max=5.0))
+        policy_loss = -(weight * log_prob).mean()
+        value_loss = ((value - target) ** 2).mean()
+        self.optimizer.zero_grad()
+        (policy_loss + value_loss).backward()
+        nn.utils.clip_grad_norm_(self.network.parameters(), 1.0)
+        self.optimizer.step()
+        return {"policy_loss": float(policy_loss.detach()),
+                "value_loss": float(value_loss.detach())}
+
+    # -- state ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **super().state_dict(),
+            "network": self.network.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "target_rank": self.target_rank,
+            "chain_u": None if self.chain_u is None else self.chain_u.clone(),
+            "chain_v": None if self.chain_v is None else self.chain_v.clone(),
+            "chain_age": self.chain_age.clone(),
+            "total_steps": self.total_steps,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.network.load_state_dict(state["network"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.target_rank = int(state["target_rank"])
+        self.chain_u = None if state["chain_u"] is None else state["chain_u"].clone()
+        self.chain_v = None if state["chain_v"] is None else state["chain_v"].clone()
+        self.chain_age = state["chain_age"].clone()
+        self.total_steps = int(state["total_steps"])
