@@ -12,13 +12,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mlo_exp import resume
 from mlo_exp.agents.base import Agent
 from mlo_exp.checkpoint import CheckpointError, restore
-from mlo_exp.config import RunConfig
+from mlo_exp.config import ConfigError, RunConfig
 from mlo_exp.env import TensorGame
 from mlo_exp.loggers.base import Logger, LoggerGroup
 from mlo_exp.loggers.console import ConsoleLogger
@@ -39,7 +40,15 @@ def build_game(settings: RunConfig) -> TensorGame:
 
 
 def build_agent(cfg: DictConfig, game: TensorGame, seed: int) -> Agent:
-    return instantiate(cfg.agent, game=game, seed=seed, _convert_="all")
+    """The configured agent; a setting it refuses (a ValueError, e.g. a ring it cannot play)
+    becomes a :class:`ConfigError` naming the agent and its reason."""
+    try:
+        return instantiate(cfg.agent, game=game, seed=seed, _convert_="all")
+    except InstantiationException as error:
+        if isinstance(error.__cause__, ValueError):
+            name = str(cfg.agent._target_).rsplit(".", 1)[-1]
+            raise ConfigError("agent", name, str(error.__cause__)) from None
+        raise
 
 
 def build_logger(cfg: DictConfig, run: RunContext) -> LoggerGroup:
@@ -114,11 +123,11 @@ def _run(cfg: DictConfig, settings: RunConfig, run: RunContext, resolved: dict[s
          overrides: list[str] | None, point: resume.ResumePoint | None) -> RunSummary:
     run.config = resolved
     log.info("run_id %s", run.run_id)
-    log.info("resume with: %s", resume.resume_command(list(overrides or []), run.run_id))
-    run.write()
     seed_everything(settings.seed)
     game = build_game(settings)
-    agent = build_agent(cfg, game, settings.seed)
+    agent = build_agent(cfg, game, settings.seed)  # refused settings stop before any file
+    log.info("resume with: %s", resume.resume_command(list(overrides or []), run.run_id))
+    run.write()
     logger = build_logger(cfg, run)
     status = "failed"
     try:

@@ -44,6 +44,12 @@ def main(cfg: DictConfig) -> int | None:
         _discard_unused_run_dir(run_dir)
         print(f"mlo-train: cannot resume: {error}", file=sys.stderr)
         sys.exit(2)
+    except ConfigError as error:  # a setting the agent refused
+        if hydra_cfg.mode.name == "MULTIRUN":
+            raise
+        _discard_unused_run_dir(run_dir)
+        print(f"mlo-train: invalid configuration: {error}", file=sys.stderr)
+        sys.exit(2)
     if summary.status == "failed":
         sys.exit(1)
     return summary.best_rank
@@ -51,7 +57,8 @@ def main(cfg: DictConfig) -> int | None:
 
 def _discard_unused_run_dir(run_dir: Path) -> None:
     """Remove a run dir that holds only what Hydra wrote before validation failed."""
-    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log"}:
+    leftovers = {".hydra", "train.log", ".lock"}
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= leftovers:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 

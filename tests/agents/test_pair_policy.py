@@ -138,7 +138,7 @@ def test_state_dict_round_trip_continues_identically():
 
 
 def test_over_z2_the_agent_says_what_to_use():
-    with pytest.raises(ValueError, match="env.ring=.Z2.*agent=greedy"):
+    with pytest.raises(ValueError, match="env.ring=.Z2.*agent=flipgraph"):
         PairPolicyAgent(TensorGame((2, 2, 2), coefficients=(0, 1), ring="Z2"))
 
 

@@ -114,7 +114,7 @@ class PairPolicyAgent(Agent):
         super().__init__(game, seed=seed, batch_size=batch_size)
         if game.ring != "Z":
             raise ValueError(f"pair_policy plays over Z (env.ring=Z); got env.ring={game.ring!r}. "
-                             "Over Z2 use agent=greedy or agent=random")
+                             "Over Z2 use agent=flipgraph (or greedy, random)")
         for name, value in (("steps_per_episode", steps_per_episode),
                             ("restart_steps", restart_steps), ("max_candidates", max_candidates),
                             ("learn_candidates", learn_candidates), ("threads", threads or 1),
