@@ -34,7 +34,8 @@ LOGGERS = {"console": ["logger=console"], "wandb": ["logger=wandb", "logger.mode
 
 def workloads(quick: bool) -> dict[str, list[str]]:
     return {
-        "greedy (the default agent before pair_policy)": ["agent=greedy", f"trainer.episodes={8 if quick else 60}"],
+        "greedy (the default agent before pair_policy)": [
+            "agent=greedy", f"trainer.episodes={8 if quick else 60}"],
         "random (stress: fast episodes)": ["agent=random",
                                            f"trainer.episodes={300 if quick else 3000}"],
     }
