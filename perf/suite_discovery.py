@@ -125,8 +125,19 @@ def run_one(shape: str, agent: str, seed: int, budget_s: float, root: Path) -> d
         "wall_time_s": summary["wall_time_s"], "episodes": summary["episodes"],
         "episodes_per_s": summary["episodes"] / wall, "moves_per_s": summary["moves"] / wall,
         "search_steps_per_s": (last["search_steps"] / wall) if "search_steps" in last else None,
-        "curve": [(r["wall_time_s"], r.get("best_rank")) for r in records],
+        "curve": step_points([(r["wall_time_s"], r.get("best_rank")) for r in records]),
     }
+
+
+def step_points(curve: list[tuple[float, int | None]]) -> list[tuple[float, int | None]]:
+    """Best rank against wall time is a step function: keep the points where it changes and
+    the last one (a step plot with ``where="post"`` draws the same figure). A random agent's
+    tens of thousands of episodes would otherwise make the JSON megabytes long."""
+    kept = [point for index, point in enumerate(curve)
+            if index == 0 or point[1] != curve[index - 1][1]]
+    if curve and (not kept or kept[-1] is not curve[-1]):
+        kept.append(curve[-1])
+    return kept
 
 
 def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
