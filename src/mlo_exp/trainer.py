@@ -114,9 +114,9 @@ class Trainer:
         summary = self._summary(status)
         for callback in self.callbacks:
             callback.on_run_end(self, summary)
-        atomic_write_text(self.run.run_dir / "summary.json",
-                          json.dumps(summary.to_dict(), indent=1) + "\n")
-        self.logger.log_summary(summary.to_dict())
+        data = summary.to_dict()
+        self.logger.log_summary(data)  # a LoggerGroup adds logger_failures to it
+        atomic_write_text(self.run.run_dir / "summary.json", json.dumps(data, indent=1) + "\n")
         return summary
 
     def _budget_exhausted(self) -> str | None:

@@ -1,6 +1,5 @@
-"""Always-on run files: ``metrics.jsonl`` (one JSON object per episode) and ``episodes.csv``;
-at the end ``summary.json`` is rewritten with what the logger group added (``logger_failures``:
-which backends failed and what they were not sent).
+"""Always-on run files: ``metrics.jsonl`` (one JSON object per episode) and ``episodes.csv``.
+(``summary.json`` is the trainer's, written once after the loggers have seen the summary.)
 
 Both are append-only and written one whole record per ``write`` (see :mod:`mlo_exp.io`), so a
 crash loses at most the record in flight, and a resumed run appends to them.
@@ -15,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from mlo_exp.io import append_line, atomic_write_text
+from mlo_exp.io import append_line
 from mlo_exp.loggers.base import EPISODE_COLUMNS, Logger
 from mlo_exp.run_context import RunContext
 
@@ -27,7 +26,6 @@ class FilesLogger(Logger):
     def __init__(self, run_dir: Path) -> None:
         self.metrics_path = Path(run_dir) / "metrics.jsonl"
         self.episodes_path = Path(run_dir) / "episodes.csv"
-        self.summary_path = Path(run_dir) / "summary.json"
 
     def start(self, run: RunContext, config: dict[str, Any]) -> None:
         if not self.episodes_path.exists() or self.episodes_path.stat().st_size == 0:
@@ -36,9 +34,6 @@ class FilesLogger(Logger):
     def log_episode(self, record: dict[str, Any]) -> None:
         append_line(self.metrics_path, json.dumps(_jsonable(record), sort_keys=False))
         append_line(self.episodes_path, _csv_line(record.get(c, "") for c in EPISODE_COLUMNS))
-
-    def log_summary(self, summary: dict[str, Any]) -> None:
-        atomic_write_text(self.summary_path, json.dumps(_jsonable(summary), indent=1) + "\n")
 
 
 def _csv_line(values) -> str:
