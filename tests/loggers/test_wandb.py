@@ -286,6 +286,8 @@ def test_mlo_train_without_api_key_exits_0_and_says_what_was_not_sent(run_train,
                      r"3 episodes, (1 checkpoint, )?the summary\)", output)
     (run_dir,) = run_dirs(tmp_path / "outputs")
     assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 3
+    saved = json.loads((run_dir / "summary.json").read_text())
+    assert saved["logger_failures"]["wandb"].startswith("start: UsageError")
 
 
 @pytest.mark.slow
