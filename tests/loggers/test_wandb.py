@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
-import sys
+import signal
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,26 @@ def test_full_episode_table_for_old_servers(run_context: RunContext) -> None:
     assert [row[0] for row in recorded.table_rows("episodes_table")[1]] == [1, 2, 3]
 
 
+def test_a_checkpoint_saved_twice_under_one_name_is_uploaded_twice(run_context) -> None:
+    logger = WandbLogger(mode="offline")
+    logger.start(run_context, {})
+    path = run_context.run_dir / "checkpoints" / "ckpt_e0000002.pt"
+    path.parent.mkdir()
+    for content, reason in ((b"periodic", "periodic"), (b"final", "end")):
+        logger.log_episode(record(run_context, 2))
+        # The manager rewrites the same name (e.g. at the end), atomically: a new file.
+        path.with_suffix(".tmp").write_bytes(content)
+        path.with_suffix(".tmp").replace(path)
+        logger.log_checkpoint({"episode": 2, "step": 16, "run_duration_s": 0.2,
+                               "file": path.name, "reason": reason}, path)
+    logger.finish()
+    staged = sorted((run_context.run_dir / "wandb" / "checkpoint-staging").rglob("*.pt"))
+    assert [p.read_bytes() for p in staged] == [b"periodic", b"final"]  # neither replaced
+    recorded = read_offline_run(run_context.run_dir)
+    assert recorded.exit_code == 0
+    assert len([a for a in recorded.artifacts if a["type"] == "model"]) == 2
+
+
 def test_run_files_have_what_wandb_has(offline) -> None:
     run, recorded, _ = offline
     lines = (run.run_dir / "metrics.jsonl").read_text().splitlines()
@@ -209,7 +230,11 @@ def test_unreachable_server_times_out_and_goes_on(compose_config, tmp_path, capl
 
 def test_wandb_not_importable_leaves_tensorboard_running(compose_config, tmp_path, caplog,
                                                          monkeypatch):
-    monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` raises ImportError
+    # W&B runs in a child process: shadow wandb there with a package whose import fails.
+    shadow = tmp_path / "no-wandb"
+    (shadow / "wandb").mkdir(parents=True)
+    (shadow / "wandb" / "__init__.py").write_text("raise ImportError('no wandb here')\n")
+    monkeypatch.setenv("PYTHONPATH", str(shadow))
     summary, run_dir = run_experiment(compose_config, tmp_path, "logger=many")
     assert_run_went_on(summary, run_dir, "start", "wandb is not importable")
     assert len(wandb_warnings(caplog)) == 1
@@ -236,6 +261,51 @@ def test_a_call_that_raises_drops_wandb_and_closes_its_run(run_context, tmp_path
     recorded = read_offline_run(run_context.run_dir)
     assert recorded.exit_code == 1  # abandoned: the W&B run was closed, not leaked
     assert [s for s, row in recorded.history.items() if "reward" in row] == [1, 2]
+
+
+def test_wandb_runs_in_its_own_process_that_ignores_ctrl_c(run_context: RunContext) -> None:
+    logger = WandbLogger(mode="offline")
+    logger.start(run_context, {})
+    assert logger._process.pid != os.getpid()
+    logger.log_episode(record(run_context, 1))
+    logger.sync()
+    os.kill(logger._process.pid, signal.SIGINT)  # Ctrl-C is the run's to handle
+    logger.log_episode(record(run_context, 2))
+    logger.finish()
+    assert logger._process.returncode == 0
+    recorded = read_offline_run(run_context.run_dir)
+    assert recorded.exit_code == 0
+    assert [s for s, row in recorded.history.items() if "reward" in row] == [1, 2]
+
+
+def test_a_killed_run_still_gets_its_wandb_run_closed(run_context: RunContext) -> None:
+    logger = WandbLogger(mode="offline")
+    logger.start(run_context, {})
+    logger.log_episode(record(run_context, 1))
+    logger._connection.close()  # what the W&B process sees when the run's process dies
+    logger._process.wait(60)
+    recorded = read_offline_run(run_context.run_dir)
+    assert recorded.exit_code == 1  # closed as failed, not left open
+    assert [s for s, row in recorded.history.items() if "reward" in row] == [1]
+
+
+def test_the_wandb_process_dying_drops_wandb_and_the_run_goes_on(run_context, caplog):
+    group = LoggerGroup([FilesLogger(run_context.run_dir), WandbLogger(mode="offline")])
+    group.start(run_context, {"run_id": run_context.run_id})
+    group.log_episode(record(run_context, 1))
+    group.sync()
+    (wandb_logger,) = [m for m in group.loggers if isinstance(m, WandbLogger)]
+    wandb_logger._process.kill()
+    wandb_logger._process.wait(60)
+    group.log_episode(record(run_context, 2))
+    group.log_episode(record(run_context, 3))
+    summary: dict = {}
+    group.log_summary(summary)
+    group.finish("success")
+    failure = summary["logger_failures"]["wandb"]
+    assert "the W&B process exited (code -9" in failure, failure
+    assert len(wandb_warnings(caplog)) == 1
+    assert len((run_context.run_dir / "metrics.jsonl").read_text().splitlines()) == 3
 
 
 def test_backend_that_cannot_be_built_is_left_out(compose_config, run_context, caplog):

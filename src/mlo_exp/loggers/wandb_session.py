@@ -1,0 +1,314 @@
+"""The W&B process of ``logger=wandb``: every W&B call of a run happens here.
+
+:class:`~mlo_exp.loggers.wandb.WandbLogger` starts this module as a child process
+(``python -m mlo_exp.loggers.wandb_session <fd>``) and sends it the run's logging calls over
+one duplex :class:`multiprocessing.connection.Connection`. A separate process, not a thread:
+importing wandb, ``wandb.init`` and every ``run.log`` are Python work that would hold the
+training process's GIL (``perf/logging.md`` measured 1.4x on short runs when W&B ran on a
+thread); here they run on another core and the training loop only pickles a small tuple.
+
+**Protocol** (pickled tuples; only this package's own processes are on either end):
+
+* run -> here: ``(method, args)`` for a :class:`WandbSession` method; ``("wait", token)``;
+  ``None`` to stop after the calls before it.
+* here -> run: ``("info", text)`` to log; ``("failed", method, error_type, message)`` once,
+  when a W&B call raises; ``("done", token, not_sent)`` when every call before the wait is
+  handled (``not_sent``: method -> calls skipped since the failure, the failed one included).
+
+After a failure the remaining calls are counted, not made (``abandon`` and ``finish`` still
+run, so the W&B run is closed). If the run's process goes away without stopping this one
+(killed, crashed), the W&B run is finished with exit code 1 and this process exits. Ctrl-C
+and SIGTERM are left to the run's process, which then calls ``finish``.
+
+This module imports only the standard library (and wandb, in ``start``), so the process is
+up in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+EPISODE_TABLE_KEY = "episodes_table"
+EPISODE_TABLE_COLUMNS = ["Episode", "Reward", "Residual", "Rank"]
+CHECKPOINT_TABLE_KEY = "checkpoints_summary"
+CHECKPOINT_TABLE_COLUMNS = ["Episode", "Step", "Run Duration (s)", "File"]
+BENCHMARK_TABLE_KEY = "benchmark"
+# The calls the run's process may send (anything else is refused).
+METHODS = ("start", "log_episode", "log_new_best", "log_checkpoint", "log_benchmark",
+           "log_summary", "finish", "abandon")
+ALWAYS = ("finish", "abandon")  # made even after a failure: they close the W&B run
+# Below the training process's priority (W&B's own service process inherits it): on a busy
+# machine training keeps the cores and W&B catches up in the gaps and at the end.
+NICENESS = 10
+
+
+class WandbSession:
+    """One W&B run and the state behind its cumulative tables. Settings mirror
+    ``WandbLoggerConfig`` (``config.py``); see :mod:`mlo_exp.loggers.wandb` for what is logged."""
+
+    def __init__(self, send_info: Any = None) -> None:
+        self.send_info = send_info or (lambda text: None)
+        self.wb: Any = None  # the wandb module, imported in start()
+        self.run: Any = None  # the wandb Run
+        self.run_dir: Path | None = None
+        self.step = 0  # last step logged (= episode); never goes back
+        self.table_every_s = 10.0
+        self.log_checkpoint_artifacts = True
+        self.episode_table_mode = "incremental"
+        self._episode_table: Any = None
+        self._unflushed_rows = 0
+        self._last_table_flush = float("-inf")
+        self._checkpoint_rows: list[list[Any]] = []
+        self._finished = False
+
+    def start(self, run: dict[str, Any], config: dict[str, Any], chosen: dict[str, Any],
+              options: dict[str, Any]) -> None:
+        """``run``: run_id, run_name, run_dir and ``info`` (run.json); ``chosen``: entity,
+        project, mode, group; ``options``: the logger's other settings."""
+        try:
+            import wandb
+        except Exception as error:
+            raise ImportError(f"wandb is not importable ({type(error).__name__}: {error}); "
+                              "install it with `pip install wandb`") from error
+        self.wb = wandb
+        self.run_dir = Path(run["run_dir"])
+        self.table_every_s = float(options["table_every_s"])
+        self.log_checkpoint_artifacts = bool(options["log_checkpoint_artifacts"])
+        self.episode_table_mode = options["episode_table"]
+        system_metrics = bool(options["system_metrics"])
+        settings = wandb.Settings(
+            init_timeout=float(options["init_timeout_s"]),
+            console="off",  # the run's own train.log already has the console
+            x_disable_stats=not system_metrics,
+            x_disable_meta=not system_metrics,
+            x_disable_machine_info=not system_metrics,
+            x_save_requirements=False,
+            save_code=False,
+            disable_git=True,
+            silent=True,
+        )
+        self.run = wandb.init(
+            id=run["run_id"],
+            name=run["run_name"],
+            dir=str(self.run_dir),
+            config={**config, "run": run["info"]},
+            tags=list(options["tags"]) or None,
+            job_type=options["job_type"],
+            notes=options["notes"],
+            resume="allow",
+            reinit="finish_previous",
+            settings=settings,
+            **chosen,
+        )
+        self._episode_table = self._new_table(
+            EPISODE_TABLE_COLUMNS, incremental=self.episode_table_mode == "incremental")
+        where = f"{chosen['entity'] + '/' if chosen['entity'] else ''}{chosen['project']}"
+        group = f", group {chosen['group']}" if chosen["group"] else ""
+        self.send_info(f"W&B run {run['run_id']} in {where} (mode {chosen['mode']}{group}), "
+                       f"files under {self.run_dir / 'wandb'}")
+
+    def log_episode(self, record: dict[str, Any]) -> None:
+        episode = int(record["episode"])
+        self.step = max(self.step, episode)
+        data = scalars(record)
+        self._episode_table.add_data(episode, float(record["reward"]),
+                                     float(record["residual_norm"]), int(record["rank_used"]))
+        self._unflushed_rows += 1
+        now = time.monotonic()
+        if now - self._last_table_flush >= self.table_every_s:
+            data[EPISODE_TABLE_KEY] = self._table_to_log()
+            self._last_table_flush = now
+        self.run.log(data, step=self.step)
+
+    def log_new_best(self, rank: int, path: str, record: dict[str, Any]) -> None:
+        self.step = max(self.step, int(record.get("episode", self.step)))
+        self.run.log({"best/rank": rank}, step=self.step)
+        for file in (Path(path), Path(path).with_suffix(".txt")):
+            if file.exists():
+                self._save(file)
+        self.run.summary["best_rank"] = rank
+
+    def log_checkpoint(self, event: dict[str, Any], path: str, base: str | None = None) -> None:
+        episode = int(event["episode"])
+        self.step = max(self.step, episode)
+        duration = float(event["run_duration_s"])
+        file_name = str(event.get("file") or Path(path).name)
+        self._checkpoint_rows.append([episode, int(event["step"]), round(duration, 3),
+                                      file_name])
+        table = self._new_table(CHECKPOINT_TABLE_COLUMNS, data=self._checkpoint_rows)
+        self.run.log({"checkpoint/episode": episode, "checkpoint/step": int(event["step"]),
+                      "checkpoint/run_duration_s": duration, CHECKPOINT_TABLE_KEY: table},
+                     step=self.step)
+        self._save(Path(path), Path(base) if base else None)
+        if self.log_checkpoint_artifacts:
+            reasons = str(event.get("reason", "")).split("+")
+            is_best = "best" in reasons or bool(event.get("is_best"))
+            artifact = self.wb.Artifact(f"checkpoint-{self.run.id}", type="model",
+                                        metadata=jsonable(event))
+            artifact.add_file(str(path), name=Path(path).name)
+            aliases = ["latest", f"episode-{episode}"] + (["best"] if is_best else [])
+            self.run.log_artifact(artifact, aliases=aliases)
+
+    def log_benchmark(self, rows: list[dict[str, Any]], facts: dict[str, Any]) -> None:
+        columns = ["Source Run ID"]
+        for row in rows:
+            columns += [key for key in row if key not in columns]
+        source = facts.get("run_id", self.run.id)
+        data = [[row.get("Source Run ID", source) if c == "Source Run ID" else row.get(c)
+                 for c in columns] for row in rows]
+        table = self._new_table(columns, data=data)
+        self.run.config.update({"benchmark": jsonable(facts)}, allow_val_change=True)
+        self.run.log({BENCHMARK_TABLE_KEY: table}, step=self.step)
+
+    def log_summary(self, summary: dict[str, Any]) -> None:
+        self._flush_episode_table()
+        self.run.summary.update({k: v for k, v in jsonable(summary).items()
+                                 if k != "logger_failures"})
+
+    def finish(self, status: str) -> None:
+        if self.run is None or self._finished:
+            return
+        self._finished = True
+        try:
+            self._flush_episode_table()
+            self.run.summary["status"] = status
+        finally:
+            self.run.finish(exit_code=0 if status == "success" else 1)
+
+    def abandon(self) -> None:
+        """Close the W&B run after a failure (exit code 1) so a sweep does not leak it."""
+        if self.run is not None and not self._finished:
+            self._finished = True
+            self.run.finish(exit_code=1)
+
+    # -- helpers ----------------------------------------------------------------------
+    def _save(self, file: Path, base: Path | None = None) -> None:
+        """Upload ``file`` now (W&B Files tab), under its path relative to ``base`` (default:
+        the run dir)."""
+        file = file.resolve()
+        root = base or self.run_dir
+        root = root.resolve() if root is not None else None
+        folder = root if root is not None and root in file.parents else file.parent
+        self.run.save(str(file), base_path=str(folder), policy="now")
+
+    def _flush_episode_table(self) -> None:
+        if self._episode_table is not None and self._unflushed_rows:
+            self.run.log({EPISODE_TABLE_KEY: self._table_to_log()}, step=self.step)
+            self._last_table_flush = time.monotonic()
+
+    def _table_to_log(self) -> Any:
+        """The episode table to log now: the incremental table itself, or (old wandb) a
+        fresh table holding every row so far."""
+        self._unflushed_rows = 0
+        if getattr(self._episode_table, "log_mode", None) == "INCREMENTAL":
+            return self._episode_table
+        return self.wb.Table(columns=EPISODE_TABLE_COLUMNS, data=list(self._episode_table.data))
+
+    def _new_table(self, columns: list[str], data: list[list[Any]] | None = None,
+                   incremental: bool = False) -> Any:
+        table_args = inspect.signature(self.wb.Table).parameters
+        kwargs: dict[str, Any] = {"columns": list(columns), "data": [list(r) for r in data or []]}
+        if incremental and "log_mode" in table_args:
+            kwargs["log_mode"] = "INCREMENTAL"
+        return self.wb.Table(**kwargs)
+
+
+def scalars(record: dict[str, Any]) -> dict[str, float | int]:
+    """The numeric values of a record (bools as 0/1; ``None`` and strings left out)."""
+    data: dict[str, float | int] = {}
+    for key, value in record.items():
+        if isinstance(value, bool):
+            data[key] = int(value)
+        elif isinstance(value, (int, float)):
+            data[key] = value
+    return data
+
+
+def jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with values W&B's config/summary accept (paths and others as strings)."""
+    clean: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            clean[key] = jsonable(value)
+        elif value is None or isinstance(value, (bool, int, float, str, list)):
+            clean[key] = value
+        else:
+            clean[key] = str(value)
+    return clean
+
+
+# -- the process ----------------------------------------------------------------------
+_GONE = object()  # the run's process closed the connection
+
+
+def serve(connection: Connection) -> None:
+    """Handle calls from ``connection`` in order until ``None`` (or the run's process goes).
+
+    A reader thread keeps the connection drained into a queue, so the run's process never
+    blocks on a full pipe while W&B is slow (e.g. ``wandb.init`` waiting on the network)."""
+    calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def read() -> None:
+        while True:
+            try:
+                calls.put(connection.recv())
+            except (EOFError, OSError):
+                calls.put(_GONE)
+                return
+
+    def reply(*message: Any) -> None:
+        with contextlib.suppress(OSError):  # the run's process is gone: nobody to tell
+            connection.send(message)
+
+    threading.Thread(target=read, name="wandb-reader", daemon=True).start()
+    session = WandbSession(send_info=lambda text: reply("info", text))
+    failed = False
+    not_sent: Counter[str] = Counter()
+    while (call := calls.get()) is not None:
+        if call is _GONE:
+            with contextlib.suppress(Exception):
+                session.abandon()
+            return
+        method, args = call
+        if method == "wait":
+            reply("done", args, dict(not_sent))
+            continue
+        if method not in METHODS:
+            raise ValueError(f"unknown W&B session call {method!r}; accepted: {METHODS}")
+        if failed and method not in ALWAYS:
+            not_sent[method] += 1
+            continue
+        try:
+            getattr(session, method)(*args)
+        except BaseException as error:  # any W&B error is reported; this process goes on
+            if not failed:
+                failed = True
+                reply("failed", method, type(error).__name__, str(error))
+            not_sent[method] += 1
+
+
+def main() -> None:
+    """Entry point of the child process: ``python -m mlo_exp.loggers.wandb_session <fd>``."""
+    os.nice(NICENESS)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run's process handles Ctrl-C ...
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # ... and SIGTERM, then calls finish
+    connection = Connection(int(sys.argv[1]))
+    try:
+        serve(connection)
+    finally:
+        connection.close()
+
+
+if __name__ == "__main__":
+    main()
