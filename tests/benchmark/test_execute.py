@@ -57,6 +57,19 @@ def test_block_product_matches_plain_product(name, levels, dims, strategy):
     np.testing.assert_allclose(product, a @ b, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("strategy", ["stream", "batched"])
+@pytest.mark.parametrize("dims", [(16, 16, 16), (13, 10, 7)])  # exact fit, then padded
+def test_product_into_a_given_output(dims, strategy):
+    a, b = _operands(*dims)
+    out = np.full((dims[0], dims[2]), np.nan)  # stale contents must all be overwritten
+    executor = BlockMatmul(lookup("strassen"), NUMPY, 2, strategy)
+    assert executor(a, b, out=out) is out
+    np.testing.assert_allclose(out, a @ b, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="accepted: shape"):
+        executor(a, b, out=np.empty((dims[0], dims[2] + 1)))
+    with pytest.raises(ValueError, match="dtype float64"):
+        executor(a, b, out=np.empty((dims[0], dims[2]), dtype=np.float32))
+
 def test_fractional_algorithm_really_has_fractions():
     u, v, w = _library("alphatensor-3x4x11").as_float()
     assert any(np.any(x != np.round(x)) for x in (u, v, w))

@@ -99,25 +99,34 @@ class BlockMatmul:
         self._workspaces: dict[Any, dict[str, Any]] = {}
 
     # -- public ----------------------------------------------------------------------------
-    def __call__(self, a: Any, b: Any) -> Any:
-        """The product of two backend matrices (``N1 x N2`` and ``N2 x N3``, same dtype)."""
+    def __call__(self, a: Any, b: Any, out: Any = None) -> Any:
+        """The product of two backend matrices (``N1 x N2`` and ``N2 x N3``, same dtype),
+        written into ``out`` (``N1 x N3``, same dtype) when given, else into a new array."""
         if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
             raise ValueError(f"cannot multiply shapes {a.shape} and {b.shape}")
         if a.dtype != b.dtype:
             raise ValueError(f"operands have different dtypes: {a.dtype} and {b.dtype}")
         n, m, p = self.algorithm.shape
         rows, inner, cols = a.shape[0], a.shape[1], b.shape[1]
+        if out is not None and (out.shape != (rows, cols) or out.dtype != a.dtype):
+            raise ValueError(f"out has shape {out.shape} and dtype {out.dtype}; accepted: "
+                             f"shape {(rows, cols)} and dtype {a.dtype}")
         padded = (padded_size(rows, n, self.levels), padded_size(inner, m, self.levels),
                   padded_size(cols, p, self.levels))
         a_work = self._pad(a, padded[0], padded[1])
         b_work = self._pad(b, padded[1], padded[2])
+        exact_fit = padded == (rows, inner, cols)
         if self.strategy == "stream":
-            c = self._stream(a_work, b_work, self.levels)
+            c = self._stream(a_work, b_work, self.levels, out=out if exact_fit else None)
         else:
             c = self._batched(a_work[None], b_work[None], self.levels)[0]
-        if padded != (rows, inner, cols):
-            c = self.xp.ascontiguousarray(c[:rows, :cols])
-        return c
+        if not exact_fit:
+            c = c[:rows, :cols]
+        if out is None:
+            return c if exact_fit else self.xp.ascontiguousarray(c)
+        if c is not out:
+            self.xp.copyto(out, c)
+        return out
 
     def describe(self) -> str:
         n, m, p = self.algorithm.shape
