@@ -227,8 +227,9 @@ def markdown_table(rows: list[dict[str, Any]], run_facts: dict[str, Any]) -> str
              f"- git commit: {run_facts.get('git_commit')}; at {run_facts.get('timestamp')}",
              f"- host load average (1/5/15 min) at the end: {run_facts.get('host_load_average')} "
              f"on {run_facts.get('cpu_threads') or '?'} CPU threads",
-             "- timing: warm-up, then repeats alternating baseline and algorithm; speedup = "
-             "baseline median / algorithm median; TFLOP/s = 2N^3 / median",
+             "- timing: warm-up, then repeats alternating baseline and algorithm, each writing "
+             "into an output allocated once; speedup = baseline median / algorithm median; "
+             "TFLOP/s = 2N^3 / median",
              "",
              "| algorithm | R | levels | N | dtype | median s | min s | max s | TFLOP/s | "
              "plain median s | speedup | min/min | rel. error |",
