@@ -65,6 +65,9 @@ def test_product_into_a_given_output(dims, strategy):
     executor = BlockMatmul(lookup("strassen"), NUMPY, 2, strategy)
     assert executor(a, b, out=out) is out
     np.testing.assert_allclose(out, a @ b, rtol=1e-10, atol=1e-10)
+    wide = np.full((dims[0], 2 * dims[2]), np.nan)
+    executor(a, b, out=wide[:, ::2])  # a strided output is filled too
+    np.testing.assert_allclose(wide[:, ::2], a @ b, rtol=1e-10, atol=1e-10)
     with pytest.raises(ValueError, match="accepted: shape"):
         executor(a, b, out=np.empty((dims[0], dims[2] + 1)))
     with pytest.raises(ValueError, match="dtype float64"):

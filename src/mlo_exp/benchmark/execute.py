@@ -116,10 +116,13 @@ class BlockMatmul:
         a_work = self._pad(a, padded[0], padded[1])
         b_work = self._pad(b, padded[1], padded[2])
         exact_fit = padded == (rows, inner, cols)
+        direct = out if exact_fit else None  # written in place, with no final copy
         if self.strategy == "stream":
-            c = self._stream(a_work, b_work, self.levels, out=out if exact_fit else None)
+            c = self._stream(a_work, b_work, self.levels, out=direct)
         else:
-            c = self._batched(a_work[None], b_work[None], self.levels)[0]
+            contiguous = direct is not None and direct.flags.c_contiguous
+            c = self._batched(a_work[None], b_work[None], self.levels,
+                              out=direct[None] if contiguous else None)[0]
         if not exact_fit:
             c = c[:rows, :cols]
         if out is None:
@@ -288,11 +291,12 @@ class BlockMatmul:
                                        for x in (u.T, v.T, w))
         return self._factors[key]
 
-    def _batched(self, a: Any, b: Any, level: int) -> Any:
-        """``a (batch, N1, N2) @ b (batch, N2, N3)`` with every term batched per level."""
+    def _batched(self, a: Any, b: Any, level: int, out: Any = None) -> Any:
+        """``a (batch, N1, N2) @ b (batch, N2, N3)`` with every term batched per level (into
+        the contiguous ``out`` when given)."""
         xp = self.xp
         if level == 0:
-            return xp.matmul(a, b)
+            return xp.matmul(a, b, out=out)
         n, m, p = self.algorithm.shape
         rank = self.algorithm.rank
         batch, rows, inner = a.shape
@@ -312,7 +316,10 @@ class BlockMatmul:
         c_blocks = xp.matmul(w, products.reshape(batch, rank, b1 * b3))
         del products
         c = c_blocks.reshape(batch, n, p, b1, b3).transpose(0, 1, 3, 2, 4)
-        return xp.ascontiguousarray(c).reshape(batch, rows, cols)
+        if out is None:
+            return xp.ascontiguousarray(c).reshape(batch, rows, cols)
+        out.reshape(batch, n, b1, p, b3)[...] = c
+        return out
 
 
 def _sum_rows(blocks: list[Any], terms: Terms, out: Any, low: int, high: int) -> None:
