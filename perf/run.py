@@ -33,6 +33,7 @@ def main() -> int:
             continue
         spec = importlib.util.spec_from_file_location(f"perf_suite_{name}", path)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # so a suite's functions pickle (process pools)
         assert spec.loader is not None
         spec.loader.exec_module(module)
         started = time.perf_counter()

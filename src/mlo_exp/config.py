@@ -127,7 +127,7 @@ class FlipGraphAgentConfig(AgentConfig):
     walks: int = 32
     flips_per_episode: int = 200_000  # flip attempts per walk per episode
     plateau_flips: int = 20_000  # flips without a reduction before a plus transition
-    plus_slack: int = 1  # plus transitions keep a walk's rank <= its best rank + this
+    plus_slack: int = 3  # plus transitions keep a walk's rank <= its best rank + this
     restart_after: int = 20  # episodes without improving before a lagging walk restarts
     coefficient_bound: int | None = None  # over Z: |coefficient| <= this (None: from env)
     start_from: str | None = None  # algorithm file to start from (None: school method)

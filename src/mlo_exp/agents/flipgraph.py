@@ -310,7 +310,7 @@ class FlipGraphAgent(Agent):
         walks: int = 32,
         flips_per_episode: int = 200_000,
         plateau_flips: int = 20_000,
-        plus_slack: int = 1,
+        plus_slack: int = 3,
         restart_after: int = 20,
         coefficient_bound: int | None = None,
         start_from: str | None = None,
