@@ -218,8 +218,9 @@ class WandbLogger(Logger):
         """Start ``python -m mlo_exp.loggers.wandb_session`` with one end of a duplex pipe."""
         ours, theirs = multiprocessing.Pipe(duplex=True)
         env = dict(os.environ)
+        # After the user's own entries, so theirs still win (as they do in this process).
         env["PYTHONPATH"] = os.pathsep.join(
-            [str(SOURCE_ROOT), *filter(None, [env.get("PYTHONPATH")])])
+            [*filter(None, [env.get("PYTHONPATH")]), str(SOURCE_ROOT)])
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "mlo_exp.loggers.wandb_session", str(theirs.fileno())],
