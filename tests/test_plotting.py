@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,7 @@ from mlo_exp.loggers.files import FilesLogger
 from mlo_exp.plotting import DRAW_BUDGET_FRACTION, LivePlotter, display_available
 from mlo_exp.run_context import RunContext
 from mlo_exp.trainer import Trainer
+from tests.disk_faults import fail_writes
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -127,3 +131,61 @@ def test_bad_plot_values_name_the_key(compose_config, override: str, key: str) -
     with pytest.raises(ConfigError) as error:
         validate(compose_config([override]))
     assert error.value.key == key
+
+
+@pytest.mark.parametrize("number", [errno.ENOSPC, errno.EROFS])
+def test_live_png_that_cannot_be_written_warns_once_and_training_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        number: int) -> None:
+    fail_writes(monkeypatch, "training.png", number)  # only the figure; run files still work
+    trainer, plotter = make_trainer(tmp_path, {"refresh_s": 1e-6, "max_share": 1.0,
+                                               "first_draw_estimate_s": 0.0}, episodes=4)
+    with caplog.at_level(logging.WARNING, logger="mlo_exp"):
+        summary = trainer.fit()
+    assert summary.status == "success" and summary.episodes == 4
+    assert plotter.draws >= 1 and plotter.write_failures == plotter.draws + 1  # + the final
+    with caplog.at_level(logging.WARNING, logger="mlo_exp"):
+        for episode in (5, 6):  # more live draws, each failing: still warned about once
+            plotter._started -= 1e6
+            plotter.on_episode_end(None, {"episode": episode, "reward": -8.0,  # type: ignore
+                                          "residual_norm": 0.0, "rank_used": 8})
+    assert plotter.write_failures == plotter.draws + 1 >= 3
+    live = [r for r in caplog.records if "training goes on" in r.getMessage()]
+    final = [r for r in caplog.records if "final figure not written" in r.getMessage()]
+    assert len(live) == 1 and len(final) == 1
+    assert f"cannot write {tmp_path / 'training.png'}: " in live[0].getMessage()
+    assert json.loads((tmp_path / "summary.json").read_text())["episodes"] == 4
+    assert not (tmp_path / "training.png").exists()
+    assert not list(tmp_path.glob(".training.png.*"))
+
+
+def test_final_figure_failing_is_only_a_warning(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    # No live draw (the first would cost more than the budget): only the final figure.
+    trainer, plotter = make_trainer(tmp_path, {"first_draw_estimate_s": 1e6})
+    (tmp_path / "training.png").write_bytes(b"an older figure")
+    fail_writes(monkeypatch, "training.png", errno.ENOSPC)
+    with caplog.at_level(logging.WARNING, logger="mlo_exp"):
+        summary = trainer.fit()
+    assert summary.status == "success" and plotter.draws == 0 and plotter.write_failures == 1
+    assert any("final figure not written" in r.getMessage() and "disk full" in r.getMessage()
+               for r in caplog.records)
+    assert (tmp_path / "summary.json").is_file()
+    assert (tmp_path / "training.png").read_bytes() == b"an older figure"  # left as it was
+
+
+def test_final_figure_that_cannot_be_drawn_is_only_a_warning(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    trainer, plotter = make_trainer(tmp_path, {"first_draw_estimate_s": 1e6})
+
+    def broken(figure):  # noqa: ANN001, ANN202
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(plotter, "_render", broken)
+    with caplog.at_level(logging.WARNING, logger="mlo_exp"):
+        assert trainer.fit().status == "success"
+    assert any("final figure not drawn (RuntimeError: no fonts)" in r.getMessage()
+               for r in caplog.records)
+    assert (tmp_path / "summary.json").is_file()

@@ -29,6 +29,11 @@ final figure, and a run whose draws are slow is refreshed less often. The final 
 at the end, not throttled. Long runs are thinned to at most ``max_points`` drawn points per
 curve (every k-th episode, the last one always kept). ``make perf`` (suite ``plotting``)
 measures the share on real runs.
+
+A PNG that cannot be written (disk full, read-only run directory) never stops the run: the
+first failure is warned about once and later draws keep trying (a freed disk gets its figure
+back); a final figure that cannot be drawn or written is a warning too, so the run's summary
+is still written.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlo_exp.io import atomic_write_bytes
+from mlo_exp.io import WriteError, atomic_write_bytes
 from mlo_exp.loggers.base import Logger
 from mlo_exp.run_context import RunContext
 from mlo_exp.trainer import RunSummary, TrainerCallback
@@ -105,6 +110,7 @@ class LivePlotter(TrainerCallback):
         self._figure: Figure | None = None
         self._pyplot: Any = None
         self._artists: dict[str, Any] = {}
+        self.write_failures = 0  # PNG writes that failed (live and final)
 
     # -- TrainerCallback ------------------------------------------------------------------
     def on_run_start(self, trainer: Trainer) -> None:
@@ -128,6 +134,11 @@ class LivePlotter(TrainerCallback):
             self._save(self._render(self._ready_figure()))
             log.info("training figure -> %s (%d live draws, %.2f s)", self.path, self.draws,
                      self.draw_seconds)
+        except WriteError as error:
+            self.write_failures += 1
+            log.warning("plot: final figure not written: %s", error)
+        except Exception as error:  # a figure must never cost the run its summary
+            log.warning("plot: final figure not drawn (%s: %s)", type(error).__name__, error)
         finally:
             self.final_seconds = time.perf_counter() - started
             self._close_window()
@@ -171,7 +182,13 @@ class LivePlotter(TrainerCallback):
             figure.canvas.draw_idle()
             figure.canvas.flush_events()
         else:
-            self._save(figure)
+            try:
+                self._save(figure)
+            except WriteError as error:
+                self.write_failures += 1
+                if self.write_failures == 1:
+                    log.warning("plot: %s; training goes on (later draws try again, this "
+                                "warning is not repeated)", error)
         cost = time.perf_counter() - now
         self.draws += 1
         self.draw_seconds += cost
@@ -280,6 +297,7 @@ class LivePlotter(TrainerCallback):
         return figure
 
     def _save(self, figure: Figure) -> None:
+        """Render to PNG in memory, then write it atomically; raises :class:`WriteError`."""
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=self.dpi)
         atomic_write_bytes(self.path, buffer.getvalue())

@@ -3,6 +3,11 @@
 
 Both are append-only and written one whole record per ``write`` (see :mod:`mlo_exp.io`), so a
 crash loses at most the record in flight, and a resumed run appends to them.
+
+A record that cannot be written (disk full, read-only run directory) raises
+:class:`mlo_exp.io.WriteError` (an ``OSError``; ``str(error)`` is ``"cannot write <path>:
+<reason>"``). This backend is ``essential``: the error is not swallowed by the logger group
+but reaches the run, which decides what else it can still write.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from mlo_exp.io import append_line
+from mlo_exp.io import append_line, writing
 from mlo_exp.loggers.base import EPISODE_COLUMNS, Logger
 from mlo_exp.run_context import RunContext
 
@@ -28,7 +33,10 @@ class FilesLogger(Logger):
         self.episodes_path = Path(run_dir) / "episodes.csv"
 
     def start(self, run: RunContext, config: dict[str, Any]) -> None:
-        if not self.episodes_path.exists() or self.episodes_path.stat().st_size == 0:
+        with writing(self.episodes_path):  # a stat refused here is a write refused next
+            header_needed = (not self.episodes_path.exists()
+                             or self.episodes_path.stat().st_size == 0)
+        if header_needed:
             append_line(self.episodes_path, _csv_line(EPISODE_COLUMNS))
 
     def log_episode(self, record: dict[str, Any]) -> None:
