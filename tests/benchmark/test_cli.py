@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,7 @@ from mlo_exp.benchmark.backend import cuda_available
 from mlo_exp.benchmark.cli import main
 from mlo_exp.benchmark.store import ResultsStore
 from mlo_exp.library import strassen
+from tests.disk_faults import fail_writes, read_only
 
 QUICK = ["--sizes", "12", "--repeats", "1", "--warmup", "0"]
 
@@ -72,7 +77,7 @@ def test_invalid_algorithm_file_and_bad_settings_exit_2(tmp_path: Path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "something-else"}')
     assert main([str(bad), *QUICK]) == 2
-    assert "format='something-else'" in capsys.readouterr().err
+    assert "'something-else'" in capsys.readouterr().err  # the format it found
     assert main(["strassen", "--sizes", "0"]) == 2
     assert "benchmark.sizes[0]=0" in capsys.readouterr().err
 
@@ -81,3 +86,75 @@ def test_invalid_algorithm_file_and_bad_settings_exit_2(tmp_path: Path, capsys):
 def test_cupy_backend_without_a_device_exits_2(capsys):
     assert main(["strassen", *QUICK, "--backend", "cupy"]) == 2
     assert "benchmark.backend='cupy'" in capsys.readouterr().err
+
+
+# -- outputs that cannot be written -------------------------------------------------------------
+def _cli() -> list[str]:
+    script = Path(sys.executable).with_name("mlo-benchmark")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "mlo_exp.benchmark.cli"]
+
+
+def test_real_cli_registry_that_cannot_be_created_prints_the_table_then_one_line(
+        tmp_path: Path):
+    # The outputs root is a regular file: the registry under it fails for real (ENOTDIR).
+    (tmp_path / "file.txt").write_text("not a directory")
+    env = {**os.environ, "MLO_OUTPUTS": str(tmp_path / "file.txt")}
+    done = subprocess.run([*_cli(), "strassen", *QUICK, "--out", str(tmp_path / "out"),
+                           "--json", str(tmp_path / "b.json")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    refused = [x for x in done.stderr.splitlines() if x.startswith("mlo-benchmark:")]
+    registry = tmp_path / "file.txt" / "benchmarks.sqlite"
+    assert refused == [f"mlo-benchmark: cannot write {registry}: a parent path is not a "
+                       "directory (ENOTDIR)"]
+    assert "strassen" in done.stdout and f"results: {tmp_path / 'out'}" in done.stdout
+    assert (tmp_path / "out" / "benchmark.json").is_file()  # the other outputs are written
+    assert json.loads((tmp_path / "b.json").read_text())["rows"][0]["algorithm"] == "strassen"
+    assert (tmp_path / "file.txt").read_text() == "not a directory"
+
+
+def test_each_refused_output_is_one_line_and_the_others_are_written(
+        outputs: Path, tmp_path: Path, monkeypatch, capsys):
+    fail_writes(monkeypatch, "benchmark.json", errno.ENOSPC)  # the results directory
+    (tmp_path / "file.txt").write_text("")
+    markdown = tmp_path / "file.txt" / "table.md"
+    assert main(["strassen", *QUICK, "--markdown", str(markdown)]) == 1
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert any(x.startswith("mlo-benchmark: cannot write ") and x.endswith(
+        "benchmark.json: disk full (ENOSPC)") for x in lines)
+    assert f"mlo-benchmark: cannot write {markdown}: a parent path is not a directory " \
+           "(ENOTDIR)" in lines
+    assert "strassen" in captured.out and "results:" not in captured.out
+    assert not list(outputs.rglob("*.png"))  # the directory's plots are skipped with it
+    assert len(ResultsStore().rows()) == 1  # the registry was still written
+
+
+def test_read_only_outputs_root(outputs: Path, tmp_path: Path, capsys):
+    assert main(["strassen", *QUICK]) == 0
+    capsys.readouterr()
+    with read_only(outputs):
+        # report only reads: it works in a read-only directory
+        assert main(["report"]) == 0
+        assert "strassen" in capsys.readouterr().out
+        # a benchmark still prints its table; the refused registry is one line and exit 1
+        assert main(["strassen", *QUICK, "--out", str(tmp_path / "out")]) == 1
+        captured = capsys.readouterr()
+        assert "strassen" in captured.out and "results:" in captured.out
+        assert [x for x in captured.err.splitlines() if x.startswith("mlo-benchmark:")] == [
+            f"mlo-benchmark: cannot write {outputs / 'benchmarks.sqlite'}: "
+            + ("read-only file system (SQLITE_CANTOPEN)" if os.geteuid() == 0
+               else "no permission (the directory is not writable) (SQLITE_CANTOPEN)")]
+        # --no-registry: nothing is refused
+        assert main(["strassen", *QUICK, "--out", str(tmp_path / "out2"),
+                     "--no-registry"]) == 0
+
+
+def test_report_on_a_registry_it_cannot_read(tmp_path: Path, capsys):
+    broken = tmp_path / "broken.sqlite"
+    broken.write_bytes(b"garbage" * 1000)
+    assert main(["report", "--database", str(broken)]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"mlo-benchmark report: cannot read {broken}: not an SQLite database (file is not a "
+        "database) (SQLITE_NOTADB)")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
+import pytest
+
 from mlo_exp.benchmark.report import display_rows, format_comparison, format_table, plot
+from mlo_exp.io import WriteError
+from tests.disk_faults import fail_writes
 
 
 def _row(benchmark_id: str, algorithm: str, size: int, speedup: float) -> dict:
@@ -42,3 +47,14 @@ def test_plots_are_written(tmp_path: Path):
     paths = plot(ROWS, tmp_path / "figs")
     assert [p.name for p in paths] == ["latency.png", "speedup.png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
+
+
+def test_plots_that_cannot_be_written_raise_write_error(tmp_path: Path, monkeypatch):
+    fail_writes(monkeypatch, "speedup.png", errno.ENOSPC)
+    with pytest.raises(WriteError, match=r"speedup.png: disk full \(ENOSPC\)"):
+        plot(ROWS, tmp_path / "figs")
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["latency.png"]
+    (tmp_path / "file.txt").write_text("")
+    with pytest.raises(WriteError) as caught:
+        plot(ROWS, tmp_path / "file.txt" / "figs")
+    assert caught.value.errno == errno.ENOTDIR

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import sqlite3
 from pathlib import Path
 
-from mlo_exp.benchmark.store import ResultsStore
+import pytest
+
+from mlo_exp.benchmark.store import RegistryReadError, ResultsStore
+from mlo_exp.io import WriteError
+from tests.disk_faults import read_only, small_tmpfs
 
 ROWS_PER_WRITER = 20
 WRITERS = 4
@@ -65,3 +70,77 @@ def test_parallel_processes_lose_no_rows(tmp_path: Path):
     for writer in range(WRITERS):
         sizes = sorted(r["size"] for r in rows if r["benchmark_id"] == f"job{writer}")
         assert sizes == list(range(ROWS_PER_WRITER))
+
+
+# -- write failures ------------------------------------------------------------------------------
+def test_registry_under_a_regular_file_is_a_write_error(tmp_path: Path):
+    (tmp_path / "file.txt").write_text("")
+    store = ResultsStore(tmp_path / "file.txt" / "benchmarks.sqlite")
+    with pytest.raises(WriteError) as caught:
+        store.append([_row("a", 1)])
+    assert caught.value.errno == errno.ENOTDIR
+    assert str(caught.value) == (f"cannot write {store.path}: a parent path is not a "
+                                 "directory (ENOTDIR)")
+    assert store.rows() == []  # nothing there to read
+
+
+def test_a_refused_insert_rolls_back_and_says_disk_full(tmp_path: Path, monkeypatch):
+    store = ResultsStore(tmp_path / "db.sqlite")
+    store.append([_row("a", 1)])
+    real_connect = store._connect
+
+    class FullDisk:  # SQLite's answer when its write() gets ENOSPC
+        def __init__(self, connection):
+            self.connection = connection
+
+        def __getattr__(self, name):
+            return getattr(self.connection, name)
+
+        def executemany(self, sql, *args):
+            self.connection.executemany(sql, *args)
+            raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store, "_connect", lambda **kw: FullDisk(real_connect(**kw)))
+    with pytest.raises(WriteError) as caught:
+        store.append([_row("b", 2), _row("b", 3)])
+    assert caught.value.errno == errno.ENOSPC
+    assert str(caught.value) == f"cannot write {store.path}: disk full (SQLITE_FULL)"
+    monkeypatch.undo()
+    assert [r["benchmark_id"] for r in store.rows()] == ["a"]  # rolled back, nothing torn
+
+
+def test_a_really_full_disk(tmp_path: Path):
+    with small_tmpfs(tmp_path / "disk", "256k") as disk:
+        store = ResultsStore(disk / "benchmarks.sqlite")
+        store.append([_row("first", 1)])
+        with pytest.raises(WriteError) as caught:
+            for index in range(10_000):
+                store.append([{**_row(f"b{index}", index), "pad": "x" * 2000}])
+        assert caught.value.errno == errno.ENOSPC and "disk full" in str(caught.value)
+        assert store.rows()[0]["benchmark_id"] == "first"
+        assert len(store.rows()) == index + 1  # every append before the full one is there
+
+
+def test_a_read_only_outputs_dir_refuses_appends_but_can_be_read(tmp_path: Path):
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    store = ResultsStore(outputs / "benchmarks.sqlite")
+    store.append([_row("a", 1)])
+    with read_only(outputs):
+        with pytest.raises(WriteError) as caught:
+            store.append([_row("b", 2)])
+        assert caught.value.errno in (errno.EROFS, errno.EACCES)
+        assert "read-only" in str(caught.value) or "no permission" in str(caught.value)
+        assert [r["benchmark_id"] for r in store.rows()] == ["a"]  # report still works
+        assert ResultsStore(outputs / "missing.sqlite").rows() == []
+    assert sorted(p.name for p in outputs.iterdir()) == ["benchmarks.sqlite"]
+
+
+def test_a_file_that_is_not_a_database(tmp_path: Path):
+    path = tmp_path / "benchmarks.sqlite"
+    path.write_bytes(b"definitely not sqlite" * 100)
+    with pytest.raises(RegistryReadError, match="not an SQLite database"):
+        ResultsStore(path).rows()
+    with pytest.raises(WriteError, match="not an SQLite database"):
+        ResultsStore(path).append([_row("a", 1)])
+    assert path.read_bytes() == b"definitely not sqlite" * 100

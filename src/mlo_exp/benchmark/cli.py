@@ -14,8 +14,20 @@ training run an algorithm came from as ``source_run_id``. Results go to
 ``<outputs>/benchmarks/<date>/<time>_<benchmark_id>/`` (``benchmark.json``, PNG plots) and
 the results registry (``<outputs>/benchmarks.sqlite``).
 
-Exit codes: 0 done; 2 bad input (unknown target, invalid file, refused algorithm, a
-backend that cannot run here, invalid setting).
+Exit codes: 0 done; 1 an output could not be written or the registry could not be read;
+2 bad input (unknown target, invalid file, refused algorithm, a backend that cannot run here,
+invalid setting).
+
+Outputs that cannot be written (disk full, read-only outputs directory, a path under a
+regular file): the results table is printed to stdout first, as soon as the measurements are
+done, so a refused output never loses them; then each output is tried on its own (the
+results directory with ``benchmark.json`` and the plots, the registry, ``--markdown``,
+``--json``), each refused one is reported in one line ``mlo-benchmark: cannot write <path>:
+<reason>`` on stderr, the others are still written, and the exit code is 1. A registry that
+cannot be written (say a read-only outputs root shared by a team) therefore does not hide the
+table; ``--no-registry`` leaves it out and exits 0. ``report`` only reads the registry, even
+in a read-only directory; one it cannot read ends in ``mlo-benchmark report: cannot read
+<path>: <reason>`` and exit 1.
 """
 
 from __future__ import annotations
@@ -41,9 +53,9 @@ from mlo_exp.benchmark.measure import (
     facts,
 )
 from mlo_exp.benchmark.report import format_comparison, format_table, plot
-from mlo_exp.benchmark.store import ResultsStore, outputs_root
+from mlo_exp.benchmark.store import RegistryReadError, ResultsStore, outputs_root
 from mlo_exp.config import BenchmarkConfig, ConfigError
-from mlo_exp.io import atomic_write_text
+from mlo_exp.io import WriteError, atomic_write_text
 from mlo_exp.library import lookup
 from mlo_exp.run_context import new_run_id
 
@@ -153,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(args: argparse.Namespace) -> int:
     store = ResultsStore(args.database)
-    rows = store.rows(args.benchmark_id, args.algorithm, args.last)
+    try:
+        rows = store.rows(args.benchmark_id, args.algorithm, args.last)
+    except RegistryReadError as error:
+        print(f"mlo-benchmark report: {error}", file=sys.stderr)
+        return 1
     if not rows:
         print(f"mlo-benchmark report: no results in {store.path} for these filters")
         return 0
@@ -198,20 +214,35 @@ def benchmark(args: argparse.Namespace) -> int:
                            / f"{now:%H-%M-%S}_{benchmark_id}")
     payload = {"benchmark_id": benchmark_id, "status": "success", "facts": run_facts,
                "rows": rows}
-    atomic_write_text(Path(out_dir) / "benchmark.json",
-                      json.dumps(payload, indent=1, default=str) + "\n")
-    plot(rows, out_dir)
+    # The table first: whatever output is refused below, the measurements are not lost.
+    print(format_table(rows, title=f"benchmark {benchmark_id}"), flush=True)
+    refused = 0
+
+    def attempt(write) -> bool:  # noqa: ANN001 - a thunk
+        nonlocal refused
+        try:
+            write()
+        except WriteError as error:
+            print(f"mlo-benchmark: {error}", file=sys.stderr, flush=True)
+            refused += 1
+            return False
+        return True
+
+    def results_dir() -> None:
+        atomic_write_text(Path(out_dir) / "benchmark.json",
+                          json.dumps(payload, indent=1, default=str) + "\n")
+        plot(rows, out_dir)
+
+    if attempt(results_dir):
+        print(f"results: {out_dir}", flush=True)
     if settings.registry:
-        ResultsStore().append(rows)
-    table = format_table(rows, title=f"benchmark {benchmark_id}")
-    print(table, flush=True)
-    print(f"results: {out_dir}", flush=True)
+        attempt(lambda: ResultsStore().append(rows))
     if args.markdown:
-        atomic_write_text(args.markdown, markdown_table(rows, run_facts))
+        attempt(lambda: atomic_write_text(args.markdown, markdown_table(rows, run_facts)))
     if args.json:
-        atomic_write_text(args.json, json.dumps({"facts": run_facts, "rows": rows}, indent=1,
-                                                default=str) + "\n")
-    return 0
+        attempt(lambda: atomic_write_text(args.json, json.dumps(
+            {"facts": run_facts, "rows": rows}, indent=1, default=str) + "\n"))
+    return 1 if refused else 0
 
 
 def markdown_table(rows: list[dict[str, Any]], run_facts: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from mlo_exp.io import atomic_write_bytes
+from mlo_exp.io import atomic_write_bytes, ensure_directory
 
 
 def display_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -86,9 +86,9 @@ def format_comparison(rows: list[dict[str, Any]]) -> str:
 
 
 def plot(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
-    """Write ``latency.png`` and ``speedup.png`` into ``out_dir``; returns their paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write ``latency.png`` and ``speedup.png`` into ``out_dir``; returns their paths.
+    A directory or file that cannot be written raises :class:`mlo_exp.io.WriteError`."""
+    out_dir = ensure_directory(out_dir)
     series: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         series[f"{row['algorithm']} L{row['levels']} {row['dtype']}"].append(row)

@@ -8,19 +8,32 @@ Parallel sweep jobs append to it at the same time, so every write is one short
 timeout and a few retries with backoff on ``database is locked``; a row is either in the
 database or the append raised. One table, ``results``: the columns of :data:`COLUMNS`
 (one row per algorithm and size of a benchmark) plus ``row`` with the whole row as JSON.
+
+Failures: an append the file system or SQLite refuses (disk full, read-only or missing
+outputs directory, a registry path under a regular file, a file that is not a database)
+raises :class:`mlo_exp.io.WriteError` naming the registry and the cause; nothing is half
+written (the transaction rolls back). Reading (:meth:`ResultsStore.rows`) creates nothing:
+it opens the database read-only, and where the directory refuses SQLite's ``-wal``/``-shm``
+files (a read-only outputs directory) it reads the database file as it is on disk, without
+the writes of an appender that is still running; a registry that cannot be read at all
+raises :class:`RegistryReadError`.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
 import sqlite3
 import time
 from collections.abc import Iterable
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
+
+from mlo_exp.io import WriteError, ensure_directory
 
 DATABASE_NAME = "benchmarks.sqlite"
 BUSY_TIMEOUT_S = 30.0
@@ -40,6 +53,16 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 _NAMES = [name for name, _ in COLUMNS]
 
 
+class RegistryReadError(Exception):
+    """The registry exists but cannot be read; ``str(error)`` is ``"cannot read <path>:
+    <reason>"``."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"cannot read {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
 def outputs_root() -> Path:
     """The outputs root: ``$MLO_OUTPUTS`` or ``outputs`` (relative to the working dir)."""
     return Path(os.environ.get("MLO_OUTPUTS") or "outputs")
@@ -55,16 +78,26 @@ class ResultsStore:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_database()
 
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    def _connect(self, read_only: bool = False, immutable: bool = False) -> sqlite3.Connection:
+        if read_only:
+            flags = "mode=ro&immutable=1" if immutable else "mode=ro"
+            target, uri = f"file:{quote(str(self.path.absolute()))}?{flags}", True
+        else:
+            ensure_directory(self.path.parent, for_file=self.path)
+            target, uri = str(self.path), False
+        connection = sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                     uri=uri)
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        except BaseException:
+            connection.close()
+            raise
         return connection
 
-    def _with_retries(self, work):  # noqa: ANN001, ANN202 - internal helper
+    def _with_retries(self, work, **connect):  # noqa: ANN001, ANN003, ANN202 - internal
         for attempt in range(RETRIES):
             try:
-                with closing(self._connect()) as connection:
+                with closing(self._connect(**connect)) as connection:
                     return work(connection)
             except sqlite3.OperationalError as error:
                 if "locked" not in str(error) and "busy" not in str(error):
@@ -107,11 +140,18 @@ class ResultsStore:
                     f"INSERT INTO results ({names}, row) VALUES ({placeholders})", values)
                 connection.execute("COMMIT")
             except BaseException:
-                connection.execute("ROLLBACK")
+                # SQLite rolls back by itself on some errors (SQLITE_FULL, ...); a ROLLBACK
+                # then would fail and hide the error that matters.
+                if connection.in_transaction:
+                    with suppress(sqlite3.Error):
+                        connection.execute("ROLLBACK")
                 raise
             return len(values)
 
-        return self._with_retries(work)
+        try:
+            return self._with_retries(work)
+        except sqlite3.Error as error:
+            raise registry_write_error(self.path, error) from error
 
     def rows(self, benchmark_id: str | None = None, algorithm: str | None = None,
              last: int | None = None) -> list[dict[str, Any]]:
@@ -141,7 +181,73 @@ class ResultsStore:
                     return []
                 raise
 
-        return self._with_retries(work)
+        try:
+            try:
+                return self._with_retries(work, read_only=True)
+            except sqlite3.OperationalError as error:
+                if _code(error) != "SQLITE_CANTOPEN":
+                    raise
+                # A WAL database in a directory that refuses its -wal/-shm files: read the
+                # file as it is (see the module docstring).
+                return self._with_retries(work, read_only=True, immutable=True)
+        except sqlite3.Error as error:
+            raise RegistryReadError(self.path, _sqlite_reason(error)) from error
+        except OSError as error:
+            raise RegistryReadError(self.path, error.strerror or str(error)) from error
+
+
+def registry_write_error(path: Path, error: sqlite3.Error) -> WriteError:
+    """A refused append as a :class:`WriteError`: SQLite's result code, told in the words of
+    :mod:`mlo_exp.io`, checked against the directory where SQLite only says it cannot open
+    the file or hit an I/O error (SQLite creates ``-wal``/``-shm`` files next to it)."""
+    code = _code(error)
+    if code == "SQLITE_FULL":
+        return WriteError(errno.ENOSPC, "disk full (SQLITE_FULL)", path)
+    if code == "SQLITE_READONLY":
+        return WriteError(errno.EROFS, "read-only: the registry or its directory is not "
+                          "writable (SQLITE_READONLY)", path)
+    if code in ("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_PERM"):
+        diagnosis = _directory_refuses(path.parent)
+        if diagnosis is not None:
+            return WriteError(diagnosis[0], f"{diagnosis[1]} ({code})", path)
+    return WriteError(None, _sqlite_reason(error), path)
+
+
+def _code(error: sqlite3.Error) -> str:
+    """SQLite's primary result code name (``SQLITE_FULL``, ...), from the error or its text."""
+    name = getattr(error, "sqlite_errorname", None)
+    if name:
+        return "_".join(name.split("_")[:2])  # SQLITE_IOERR_WRITE -> SQLITE_IOERR
+    text = str(error)
+    for needle, code in (("disk is full", "SQLITE_FULL"), ("readonly", "SQLITE_READONLY"),
+                         ("unable to open", "SQLITE_CANTOPEN"), ("I/O error", "SQLITE_IOERR"),
+                         ("not a database", "SQLITE_NOTADB"), ("locked", "SQLITE_BUSY")):
+        if needle in text:
+            return code
+    return ""
+
+
+def _sqlite_reason(error: sqlite3.Error) -> str:
+    code = _code(error)
+    words = {"SQLITE_NOTADB": "not an SQLite database",
+             "SQLITE_BUSY": f"database still locked after {RETRIES} tries"}.get(code)
+    text = f"{words} ({error})" if words else str(error)
+    return f"{text} ({code})" if code and code not in text else text
+
+
+def _directory_refuses(directory: Path) -> tuple[int, str] | None:
+    """Why files cannot be created in ``directory``, if the file system says so."""
+    try:
+        stats = os.statvfs(directory)
+    except OSError as error:
+        return error.errno or errno.EIO, error.strerror or str(error)
+    if stats.f_flag & os.ST_RDONLY:
+        return errno.EROFS, "read-only file system"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return errno.EACCES, "no permission (the directory is not writable)"
+    if stats.f_bavail == 0:
+        return errno.ENOSPC, "disk full"
+    return None
 
 
 def _sql_value(value: Any) -> Any:
