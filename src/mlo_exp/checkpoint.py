@@ -28,8 +28,9 @@ status ``kept`` or ``deleted``). An entry is marked ``deleted`` before its file 
 
 **Policy** (:class:`CheckpointManager`): save after every ``every_episodes``-th episode,
 after an episode that found a new best algorithm, at the end of the run and when SIGINT or
-SIGTERM stops it (the first signal lets the current episode finish, so the saved state is
-exact; a second one interrupts at once and the state is saved all the same). Keep the
+SIGTERM stopped it (``on_signal``; the signals themselves are the run's, see
+:mod:`mlo_exp.signals`: the first lets the current episode finish, so the saved state is
+exact; a second interrupts at once and the state is saved all the same). Keep the
 newest ``keep_last`` plus the best one (the earliest checkpoint holding the lowest rank).
 """
 
@@ -42,8 +43,6 @@ import json
 import logging
 import pickle
 import random
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -338,10 +337,8 @@ class CheckpointManager(TrainerCallback):
         self.saves = 0
         self.seconds_saving = 0.0
         self.failed: str | None = None
-        self.signal_received: str | None = None
         self._best_pending = False
         self._log: CheckpointLog | None = None
-        self._previous_handlers: dict[int, Any] = {}
 
     # -- callbacks ---------------------------------------------------------------------
     def on_run_start(self, trainer: Trainer) -> None:
@@ -354,8 +351,6 @@ class CheckpointManager(TrainerCallback):
         for stale in self.directory.glob(".*.tmp"):  # left by a process killed mid-write
             stale.unlink(missing_ok=True)
         self._adopt_unlisted()
-        if self.save_on_signal:
-            self._install_signal_handlers(trainer)
 
     def _adopt_unlisted(self) -> None:
         """Enter checkpoint files the log lacks (a kill between the file's rename and the
@@ -394,13 +389,11 @@ class CheckpointManager(TrainerCallback):
             self.save(trainer, "+".join(reasons))
 
     def on_run_end(self, trainer: Trainer, summary: RunSummary) -> None:
-        self._restore_signal_handlers()
-        if self.signal_received:
-            summary.status = "interrupted"
-            reason = "signal"
+        if trainer.signals.received is not None:
+            reason = "signal" if self.save_on_signal else None
         else:
             reason = "interrupted" if summary.status == "interrupted" else "end"
-        if self.failed is None:
+        if self.failed is None and reason is not None:
             self.save(trainer, reason)
         if self.failed is not None:
             summary.status = "failed"
@@ -468,25 +461,3 @@ class CheckpointManager(TrainerCallback):
         log.error("cannot write checkpoint %s (%s). The run stops; the earlier checkpoints are "
                   "intact: %s", path, self.failed, ", ".join(earlier) or "none")
         trainer.request_stop("checkpoint_failed")
-
-    # -- signals -----------------------------------------------------------------------
-    def _install_signal_handlers(self, trainer: Trainer) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-
-        def handler(signum: int, frame: Any) -> None:
-            name = signal.Signals(signum).name
-            if self.signal_received is not None:  # second signal: stop now, save anyway
-                raise KeyboardInterrupt
-            self.signal_received = name
-            log.warning("%s received: finishing the current episode, saving a checkpoint, "
-                        "then stopping (send it again to stop at once)", name)
-            trainer.request_stop(f"signal_{name}")
-
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self._previous_handlers[signum] = signal.signal(signum, handler)
-
-    def _restore_signal_handlers(self) -> None:
-        for signum, previous in self._previous_handlers.items():
-            signal.signal(signum, previous)
-        self._previous_handlers.clear()

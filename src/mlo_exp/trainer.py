@@ -19,6 +19,7 @@ from mlo_exp.env import TensorGame
 from mlo_exp.io import atomic_write_text
 from mlo_exp.loggers.base import Logger
 from mlo_exp.run_context import RunContext
+from mlo_exp.signals import StopSignals
 
 log = logging.getLogger("mlo_exp")
 
@@ -76,8 +77,11 @@ class Trainer:
         config: TrainerConfig,
         callbacks: list[TrainerCallback] | None = None,
         best_known_rank: int | None = None,
+        signals: StopSignals | None = None,
     ) -> None:
         self.game, self.agent, self.logger, self.run = game, agent, logger, run
+        # The run's SIGINT/SIGTERM record (mlo_exp.signals); a private one when none is given.
+        self.signals = signals if signals is not None else StopSignals()
         self.config = config
         self.callbacks = list(callbacks or [])
         self.best_known_rank = best_known_rank
@@ -100,30 +104,50 @@ class Trainer:
         self.stop_reason = reason
 
     def fit(self) -> RunSummary:
-        """Run the loop and return the summary (written to ``summary.json``)."""
-        for callback in self.callbacks:
-            callback.on_run_start(self)
+        """Run the loop and return the summary (written to ``summary.json``).
+
+        Budgets are checked between episodes (an episode is never cut short): the run stops
+        at the first of ``stop_at_rank`` reached, ``episodes`` played, ``time_limit_s``
+        elapsed, a signal, or a failed write (status ``failed``, stop reason
+        ``write_failed``: the disk is full or the run directory not writable)."""
         status = "success"
         try:
+            self.signals.listen(lambda name: self.request_stop(f"signal_{name}"))
+            for callback in self.callbacks:
+                callback.on_run_start(self)
             while self.stop_reason is None:
                 self.stop_reason = self._budget_exhausted()
                 if self.stop_reason is None:
                     self._run_one_episode()
         except KeyboardInterrupt:
-            self.stop_reason, status = "interrupted", "interrupted"
+            self.stop_reason = self.stop_reason or "interrupted"
+            status = "interrupted"
+        except OSError as error:
+            log.error("cannot write %s (%s); the run stops, the files written before are "
+                      "intact", getattr(error, "filename", None) or "a run file",
+                      error.strerror or error)
+            self.stop_reason, status = "write_failed", "failed"
+        if self.signals.received is not None and status == "success":
+            status = "interrupted"
         summary = self._summary(status)
         for callback in self.callbacks:
             callback.on_run_end(self, summary)
         data = summary.to_dict()
         self.logger.log_summary(data)  # a LoggerGroup adds logger_failures to it
-        atomic_write_text(self.run.run_dir / "summary.json", json.dumps(data, indent=1) + "\n")
+        try:
+            atomic_write_text(self.run.run_dir / "summary.json",
+                              json.dumps(data, indent=1) + "\n")
+        except OSError as error:
+            log.error("cannot write %s (%s)", self.run.run_dir / "summary.json",
+                      error.strerror or error)
+            summary.status = "failed"
         return summary
 
     def _budget_exhausted(self) -> str | None:
         if self.stop_at_rank is not None and self.best_rank is not None \
                 and self.best_rank <= self.stop_at_rank:
             return "target_rank"
-        if self.episode >= self.config.episodes:
+        if self.config.episodes is not None and self.episode >= self.config.episodes:
             return "episodes"
         if self.config.time_limit_s is not None and self.run.elapsed() >= self.config.time_limit_s:
             return "time_limit"
