@@ -4,8 +4,11 @@ checkpoints of another shape or agent are refused naming both."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +17,10 @@ import torch
 from mlo_exp import experiment
 from mlo_exp.checkpoint import CheckpointError
 from mlo_exp.config import validate
-from mlo_exp.resume import RunLock, newest_valid, resume_command, trim_run_files
+from mlo_exp.resume import newest_valid, resume_command, trim_run_files
+from mlo_exp.run_files import RunLock
 
-FAST = ["agent=random", "agent.batch_size=2", "trainer.time_limit_s=null",
+FAST = ["agent=random", "agent.batch_size=2", "trainer.time_limit_s=null", "trainer.episodes=200",
         "trainer.stop_at_rank=1", "logger.print_every_s=1000"]
 TIMING = ("wall_time_s", "run_id")
 
@@ -164,13 +168,35 @@ def test_trim_and_resume_command(tmp_path, monkeypatch):
 
 def test_a_run_in_use_is_not_resumed_twice(train):
     first = train("trainer.episodes=2", "checkpoint.every_episodes=1")
-    held = RunLock(Path(first.run_dir))
-    assert held.acquire()  # as a live process writing that run would
-    try:
+    with lock_held_by_another_process(Path(first.run_dir)):  # as a live run would hold it
         with pytest.raises(CheckpointError, match="in use by another process"):
             train("trainer.episodes=3", f"resume={first.run_id}")
         other = train("trainer.episodes=3", "resume=auto")
         assert other.run_id != first.run_id and other.episodes == 3
-    finally:
-        held.release()
     assert train("trainer.episodes=3", f"resume={first.run_id}").run_id == first.run_id
+
+
+def test_the_run_lock_is_reentrant_in_one_process_only(tmp_path):
+    first, second = RunLock(tmp_path), RunLock(tmp_path)
+    assert first.acquire() and second.acquire()  # the same process: taken again
+    first.release()
+    second.release()
+    with lock_held_by_another_process(tmp_path):
+        assert not RunLock(tmp_path).acquire()
+    assert RunLock(tmp_path).acquire()
+
+
+@contextlib.contextmanager
+def lock_held_by_another_process(run_dir: Path):
+    """A real second process holding ``run_dir``'s lock until the block ends."""
+    code = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, str(os.getpid()).encode()); "
+            "print('locked', flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(run_dir / ".lock")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield holder.pid
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)

@@ -81,8 +81,9 @@ class EnvConfig:
             _check(size >= 1, f"env.shape[{index}]", size, "an integer >= 1")
         _check(self.ring in ("Z", "Z2"), "env.ring", self.ring, "Z or Z2")
         coefficients = list(self.coefficients)
-        _check(any(c != 0 for c in coefficients), "env.coefficients", coefficients,
-               "a list with at least one non-zero integer, e.g. [-1, 0, 1]")
+        _check(0 in coefficients and any(c != 0 for c in coefficients), "env.coefficients",
+               coefficients, "a list of integers with 0 and at least one non-zero value "
+               "(factors are sparse: a move leaves entries out), e.g. [-1, 0, 1]")
         if self.ring == "Z2":
             _check(set(coefficients) <= {0, 1}, "env.coefficients", coefficients,
                    "a subset of [0, 1] when env.ring=Z2")
@@ -177,10 +178,55 @@ class PairPolicyAgentConfig(AgentConfig):
                self.advantage_temperature, "a number > 0")
 
 
+@dataclass
+class MctsAgentConfig(AgentConfig):
+    """Sampled MCTS with a policy-value network (see mlo_exp/agents/mcts.py)."""
+
+    _target_: str = "mlo_exp.agents.mcts.MctsAgent"
+    batch_size: int = 32
+    simulations: int = 32  # per move; 0: no search (an ablation)
+    candidates: int = 16
+    c_puct: float = 1.25
+    hidden: int = 256
+    decoder_hidden: int = 128
+    history: int = 2
+    learning_rate: float = 1e-3
+    train_steps: int = 8
+    train_batch: int = 128
+    demonstrations: bool = True
+    demo_max_rank: int | None = None
+    demo_nonzeros: int = 2
+    buffer_size: int = 20000
+    basis_change: float = 0.5
+    basis_elementary: float = 0.25
+    value_scale: float | None = None
+    threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("candidates", "hidden", "decoder_hidden", "train_batch", "demo_nonzeros",
+                     "buffer_size"):
+            _positive("agent", name, getattr(self, name))
+        for name in ("simulations", "history", "train_steps"):
+            _check(getattr(self, name) >= 0, f"agent.{name}", getattr(self, name),
+                   "an integer >= 0")
+        _positive("agent", "demo_max_rank", self.demo_max_rank, allow_none=True)
+        _positive("agent", "threads", self.threads, allow_none=True)
+        _check(self.c_puct > 0, "agent.c_puct", self.c_puct, "a number > 0")
+        _check(self.learning_rate >= 0, "agent.learning_rate", self.learning_rate,
+               "a number >= 0 (0: the network stays at its initialisation, an ablation)")
+        for name in ("basis_change", "basis_elementary"):
+            _check(0 <= getattr(self, name) <= 1, f"agent.{name}", getattr(self, name),
+                   "a probability in [0, 1]")
+        _check(self.value_scale is None or self.value_scale > 0, "agent.value_scale",
+               self.value_scale, "a number > 0 or null (the game's move limit)")
+
+
 cs.store(name="random", group="schema/agent", node=RandomAgentConfig)
 cs.store(name="greedy", group="schema/agent", node=GreedyAgentConfig)
 cs.store(name="flipgraph", group="schema/agent", node=FlipGraphAgentConfig)
 cs.store(name="pair_policy", group="schema/agent", node=PairPolicyAgentConfig)
+cs.store(name="mcts", group="schema/agent", node=MctsAgentConfig)
 
 
 # --- logger -------------------------------------------------------------------------------
@@ -397,18 +443,26 @@ cs.store(name="live", group="schema/plot", node=LivePlotConfig)
 # --- trainer ------------------------------------------------------------------------------
 @dataclass
 class TrainerConfig:
-    """The episode loop's budget. The run stops at whichever limit comes first."""
+    """The episode loop's budget: the run stops at whichever set limit comes first, and
+    ``summary.json``'s ``stop_reason`` says which (``target_rank``, ``episodes``,
+    ``time_limit``, ``signal_*``, ...). Limits are checked between episodes, so a run ends
+    after the episode during which its time ran out. Null switches a limit off; a time
+    limit alone means time (``episodes`` is null by default), at least one of the two must
+    be set."""
 
-    episodes: int = 200
+    episodes: int | None = None
     time_limit_s: float | None = 90.0
     # Stop once a verified algorithm of at most this rank is found. None: the best known rank
     # for the shape (reference data), so a run that matches the record ends early.
     stop_at_rank: int | None = None
 
     def __post_init__(self) -> None:
-        _positive("trainer", "episodes", self.episodes)
+        _positive("trainer", "episodes", self.episodes, allow_none=True)
         _check(self.time_limit_s is None or self.time_limit_s > 0, "trainer.time_limit_s",
                self.time_limit_s, "seconds > 0, or null for no limit")
+        _check(self.episodes is not None or self.time_limit_s is not None,
+               "trainer.time_limit_s", self.time_limit_s,
+               "seconds > 0 when trainer.episodes is null (a run needs one budget)")
         _positive("trainer", "stop_at_rank", self.stop_at_rank, allow_none=True)
 
 
@@ -439,6 +493,9 @@ class RunConfig:
         _check(self.seed >= 0, "seed", self.seed, "an integer >= 0")
         _check(re.fullmatch(r"cpu|cuda(:\d+)?", self.device) is not None, "device", self.device,
                "cpu, cuda or cuda:N")
+        if self.device != "cpu":
+            reason = _cuda_device_missing(self.device)
+            _check(reason is None, "device", self.device, f"cpu here, because {reason}")
         if self.tag is not None:
             _check(re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", self.tag) is not None, "tag", self.tag,
                    "1-40 letters, digits, '.', '_' or '-'")
@@ -450,8 +507,39 @@ class RunConfig:
 cs.store(name="config_schema", node=RunConfig)
 
 
+def _cuda_device_missing(device: str) -> str | None:
+    """Why torch cannot use ``device`` (``cuda`` or ``cuda:N``) here, or None when it can."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "torch sees no CUDA device on this machine"
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        return f"torch sees {torch.cuda.device_count()} CUDA device(s), numbered from 0"
+    return None
+
+
+def reject_unknown_keys(node: Any, path: str = "") -> None:
+    """Raise :class:`ConfigError` for a key the schema of its node does not define (Hydra's
+    ``+group.key=value`` adds one without complaint; it would be silently ignored)."""
+    if not isinstance(node, DictConfig):
+        return
+    schema = OmegaConf.get_type(node)
+    fields = getattr(schema, "__dataclass_fields__", None)
+    for key in node:
+        name = f"{path}{key}"
+        if fields is not None and key not in fields:
+            accepted = sorted(k for k in fields if not k.startswith("_"))
+            raise ConfigError(name, node[key] if not OmegaConf.is_missing(node, key) else None,
+                              f"no such key; the keys of {path.rstrip('.') or 'the config'} "
+                              f"are {', '.join(accepted)}")
+        if fields is not None and key in fields and not OmegaConf.is_missing(node, key):
+            reject_unknown_keys(node._get_node(key), f"{name}.")
+
+
 def validate(cfg: DictConfig) -> RunConfig:
     """Run every value check; returns the config as objects or raises :class:`ConfigError`."""
+    reject_unknown_keys(cfg)
     try:
         return OmegaConf.to_object(cfg)  # type: ignore[return-value]
     except ConfigError:

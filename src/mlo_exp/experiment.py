@@ -27,6 +27,8 @@ from mlo_exp.loggers.files import FilesLogger
 from mlo_exp.loggers.many import ManyLoggers, backend_name, build_backend
 from mlo_exp.reference import best_known_rank
 from mlo_exp.run_context import RunContext, seed_everything
+from mlo_exp.run_files import RunLock, holds_a_run
+from mlo_exp.signals import RUN_SIGNALS
 from mlo_exp.trainer import RunSummary, Trainer, TrainerCallback
 
 log = logging.getLogger("mlo_exp")
@@ -94,39 +96,65 @@ def run_name_parts(settings: RunConfig, cfg: DictConfig) -> list[str]:
 
 
 def run(cfg: DictConfig, settings: RunConfig, run_dir: Path, job_num: int | None = None,
-        overrides: list[str] | None = None) -> RunSummary:
+        overrides: list[str] | None = None, explicit_dir: bool = False) -> RunSummary:
     """Run one experiment in ``run_dir`` (or continue the run ``resume`` names); returns its
-    summary. Raises :class:`~mlo_exp.checkpoint.CheckpointError` for a bad ``resume``."""
+    summary. ``explicit_dir``: ``run_dir`` was named on the command line (``hydra.run.dir``),
+    so ``resume=auto`` means that directory. Raises
+    :class:`~mlo_exp.checkpoint.CheckpointError` for a bad ``resume`` and for a new run in a
+    directory that holds another run or that another process holds; nothing of that run is
+    touched."""
+    installed_here = not RUN_SIGNALS.installed
+    RUN_SIGNALS.install()
+    try:
+        return _locked_run(cfg, settings, run_dir, job_num, overrides, explicit_dir)
+    finally:
+        if installed_here:
+            RUN_SIGNALS.uninstall()
+
+
+def _locked_run(cfg: DictConfig, settings: RunConfig, run_dir: Path, job_num: int | None,
+                overrides: list[str] | None, explicit_dir: bool) -> RunSummary:
     resolved: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore
-    point = resume.resolve(settings.resume, run_dir, resolved) if settings.resume else None
+    point = (resume.resolve(settings.resume, run_dir, resolved, explicit_dir)
+             if settings.resume else None)
     if point is not None:
+        lock = point.lock
         resume.adopt_run_dir(point, run_dir)
         run = point.run_context()
-        dropped = resume.trim_run_files(run.run_dir, point.episode)
-        log.info("resuming run %s from %s (episode %d, %.1f s of run time; %d metric rows "
-                 "after it dropped, they are played again)", run.run_id, point.path,
-                 point.episode, run.time_offset_s, dropped)
     else:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(run_dir)
+        if not lock.acquire():
+            raise CheckpointError(f"run directory {run_dir} is in use by another process "
+                                  f"(pid {lock.holder() or '?'}); nothing there was touched")
+        if holds_a_run(run_dir):
+            lock.release()
+            raise CheckpointError(
+                f"run directory {run_dir} already holds a run; nothing there was touched. "
+                "Accepted: a new or empty hydra.run.dir, or resume=auto to continue that run")
         run = RunContext.create(run_dir, settings.seed, run_name_parts(settings, cfg), job_num,
                                 overrides)
-    lock = point.lock if point is not None else resume.RunLock(run.run_dir)
-    if point is None and not lock.acquire():
-        raise CheckpointError(f"run directory {run.run_dir} is in use by another process")
     try:
-        return _run(cfg, settings, run, resolved, overrides, point)
+        if point is not None:
+            dropped = resume.trim_run_files(run.run_dir, point.episode)
+            log.info("resuming run %s from %s (episode %d, %.1f s of run time; %d metric rows "
+                     "after it dropped, they are played again)", run.run_id, point.path,
+                     point.episode, run.time_offset_s, dropped)
+        return _run(cfg, settings, run, resolved, overrides, point,
+                    run_dir if explicit_dir else None)
     finally:
         lock.release()
 
 
 def _run(cfg: DictConfig, settings: RunConfig, run: RunContext, resolved: dict[str, Any],
-         overrides: list[str] | None, point: resume.ResumePoint | None) -> RunSummary:
+         overrides: list[str] | None, point: resume.ResumePoint | None,
+         named_dir: Path | None) -> RunSummary:
     run.config = resolved
     log.info("run_id %s", run.run_id)
     seed_everything(settings.seed)
     game = build_game(settings)
     agent = build_agent(cfg, game, settings.seed)  # refused settings stop before any file
-    log.info("resume with: %s", resume.resume_command(list(overrides or []), run.run_id))
+    log.info("resume with: %s", resume.resume_command(list(overrides or []), run.run_id,
+                                                      named_dir))
     run.write()
     logger = build_logger(cfg, run)
     status = "failed"
@@ -134,7 +162,7 @@ def _run(cfg: DictConfig, settings: RunConfig, run: RunContext, resolved: dict[s
         logger.start(run, {"run_id": run.run_id, **resolved})
         trainer = Trainer(game, agent, logger, run, settings.trainer,
                           build_components(cfg, run, logger),
-                          best_known_rank(settings.env.shape, settings.env.ring))
+                          best_known_rank(settings.env.shape, settings.env.ring), RUN_SIGNALS)
         if point is not None:
             restore(trainer, point.payload, point.path)
         summary = trainer.fit()

@@ -3,8 +3,12 @@
 Accepted values (``RunConfig.resume``):
 
 * ``null`` (default): a new run.
-* ``auto``: the newest valid checkpoint of (1) the directory Hydra gave this process, when it
-  already holds ``checkpoints/`` (``hydra.run.dir=<run dir> resume=auto``), else (2) the run
+* ``auto`` with a run directory named on the command line (``hydra.run.dir=DIR
+  resume=auto``): that directory's newest valid checkpoint, or a new run there when ``DIR``
+  holds no run yet; never a run elsewhere. ``DIR`` holding a run without a valid checkpoint
+  is refused (nothing there is touched).
+* ``auto`` otherwise: the newest valid checkpoint of (1) the directory Hydra gave this
+  process, when it already holds ``checkpoints/``, else (2) the run
   directory under the outputs root (``$MLO_OUTPUTS``, else ``./outputs``) whose checkpoint
   log was written last, among those whose shape, ring, coefficients, agent and seed match
   this run's config and that hold a valid checkpoint. When there is none, a new run starts
@@ -30,7 +34,6 @@ after the last save and lost with the crash) are dropped, since they are played 
 from __future__ import annotations
 
 import csv
-import fcntl
 import json
 import logging
 import os
@@ -54,42 +57,9 @@ from mlo_exp.checkpoint import (
 )
 from mlo_exp.io import atomic_write_text
 from mlo_exp.run_context import RunContext
+from mlo_exp.run_files import START_UP_FILES, RunLock, holds_a_run, outputs_root
 
 log = logging.getLogger("mlo_exp")
-
-
-def outputs_root() -> Path:
-    """Where run directories live: ``$MLO_OUTPUTS``, else ``outputs`` (relative to the cwd)."""
-    return Path(os.environ.get("MLO_OUTPUTS", "outputs"))
-
-
-class RunLock:
-    """An exclusive ``flock`` on ``<run dir>/.lock`` held while a process writes the run, so
-    two processes (say, parallel sweep jobs with ``resume=auto``) never continue the same run.
-    The kernel drops it when the process ends, however it ends (SIGKILL included)."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / ".lock"
-        self._fd: int | None = None
-
-    def acquire(self) -> bool:
-        """Take the lock; False when another live process holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor releases the flock
-            self._fd = None
 
 
 @dataclass
@@ -116,9 +86,13 @@ class ResumePoint:
 
 
 # -- resolving -------------------------------------------------------------------------
-def resolve(value: str, process_dir: Path, config: dict[str, Any]) -> ResumePoint | None:
-    """The checkpoint ``resume=value`` names (see the module docstring); None: start anew."""
+def resolve(value: str, process_dir: Path, config: dict[str, Any],
+            explicit_dir: bool = False) -> ResumePoint | None:
+    """The checkpoint ``resume=value`` names (see the module docstring); None: start anew.
+    ``explicit_dir``: ``process_dir`` was named on the command line (``hydra.run.dir``)."""
     value = str(value)
+    if value == "auto" and explicit_dir:
+        return _resolve_auto_in(process_dir, config)
     if value == "auto":
         return _resolve_auto(process_dir, config)
     point = _resolve_named(value, config)
@@ -189,6 +163,24 @@ def _resolve_auto(process_dir: Path, config: dict[str, Any]) -> ResumePoint | No
     return None
 
 
+def _resolve_auto_in(run_dir: Path, config: dict[str, Any]) -> ResumePoint | None:
+    """``resume=auto`` in a directory named on the command line: its run, or a new one."""
+    if not holds_a_run(run_dir):
+        log.info("resume=auto: %s holds no run yet; starting a new run there", run_dir)
+        return None
+    lock = _lock_or_fail(run_dir)
+    point = newest_valid(run_dir)
+    if point is None:
+        lock.release()
+        raise CheckpointError(
+            f"resume=auto: {run_dir} holds a run but no valid checkpoint to continue from "
+            f"(looked in {run_dir / CHECKPOINT_DIR}); nothing was changed. Accepted: a "
+            "directory with a valid checkpoint, or an empty or new hydra.run.dir")
+    check_compatible(point.payload, config, point.path)
+    point.lock = lock
+    return point
+
+
 def find_run_by_id(run_id: str) -> Path:
     """The run directory under :func:`outputs_root` whose ``run.json`` holds ``run_id``."""
     root = outputs_root()
@@ -250,8 +242,7 @@ def adopt_run_dir(point: ResumePoint, process_dir: Path) -> None:
             root.removeHandler(handler)
             handler.close()
             root.addHandler(replacement)
-    if process_dir.is_dir() and {p.name for p in process_dir.iterdir()} <= {".hydra",
-                                                                            "train.log"}:
+    if process_dir.is_dir() and {p.name for p in process_dir.iterdir()} <= START_UP_FILES:
         shutil.rmtree(process_dir, ignore_errors=True)
 
 
@@ -287,11 +278,16 @@ def trim_run_files(run_dir: Path, episode: int) -> int:
     return dropped
 
 
-def resume_command(overrides: list[str], run_id: str) -> str:
-    """The command line that resumes this run (same overrides, ``resume=<run_id>``)."""
+def resume_command(overrides: list[str], run_id: str, run_dir: Path | None = None) -> str:
+    """The command line that continues this run: the same overrides, then
+    ``hydra.run.dir=<run dir> resume=auto`` when ``run_dir`` (a directory named on the
+    command line) is given, else ``resume=<run_id>`` under the same outputs root."""
     kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "resume"]
-    words = ["mlo-train", *kept, f"resume={run_id}"]
+    if run_dir is not None:
+        words = ["mlo-train", *kept, f"hydra.run.dir={Path(run_dir).resolve()}", "resume=auto"]
+    else:
+        words = ["mlo-train", *kept, f"resume={run_id}"]
     prefix = ""
-    if "MLO_OUTPUTS" in os.environ:
+    if os.environ.get("MLO_OUTPUTS") and run_dir is None:
         prefix = f"MLO_OUTPUTS={shlex.quote(str(Path(os.environ['MLO_OUTPUTS']).resolve()))} "
     return prefix + " ".join(shlex.quote(w) for w in words)

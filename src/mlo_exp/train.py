@@ -1,65 +1,134 @@
 """``mlo-train``: the Hydra entry point. Compose, validate, run, summarise; nothing else.
 
 Exit codes: 0 on success (also when the run was interrupted and saved), 1 for Hydra's own
-composition errors (unknown option, wrong type, unknown key) and for a run that failed (a
-checkpoint could not be written), 2 for invalid values and a checkpoint that cannot be
-resumed (missing, corrupt, unsafe, or for another shape or agent). In a multirun an invalid
-value fails that job only (Hydra exits 1 after all jobs ran).
+composition errors (unknown option, wrong type, unknown key), for a run that failed (a
+checkpoint or a run file could not be written: full disk, read-only directory) and for a
+run interrupted during start-up, 2 for invalid values, a run directory in use or holding
+another run, and a checkpoint that cannot be resumed (missing, corrupt, unsafe, or for
+another shape or agent). In a multirun an invalid value fails that job only (Hydra exits 1
+after all jobs ran).
+
+Before Hydra writes anything, :func:`main` takes the run's signals (:mod:`mlo_exp.signals`)
+and, when the command line names the run directory (``hydra.run.dir=DIR``), that
+directory's lock: a second launch into a running run's directory is refused before it can
+touch a file there, and a launch into a directory that already holds a run writes its Hydra
+record under ``DIR/.hydra/launch-<time>-<pid>/`` instead of over the run's own ``.hydra/``.
 """
 
 from __future__ import annotations
 
-import shutil
+import datetime as dt
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
-
-from mlo_exp import experiment
-from mlo_exp.checkpoint import CheckpointError
-from mlo_exp.config import ConfigError, config_dir, validate
+from mlo_exp.signals import RUN_SIGNALS  # light on purpose: installed before torch loads
 
 
-@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
-def main(cfg: DictConfig) -> int | None:
-    hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
+def main() -> None:
+    """The ``mlo-train`` console script (see the module docstring)."""
+    RUN_SIGNALS.install()
     try:
-        settings = validate(cfg)
-    except ConfigError as error:
-        if hydra_cfg.mode.name == "MULTIRUN":
-            # Hydra records the job as failed, the other jobs go on, and the sweep summary
-            # lists this job with the error (see mlo_exp.sweep).
-            raise
-        _discard_unused_run_dir(run_dir)
-        print(f"mlo-train: invalid configuration: {error}", file=sys.stderr)
-        sys.exit(2)
-    job_num = hydra_cfg.job.num if hydra_cfg.mode.name == "MULTIRUN" else None
-    try:
-        summary = experiment.run(cfg, settings, run_dir, job_num,
-                                 list(hydra_cfg.overrides.task))
-    except CheckpointError as error:
-        _discard_unused_run_dir(run_dir)
-        print(f"mlo-train: cannot resume: {error}", file=sys.stderr)
-        sys.exit(2)
-    except ConfigError as error:  # a setting the agent refused
-        if hydra_cfg.mode.name == "MULTIRUN":
-            raise
-        _discard_unused_run_dir(run_dir)
-        print(f"mlo-train: invalid configuration: {error}", file=sys.stderr)
-        sys.exit(2)
-    if summary.status == "failed":
+        _check_output_dir_writable(sys.argv[1:])
+        _lock_named_run_dir(sys.argv[1:])
+        _entry_point()()
+    except KeyboardInterrupt:
+        print("mlo-train: interrupted during start-up; no run was started", file=sys.stderr)
         sys.exit(1)
-    return summary.best_rank
 
 
-def _discard_unused_run_dir(run_dir: Path) -> None:
-    """Remove a run dir that holds only what Hydra wrote before validation failed."""
-    leftovers = {".hydra", "train.log", ".lock"}
-    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= leftovers:
-        shutil.rmtree(run_dir, ignore_errors=True)
+def _check_output_dir_writable(arguments: list[str]) -> None:
+    """Refuse to start (exit 1) when the run directory named on the command line, else the
+    outputs root, cannot be written: Hydra would fail writing its record there."""
+    from mlo_exp.run_files import check_writable, explicit_run_dir, outputs_root
+
+    named = explicit_run_dir(arguments)
+    directory = Path(named).expanduser() if named is not None else outputs_root()
+    try:
+        check_writable(directory)
+    except OSError as error:
+        print(f"mlo-train: {error}; nothing was run. Accepted: a writable hydra.run.dir or "
+              "MLO_OUTPUTS (the outputs root)", file=sys.stderr)
+        sys.exit(1)
+
+
+def _lock_named_run_dir(arguments: list[str]) -> None:
+    """Take the lock of a run directory named on the command line before Hydra writes there
+    (refused: exit 2), and keep Hydra's record of this launch off an existing run's."""
+    from mlo_exp.run_files import HYDRA_DIR, RunLock, explicit_run_dir
+
+    if "-m" in arguments or "--multirun" in arguments:
+        return
+    named = explicit_run_dir(arguments)
+    if named is None:
+        return
+    run_dir = Path(named).expanduser()
+    lock = RunLock(run_dir)
+    if not lock.acquire():
+        print(f"mlo-train: run directory {run_dir} is in use by another process "
+              f"(pid {lock.holder() or '?'}); nothing there was touched. Wait for it to end, "
+              "or choose another hydra.run.dir", file=sys.stderr)
+        sys.exit(2)
+    if (run_dir / HYDRA_DIR).is_dir():
+        stamp = f"{dt.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}"
+        sys.argv.append(f"hydra.output_subdir={HYDRA_DIR}/launch-{stamp}")
+
+
+def _entry_point() -> Callable[[], None]:
+    """The Hydra-decorated task (imported here, after the signals are taken)."""
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import DictConfig
+
+    from mlo_exp import experiment
+    from mlo_exp.checkpoint import CheckpointError
+    from mlo_exp.config import ConfigError, config_dir, validate
+    from mlo_exp.run_files import explicit_run_dir
+
+    @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
+    def task(cfg: DictConfig) -> int | None:
+        hydra_cfg = HydraConfig.get()
+        run_dir = Path(hydra_cfg.runtime.output_dir)
+        multirun = hydra_cfg.mode.name == "MULTIRUN"
+        try:
+            settings = validate(cfg)
+        except ConfigError as error:
+            if multirun:
+                # Hydra records the job as failed, the other jobs go on, and the sweep
+                # summary lists this job with the error (see mlo_exp.sweep).
+                raise
+            _refuse(run_dir, f"invalid configuration: {error}", hydra_cfg.output_subdir)
+        job_num = hydra_cfg.job.num if multirun else None
+        explicit = not multirun and explicit_run_dir(list(hydra_cfg.overrides.hydra)) is not None
+        try:
+            summary = experiment.run(cfg, settings, run_dir, job_num,
+                                     list(hydra_cfg.overrides.task), explicit_dir=explicit)
+        except CheckpointError as error:
+            _refuse(run_dir, f"cannot resume: {error}" if settings.resume else str(error),
+                    hydra_cfg.output_subdir)
+        except ConfigError as error:  # a setting the agent refused
+            if multirun:
+                raise
+            _refuse(run_dir, f"invalid configuration: {error}", hydra_cfg.output_subdir)
+        except OSError as error:
+            print(f"mlo-train: cannot write {error.filename or run_dir}: "
+                  f"{error.strerror or error}; the files written before are intact",
+                  file=sys.stderr)
+            sys.exit(1)
+        if summary.status == "failed":
+            sys.exit(1)
+        return summary.best_rank
+
+    return task
+
+
+def _refuse(run_dir: Path, message: str, hydra_subdir: str | None = None) -> None:
+    from mlo_exp.run_files import discard_unused_run_dir
+
+    discard_unused_run_dir(run_dir, hydra_subdir)
+    print(f"mlo-train: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 if __name__ == "__main__":
