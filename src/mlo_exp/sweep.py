@@ -126,7 +126,10 @@ class SweepSummaryCallback(Callback):
             record["error"] = f"{type(error).__name__}: {error}"
             record["traceback"] = "".join(traceback.format_exception(
                 type(error), error, error.__traceback__)[-6:])
-        atomic_write_text(job_dir / JOB_STATUS_FILE, json.dumps(record, indent=1) + "\n")
+        try:
+            atomic_write_text(job_dir / JOB_STATUS_FILE, json.dumps(record, indent=1) + "\n")
+        except OSError as error:  # the summary then lists the job from its other files
+            log.error("%s", error)
 
 
 # -- reading the jobs --------------------------------------------------------------------------

@@ -67,6 +67,9 @@ class BenchmarkStage(TrainerCallback):
         except KeyboardInterrupt:
             log.warning("benchmark: interrupted; the run's own results are kept")
             self._write({"status": "interrupted"})
+        except OSError as error:  # a full disk, an unwritable registry: one line, no trace
+            log.error("benchmark: %s; the run's own results are kept", error)
+            self._write({"status": "failed", "reason": str(error)})
         except Exception as error:  # the run's results must survive a failing benchmark
             log.exception("benchmark: failed (%s: %s)", type(error).__name__, error)
             self._write({"status": "failed", "reason": f"{type(error).__name__}: {error}"})
@@ -95,10 +98,16 @@ class BenchmarkStage(TrainerCallback):
         self.logger.log_benchmark(display_rows(rows), run_facts)
         return rows
 
-    def _write(self, payload: dict[str, Any]) -> Path:
+    def _write(self, payload: dict[str, Any]) -> Path | None:
+        """Write ``benchmark.json``; a write that fails is logged, never raised (the run's
+        summary comes after this stage)."""
         payload = {"run_id": self.run.run_id, **payload}
-        return atomic_write_text(self.out_dir / "benchmark.json",
-                                 json.dumps(payload, indent=1, default=str) + "\n")
+        try:
+            return atomic_write_text(self.out_dir / "benchmark.json",
+                                     json.dumps(payload, indent=1, default=str) + "\n")
+        except OSError as error:
+            log.error("benchmark: %s", error)
+            return None
 
 
 def _settings_dict(settings: BenchmarkConfig) -> dict[str, Any]:

@@ -73,6 +73,23 @@ def format_table(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+STOP_REASONS = {
+    "target_rank": "the target rank (trainer.stop_at_rank, else the best known rank)",
+    "episodes": "the episode budget (trainer.episodes)",
+    "time_limit": "the time limit (trainer.time_limit_s; checked between episodes)",
+    "checkpoint_failed": "a checkpoint that could not be written (see the error above)",
+    "write_failed": "a run file that could not be written (see the error above)",
+    "interrupted": "an interrupt",
+}
+
+
+def describe_stop(reason: str | None) -> str:
+    """What ended a run, in words (``summary.json`` keeps the short ``stop_reason``)."""
+    if reason and reason.startswith("signal_"):
+        return f"{reason.removeprefix('signal_')} (a signal)"
+    return STOP_REASONS.get(reason or "", reason or "-")
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """The end-of-run block every run prints."""
     best = summary.get("best_rank")
@@ -85,7 +102,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         ("exactly verified", "yes" if summary.get("verified") else "no"),
         ("best known rank", known if known is not None else "unknown"),
         ("episodes", summary.get("episodes")),
-        ("stopped by", summary.get("stop_reason")),
+        ("stopped by", describe_stop(summary.get("stop_reason"))),
         ("wall time", f"{summary.get('wall_time_s', 0.0):.1f} s"),
         ("algorithm", summary.get("algorithm_path") or "-"),
         ("run dir", summary.get("run_dir")),
