@@ -33,10 +33,33 @@ are not episodes use the episode they happened in, and never a step below one al
 **In its own process.** Every W&B call (import, ``wandb.init``, logging, uploads, finish)
 runs in a child process, in order (:mod:`.wandb_session`); the training loop only sends it a
 small pickled tuple, so neither W&B's start-up, its Python work nor a slow network takes the
-training process's CPU or GIL (``perf/logging.md`` measures what is left). ``sync`` (called
-before the summary) and ``finish`` wait for the calls sent so far, at most
-``finish_timeout_s`` seconds. If the run's process is killed, the child closes the W&B run
-(exit code 1) on its own.
+training process's CPU or GIL (``perf/logging.md`` measures what is left). If the run's
+process is killed, the child closes the W&B run (exit code 1) on its own.
+
+**What W&B may cost the run, at most** (a server that accepts connections but never answers
+included):
+
+* the start: ``init_timeout_s``, counted from ``start``. The W&B process gives ``wandb.init``
+  what is left of it after importing wandb (less a margin, so W&B's own error, which says
+  more, usually comes first); if W&B has still not started by then, it has failed
+  (``TimeoutError``): its process is killed at once (it is stuck in ``wandb.init``, with no
+  W&B run to close). Nothing waits for the start before ``sync``: during training the
+  deadline is only checked, so the run usually pays nothing for it;
+* the end: ``sync`` (before the summary), ``log_summary`` and ``finish`` in a row share ONE
+  budget of ``finish_timeout_s`` for the W&B process to get through everything sent to it
+  (uploads included). Past it W&B has failed (``TimeoutError``) and its process is killed.
+  Once the W&B run is closed, the process gets what is left of the budget, at least
+  ``EXIT_GRACE_S``, to exit (it bounds its own exit hooks: ``EXIT_HOOKS_TIMEOUT_S`` in
+  :mod:`.wandb_session`), then it is killed, silently;
+* after a failure (:meth:`WandbLogger.abandon`): closing the W&B run (exit code 1) and the
+  process's exit within ``min(ABANDON_TIMEOUT_S, finish_timeout_s)``, then it is killed;
+  when W&B never started there is no W&B run to close: only the exit, within
+  ``EXIT_GRACE_S``.
+
+So a run with an unreachable or silent W&B server loses at most about ``init_timeout_s`` +
+``EXIT_GRACE_S`` to W&B, and a W&B that hangs later at most ``finish_timeout_s`` (+
+``EXIT_GRACE_S``) at the end; each failure is warned about once (by the group), never again
+for the process being killed.
 
 **Failures** (wandb not importable, no API key, an init timeout, a network error, any later
 exception, the child process dying) stop the W&B calls; the next call from the run raises
@@ -68,7 +91,11 @@ from mlo_exp.run_context import RunContext
 DEFAULT_PROJECT = "mlo-exp"
 MODES = ("online", "offline", "disabled")
 ABANDON_TIMEOUT_S = 10.0  # closing a W&B run after a failure: never wait long
-EXIT_TIMEOUT_S = 30.0  # the child's own shutdown after its last call was handled
+EXIT_GRACE_S = 4.0  # the W&B process's own exit once its last call was handled (it bounds
+#   its exit hooks to EXIT_HOOKS_TIMEOUT_S = 2 s, see wandb_session)
+# Calls that end the run: a sync followed only by these is the end of the run, and they
+# share its finish_timeout_s budget.
+END_CALLS = ("log_summary", "finish", "abandon")
 SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding mlo_exp/
 
 
@@ -97,6 +124,7 @@ class WandbLogger(Logger):
         self.project = project
         self.group = group
         self.mode = mode
+        self.init_timeout_s = float(init_timeout_s)
         self.finish_timeout_s = float(finish_timeout_s)
         # What the W&B process needs besides the run and the resolved entity/project/mode.
         self.options = {
@@ -115,6 +143,12 @@ class WandbLogger(Logger):
         self._not_sent: Counter[str] = Counter()
         self._closed = False  # finish or abandon was sent
         self._staged = 0  # checkpoints staged for upload so far
+        self._started = False  # the W&B process said wandb.init succeeded
+        self._start_by = float("inf")  # time.monotonic() by which W&B must have started
+        self._end_by: float | None = None  # deadline of the run's end (sync, summary, finish)
+        self._sent: Counter[str] = Counter()  # calls sent to the W&B process, by method
+        self._handled: Counter[str] = Counter()  # of those, known handled (a wait came back)
+        self._waits: dict[int, Counter[str]] = {}  # wait token -> calls sent before it
 
     # -- settings ---------------------------------------------------------------------
     def resolved_settings(self, run: RunContext) -> dict[str, Any]:
@@ -138,10 +172,14 @@ class WandbLogger(Logger):
     def start(self, run: RunContext, config: dict[str, Any]) -> None:
         chosen = self.resolved_settings(run)  # bad settings fail here, at once
         self.run_dir = Path(run.run_dir)  # set now: log_checkpoint stages files against it
+        # time.monotonic() is one clock for every process of the machine: the W&B process
+        # sizes wandb.init's own timeout from this deadline.
+        self._start_by = time.monotonic() + self.init_timeout_s
         self._spawn()
         run_info = {"run_id": run.run_id, "run_name": run.run_name,
                     "run_dir": str(self.run_dir), "info": run.to_dict()}
-        self._submit("start", run_info, config, chosen, self.options)
+        self._submit("start", run_info, config, chosen,
+                     {**self.options, "init_deadline": self._start_by})
 
     def log_episode(self, record: dict[str, Any]) -> None:
         self._submit("log_episode", record)
@@ -183,7 +221,9 @@ class WandbLogger(Logger):
 
     def sync(self) -> None:
         if self._process is not None and not self._closed:
-            self._wait("sync")
+            if self._end_by is None:  # the end of the run, unless more calls follow
+                self._end_by = time.monotonic() + self.finish_timeout_s
+            self._wait("sync", self._end_by)
         self._raise_if_failed(None)
 
     def log_summary(self, summary: dict[str, Any]) -> None:
@@ -194,24 +234,37 @@ class WandbLogger(Logger):
             return
         self._raise_if_failed("finish")
         self._closed = True
+        deadline = self._end_by or time.monotonic() + self.finish_timeout_s
         self._submit("finish", status, always=True)
+        closed = False
         try:
-            self._wait("finish", stop=True)
+            closed = self._wait("finish", deadline, stop=True)
         finally:
-            self._end_process(EXIT_TIMEOUT_S)
+            self._end_process(deadline if closed else 0.0)
         self._raise_if_failed(None)
 
     def abandon(self) -> None:
-        """Close the W&B run after a failure (so a sweep does not leak it), then stop."""
+        """Close the W&B run after a failure (so a sweep does not leak it), then stop; see
+        the module docstring for how long this may take."""
         if self._process is None or self._closed:
             return
         self._closed = True
-        timeout_s = min(ABANDON_TIMEOUT_S, self.finish_timeout_s)
+        if self._process.poll() is not None:  # gone (or killed after a timeout)
+            self._end_process(0.0)
+            return
+        if self._failure is not None and not self._started:
+            # wandb.init failed: there is no W&B run to close, only the process to stop.
+            with contextlib.suppress(OSError, ValueError):
+                self._connection.send(None)
+            self._end_process(time.monotonic())
+            return
+        deadline = time.monotonic() + min(ABANDON_TIMEOUT_S, self.finish_timeout_s)
         self._submit("abandon", always=True)
+        closed = False
         try:
-            self._wait("abandon", stop=True, timeout_s=timeout_s)
+            closed = self._wait("abandon", deadline, stop=True)
         finally:
-            self._end_process(timeout_s)
+            self._end_process(deadline if closed else 0.0)
 
     # -- the W&B process -----------------------------------------------------------------
     def _spawn(self) -> None:
@@ -230,6 +283,8 @@ class WandbLogger(Logger):
         self._connection = ours
 
     def _submit(self, method: str, *args: Any, always: bool = False) -> None:
+        if method not in END_CALLS:
+            self._end_by = None  # the run goes on: the last sync was not its end
         if not always:
             self._receive(0.0)
             self._raise_if_failed(method)
@@ -239,14 +294,24 @@ class WandbLogger(Logger):
             self._process_gone(method, error)
             if not always:
                 self._raise_if_failed(None)
+        else:
+            self._sent[method] += 1
 
-    def _receive(self, timeout_s: float, token: int | None = None) -> bool:
-        """Handle what the W&B process sent, waiting up to ``timeout_s`` for more; returns
-        True once the reply to wait ``token`` arrived."""
-        deadline = time.monotonic() + timeout_s
+    def _receive(self, deadline: float, token: int | None = None) -> bool:
+        """Handle what the W&B process sent, waiting until ``deadline`` (``time.monotonic()``)
+        for more, but never past the start deadline while W&B has not started; returns True
+        once the reply to wait ``token`` arrived."""
         while True:
+            waiting_for_start = not self._started and self._failure is None
+            until = min(deadline, self._start_by) if waiting_for_start else deadline
+            if self._connection.closed:
+                return False
             try:
-                if not self._connection.poll(max(0.0, deadline - time.monotonic())):
+                if not self._connection.poll(max(0.0, until - time.monotonic())):
+                    if waiting_for_start and time.monotonic() >= self._start_by:
+                        self._fail("start", TimeoutError(
+                            f"W&B did not start within {self.init_timeout_s:g} s "
+                            "(logger.init_timeout_s); is its server reachable and answering?"))
                     return False
                 message = self._connection.recv()
             except (EOFError, OSError) as error:
@@ -255,13 +320,24 @@ class WandbLogger(Logger):
             kind = message[0]
             if kind == "info":
                 log.info("%s", message[1])
+            elif kind == "started":
+                self._started = True
             elif kind == "failed":
                 _, method, error_type, text = message
                 self._failure = (method, remote_error(error_type, text))
             elif kind == "done":
                 self._not_sent = Counter(message[2])
+                self._handled = self._waits.pop(message[1], self._handled)
                 if message[1] == token:
                     return True
+
+    def _fail(self, method: str, error: BaseException) -> None:
+        """W&B failed on this side (a deadline passed): whatever was sent and not known to be
+        handled counts as not sent, and the W&B process, stuck, is killed at once."""
+        self._failure = (method, error)
+        self._not_sent = self._sent - self._handled
+        self._failure_counted = True
+        self._end_process(0.0)
 
     def _process_gone(self, method: str, error: BaseException) -> None:
         if self._failure is None:
@@ -276,41 +352,50 @@ class WandbLogger(Logger):
         if not self._failure_counted and not self._closed:
             # Count the calls already on their way when the failure happened.
             self._failure_counted = True
-            with contextlib.suppress(TimeoutError):
-                self._wait("count", timeout_s=min(ABANDON_TIMEOUT_S, self.finish_timeout_s))
+            self._wait("count", time.monotonic() + min(ABANDON_TIMEOUT_S, self.finish_timeout_s))
         failed_in, error = self._failure
         not_sent = Counter(self._not_sent)
         if method is not None:
             not_sent[method] += 1
         raise BackendFailure(failed_in, error, dict(not_sent))
 
-    def _wait(self, what: str, stop: bool = False, timeout_s: float | None = None) -> None:
-        """Wait until the W&B process handled the calls sent so far (and let it end when
-        ``stop``)."""
-        timeout_s = self.finish_timeout_s if timeout_s is None else timeout_s
+    def _wait(self, what: str, deadline: float, stop: bool = False) -> bool:
+        """Wait until ``deadline`` for the W&B process to handle the calls sent so far (and
+        let it end when ``stop``); True if it did. Past the deadline W&B has failed (unless
+        it already had) and its process is killed."""
         token = next(self._tokens)
         try:
             self._connection.send(("wait", token))
+            self._waits[token] = Counter(self._sent)
             if stop:
                 self._connection.send(None)
         except (OSError, ValueError) as error:
             self._process_gone(what, error)
-            return
-        if not self._receive(timeout_s, token) and self._failure is None:
-            raise TimeoutError(f"W&B did not get through the calls sent to it within "
-                               f"{timeout_s:.0f} s ({what}); logger.finish_timeout_s sets "
-                               "the limit")
+            return False
+        if self._receive(deadline, token):
+            return True
+        if self._failure is None:
+            limit = "" if what == "abandon" else "; logger.finish_timeout_s sets the limit"
+            self._fail(what, TimeoutError(
+                f"W&B did not get through the calls sent to it in time ({what}{limit})"))
+        return False
 
-    def _end_process(self, timeout_s: float) -> None:
-        """Let the W&B process exit (it was told to stop), killing it after ``timeout_s``."""
-        if self._process is None:
+    def _end_process(self, deadline: float) -> None:
+        """Wait for the W&B process to exit (it was told to stop) until ``deadline``, but at
+        least ``EXIT_GRACE_S``, then kill it; ``deadline`` 0 kills it at once (it is stuck)."""
+        process = self._process
+        if process is None:
             return
         try:
-            self._process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            log.warning("the W&B process did not exit within %.0f s; killed", timeout_s)
-            self._process.kill()
-            self._process.wait()
+            if process.poll() is None and deadline > 0:
+                timeout_s = max(deadline - time.monotonic(), EXIT_GRACE_S)
+                try:
+                    process.wait(timeout_s)
+                except subprocess.TimeoutExpired:
+                    log.info("the W&B process did not exit within %.0f s; killed", timeout_s)
+            if process.poll() is None:
+                process.kill()
+                process.wait()
         finally:
             self._connection.close()
 

@@ -11,14 +11,23 @@ thread); here they run on another core and the training loop only pickles a smal
 
 * run -> here: ``(method, args)`` for a :class:`WandbSession` method; ``("wait", token)``;
   ``None`` to stop after the calls before it.
-* here -> run: ``("info", text)`` to log; ``("failed", method, error_type, message)`` once,
-  when a W&B call raises; ``("done", token, not_sent)`` when every call before the wait is
-  handled (``not_sent``: method -> calls skipped since the failure, the failed one included).
+* here -> run: ``("info", text)`` to log; ``("started",)`` once ``wandb.init`` succeeded;
+  ``("failed", method, error_type, message)`` once, when a W&B call raises;
+  ``("done", token, not_sent)`` when every call before the wait is handled (``not_sent``:
+  method -> calls skipped since the failure, the failed one included).
 
 After a failure the remaining calls are counted, not made (``abandon`` and ``finish`` still
 run, so the W&B run is closed). If the run's process goes away without stopping this one
 (killed, crashed), the W&B run is finished with exit code 1 and this process exits. Ctrl-C
 and SIGTERM are left to the run's process, which then calls ``finish``.
+
+**Time.** ``wandb.init`` gets what is left until the run's start deadline (``init_deadline``
+in the options, a ``time.monotonic()`` value) less a margin, so W&B's own error reaches the
+run before the run gives up on it. Once the W&B run is closed, W&B's exit hooks (its
+``teardown``, its analytics export, which can wait on an unanswering server for 10 s a
+request) get at most ``EXIT_HOOKS_TIMEOUT_S``, then this process exits. The run's process
+bounds all of it anyway and kills this process past its limits (see
+:mod:`mlo_exp.loggers.wandb`).
 
 This module imports only the standard library (and wandb, in ``start``), so the process is
 up in a fraction of a second.
@@ -26,6 +35,7 @@ up in a fraction of a second.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import inspect
 import os
@@ -34,6 +44,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -51,6 +62,11 @@ ALWAYS = ("finish", "abandon")  # made even after a failure: they close the W&B 
 # Below the training process's priority (W&B's own service process inherits it): on a busy
 # machine training keeps the cores and W&B catches up in the gaps and at the end.
 NICENESS = 10
+INIT_MARGIN_S = 2.0  # wandb.init's own timeout ends this much (at most a quarter of
+#   init_timeout_s) before the run's start deadline
+INIT_MIN_TIMEOUT_S = 0.5  # never less for wandb.init (the run's deadline still holds)
+EXIT_HOOKS_TIMEOUT_S = 2.0  # W&B's teardown and exit hooks, once its run is closed ...
+EXIT_HOOKS_NO_RUN_S = 0.5  # ... or when wandb.init failed (no run: nothing to flush)
 
 
 class WandbSession:
@@ -88,7 +104,7 @@ class WandbSession:
         self.episode_table_mode = options["episode_table"]
         system_metrics = bool(options["system_metrics"])
         settings = wandb.Settings(
-            init_timeout=float(options["init_timeout_s"]),
+            init_timeout=init_timeout(options),
             console="off",  # the run's own train.log already has the console
             x_disable_stats=not system_metrics,
             x_disable_meta=not system_metrics,
@@ -224,6 +240,17 @@ class WandbSession:
         return self.wb.Table(**kwargs)
 
 
+def init_timeout(options: dict[str, Any]) -> float:
+    """``wandb.init``'s own timeout: what is left until the run's start deadline, less a
+    margin for W&B to report its error, which says more than the run's own timeout."""
+    timeout_s = float(options["init_timeout_s"])
+    deadline = options.get("init_deadline")
+    if deadline is None:
+        return timeout_s
+    margin = min(INIT_MARGIN_S, timeout_s / 4)
+    return max(INIT_MIN_TIMEOUT_S, float(deadline) - time.monotonic() - margin)
+
+
 def scalars(record: dict[str, Any]) -> dict[str, float | int]:
     """The numeric values of a record (bools as 0/1; ``None`` and strings left out)."""
     data: dict[str, float | int] = {}
@@ -252,8 +279,9 @@ def jsonable(data: dict[str, Any]) -> dict[str, Any]:
 _GONE = object()  # the run's process closed the connection
 
 
-def serve(connection: Connection) -> None:
-    """Handle calls from ``connection`` in order until ``None`` (or the run's process goes).
+def serve(connection: Connection) -> WandbSession:
+    """Handle calls from ``connection`` in order until ``None`` (or the run's process goes);
+    returns the session (its W&B run closed).
 
     A reader thread keeps the connection drained into a queue, so the run's process never
     blocks on a full pipe while W&B is slow (e.g. ``wandb.init`` waiting on the network)."""
@@ -275,27 +303,54 @@ def serve(connection: Connection) -> None:
     session = WandbSession(send_info=lambda text: reply("info", text))
     failed = False
     not_sent: Counter[str] = Counter()
-    while (call := calls.get()) is not None:
-        if call is _GONE:
+    try:
+        while (call := calls.get()) is not None and call is not _GONE:
+            method, args = call
+            if method == "wait":
+                reply("done", args, dict(not_sent))
+                continue
+            if method not in METHODS:
+                raise ValueError(f"unknown W&B session call {method!r}; accepted: {METHODS}")
+            if failed and method not in ALWAYS:
+                not_sent[method] += 1
+                continue
+            try:
+                getattr(session, method)(*args)
+            except BaseException as error:  # any W&B error is reported; this process goes on
+                if not failed:
+                    failed = True
+                    reply("failed", method, type(error).__name__, str(error))
+                not_sent[method] += 1
+            else:
+                if method == "start":
+                    reply("started")
+    finally:
+        # Gone, stopped without finish, or broken: the W&B run is closed, never leaked.
+        with contextlib.suppress(Exception):
+            session.abandon()
+    return session
+
+
+def exit_now(code: int, hooks_timeout_s: float = EXIT_HOOKS_TIMEOUT_S) -> None:
+    """Tear W&B down (its service process ends), run the other exit hooks (W&B's analytics
+    export, temporary files), all within ``hooks_timeout_s``, then end the process with
+    ``code``. W&B's analytics export waits on an unanswering server for 10 s a request; the
+    W&B run is closed by now, so nothing of the run's is lost by not waiting."""
+
+    def tear_down() -> None:
+        wandb = sys.modules.get("wandb")
+        if wandb is not None:
             with contextlib.suppress(Exception):
-                session.abandon()
-            return
-        method, args = call
-        if method == "wait":
-            reply("done", args, dict(not_sent))
-            continue
-        if method not in METHODS:
-            raise ValueError(f"unknown W&B session call {method!r}; accepted: {METHODS}")
-        if failed and method not in ALWAYS:
-            not_sent[method] += 1
-            continue
-        try:
-            getattr(session, method)(*args)
-        except BaseException as error:  # any W&B error is reported; this process goes on
-            if not failed:
-                failed = True
-                reply("failed", method, type(error).__name__, str(error))
-            not_sent[method] += 1
+                wandb.teardown()  # first: the analytics hook would otherwise run first
+        atexit._run_exitfuncs()
+
+    hooks = threading.Thread(target=tear_down, name="exit-hooks", daemon=True)
+    hooks.start()
+    hooks.join(hooks_timeout_s)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def main() -> None:
@@ -304,10 +359,17 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run's process handles Ctrl-C ...
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # ... and SIGTERM, then calls finish
     connection = Connection(int(sys.argv[1]))
+    code, hooks_timeout_s = 0, EXIT_HOOKS_TIMEOUT_S
     try:
-        serve(connection)
+        session = serve(connection)
+        if session.run is None:
+            hooks_timeout_s = EXIT_HOOKS_NO_RUN_S
+    except Exception:
+        traceback.print_exc()
+        code = 1
     finally:
         connection.close()
+    exit_now(code, hooks_timeout_s)
 
 
 if __name__ == "__main__":
