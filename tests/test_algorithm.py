@@ -1,4 +1,5 @@
 import json
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -60,17 +61,34 @@ def test_digest_distinguishes_algorithms():
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d.update(format="other"), "format='other'"),
-        (lambda d: d.update(version=99), "version=99"),
-        (lambda d: d.update(shape=[2, 0, 2]), "shape=[2, 0, 2]"),
-        (lambda d: d.update(ring="R"), "ring='R'"),
+        (lambda d: d.update(format="other"), "format: 'other'; accepted: 'mlo-exp/algorithm'"),
+        (lambda d: d.update(version=99), "version: '99'; accepted: 1"),
+        (lambda d: d.update(version=True), "version: 'true'; accepted: 1"),
+        (lambda d: d.update(shape=[2, 0, 2]), "shape[1]=0; accepted: an integer from 1 to 16"),
+        (lambda d: d.update(shape=[2, True, 2]), "shape[1]=True; accepted"),
+        (lambda d: d.update(shape=[30, 30, 30]), "shape[0]=30; accepted"),
+        (lambda d: d.update(ring="R"), "ring: 'R'; accepted: Z, Q, Z2"),
+        (lambda d: d.update(extra=1), "key 'extra': unknown; accepted keys: format"),
         (lambda d: d["factors"].pop("w"), "exactly the keys u, v, w"),
-        (lambda d: d["factors"]["u"][0].pop(), "factors.u must be a list of terms"),
-        (lambda d: d["factors"]["v"].pop(), "different numbers of terms"),
-        (lambda d: d.update(rank=8), "rank=8"),
-        (lambda d: d["factors"]["u"][0].__setitem__(0, 0.5), "float"),
-        (lambda d: d["factors"]["u"][0].__setitem__(0, "1/2"), "ring Z needs integer"),
-        (lambda d: d["factors"]["u"][0].__setitem__(0, "x"), "factors.u"),
+        (lambda d: d["factors"]["u"][0].pop(), "factors.u[0]: a list of 3 items; accepted: a "
+                                               "list of 4 numbers for <2,2,2>"),
+        (lambda d: d["factors"]["v"].pop(), "different numbers of terms [7, 6, 7]"),
+        (lambda d: d.update(rank=8), "rank: '8' but the factors hold 7 terms"),
+        (lambda d: d.update(rank=True), "rank: 'true' but"),
+        (lambda d: d["factors"]["u"][0].__setitem__(0, 0.5), "factors.u[0][0]: '0.5' is a float"),
+        (lambda d: d["factors"]["u"][0].__setitem__(0, "1/2"), "fractions with ring Z"),
+        (lambda d: d["factors"]["u"][0].__setitem__(0, "x"), "factors.u[0][0]: coefficient 'x'"),
+        (lambda d: d["factors"]["w"][6].__setitem__(3, True), "factors.w[6][3]: 'true' is not"),
+        (lambda d: d["factors"]["u"][0].__setitem__(0, 2**63), "'9223372036854775808' is too "
+                                                               "large"),
+        (lambda d: d["factors"]["u"][0].__setitem__(0, "1e999999999"), "'1e999999999'; accepted"),
+        (lambda d: d["factors"]["u"][0].__setitem__(0, "\u0661"), "coefficient '\u0661'"),
+        (lambda d: d["factors"]["u"][0].__setitem__(0, "1/0"), "'1/0' divides by zero"),
+        (lambda d: [d.pop("rank"), d["factors"].update(u=[], v=[], w=[])],
+         "0 terms; accepted: 1 to 4096 terms"),
+        (lambda d: d.update(provenance={"name": "x" * 300}), "provenance.name: 'xxx"),
+        (lambda d: d.update(provenance={"note": ["a"]}), "provenance.note: a list of 1 items"),
+        (lambda d: d.update(provenance=[]), "provenance: a list of 0 items"),
     ],
 )
 def test_invalid_files_name_what_is_wrong(tmp_path, mutate, message):
@@ -87,8 +105,39 @@ def test_unreadable_and_non_json_files(tmp_path):
     with pytest.raises(AlgorithmFileError, match="cannot read"):
         Algorithm.load(tmp_path / "missing.json")
     (tmp_path / "x.json").write_text("{not json")
-    with pytest.raises(AlgorithmFileError, match="not valid JSON"):
+    with pytest.raises(AlgorithmFileError, match="x.json:1: not valid JSON"):
         Algorithm.load(tmp_path / "x.json")
+    with pytest.raises(AlgorithmFileError, match="is a directory"):
+        Algorithm.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"format": NaN}', ":1: NaN is not a JSON number"),
+        ('{"format": 1,\n "format": 2}', ":1: key 'format' appears twice"),
+        ('{"rank": ' + "9" * 5000 + "}", ":1: integer of 5000 digits"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ("[1, 2]", "the file holds a list of 2 items; accepted: a JSON object"),
+    ],
+)
+def test_json_syntax_that_python_accepts_but_the_format_does_not(tmp_path, text, message):
+    path = tmp_path / "odd.json"
+    path.write_text(text)
+    with pytest.raises(AlgorithmFileError, match=re.escape(message)):
+        Algorithm.load(path)
+
+
+def test_bom_spaces_and_integral_floats_are_read(tmp_path):
+    text = json.dumps(strassen().to_dict()).replace('"rank": 7', '"rank": 7.0')
+    path = tmp_path / "a.json"
+    path.write_bytes(b"\xef\xbb\xbf" + ("{ " + text[1:]).encode())
+    with pytest.raises(AlgorithmFileError, match="rank: '7.0'"):
+        Algorithm.load(path)  # the rank is a count: an integer
+    data = strassen().to_dict()
+    data["factors"]["u"][0][0] = 1.0
+    path.write_bytes(b"\xef\xbb\xbf{ \t" + json.dumps(data)[1:].encode())
+    assert Algorithm.load(path).digest() == strassen().digest()
 
 
 def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path):

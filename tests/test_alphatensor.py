@@ -83,3 +83,69 @@ def test_not_an_npz(tmp_path):
     path.write_text("hello")
     with pytest.raises(ValueError, match="not a readable .npz"):
         read_npz_safely(path)
+
+
+def _npz(tmp_path: Path, members: dict[str, object], name: str = "x.npz") -> Path:
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, content in members.items():
+            if isinstance(content, np.ndarray):
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, content, allow_pickle=False)
+                content = buffer.getvalue()
+            archive.writestr(member, content)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        ({}, "x.npz: 0 members; accepted: an AlphaTensor .npz"),
+        ({"foo.npy": np.zeros((3, 4, 7))}, "member 'foo.npy': unexpected name"),
+        ({"2,2,2.txt": b"hi"}, "member '2,2,2.txt': unexpected name"),
+        ({"1,1,1.npy": np.ones((3, 1, 1), dtype=bool)}, "dtype 'bool'; accepted: integer or"),
+        ({"1,1,1.npy": np.ones((3, 1, 1), dtype=complex)}, "dtype 'complex128'"),
+        ({"1,1,1.npy": np.ones((3, 1, 0))}, "'1,1,1.npy': 0 terms; accepted: 1 to 4096"),
+        ({"1,1,1.npy": np.full((3, 1, 1), 0.1)}, "coefficient 0.1 is not exact"),
+        ({"1,1,1.npy": np.full((3, 1, 1), np.inf)}, "a non-finite coefficient"),
+        ({"1,1,1.npy": np.full((3, 1, 1), 2**40)}, "a coefficient beyond 2147483647"),
+        ({"0,1,1.npy": np.ones((3, 0, 1))}, "n=0; accepted: an integer from 1 to 16"),
+        ({"30,30,30.npy": np.ones((3, 1, 1))}, "n=30; accepted: an integer from 1 to 16"),
+        ({"1,1,2.npy": np.ones((3, 1, 1))}, "a factor of shape (1, 1); accepted: (v = m*p = 2"),
+        ({"1,1,1.npy": b"\x93NUMPY\x01\x00v\x00{'descr': '<f8', 'fortran_order': False, "
+                       b"'shape': (3, 1, 1000000000), }" + b" " * 50 + b"\n"},
+         "4 data bytes for shape (3, 1, 1000000000)"),
+        ({"1,1,1.npy": b"not an array"}, "member '1,1,1.npy': not a .npy array"),
+    ],
+)
+def test_malformed_archives_are_refused_by_name(tmp_path, members, message):
+    from mlo_exp.algorithm import AlgorithmFileError
+
+    path = _npz(tmp_path, members)
+    with pytest.raises(AlgorithmFileError) as error:
+        load_alphatensor(path)
+    assert str(error.value).startswith(str(path)) and message in str(error.value)
+
+
+def test_a_repeated_member_is_refused(tmp_path):
+    from mlo_exp.algorithm import AlgorithmFileError
+
+    path = _npz(tmp_path, {"1,1,1.npy": np.ones((3, 1, 1))})
+    with zipfile.ZipFile(path, "a") as archive, pytest.warns(UserWarning):
+        archive.writestr("1,1,1.npy", b"again")
+    with pytest.raises(AlgorithmFileError, match="member '1,1,1.npy': appears twice"):
+        load_alphatensor(path)
+
+
+def test_object_array_payloads_are_checked(tmp_path):
+    from mlo_exp.algorithm import AlgorithmFileError
+
+    path = _npz_with_payload(tmp_path, [1, 2, 3])  # a list, not an array
+    with pytest.raises(AlgorithmFileError, match="the pickle holds list"):
+        load_alphatensor(path)
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": "|O", "fortran_order": False, "shape": (10**9,)})
+    path = _npz(tmp_path, {"2,2,2.npy": buffer.getvalue()}, "big.npz")
+    with pytest.raises(AlgorithmFileError, match=r"object array of shape \(1000000000,\)"):
+        load_alphatensor(path)

@@ -10,17 +10,20 @@ File format (``mlo-exp/algorithm``, version 1), JSON::
      "shape": [n, m, p], "rank": R, "ring": "Z" | "Q" | "Z2",
      "convention": "T[i*m+j, j*p+k, i*p+k]",
      "factors": {"u": [[...nm numbers...] x R], "v": [...], "w": [...]},
-     "provenance": {...free-form strings/numbers...}}
+     "provenance": {"name": "...", ...strings, numbers, booleans, null...}}
 
 ``factors.u[r]`` is term ``r``'s coefficient vector over A's entries in row-major order
-(likewise ``v`` over B and ``w`` over C). Numbers are JSON integers, or strings ``"p/q"``
-for fractions.
+(likewise ``v`` over B and ``w`` over C). Numbers are JSON integers (an integral float such as
+``2.0`` is read as the integer), or strings ``"p/q"`` for fractions. Reading is strict: unknown
+or repeated keys, booleans, NaN, exponents in strings and the sizes beyond the limits of
+:mod:`mlo_exp.parsing` are refused with an :class:`AlgorithmFileError` naming the key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -29,15 +32,31 @@ from typing import Any
 import numpy as np
 
 from mlo_exp.io import atomic_write_text
+from mlo_exp.parsing import (
+    ACCEPTED_NUMBER,
+    MAX_COEFFICIENT,
+    AlgorithmFileError,
+    check_coefficient,
+    check_dim,
+    check_exact_cost,
+    check_size,
+    decode_text,
+    exact_matrix,
+    label,
+    parse_number,
+    read_bytes,
+    show,
+)
 from mlo_exp.tensor import RINGS, Verification, is_integral, to_exact, verify
 
 FORMAT_NAME = "mlo-exp/algorithm"
 FORMAT_VERSION = 1
 CONVENTION = "T[i*m+j, j*p+k, i*p+k]"
-
-
-class AlgorithmFileError(ValueError):
-    """An algorithm file that cannot be read: names the file, the field and what is accepted."""
+_KEYS = ("format", "version", "shape", "rank", "ring", "convention", "factors", "provenance")
+_MAX_PROVENANCE_STRING = 4096
+_MAX_NAME = 256
+__all__ = ["CONVENTION", "FORMAT_NAME", "FORMAT_VERSION", "Algorithm", "AlgorithmFileError",
+           "load_json"]
 
 
 @dataclass
@@ -111,68 +130,79 @@ class Algorithm:
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "<dict>") -> Algorithm:
-        """Build from a parsed file, checking every field; raises :class:`AlgorithmFileError`."""
+        """Build from a parsed file, checking every field; raises :class:`AlgorithmFileError`.
 
-        def fail(message: str) -> AlgorithmFileError:
-            return AlgorithmFileError(f"{source}: {message}")
+        Strict: unknown keys, booleans or floats where integers belong, and sizes or
+        coefficients beyond the limits of :mod:`mlo_exp.parsing` are refused.
+        """
+
+        def fail(place: str, message: str) -> AlgorithmFileError:
+            return AlgorithmFileError(f"{source}: {place}: {message}")
 
         if not isinstance(data, dict):
-            raise fail(f"expected a JSON object, got {type(data).__name__}")
+            raise AlgorithmFileError(f"{source}: the file holds {_brief(data)}; accepted: a JSON "
+                                     f"object of format {FORMAT_NAME!r} version {FORMAT_VERSION}")
+        unknown = sorted(str(key) for key in data if key not in _KEYS)
+        if unknown:
+            raise fail(f"key {show(unknown[0])}", f"unknown; accepted keys: {', '.join(_KEYS)}")
         if data.get("format") != FORMAT_NAME:
-            raise fail(f"format={data.get('format')!r}; accepted: {FORMAT_NAME!r}")
-        if data.get("version") != FORMAT_VERSION:
-            raise fail(f"version={data.get('version')!r}; accepted: {FORMAT_VERSION}")
+            raise fail("format", f"{_brief(data.get('format'))}; accepted: {FORMAT_NAME!r}")
+        version = data.get("version")
+        if type(version) is not int or version != FORMAT_VERSION:
+            raise fail("version", f"{_brief(version)}; accepted: {FORMAT_VERSION}")
         shape = data.get("shape")
-        if (not isinstance(shape, list) or len(shape) != 3
-                or not all(type(x) is int and x >= 1 for x in shape)):
-            raise fail(f"shape={shape!r}; accepted: three integers >= 1, e.g. [2, 2, 2]")
+        if not isinstance(shape, list) or len(shape) != 3:
+            raise fail("shape", f"{_brief(shape)}; accepted: [n, m, p], e.g. [2, 2, 2]")
+        n, m, p = (check_dim(x, f"shape[{i}]", source) for i, x in enumerate(shape))
         ring = data.get("ring", "Z")
-        if ring not in RINGS:
-            raise fail(f"ring={ring!r}; accepted: {', '.join(RINGS)}")
+        if not isinstance(ring, str) or ring not in RINGS:
+            raise fail("ring", f"{_brief(ring)}; accepted: {', '.join(RINGS)}")
         convention = data.get("convention", CONVENTION)
         if convention != CONVENTION:
-            raise fail(f"convention={convention!r}; accepted: {CONVENTION!r}")
+            raise fail("convention", f"{_brief(convention)}; accepted: {CONVENTION!r}")
         factors = data.get("factors")
         if not isinstance(factors, dict) or set(factors) != {"u", "v", "w"}:
-            raise fail("factors must be an object with exactly the keys u, v, w")
-        n, m, p = shape
+            raise fail("factors", "accepted: an object with exactly the keys u, v, w")
+        rows = {"u": n * m, "v": m * p, "w": n * p}
+        for name in "uvw":
+            if not isinstance(factors[name], list):
+                raise fail(f"factors.{name}", f"{_brief(factors[name])}; accepted: a list of "
+                           f"terms, each a list of {rows[name]} numbers")
+        rank = len(factors["u"])
+        if any(len(factors[name]) != rank for name in "vw"):
+            counts = [len(factors[name]) for name in "uvw"]
+            raise fail("factors", f"u, v, w have different numbers of terms {counts}; accepted: "
+                       "the same number in each")
+        if "rank" in data and (type(data["rank"]) is not int or data["rank"] != rank):
+            raise fail("rank", f"{_brief(data['rank'])} but the factors hold {rank} terms; "
+                       "accepted: the number of terms")
+        check_size((n, m, p), rank, source)
         arrays = []
-        for name, rows in (("u", n * m), ("v", m * p), ("w", n * p)):
-            terms = factors[name]
-            if not isinstance(terms, list) or not all(
-                isinstance(t, list) and len(t) == rows for t in terms
-            ):
-                raise fail(f"factors.{name} must be a list of terms, each a list of {rows} numbers")
-            try:
-                values = [[_number_from_json(x) for x in term] for term in terms]
-            except (ValueError, ZeroDivisionError, TypeError) as error:
-                raise fail(f"factors.{name}: {error}") from None
-            arrays.append(to_exact(np.array(values, dtype=object).reshape(len(terms), rows).T))
-        ranks = {a.shape[1] for a in arrays}
-        if len(ranks) != 1:
-            raise fail(f"factors u, v, w have different numbers of terms: {sorted(ranks)}")
-        if "rank" in data and data["rank"] != arrays[0].shape[1]:
-            raise fail(f"rank={data['rank']!r} but the factors hold {arrays[0].shape[1]} terms")
+        for name in "uvw":
+            values: list[Fraction] = []
+            for r, term in enumerate(factors[name]):
+                if not isinstance(term, list) or len(term) != rows[name]:
+                    raise fail(f"factors.{name}[{r}]", f"{_brief(term)}; accepted: a list of "
+                               f"{rows[name]} numbers for <{n},{m},{p}>")
+                values += [_number_from_json(x, f"{source}: factors.{name}[{r}][{i}]")
+                           for i, x in enumerate(term)]
+            arrays.append(exact_matrix(values, rank, rows[name]).T)
         if ring in ("Z", "Z2") and not all(is_integral(a) for a in arrays):
-            raise fail(f"ring {ring} needs integer coefficients; fractions need ring Q")
-        provenance = data.get("provenance", {})
-        if not isinstance(provenance, dict):
-            raise fail("provenance must be an object")
+            raise fail("factors", f"fractions with ring {ring}; accepted: integers, or ring Q")
+        provenance = _provenance_from_json(data.get("provenance", {}), source)
+        check_exact_cost((n, m, p), tuple(arrays), source)
         return cls((n, m, p), *arrays, ring=ring, provenance=provenance)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "<text>") -> Algorithm:
+        """Parse and validate JSON text (see :meth:`from_dict`)."""
+        return cls.from_dict(load_json(text, source), source)
 
     @classmethod
     def load(cls, path: str | Path) -> Algorithm:
         """Read and validate a JSON algorithm file (the file is not verified here)."""
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as error:
-            raise AlgorithmFileError(f"{path}: cannot read: {error.strerror}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise AlgorithmFileError(f"{path}: not valid JSON ({error})") from None
-        return cls.from_dict(data, source=str(path))
+        source = label(path)
+        return cls.from_json(decode_text(read_bytes(path), source), source)
 
     # -- formulas ------------------------------------------------------------------------
     def formulas(self) -> str:
@@ -223,9 +253,121 @@ def _number_to_json(value: Any) -> int | str:
     return int(fraction) if fraction.denominator == 1 else str(fraction)
 
 
-def _number_from_json(value: Any) -> Fraction:
+def _brief(value: Any) -> str:
+    """A short, one-line description of a parsed JSON value for an error message."""
+    if isinstance(value, str):
+        return show(value)
+    if isinstance(value, dict):
+        return f"an object with {len(value)} keys"
+    if isinstance(value, list):
+        return f"a list of {len(value)} items"
+    if isinstance(value, int) and abs(value) >= 10**40:
+        return "a very large integer"
+    if value is None or isinstance(value, (bool, int, float)):
+        return show(json.dumps(value))
+    return type(value).__name__
+
+
+def _number_from_json(value: Any, where: str) -> Fraction:
+    """A JSON coefficient: an integer, an integral float such as ``2.0``, or a string ``p/q``."""
     if isinstance(value, bool) or not isinstance(value, (int, str, float)):
-        raise TypeError(f"coefficient {value!r} is not a number; accepted: integers or 'p/q'")
-    if isinstance(value, float) and not value.is_integer():
-        raise ValueError(f"coefficient {value!r} is a float; write fractions as 'p/q' strings")
-    return Fraction(value)
+        raise AlgorithmFileError(f"{where}: {_brief(value)} is not a number; accepted: "
+                                 f"{ACCEPTED_NUMBER} (fractions as strings 'p/q')")
+    if isinstance(value, str):
+        return parse_number(value, where)
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise AlgorithmFileError(f"{where}: {_brief(value)} is a float; accepted: "
+                                     f"{ACCEPTED_NUMBER} (fractions as strings 'p/q')")
+        if abs(value) > MAX_COEFFICIENT:
+            raise AlgorithmFileError(f"{where}: coefficient {_brief(value)} is too large; "
+                                     f"accepted: {ACCEPTED_NUMBER}")
+        value = int(value)
+    return check_coefficient(value, where)
+
+
+def _provenance_from_json(value: Any, source: str) -> dict[str, Any]:
+    """Provenance: a flat object of at most 64 keys; values are strings (at most 4096
+    characters), finite numbers, booleans or null; ``name`` is one printable line (<= 256)."""
+    accepted = ("accepted: an object of at most 64 keys with strings (at most "
+                f"{_MAX_PROVENANCE_STRING} characters), numbers, booleans or null as values")
+    if not isinstance(value, dict) or len(value) > 64:
+        raise AlgorithmFileError(f"{source}: provenance: {_brief(value)}; {accepted}")
+    for key, item in value.items():
+        where = f"{source}: provenance.{key if str(key).isidentifier() else show(str(key))}"
+        if not _is_text(key, 100):
+            raise AlgorithmFileError(f"{source}: provenance key {show(str(key))}; {accepted}")
+        if isinstance(item, str):
+            if not _is_text(item, _MAX_PROVENANCE_STRING):
+                raise AlgorithmFileError(f"{where}: {_brief(item)}; {accepted}")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise AlgorithmFileError(f"{where}: {item}; {accepted}")
+        elif not (item is None or isinstance(item, (bool, int, float))):
+            raise AlgorithmFileError(f"{where}: {_brief(item)}; {accepted}")
+    name = value.get("name")
+    if name is not None and (not isinstance(name, str) or not name.isprintable()
+                             or len(name) > _MAX_NAME):
+        raise AlgorithmFileError(f"{source}: provenance.name: {_brief(name)}; accepted: a "
+                                 f"one-line string of at most {_MAX_NAME} printable characters")
+    return dict(value)
+
+
+def _is_text(value: Any, limit: int) -> bool:
+    if not isinstance(value, str) or len(value) > limit:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a JSON escape
+        return False
+    return True
+
+
+class _JsonRefused(ValueError):
+    """A JSON literal or key refused by the reader's hooks (see :func:`load_json`)."""
+
+    def __init__(self, literal: str, message: str) -> None:
+        super().__init__(message)
+        self.literal = literal
+
+
+def _json_int(text: str) -> int:
+    if len(text) > 40:
+        raise _JsonRefused(text, f"integer of {len(text)} digits; accepted: {ACCEPTED_NUMBER}")
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    if len(text) > 40:
+        raise _JsonRefused(text, f"number of {len(text)} characters; accepted: at most 40")
+    return float(text)
+
+
+def _json_constant(text: str) -> float:
+    raise _JsonRefused(text, f"{text} is not a JSON number; accepted: finite numbers")
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _JsonRefused(f'"{key}"', f"key {show(key)} appears twice; accepted: each key "
+                               "once")
+        result[key] = value
+    return result
+
+
+def load_json(text: str, source: str) -> Any:
+    """``json.loads`` with bounded numbers, no NaN/Infinity, no repeated keys and a nesting
+    limit (Python's recursion limit); every refusal is an :class:`AlgorithmFileError`."""
+    try:
+        return json.loads(text, parse_int=_json_int, parse_float=_json_float,
+                          parse_constant=_json_constant, object_pairs_hook=_json_object)
+    except _JsonRefused as error:
+        line = text.count("\n", 0, max(text.find(error.literal), 0)) + 1
+        raise AlgorithmFileError(f"{source}:{line}: {error}") from None
+    except json.JSONDecodeError as error:
+        raise AlgorithmFileError(f"{source}:{error.lineno}: not valid JSON ({error.msg} at "
+                                 f"column {error.colno}); accepted: {FORMAT_NAME} JSON") from None
+    except RecursionError:
+        raise AlgorithmFileError(f"{source}: not valid JSON (nested too deeply); accepted: "
+                                 f"{FORMAT_NAME} JSON, nested at most 4 levels") from None

@@ -1,182 +1,357 @@
 """Plain-text algorithm formats of the published flip-graph results, read and written.
 
-The flip-graph papers (Kauers-Moosbauer's ``solutions/*.exp`` files) write one rank-one term
-per line, in the **cyclic convention** ``T = sum a_ij * b_jk * c_ki``: the third factor's
-variables are indexed ``c[k, i]`` (C transposed). Accepted, one term per line:
+The flip-graph papers (Kauers-Moosbauer's ``*.exp`` / ``*.m`` files) write rank-one terms in
+the **cyclic convention** ``T = sum a_ij * b_jk * c_ki``: the third factor's variables are
+indexed ``c[k, i]`` (C transposed). Accepted:
 
-* **products**: ``(a11+a22)*(b11+b22)*(c11+c22)``; a factor is a sum of variables with
-  optional integer coefficients (``-a12``, ``2*b21``, ``a11-a22``), brackets optional around a
-  single variable; an optional integer scalar factor (``-1*(...)*(...)*(...)``, or a leading
-  ``-``) multiplies the term. Variables: ``a11`` (single-digit indices), ``a_1_1``,
-  ``a[1,1]``, ``a(1,1)`` or ``a_{1,1}``; factors are recognised by their letter, in any order.
-* **matrices** (Mathematica-like lists): ``{{{1,0},{0,1}},{{1,0},{0,1}},{{1,0},{0,1}}}``, the
-  A factor (``n x m``), B factor (``m x p``) and C factor (``p x n``, i.e. ``c[k, i]``), entries
-  integers; or the whole file as one list of such terms.
+* **products**, one term per line: ``(a11+a22)*(b11+b22)*(c11+c22)``. A factor is a sum of
+  variables with optional coefficients (``-a12``, ``2*b21``, ``2 b21``, ``1/2*a11``,
+  ``a11-a22``), a scaled sum (``-3*(a12-a13)``), brackets optional around a single variable;
+  one factor each in ``a``, ``b`` and ``c``, in any order, joined by ``*``. Numbers between
+  the factors (``-1*(...)*2*...``), a leading sign and a trailing divisor (``.../315``, as in
+  the ``.exp`` files) scale the whole term. Variables: ``a11`` (single-digit indices),
+  ``a_1_1``, ``a[1,1]``, ``a(1,1)`` or ``a_{1,1}``; indices start at 1.
+* **matrices** (Mathematica lists): a term is ``{{{1,0},{0,1}},{{1,0},{0,1}},{{1,0},{0,1}}}``,
+  the A factor (``n x m``), B factor (``m x p``) and C factor (``p x n``, i.e. ``c[k, i]``);
+  the file is one term per line, or one list of terms ``{term, term, ...}`` broken across
+  lines anywhere (Mathematica's ``.m`` output; one term per line inside an outer ``{ }`` is
+  the common layout). All terms have the same matrix sizes.
 
-Blank lines and lines starting with ``#`` or ``//`` are ignored. With ``c_transposed=False``
-the third factor is read (and written) in our convention instead (``c[i, k]``; ``n x p``).
-Coefficients are integers: the ring (``Z`` or ``Z2``) is decided by exact verification when
-not given (``Z`` when it holds over the integers, else ``Z2`` when it holds modulo 2).
+Numbers are integers or fractions ``p/q`` (see :mod:`mlo_exp.parsing` for the bounds; no
+float syntax, no exponents). Spaces and tabs may separate tokens but never split a name, and
+two variables always need an operator between them (``a21a22`` or ``a21 a22`` is refused,
+not read as a sum). Blank lines and lines starting with ``#`` or ``//`` are ignored. With
+``c_transposed=False`` the third factor is read (and written) in our convention instead
+(``c[i, k]``; ``n x p``). The ring is ``Q`` when a coefficient is a fraction; else, when not
+given, ``Z`` when the algorithm holds over the integers, else ``Z2`` when it holds modulo 2.
 
-:func:`read_algorithm_file` is the one entry point for "an algorithm file": the JSON format of
-:mod:`mlo_exp.algorithm`, or either text format above (by content, not by extension).
+:func:`read_algorithms` is the one entry point for "an algorithm file", recognised by content
+(not by extension): an AlphaTensor ``.npz`` (a zip archive, :mod:`mlo_exp.alphatensor`), the
+JSON of :mod:`mlo_exp.algorithm` (``{`` then ``"``), or either text format above.
 """
 
 from __future__ import annotations
 
-import json
 import re
+from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from mlo_exp.algorithm import Algorithm, AlgorithmFileError
-
-_VARIABLE = re.compile(
-    r"([abc])(?:_?\{(\d+),(\d+)\}|\[(\d+),(\d+)\]|\((\d+),(\d+)\)|_(\d+)_(\d+)|(\d)(\d))"
+from mlo_exp.alphatensor import alphatensor_from_bytes
+from mlo_exp.parsing import (
+    MAX_DIM,
+    MAX_RANK,
+    check_coefficient,
+    check_exact_cost,
+    check_size,
+    decode_text,
+    exact_matrix,
+    label,
+    parse_number,
+    read_bytes,
+    show,
 )
-_TERM = re.compile(r"([+-]?)\s*(?:(\d+)\s*\*?\s*)?(" + _VARIABLE.pattern + r")")
+from mlo_exp.tensor import is_integral
+
+KINDS = ("auto", "npz", "json", "text")
+ACCEPTED_PRODUCTS = ("a product like (a11+a22)*(b11+b22)*(c11+c22) with variables a11, a[1,1], "
+                     "a_1_1, a(1,1) or a_{1,1} and integer or p/q coefficients")
+ACCEPTED_MATRICES = ("matrices like {{{1,0},{0,1}},{{1,0},{0,1}},{{1,0},{0,1}}} per term, or "
+                     "one list {term, term, ...}, entries integers or p/q")
+_MAX_PARENS = 8
+_MAX_LINE = 100_000
+_MAX_VALUES = MAX_RANK * 3 * (MAX_DIM * MAX_DIM + MAX_DIM + 1) + MAX_RANK
+_VARIABLE = (r"(?P<letter>[abc])(?:_?\{\s*(?P<i1>[0-9]+)\s*,\s*(?P<j1>[0-9]+)\s*\}"
+             r"|\[\s*(?P<i2>[0-9]+)\s*,\s*(?P<j2>[0-9]+)\s*\]"
+             r"|\(\s*(?P<i3>[0-9]+)\s*,\s*(?P<j3>[0-9]+)\s*\)"
+             r"|_(?P<i4>[0-9]+)_(?P<j4>[0-9]+)|(?P<i5>[0-9])(?P<j5>[0-9]))")
+_PRODUCT_TOKEN = re.compile(
+    rf"(?P<space>[ \t]+)|(?P<var>{_VARIABLE})|(?P<num>[0-9]+)|(?P<op>[-+*/();,])", re.ASCII)
+_NAME_CHAR = re.compile(r"[A-Za-z0-9_]", re.ASCII)
+_MATRIX_TOKEN = re.compile(r"(?P<space>[ \t\r]+)|(?P<newline>\n)|(?P<num>[+-]?[0-9]+(?:/[0-9]+)?)"
+                           r"|(?P<op>[{},])", re.ASCII)
 
 
 class FormatError(AlgorithmFileError):
     """A text algorithm that cannot be parsed: names the file, the line and what is accepted."""
 
 
-# --- reading ---------------------------------------------------------------------------------
+# --- any algorithm file ----------------------------------------------------------------------
+def read_algorithms(path: str | Path, kind: str = "auto",
+                    shape: tuple[int, int, int] | None = None, ring: str | None = None,
+                    c_transposed: bool = True) -> list[Algorithm]:
+    """Every algorithm in a file (one, or several for an AlphaTensor ``.npz``), not verified.
+
+    ``kind`` is one of :data:`KINDS` (``auto``: by content). ``shape`` selects one algorithm of
+    an ``.npz`` and is the shape of a text file (else inferred); ``ring`` is the ring to read
+    the algorithm over (for JSON and ``.npz`` it must suit the coefficients). Raises
+    :class:`AlgorithmFileError` (one line) for anything that is not an exact reading.
+    """
+    source = label(path)
+    if kind not in KINDS:
+        raise AlgorithmFileError(f"{source}: kind {show(kind)}; accepted: {', '.join(KINDS)}")
+    data = read_bytes(path)
+    if kind == "npz" or (kind == "auto" and data[:2] == b"PK"):
+        found = alphatensor_from_bytes(data, source, ring, name=Path(path).name)
+        if shape is None:
+            return [found[key] for key in sorted(found)]
+        if tuple(shape) not in found:
+            known = " ".join(",".join(map(str, key)) for key in sorted(found))
+            raise AlgorithmFileError(f"{source}: no algorithm for {_shape(shape)}; accepted: "
+                                     f"one of {known}")
+        return [found[tuple(shape)]]  # type: ignore[index]
+    text = decode_text(data, source)
+    if kind == "json" or (kind == "auto" and _looks_like_json(text)):
+        algorithm = Algorithm.from_json(text, source)
+        if shape is not None and tuple(shape) != algorithm.shape:
+            raise AlgorithmFileError(f"{source}: holds {_shape(algorithm.shape)}; accepted: the "
+                                     f"shape asked for, {_shape(shape)}")
+        return [with_ring(algorithm, ring, source)]
+    return [parse_text(text, shape=shape, ring=ring, c_transposed=c_transposed, source=source,
+                       name=_name_from(Path(path).stem))]
+
+
 def read_algorithm_file(path: str | Path, shape: tuple[int, int, int] | None = None,
                         ring: str | None = None, c_transposed: bool = True) -> Algorithm:
-    """Read a JSON (``mlo-exp/algorithm``) or flip-graph text algorithm file (not verified)."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise AlgorithmFileError(f"{path}: cannot read: {error.strerror}") from None
-    if text.lstrip().startswith("{\"") or text.lstrip().startswith("{\n"):
-        return Algorithm.load(path)
-    return parse_text(text, shape=shape, ring=ring, c_transposed=c_transposed, source=str(path),
-                      name=path.stem)
+    """The one algorithm of a file (see :func:`read_algorithms`; ``shape`` picks from a .npz)."""
+    found = read_algorithms(path, shape=shape, ring=ring, c_transposed=c_transposed)
+    if len(found) != 1:
+        raise AlgorithmFileError(f"{label(path)}: holds {len(found)} algorithms; accepted here: "
+                                 "one (give a shape to pick one of an .npz)")
+    return found[0]
+
+
+def with_ring(algorithm: Algorithm, ring: str | None, source: str) -> Algorithm:
+    """``algorithm`` over ``ring`` (unchanged when ``None``); fractions only over ``Q``."""
+    if ring is None or ring == algorithm.ring:
+        return algorithm
+    if ring in ("Z", "Z2") and not all(is_integral(x) for x in (algorithm.u, algorithm.v,
+                                                                   algorithm.w)):
+        raise AlgorithmFileError(f"{source}: ring {ring} asked for, but the coefficients include "
+                                 "fractions; accepted: ring Q")
+    return Algorithm(algorithm.shape, algorithm.u, algorithm.v, algorithm.w, ring,
+                     dict(algorithm.provenance))
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "<" + ",".join(map(str, shape)) + ">"
+
+
+def _looks_like_json(text: str) -> bool:
+    """A JSON object starts with ``{`` then ``"`` (or ``}``); ``{{`` starts matrices."""
+    stripped = text.lstrip()
+    return stripped.startswith("{") and stripped[1:].lstrip()[:1] in ('"', "}")
+
+
+def _name_from(stem: str) -> str | None:
+    return stem if stem and stem.isprintable() else None
+
+
+# --- text ------------------------------------------------------------------------------------
+@dataclass
+class _Term:
+    """One rank-one term: ``{letter: {(row, col): coefficient}}`` times ``scale``."""
+
+    where: str
+    factors: dict[str, dict[tuple[int, int], Fraction]] = field(default_factory=dict)
+    scale: Fraction = Fraction(1)
 
 
 def parse_text(text: str, shape: tuple[int, int, int] | None = None, ring: str | None = None,
                c_transposed: bool = True, source: str = "<text>",
                name: str | None = None) -> Algorithm:
     """Parse a text algorithm (see module docstring) into an :class:`Algorithm`."""
-    lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), 1)]
-    lines = [(n, line) for n, line in lines
-             if line and not line.startswith("#") and not line.startswith("//")]
-    if not lines:
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = [line.rstrip("\r") for line in text.split("\n")]
+    content = [(number, line.strip(" \t")) for number, line in enumerate(lines, 1)]
+    content = [(n, line) for n, line in content
+               if line and not line.startswith("#") and not line.startswith("//")]
+    if not content:
         raise FormatError(f"{source}: no terms found; accepted: one term per line, e.g. "
-                          "(a11+a22)*(b11+b22)*(c11+c22) or {{{1,0},{0,1}},{{...}},{{...}}}")
-    if lines[0][1].startswith("{"):
-        terms = _parse_matrix_terms(lines, source)
-    else:
-        terms = [_parse_product(line, f"{source}:{number}") for number, line in lines]
+                          "(a11+a22)*(b11+b22)*(c11+c22), or " + ACCEPTED_MATRICES)
+    if content[0][1].startswith("{"):
+        kept = {n for n, _ in content}
+        body = "\n".join(line if n in kept else "" for n, line in enumerate(lines, 1))
+        return _matrices(body, shape, ring, c_transposed, source, name)
+    if len(content) > MAX_RANK:
+        raise FormatError(f"{source}: {len(content)} terms; accepted: at most {MAX_RANK}")
+    terms = [_Products(line, f"{source}:{number}").term() for number, line in content]
     return _assemble(terms, shape, ring, c_transposed, source, name)
 
 
-def _parse_matrix_terms(lines: list[tuple[int, str]], source: str) -> list[dict]:
-    def load(text: str, where: str):
-        try:
-            return json.loads(text.replace("{", "[").replace("}", "]"))
-        except json.JSONDecodeError as error:
-            raise FormatError(f"{where}: not a list of integer matrices ({error.msg})") from None
+class _Products:
+    """Recursive-descent reader of one product line (grammar in the module docstring)."""
 
-    joined = " ".join(line for _, line in lines)
-    if joined.startswith("{{{{"):
-        raw_terms = [(source, term) for term in load(joined, source)]
-    else:
-        raw_terms = [(f"{source}:{n}", load(line, f"{source}:{n}")) for n, line in lines]
-    terms = []
-    for where, term in raw_terms:
-        if not isinstance(term, list) or len(term) != 3:
-            raise FormatError(f"{where}: a term must be three matrices {{A, B, C}}")
-        entries = {}
-        for letter, matrix in zip("abc", term, strict=True):
-            array = np.array(matrix, dtype=object)
-            if array.ndim != 2 or not all(isinstance(x, int) and not isinstance(x, bool)
-                                          for x in array.ravel()):
-                raise FormatError(f"{where}: factor {letter} must be a matrix of integers")
-            for (row, col), value in np.ndenumerate(array):
-                entries[(letter, row, col)] = int(value)
-        terms.append({"entries": entries, "scale": 1, "where": where})
-    return terms
-
-
-def _split_top_level(text: str, where: str) -> list[str]:
-    parts, depth, current = [], 0, []
-    for char in text:
-        if char == "(" and depth >= 0:
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth < 0:
-                raise FormatError(f"{where}: unbalanced ')'")
-        if char == "*" and depth == 0:
-            parts.append("".join(current).strip())
-            current = []
-        else:
-            current.append(char)
-    if depth != 0:
-        raise FormatError(f"{where}: unbalanced '('")
-    parts.append("".join(current).strip())
-    return parts
-
-
-def _parse_product(line: str, where: str) -> dict:
-    accepted = "a product like (a11+a22)*(b11+b22)*(c11+c22)"
-    text = line.replace(" ", "").rstrip(";,")
-    scale = 1
-    if text.startswith("-("):
-        scale, text = -1, text[1:]
-    # A lone integer factor (anywhere) scales the whole term: 2*a11*(...) = a11*(...)*(2*...).
-    merged = _split_top_level(text, where)
-    entries: dict[tuple[str, int, int], int] = {}
-    letters_seen = set()
-    for factor in merged:
-        if not factor:
-            raise FormatError(f"{where}: empty factor; accepted: {accepted}")
-        if re.fullmatch(r"[+-]?\d+", factor):
-            scale *= int(factor)
-            continue
-        body = factor[1:-1] if factor.startswith("(") and factor.endswith(")") else factor
-        negate = False
-        if factor.startswith("-(") and factor.endswith(")"):
-            body, negate = factor[2:-1], True
-        position, letters = 0, set()
-        while position < len(body):
-            match = _TERM.match(body, position)
+    def __init__(self, line: str, where: str) -> None:
+        self.line, self.where = line, where
+        self.tokens: list[tuple[str, object, int]] = []
+        self.position = position = 0
+        if len(line) > _MAX_LINE:
+            raise self.error(f"a line of {len(line)} characters; at most {_MAX_LINE}", 1)
+        while position < len(line):
+            match = _PRODUCT_TOKEN.match(line, position)
             if match is None:
-                raise FormatError(f"{where}: cannot read {body[position:]!r} in factor "
-                                  f"{factor!r}; accepted: {accepted}, variables a11, a[1,1], "
-                                  "a_1_1, a(1,1)")
-            sign = -1 if match.group(1) == "-" else 1
-            coefficient = sign * int(match.group(2) or 1) * (-1 if negate else 1)
-            letter, row, col = _variable(match.group(3))
-            letters.add(letter)
-            key = (letter, row, col)
-            entries[key] = entries.get(key, 0) + coefficient
+                raise self.error(f"cannot read {show(line[position:position + 20])}",
+                                 position + 1)
+            if match.group("var"):
+                self.tokens.append(("var", self._variable(match), position + 1))
+                if _NAME_CHAR.match(line, match.end()):
+                    raise self.error(f"{show(line[match.end():match.end() + 10])} right after "
+                                     f"{match.group('var')}: names need an operator between "
+                                     "them", match.end() + 1)
+            elif match.group("num"):
+                self.tokens.append(("num", match.group("num"), position + 1))
+            elif match.group("op"):
+                self.tokens.append(("op", match.group("op"), position + 1))
             position = match.end()
+        self.position = 0
+
+    def error(self, message: str, column: int | None = None) -> FormatError:
+        if column is None:
+            column = (self.tokens[self.position][2] if self.position < len(self.tokens)
+                      else len(self.line) + 1)
+        return FormatError(f"{self.where}: column {column}: {message}; accepted: "
+                           f"{ACCEPTED_PRODUCTS}")
+
+    def _variable(self, match: re.Match) -> tuple[str, int, int]:
+        row, col = (next(match.group(f"{axis}{k}") for k in range(1, 6)
+                         if match.group(f"{axis}{k}") is not None) for axis in "ij")
+        indices = []
+        for text in (row, col):
+            if len(text) > 3 or not 1 <= int(text) <= MAX_DIM:
+                raise self.error(f"index {text} in {match.group('var')}: indices run from 1 to "
+                                 f"{MAX_DIM}", match.start() + 1)
+            indices.append(int(text) - 1)
+        return match.group("letter"), indices[0], indices[1]
+
+    # -- tokens
+    def peek(self) -> tuple[str, object]:
+        if self.position < len(self.tokens):
+            kind, value, _ = self.tokens[self.position]
+            return kind, value
+        return "end", None
+
+    def take(self, op: str) -> bool:
+        if self.peek() == ("op", op):
+            self.position += 1
+            return True
+        return False
+
+    def number(self) -> Fraction:
+        """``digits [/ digits]``; the caller saw a number."""
+        _, text, column = self.tokens[self.position]
+        self.position += 1
+        if self.peek() == ("op", "/") and self.position + 1 < len(self.tokens) \
+                and self.tokens[self.position + 1][0] == "num":
+            text = f"{text}/{self.tokens[self.position + 1][1]}"
+            self.position += 2
+        return parse_number(str(text), f"{self.where}: column {column}")
+
+    def divisor(self) -> Fraction:
+        """After ``/``: a positive integer."""
+        kind, text = self.peek()
+        if kind != "num":
+            raise self.error("a divisor must be a positive integer")
+        self.position += 1
+        value = parse_number(str(text), f"{self.where}: divisor")
+        if value == 0:
+            raise self.error("division by zero")
+        return value
+
+    # -- grammar
+    def term(self) -> _Term:
+        """``[sign] item (['*'] item)* [';']``: an item is a number or a factor, each may be
+        followed by ``/ divisor``; a number may stand right before the factor it scales."""
+        term = _Term(self.where)
+        scale = Fraction(1)
+        while True:
+            if self.take("-"):
+                scale = -scale
+            else:
+                self.take("+")
+            number = self.peek()[0] == "num"
+            if number:
+                scale = check_coefficient(scale * self.number(), self.where)
+            elif self._at_atom():
+                self.factor_into(term)
+            else:
+                raise self.error("expected a factor such as (a11+a22), a variable or a number")
+            while self.take("/"):
+                scale = check_coefficient(scale / self.divisor(), self.where)
+            if self.take("*") or (number and self._at_atom()):
+                continue
+            break
+        if self.take(";") or self.take(","):
+            pass
+        if self.peek()[0] != "end":
+            raise self.error("expected '*' between factors or the end of the line")
+        missing = sorted(set("abc") - set(term.factors))
+        if missing:
+            raise FormatError(f"{self.where}: the term needs one factor each in a, b and c; no "
+                              f"factor in {', '.join(missing)}; accepted: {ACCEPTED_PRODUCTS}")
+        term.scale = scale
+        return term
+
+    def _at_atom(self) -> bool:
+        kind, value = self.peek()
+        return kind == "var" or (kind, value) == ("op", "(")
+
+    def factor_into(self, term: _Term) -> None:
+        """One factor (a variable or a bracketed sum) stored in ``term`` under its letter."""
+        column = self.tokens[self.position][2]
+        linear = self.atom(0)
+        letters = {letter for letter, _, _ in linear}
         if len(letters) != 1:
-            raise FormatError(f"{where}: factor {factor!r} mixes variables {sorted(letters)}; "
-                              "each factor uses one of a, b, c")
+            raise self.error(f"a factor mixes variables {', '.join(sorted(letters))}; each "
+                             "factor uses one of a, b, c", column)
         letter = letters.pop()
-        if letter in letters_seen:
-            raise FormatError(f"{where}: two factors in {letter}; accepted: {accepted}")
-        letters_seen.add(letter)
-    if letters_seen != {"a", "b", "c"}:
-        raise FormatError(f"{where}: the term needs one factor each in a, b and c; found "
-                          f"{sorted(letters_seen)}")
-    return {"entries": entries, "scale": scale, "where": where}
+        if letter in term.factors:
+            raise self.error(f"two factors in {letter}", column)
+        term.factors[letter] = {(row, col): value for (_, row, col), value in linear.items()}
+
+    def atom(self, depth: int) -> dict[tuple[str, int, int], Fraction]:
+        kind, value = self.peek()
+        if kind == "var":
+            self.position += 1
+            return {value: Fraction(1)}  # type: ignore[dict-item]
+        if (kind, value) != ("op", "("):
+            raise self.error("expected a variable such as a11 or '('")
+        if depth >= _MAX_PARENS:
+            raise self.error(f"brackets nested deeper than {_MAX_PARENS}")
+        self.position += 1
+        result = self.sum(depth + 1)
+        if not self.take(")"):
+            raise self.error("expected ')' or an operator (+ - * /)")
+        return result
+
+    def sum(self, depth: int) -> dict[tuple[str, int, int], Fraction]:
+        result: dict[tuple[str, int, int], Fraction] = {}
+        first = True
+        while True:
+            if self.take("-"):
+                sign = -1
+            elif self.take("+") or first:
+                sign = 1
+            else:
+                return result
+            first = False
+            coefficient = Fraction(sign)
+            while self.peek()[0] == "num":
+                coefficient = check_coefficient(coefficient * self.number(), self.where)
+                self.take("*")
+            part = self.atom(depth)
+            while self.take("/"):
+                coefficient = check_coefficient(coefficient / self.divisor(), self.where)
+            for key, value in part.items():
+                result[key] = check_coefficient(result.get(key, 0) + coefficient * value,
+                                                self.where)
 
 
-def _variable(text: str) -> tuple[str, int, int]:
-    match = _VARIABLE.fullmatch(text)
-    assert match is not None
-    numbers = [g for g in match.groups()[1:] if g is not None]
-    return match.group(1), int(numbers[0]) - 1, int(numbers[1]) - 1
-
-
-def _assemble(terms: list[dict], shape: tuple[int, int, int] | None, ring: str | None,
+def _assemble(terms: list[_Term], shape: tuple[int, int, int] | None, ring: str | None,
               c_transposed: bool, source: str, name: str | None) -> Algorithm:
     def c_index(row: int, col: int) -> tuple[int, int]:
         return (col, row) if c_transposed else (row, col)  # -> (i, k)
@@ -184,74 +359,218 @@ def _assemble(terms: list[dict], shape: tuple[int, int, int] | None, ring: str |
     if shape is None:
         n = m = p = 1
         for term in terms:
-            for (letter, row, col) in term["entries"]:
-                if letter == "a":
-                    n, m = max(n, row + 1), max(m, col + 1)
-                elif letter == "b":
-                    m, p = max(m, row + 1), max(p, col + 1)
-                else:
-                    i, k = c_index(row, col)
-                    n, p = max(n, i + 1), max(p, k + 1)
+            for row, col in term.factors["a"]:
+                n, m = max(n, row + 1), max(m, col + 1)
+            for row, col in term.factors["b"]:
+                m, p = max(m, row + 1), max(p, col + 1)
+            for row, col in term.factors["c"]:
+                i, k = c_index(row, col)
+                n, p = max(n, i + 1), max(p, k + 1)
         shape = (n, m, p)
+    check_size(shape, len(terms), source)
     n, m, p = shape
     rank = len(terms)
-    u = np.zeros((n * m, rank), dtype=np.int64)
-    v = np.zeros((m * p, rank), dtype=np.int64)
-    w = np.zeros((n * p, rank), dtype=np.int64)
-    for r, term in enumerate(terms):
-        for (letter, row, col), value in term["entries"].items():
-            if letter == "a":
-                ok, index, target = row < n and col < m, row * m + col, u
-            elif letter == "b":
-                ok, index, target = row < m and col < p, row * p + col, v
-            else:
-                i, k = c_index(row, col)
-                ok, index, target = i < n and k < p, i * p + k, w
-            if not ok:
-                raise FormatError(f"{term['where']}: {letter}[{row + 1},{col + 1}] is outside "
-                                  f"<{n},{m},{p}>")
-            target[index, r] += value * (term["scale"] if letter == "c" else 1)
+    columns: dict[str, list[Fraction]] = {"a": [], "b": [], "c": []}
+    for term in terms:
+        for letter, (rows, cols) in (("a", (n, m)), ("b", (m, p)), ("c", (n, p))):
+            column = [Fraction(0)] * (rows * cols)
+            for (row, col), value in term.factors[letter].items():
+                i, k = c_index(row, col) if letter == "c" else (row, col)
+                if i >= rows or k >= cols:
+                    raise FormatError(f"{term.where}: {letter}[{row + 1},{col + 1}] is outside "
+                                      f"<{n},{m},{p}>; accepted: indices within the shape")
+                column[i * cols + k] = value * (term.scale if letter == "c" else 1)
+            columns[letter] += [check_coefficient(x, term.where) for x in column]
+    u, v, w = (exact_matrix(columns[letter], rank, rows).T
+               for letter, rows in (("a", n * m), ("b", m * p), ("c", n * p)))
+    return _finish((n, m, p), (u, v, w), ring, source, name)
+
+
+def _finish(shape: tuple[int, int, int], factors: tuple[np.ndarray, ...], ring: str | None,
+            source: str, name: str | None) -> Algorithm:
+    """Ring (given, or detected) and the cost check of a text algorithm."""
+    n, m, p = shape
+    check_exact_cost(shape, factors, source)
     provenance = {"name": name or f"imported-{n}x{m}x{p}", "source": f"text file {source}"}
-    if ring is None:
-        algorithm = Algorithm((n, m, p), u, v, w, "Z", provenance)
-        if not algorithm.verify().ok and Algorithm((n, m, p), u, v, w, "Z2").verify().ok:
-            algorithm = Algorithm((n, m, p), u, v, w, "Z2", provenance)
-        return algorithm
-    return Algorithm((n, m, p), u, v, w, ring, provenance)
+    integral = all(is_integral(x) for x in factors)
+    if ring is not None:
+        if ring in ("Z", "Z2") and not integral:
+            raise FormatError(f"{source}: ring {ring} asked for, but the coefficients include "
+                              "fractions; accepted: ring Q")
+        return Algorithm(shape, *factors, ring, provenance)
+    if not integral:
+        return Algorithm(shape, *factors, "Q", provenance)
+    algorithm = Algorithm(shape, *factors, "Z", provenance)
+    if not algorithm.verify().ok and Algorithm(shape, *factors, "Z2").verify().ok:
+        algorithm = Algorithm(shape, *factors, "Z2", provenance)
+    return algorithm
+
+
+@dataclass
+class _Node:
+    """A ``{...}`` list of the matrices format and the line it starts on."""
+
+    line: int
+    items: list = field(default_factory=list)
+
+
+def _matrices(text: str, shape: tuple[int, int, int] | None, ring: str | None,
+              c_transposed: bool, source: str, name: str | None) -> Algorithm:
+    values = _parse_lists(text, source)
+    first = values[0] if values else None
+    depth = 0
+    while isinstance(first, _Node) and first.items:
+        depth, first = depth + 1, first.items[0]
+    if len(values) == 1 and depth == 4:
+        values = values[0].items
+    if not values or len(values) > MAX_RANK:
+        raise FormatError(f"{source}: {len(values)} terms; accepted: 1 to {MAX_RANK} terms of "
+                          + ACCEPTED_MATRICES)
+    terms = []
+    for t, node in enumerate(values, 1):
+        where = f"{source}: term {t} (line {node.line if isinstance(node, _Node) else '?'})"
+        if not isinstance(node, _Node) or len(node.items) != 3:
+            raise FormatError(f"{where}: not three matrices {{A, B, C}}; accepted: "
+                              + ACCEPTED_MATRICES)
+        terms.append((where, [_matrix(item, letter, where)
+                              for item, letter in zip(node.items, "abc", strict=True)]))
+    if shape is None:
+        a_rows, b_rows, _ = terms[0][1]
+        shape = (len(a_rows), len(a_rows[0]), len(b_rows[0]))
+    n, m, p = shape
+    expected = [(n, m), (m, p), (p, n) if c_transposed else (n, p)]
+    for where, matrices in terms:
+        for letter, matrix, size in zip("abc", matrices, expected, strict=True):
+            if len(matrix) != size[0] or len(matrix[0]) != size[1]:
+                raise FormatError(f"{where}: matrix {letter} is {len(matrix)}x{len(matrix[0])}; "
+                                  f"accepted: {size[0]}x{size[1]} for <{n},{m},{p}> "
+                                  f"(C is {'p x n, c[k,i]' if c_transposed else 'n x p'})")
+    check_size(shape, len(terms), source)
+    columns: dict[str, list[Fraction]] = {"a": [], "b": [], "c": []}
+    for _, (a_rows, b_rows, c_rows) in terms:
+        columns["a"] += [x for row in a_rows for x in row]
+        columns["b"] += [x for row in b_rows for x in row]
+        ours = [list(col) for col in zip(*c_rows, strict=True)] if c_transposed else c_rows
+        columns["c"] += [x for row in ours for x in row]
+    rank = len(terms)
+    factors = tuple(exact_matrix(columns[letter], rank, rows).T
+                    for letter, rows in (("a", n * m), ("b", m * p), ("c", n * p)))
+    return _finish((n, m, p), factors, ring, source, name)
+
+
+def _matrix(node: object, letter: str, where: str) -> list[list[Fraction]]:
+    accepted = f"accepted: {ACCEPTED_MATRICES}"
+    if not isinstance(node, _Node) or not node.items or not all(
+            isinstance(row, _Node) and row.items for row in node.items):
+        raise FormatError(f"{where}: factor {letter} is not a matrix (a list of rows); {accepted}")
+    rows = [row.items for row in node.items]
+    if any(len(row) != len(rows[0]) or any(isinstance(x, _Node) for x in row) for row in rows):
+        raise FormatError(f"{where}: factor {letter}: rows of different lengths or nested "
+                          f"lists; {accepted}")
+    if len(rows) > MAX_DIM or len(rows[0]) > MAX_DIM:
+        raise FormatError(f"{where}: factor {letter} is {len(rows)}x{len(rows[0])}; accepted: "
+                          f"at most {MAX_DIM}x{MAX_DIM}")
+    return rows
+
+
+def _parse_lists(text: str, source: str) -> list:
+    """Top-level values of a ``{..., {...}}`` text; lists are :class:`_Node`, numbers Fractions.
+
+    Inside a list, items are separated by exactly one comma; top-level values by a comma or a
+    line break. Nesting is at most 4 deep; lists hold at most ``MAX_RANK`` items.
+    """
+    top: list = []
+    stack: list[_Node] = []
+    line, position = 1, 0
+    separated = True  # may a value start here? (in the current list or at the top level)
+    count = 0
+    while position < len(text):
+        match = _MATRIX_TOKEN.match(text, position)
+        where = f"{source}:{line}"
+        if match is None:
+            raise FormatError(f"{where}: cannot read {show(text[position:position + 20])}; "
+                              f"accepted: {ACCEPTED_MATRICES}")
+        position = match.end()
+        token = match.group()
+        if match.group("space"):
+            continue
+        if match.group("newline"):
+            line += 1
+            separated = separated or not stack
+            continue
+        items = stack[-1].items if stack else top
+        if token == ",":
+            if separated and (stack or not top):
+                raise FormatError(f"{where}: a comma without a value before it; accepted: "
+                                  f"{ACCEPTED_MATRICES}")
+            separated = True
+            continue
+        if token == "}":
+            if not stack:
+                raise FormatError(f"{where}: '}}' without '{{'; accepted: {ACCEPTED_MATRICES}")
+            if separated and stack[-1].items:
+                raise FormatError(f"{where}: a comma before '}}'; accepted: {ACCEPTED_MATRICES}")
+            stack.pop()
+            separated = False
+            continue
+        if not separated:
+            raise FormatError(f"{where}: missing ',' between values; accepted: "
+                              f"{ACCEPTED_MATRICES}")
+        count += 1
+        if len(items) >= MAX_RANK or count > _MAX_VALUES:
+            raise FormatError(f"{where}: too many values; accepted: at most {MAX_RANK} terms "
+                              f"of at most {MAX_DIM}x{MAX_DIM} matrices")
+        if token == "{":
+            if len(stack) >= 4:
+                raise FormatError(f"{where}: lists nested deeper than 4; accepted: "
+                                  f"{ACCEPTED_MATRICES}")
+            node = _Node(line)
+            items.append(node)
+            stack.append(node)
+            separated = True
+        else:
+            number = token.lstrip("+-")
+            if "/" not in token and len(number) <= 9:
+                items.append(Fraction(int(token)))
+            else:
+                items.append(parse_number(token, where))
+            separated = False
+    if stack:
+        raise FormatError(f"{source}:{stack[-1].line}: '{{' is never closed; accepted: "
+                          f"{ACCEPTED_MATRICES}")
+    return top
 
 
 # --- writing ---------------------------------------------------------------------------------
 def format_products(algorithm: Algorithm, c_transposed: bool = True) -> str:
     """The algorithm as product lines (``(a11+a22)*(b11+b22)*(c11+c22)``), one per term.
 
-    Integer coefficients only; multi-digit indices are written ``a[10,2]``.
+    Fractions are written ``1/2*a11``; with a dimension above 9 indices are ``a[10,2]``.
     """
     n, m, p = algorithm.shape
     wide = max(n, m, p) > 9
-    u, v, w = (np.asarray(x) for x in (algorithm.u, algorithm.v, algorithm.w))
-    if any(x.dtype == object for x in (u, v, w)):
-        raise ValueError("the text format holds integer coefficients only (this algorithm is "
-                         "rational); export it as JSON")
 
     def name(letter: str, row: int, col: int) -> str:
         return f"{letter}[{row + 1},{col + 1}]" if wide else f"{letter}{row + 1}{col + 1}"
 
-    def factor(column: np.ndarray, letter: str, rows: int, cols: int, transpose: bool) -> str:
+    def factor(column: np.ndarray, letter: str, cols: int, transpose: bool) -> str:
         parts = []
         for index, value in enumerate(column):
+            value = Fraction(value)
             if value == 0:
                 continue
             row, col = divmod(index, cols)
-            label = name(letter, col, row) if transpose else name(letter, row, col)
+            variable = name(letter, col, row) if transpose else name(letter, row, col)
             sign = "-" if value < 0 else "+"
-            magnitude = abs(int(value))
-            parts.append(f"{sign}{magnitude}*{label}" if magnitude != 1 else f"{sign}{label}")
+            magnitude = abs(value)
+            parts.append(f"{sign}{magnitude}*{variable}" if magnitude != 1
+                         else f"{sign}{variable}")
         text = "".join(parts)
         return "(" + (text[1:] if text.startswith("+") else text) + ")"
 
     lines = [
-        factor(u[:, r], "a", n, m, False) + "*" + factor(v[:, r], "b", m, p, False) + "*"
-        + factor(w[:, r], "c", n, p, c_transposed)
+        factor(algorithm.u[:, r], "a", m, False) + "*" + factor(algorithm.v[:, r], "b", p, False)
+        + "*" + factor(algorithm.w[:, r], "c", p, c_transposed)
         for r in range(algorithm.rank)
     ]
     return "\n".join(lines) + "\n"

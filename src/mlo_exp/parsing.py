@@ -1,0 +1,213 @@
+"""Shared rules for reading algorithm files: bounded sizes, exact numbers, one-line errors.
+
+Every reader of an algorithm file (JSON in :mod:`mlo_exp.algorithm`, the text formats in
+:mod:`mlo_exp.formats`, AlphaTensor ``.npz`` in :mod:`mlo_exp.alphatensor`) goes through these
+helpers, so any input either reads exactly or raises :class:`AlgorithmFileError` whose message
+is one line: ``<file>: <place>: <what is wrong>; accepted: <what would be>``.
+
+Limits, checked before anything of that size is allocated or computed:
+
+* a file is a regular file (no FIFO, device or directory: they are refused before reading)
+  of at most :data:`MAX_FILE_BYTES`; text is UTF-8 (a leading BOM is allowed);
+* each of ``n, m, p`` is in ``1..MAX_DIM`` and the rank ``R`` in ``1..MAX_RANK``;
+* the exact check holds one ``(n*m * m*p) x R`` table: at most :data:`MAX_CHECK_CELLS` entries
+  (512 MiB as float64), e.g. ``<12,12,12>`` at the school rank 1728, ``<16,16,16>`` up to
+  rank 1024;
+* a coefficient is an integer or a fraction ``p/q`` (ASCII digits, no exponent, no float
+  syntax) with ``|p|`` and ``q`` at most :data:`MAX_COEFFICIENT`; the common denominator of
+  one factor matrix is at most :data:`MAX_COMMON_DENOMINATOR`;
+* when the exact check cannot run in machine integers (large scaled coefficients), its work
+  ``n*m * m*p * n*p * R`` is at most :data:`MAX_BIG_CHECK_WORK` (a few seconds).
+"""
+
+from __future__ import annotations
+
+import codecs
+import math
+import os
+import re
+import stat
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+MAX_FILE_BYTES = 64 * 2**20
+MAX_DIM = 16
+MAX_RANK = 4096
+MAX_CHECK_CELLS = 2**26
+MAX_COEFFICIENT = 2**31 - 1
+MAX_COMMON_DENOMINATOR = 2**62
+MAX_BIG_CHECK_WORK = 2**26
+_MACHINE_SAFE = 2**62  # mlo_exp.tensor's int64 bound for one reconstruction
+
+NUMBER = r"[0-9]+(?:/[0-9]+)?"
+_NUMBER = re.compile(r"([+-]?)([0-9]+)(?:/([0-9]+))?", re.ASCII)
+_MAX_DIGITS = 40  # longer digit strings are refused before int() sees them
+ACCEPTED_NUMBER = (f"an integer or a fraction p/q with ASCII digits, |p| and q at most "
+                   f"{MAX_COEFFICIENT}")
+
+
+class AlgorithmFileError(ValueError):
+    """An algorithm file that cannot be read: names the file, the place and what is accepted."""
+
+
+def show(text: str, limit: int = 40) -> str:
+    """``repr`` of a piece of user input, shortened: safe inside a one-line message."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} chars)"
+
+
+def label(path: str | Path) -> str:
+    """A path as printable one-line text for messages and provenance (odd characters -> ?)."""
+    return "".join(c if c.isprintable() else "?" for c in str(path))
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def read_bytes(path: str | Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes.
+
+    Non-regular files are refused from ``stat`` before opening; the file is then opened
+    non-blocking and checked again on the descriptor, so a FIFO swapped in never blocks.
+    """
+    path, name = Path(path), label(path)
+    accepted = f"accepted: a regular file of at most {limit} bytes"
+    try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise AlgorithmFileError(f"{name}: is {_file_kind(mode)}; {accepted}")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as error:
+        raise AlgorithmFileError(f"{name}: cannot read: {error.strerror}") from None
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise AlgorithmFileError(f"{name}: is {_file_kind(status.st_mode)}; {accepted}")
+        if status.st_size > limit:
+            raise AlgorithmFileError(f"{name}: {status.st_size} bytes; {accepted}")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(2**20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as error:
+        raise AlgorithmFileError(f"{name}: cannot read: {error.strerror}") from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise AlgorithmFileError(f"{name}: more than {limit} bytes; {accepted}")
+    return b"".join(chunks)
+
+
+def decode_text(data: bytes, source: str) -> str:
+    """UTF-8 text (an optional BOM dropped); other bytes are refused with their line."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise AlgorithmFileError(
+            f"{source}:{line}: byte 0x{data[error.start]:02x} is not UTF-8; accepted: UTF-8 "
+            "text (a BOM is allowed) or an AlphaTensor .npz") from None
+
+
+def parse_number(token: str, where: str) -> Fraction:
+    """A coefficient written ``[+-]digits[/digits]`` (see module docstring for the bounds)."""
+    match = _NUMBER.fullmatch(token)
+    if match is None:
+        raise AlgorithmFileError(f"{where}: coefficient {show(token)}; accepted: "
+                                 f"{ACCEPTED_NUMBER}")
+    sign, numerator, denominator = match.groups()
+    if len(numerator) > _MAX_DIGITS or len(denominator or "") > _MAX_DIGITS:
+        raise AlgorithmFileError(f"{where}: coefficient {show(token)} is too long; accepted: "
+                                 f"{ACCEPTED_NUMBER}")
+    if denominator is not None and int(denominator) == 0:
+        raise AlgorithmFileError(f"{where}: coefficient {show(token)} divides by zero; "
+                                 f"accepted: {ACCEPTED_NUMBER}")
+    value = Fraction(int(numerator), int(denominator or 1))
+    return check_coefficient(-value if sign == "-" else value, where, token)
+
+
+def check_coefficient(value: Fraction | int, where: str, written: str | None = None) -> Fraction:
+    """``value`` as a Fraction when its numerator and denominator are within bounds."""
+    value = Fraction(value)
+    if abs(value.numerator) > MAX_COEFFICIENT or value.denominator > MAX_COEFFICIENT:
+        text = written if written is not None else str(value)
+        raise AlgorithmFileError(f"{where}: coefficient {show(text)} is too large; accepted: "
+                                 f"{ACCEPTED_NUMBER}")
+    return value
+
+
+def check_dim(value: object, name: str, where: str) -> int:
+    """One of ``n, m, p``: an integer (not a bool) in ``1..MAX_DIM``."""
+    if type(value) is not int or not 1 <= value <= MAX_DIM:
+        shown = (show(value) if isinstance(value, str) else repr(value)
+                 if value is None or type(value) in (int, float, bool) else type(value).__name__)
+        raise AlgorithmFileError(f"{where}: {name}={shown}; accepted: an integer from 1 to "
+                                 f"{MAX_DIM}")
+    return value
+
+
+def check_size(shape: tuple[int, int, int], rank: int, where: str) -> None:
+    """Refuse a rank or a shape whose exact check would not fit the limits (module docstring)."""
+    n, m, p = (check_dim(x, name, where) for x, name in zip(shape, "nmp", strict=True))
+    if not 1 <= rank <= MAX_RANK:
+        raise AlgorithmFileError(f"{where}: {rank} terms; accepted: 1 to {MAX_RANK} terms")
+    cells = n * m * m * p * rank
+    if cells > MAX_CHECK_CELLS:
+        raise AlgorithmFileError(
+            f"{where}: <{n},{m},{p}> with {rank} terms needs {cells} cells for the exact check; "
+            f"accepted: n*m * m*p * rank at most {MAX_CHECK_CELLS}")
+
+
+def exact_matrix(values: list[Fraction], rows: int, columns: int) -> np.ndarray:
+    """Row-major bounded Fractions -> an exact ``(rows, columns)`` array (int64 or Fraction)."""
+    if all(v.denominator == 1 for v in values):
+        return np.array([int(v) for v in values], dtype=np.int64).reshape(rows, columns)
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array.reshape(rows, columns)
+
+
+def check_exact_cost(shape: tuple[int, int, int], factors: tuple[np.ndarray, ...],
+                     where: str) -> None:
+    """Refuse factors whose exact check would need slow big integers at a large size.
+
+    ``factors`` hold bounded exact values: int64, float64 binary fractions, or Fractions.
+    """
+    n, m, p = shape
+    rank = factors[0].shape[1]
+    bound = rank
+    for name, factor in zip("uvw", factors, strict=True):
+        if factor.size == 0:
+            return
+        if factor.dtype.kind in "iu":
+            bound *= int(np.abs(factor).max())
+            continue
+        unique = np.unique(factor) if factor.dtype.kind == "f" else set(factor.ravel().tolist())
+        values = [Fraction(float(x)) if isinstance(x, np.floating) else Fraction(x)
+                  for x in unique]
+        common = 1
+        for value in values:
+            common = math.lcm(common, value.denominator)
+            if common > MAX_COMMON_DENOMINATOR:
+                raise AlgorithmFileError(
+                    f"{where}: factor {name}: the common denominator of its coefficients "
+                    f"exceeds {MAX_COMMON_DENOMINATOR}; accepted: at most that")
+        bound *= max(abs(value) for value in values) * common
+    work = n * m * m * p * n * p * rank
+    if bound >= _MACHINE_SAFE and work > MAX_BIG_CHECK_WORK:
+        raise AlgorithmFileError(
+            f"{where}: coefficients this large need big-integer arithmetic for the exact check, "
+            f"and <{n},{m},{p}> with {rank} terms is {work} steps; accepted: "
+            f"n*m * m*p * n*p * rank at most {MAX_BIG_CHECK_WORK} with such coefficients")
