@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,75 @@ def test_export_python_computes_the_product(tmp_path):
     assert Algorithm.from_dict(exported).verify().ok
     text = cli("export", "strassen", "--format", "text", cwd=tmp_path).stdout
     assert text.splitlines()[0] == "(a11+a22)*(b11+b22)*(c11+c22)"
+
+
+def test_verify_reads_the_packaged_npz_files(tmp_path):
+    from mlo_exp.alphatensor import default_data_dir
+
+    done = cli("verify", str(default_data_dir() / "factorizations_f2.npz"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 20 and all("exact decomposition" in line for line in lines)
+    wrong = cli("verify", str(default_data_dir() / "factorizations_f2.npz"), "--ring", "Z",
+                cwd=tmp_path)
+    assert wrong.returncode == 1 and "alphatensor-4x4x4-z2" in wrong.stdout
+    one = cli("export", str(default_data_dir() / "factorizations_f2.npz"), cwd=tmp_path)
+    assert one.returncode == 2 and "holds 20 algorithms" in one.stderr
+
+
+def test_unreadable_inputs_are_one_line_and_exit_2(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for args in (("verify", str(fifo)), ("import", str(fifo), "--out", "lib"),
+                 ("verify", str(tmp_path)), ("verify", "school-17x1x1"),
+                 ("import", "x.txt", "--out", "lib", "--shape", "2", "\u0662", "2")):
+        done = cli(*args, cwd=tmp_path)
+        assert done.returncode == 2, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert "is a FIFO" in cli("verify", str(fifo), cwd=tmp_path).stderr
+
+
+def test_output_that_cannot_be_written_is_one_line_and_nothing_is_left(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    for args in (("import", str(default_npz("f2")), "--out", "file/lib"),
+                 ("export", "strassen", "--out", "file/s.json")):
+        done = cli(*args, cwd=tmp_path)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1 and "cannot write file/" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def default_npz(kind: str) -> Path:
+    from mlo_exp.alphatensor import default_data_dir
+
+    return default_data_dir() / f"factorizations_{kind}.npz"
+
+
+def test_a_full_disk_mid_import_leaves_nothing_half_written(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from mlo_exp import algorithms_cli
+    from mlo_exp.io import atomic_write_text
+
+    calls = []
+
+    def full_after_three(path, text):
+        calls.append(path)
+        if len(calls) > 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return atomic_write_text(path, text)
+
+    monkeypatch.setattr(algorithms_cli, "atomic_write_text", full_after_three)
+    out = tmp_path / "deep" / "lib"
+    code = algorithms_cli.main(["import", str(default_npz("f2")), "--out", str(out)])
+    error = capsys.readouterr().err
+    assert code == 2 and len(calls) == 4
+    assert error.count("\n") == 1 and "No space left on device; nothing written" in error
+    assert not (tmp_path / "deep").exists()  # the three files and the folders made are gone
+    calls.clear()
+    code = algorithms_cli.main(["export", "strassen", "--out", str(tmp_path / "a" / "s.json")])
+    assert code == 0 and (tmp_path / "a" / "s.json").exists()
+    calls[:] = [None] * 3
+    code = algorithms_cli.main(["export", "strassen", "--out", str(tmp_path / "b.json")])
+    assert code == 2 and not (tmp_path / "b.json").exists()
+    assert "export: cannot write" in capsys.readouterr().err

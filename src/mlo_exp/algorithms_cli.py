@@ -1,62 +1,122 @@
 """``mlo-algorithms``: the algorithm library on the command line.
 
 Commands (an ``ALGORITHM`` is a library name — ``strassen``, ``school-NxMxP``,
-``alphatensor-NxMxP[-z2]`` — or a file: JSON ``mlo-exp/algorithm`` or flip-graph text, see
-:mod:`mlo_exp.formats`):
+``alphatensor-NxMxP[-z2]`` — or a file, recognised by content: JSON ``mlo-exp/algorithm``,
+flip-graph text (:mod:`mlo_exp.formats`) or an AlphaTensor ``.npz``, which holds several):
 
 * ``list [--runs DIR]`` — library algorithms and those discovered under ``DIR`` (default
   ``$MLO_OUTPUTS`` or ``./outputs``), with rank against the best known rank for the ring.
 * ``show ALGORITHM`` — the formulas (``m1 = (a11 + a22) * (b11 + b22)`` ...).
-* ``verify ALGORITHM [--ring R]`` — exact verification; exit 0 when correct, 1 when not.
+* ``verify ALGORITHM [--ring R]`` — exact verification of each algorithm; exit 1 when one is
+  not correct.
 * ``import FILE --out DIR [--format auto|npz|text|json] [--ring R] [--shape N M P]
-  [--c-plain] [--lift] [--force]`` — AlphaTensor ``.npz`` files (one JSON per algorithm) or a
-  text/JSON file; every algorithm is verified exactly before it is written; ``--lift`` also
-  writes the integer lift of a Z2 algorithm (:mod:`mlo_exp.lifting`). Existing files are not
-  overwritten without ``--force``.
+  [--c-plain] [--lift] [--force]`` — AlphaTensor ``.npz`` files (one JSON per algorithm;
+  ``--shape`` takes one) or a text/JSON file; every algorithm is verified exactly before
+  anything is written; ``--lift`` also writes the integer lift of a Z2 algorithm
+  (:mod:`mlo_exp.lifting`). Existing files are not overwritten without ``--force``.
 * ``export ALGORITHM --format json|python|text [--out FILE]`` — JSON, the flip-graph text
   format, or a standalone Python function ``matmul(A, B)`` (NumPy only) computing ``C = A @ B``
   with the algorithm, one level, on blocks.
 
-Exit codes: 0 success, 1 verification failed, 2 bad input (a message names what and what
-is accepted).
+Exit codes: 0 success, 1 verification failed (a wrong algorithm), 2 unreadable or malformed
+input, bad usage, or output that cannot be written (one line on stderr naming the file, the
+place and what is accepted). Files are written atomically, all or none: after a write error
+(read-only folder, full disk) the files and folders this command created are removed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import re
 import sys
 from fractions import Fraction
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
 from mlo_exp.algorithm import Algorithm, AlgorithmFileError
 from mlo_exp.alphatensor import default_data_dir, load_alphatensor
-from mlo_exp.formats import format_products, read_algorithm_file
+from mlo_exp.formats import format_products, read_algorithms, with_ring
 from mlo_exp.io import atomic_write_text
 from mlo_exp.library import lookup, strassen
 from mlo_exp.lifting import LiftError, lift_z2
+from mlo_exp.parsing import MAX_DIM, check_size, label
 from mlo_exp.reference import best_known_rank
+
+_SCHOOL = re.compile(r"school-([0-9]+)x([0-9]+)x([0-9]+)", re.ASCII)
 
 
 class UsageError(ValueError):
-    """Bad input from the user (exit 2)."""
+    """Bad input from the user, or output that cannot be written (exit 2)."""
 
 
-def resolve(name: str, ring: str | None = None) -> Algorithm:
-    """A library name or an algorithm file (see module docstring)."""
-    path = Path(name).expanduser()
-    if path.exists():
-        try:
-            return read_algorithm_file(path, ring=ring)
-        except AlgorithmFileError as error:
-            raise UsageError(str(error)) from None
+def resolve(name: str, ring: str | None = None) -> list[Algorithm]:
+    """The algorithms a name stands for: a file's (several for an .npz) or a library one.
+
+    ``ring`` reads them over that ring (see :func:`mlo_exp.formats.with_ring`).
+    """
     try:
-        return lookup(name)
+        path = Path(name).expanduser()
+    except RuntimeError:  # "~user" with no such user
+        path = Path(name)
+    if os.path.lexists(path):
+        return read_algorithms(path, ring=ring)
+    school = _SCHOOL.fullmatch(name.lower())
+    if school:  # bound the size before the library builds it
+        shape = tuple(int(x) for x in school.groups())
+        check_size(shape, shape[0] * shape[1] * shape[2], name)  # type: ignore[arg-type]
+    try:
+        algorithm = lookup(name)
     except KeyError as error:
         raise UsageError(f"{name!r} is neither a file nor a library name; "
                          f"{error.args[0].split('; ', 1)[-1]}") from None
+    return [with_ring(algorithm, ring, name)]
+
+
+def resolve_one(name: str, command: str) -> Algorithm:
+    """Exactly one algorithm (``show``/``export`` of an .npz need a library name instead)."""
+    found = resolve(name)
+    if len(found) != 1:
+        raise UsageError(f"{command}: {label(name)} holds {len(found)} algorithms; accepted: one "
+                         "algorithm (for AlphaTensor's, a name such as alphatensor-3x3x3)")
+    return found[0]
+
+
+def _dimension(text: str) -> int:
+    """An ``--shape`` entry: ASCII digits, 1 to MAX_DIM."""
+    if not re.fullmatch(r"[0-9]{1,3}", text, re.ASCII) or not 1 <= int(text) <= MAX_DIM:
+        raise argparse.ArgumentTypeError(f"{text!r}; accepted: an integer from 1 to {MAX_DIM}")
+    return int(text)
+
+
+def write_files(files: list[tuple[Path, str]], command: str) -> None:
+    """Write every file atomically, or none: on an error (read-only folder, full disk) the
+    files this call created and the folders it made are removed, and UsageError says so."""
+    existed = {path: path.exists() for path, _ in files}
+    folders = [folder for path, _ in files for folder in (path.parent, *path.parent.parents)
+               if not folder.exists()]
+    written: list[Path] = []
+    try:
+        for path, text in files:
+            atomic_write_text(path, text)
+            written.append(path)
+    except OSError as error:
+        for path in written:
+            if not existed[path]:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        for folder in sorted(set(folders), key=lambda f: len(f.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        replaced = sum(existed[path] for path in written)
+        failed = label(files[len(written)][0])
+        raise UsageError(f"{command}: cannot write {failed}: {error.strerror or error}; nothing "
+                         "written" + (f" ({replaced} existing files were already replaced)"
+                                      if replaced else "")) from None
 
 
 # --- list ------------------------------------------------------------------------------------
@@ -102,50 +162,30 @@ def command_list(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- show / verify -------------------------------------------------------------------------
+# --- show / verify ---------------------------------------------------------------------------
 def command_show(args: argparse.Namespace) -> int:
-    algorithm = resolve(args.algorithm)
-    n, m, p = algorithm.shape
-    print(f"# {algorithm.name}: <{n},{m},{p}> rank {algorithm.rank} over {algorithm.ring}")
-    print(algorithm.formulas())
+    for algorithm in resolve(args.algorithm):
+        n, m, p = algorithm.shape
+        print(f"# {algorithm.name}: <{n},{m},{p}> rank {algorithm.rank} over {algorithm.ring}")
+        print(algorithm.formulas())
     return 0
 
 
 def command_verify(args: argparse.Namespace) -> int:
-    algorithm = resolve(args.algorithm, args.ring)
-    if args.ring:
-        algorithm = Algorithm(algorithm.shape, algorithm.u, algorithm.v, algorithm.w, args.ring,
-                              algorithm.provenance)
-    check = algorithm.verify()
-    print(f"{algorithm.name}: {check.describe()}")
-    return 0 if check.ok else 1
+    wrong = 0
+    for algorithm in resolve(args.algorithm, args.ring):
+        check = algorithm.verify()
+        print(f"{algorithm.name}: {check.describe()}")
+        wrong += not check.ok
+    return 1 if wrong else 0
 
 
 # --- import ----------------------------------------------------------------------------------
 def command_import(args: argparse.Namespace) -> int:
-    source = Path(args.file)
-    if not source.is_file():
-        raise UsageError(f"import: {source} is not a file")
-    kind = args.format
-    if kind == "auto":
-        kind = "npz" if source.suffix == ".npz" else "text"
-    if kind == "npz":
-        ring = args.ring or ("Z2" if "f2" in source.name else "Q")
-        if ring not in ("Q", "Z2"):
-            raise UsageError(f"import: --ring {ring} for an .npz file; accepted: Q or Z2")
-        try:
-            algorithms = list(load_alphatensor(source, ring=ring).values())
-        except ValueError as error:
-            raise UsageError(f"import: {error}") from None
-    elif kind in ("text", "json"):
-        try:
-            shape = tuple(args.shape) if args.shape else None
-            algorithms = [read_algorithm_file(source, shape=shape, ring=args.ring,
-                                              c_transposed=not args.c_plain)]
-        except AlgorithmFileError as error:
-            raise UsageError(str(error)) from None
-    else:  # argparse restricts choices
-        raise UsageError(f"import: --format {kind}")
+    source = label(args.file)
+    algorithms = read_algorithms(args.file, kind=args.format, ring=args.ring,
+                                 shape=tuple(args.shape) if args.shape else None,
+                                 c_transposed=not args.c_plain)
     out = Path(args.out)
     planned: list[tuple[Path, Algorithm]] = []
     for algorithm in algorithms:
@@ -155,27 +195,34 @@ def command_import(args: argparse.Namespace) -> int:
                   f"{check.describe()}", file=sys.stderr)
             return 1
         algorithm.provenance.setdefault("verified", f"exact over {algorithm.ring}")
-        name = algorithm.provenance.get("name") or source.stem
-        planned.append((out / f"{_safe(name)}.json", algorithm))
+        name = _safe(str(algorithm.provenance.get("name") or Path(args.file).stem))
+        planned.append((out / f"{name}.json", algorithm))
         if args.lift and algorithm.ring == "Z2":
             try:
                 lifted = lift_z2(algorithm)
-                planned.append((out / f"{_safe(name)}-lifted.json", lifted))
+                planned.append((out / f"{name}-lifted.json", lifted))
             except LiftError as error:
                 print(f"import: not lifted: {error}", file=sys.stderr)
-    clashes = [str(path) for path, _ in planned if path.exists()]
+    paths = [path for path, _ in planned]
+    if len(set(paths)) != len(paths):
+        raise UsageError(f"import: two algorithms of {source} would be written to the same "
+                         "file; nothing written")
+    clashes = [str(path) for path in paths if path.exists()]
     if clashes and not args.force:
         print(f"import: would overwrite {', '.join(clashes)}; nothing written (use --force)",
               file=sys.stderr)
         return 2
+    write_files([(path, json.dumps(a.to_dict(), indent=1) + "\n") for path, a in planned],
+                "import")
     for path, algorithm in planned:
-        algorithm.save(path)
         print(f"wrote {path} ({algorithm.name}, rank {algorithm.rank}, {algorithm.ring}, verified)")
     return 0
 
 
 def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    """A file stem from an algorithm name: letters, digits, ``-_.``; at most 100 characters."""
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in name)
+    return safe.strip(".")[:100] or "algorithm"
 
 
 # --- export ----------------------------------------------------------------------------------
@@ -241,9 +288,9 @@ def python_source(algorithm: Algorithm, function: str = "matmul") -> str:
 
 
 def command_export(args: argparse.Namespace) -> int:
-    algorithm = resolve(args.algorithm)
+    algorithm = resolve_one(args.algorithm, "export")
     if args.format == "json":
-        text = __import__("json").dumps(algorithm.to_dict(), indent=1) + "\n"
+        text = json.dumps(algorithm.to_dict(), indent=1) + "\n"
     elif args.format == "text":
         try:
             text = format_products(algorithm)
@@ -254,8 +301,8 @@ def command_export(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         if out.exists() and not args.force:
-            raise UsageError(f"export: {out} exists; nothing written (use --force)")
-        atomic_write_text(out, text)
+            raise UsageError(f"export: {label(out)} exists; nothing written (use --force)")
+        write_files([(out, text)], "export")
         print(f"wrote {out}")
     else:
         sys.stdout.write(text)
@@ -263,8 +310,15 @@ def command_export(args: argparse.Namespace) -> int:
 
 
 # --- entry point -------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors on one line (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlo-algorithms", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="mlo-algorithms", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("list", help="library and discovered algorithms with ranks")
     listing.add_argument("--runs", help="folder searched for algorithm.json (default outputs/)")
@@ -281,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     importing.add_argument("--out", required=True, help="folder for the JSON files")
     importing.add_argument("--format", choices=["auto", "npz", "text", "json"], default="auto")
     importing.add_argument("--ring", choices=["Z", "Q", "Z2"])
-    importing.add_argument("--shape", type=int, nargs=3, metavar=("N", "M", "P"))
+    importing.add_argument("--shape", type=_dimension, nargs=3, metavar=("N", "M", "P"),
+                           help="shape of a text file, or the one algorithm to take from an .npz")
     importing.add_argument("--c-plain", action="store_true",
                            help="text files index c as c[i,k] (default: c[k,i], as published)")
     importing.add_argument("--lift", action="store_true", help="also write Z2 -> Z lifts")
@@ -297,12 +352,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a reading error or bad usage is one line on stderr and exit 2."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except UsageError as error:
-        print(f"mlo-algorithms {args.command}: {error}", file=sys.stderr)
+    except (UsageError, AlgorithmFileError) as error:
+        message = " ".join(str(error).splitlines())
+        print(f"mlo-algorithms {args.command}: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `mlo-algorithms show ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":
