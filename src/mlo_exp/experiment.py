@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mlo_exp import resume
@@ -73,6 +73,19 @@ def build_logger(cfg: DictConfig, run: RunContext) -> LoggerGroup:
         group.loggers.append(ConsoleLogger())
     group.loggers.extend(backends)
     return group
+
+
+def check_components(cfg: DictConfig) -> None:
+    """Run each configured component's own ``check(**settings)`` (where its class has one),
+    so settings only it can judge are refused before the run writes a file."""
+    for group in COMPONENT_GROUPS:
+        node = cfg.get(group)
+        if node is not None and node.get("_target_"):
+            component = get_class(str(node._target_))
+            if hasattr(component, "check"):
+                settings = OmegaConf.to_container(node, resolve=True)
+                settings.pop("_target_")  # type: ignore[union-attr]
+                component.check(**settings)  # type: ignore[arg-type]
 
 
 def build_components(cfg: DictConfig, run: RunContext, logger: Logger) -> list[TrainerCallback]:
@@ -153,6 +166,7 @@ def _run(cfg: DictConfig, settings: RunConfig, run: RunContext, resolved: dict[s
     seed_everything(settings.seed)
     game = build_game(settings)
     agent = build_agent(cfg, game, settings.seed)  # refused settings stop before any file
+    check_components(cfg)
     log.info("resume with: %s", resume.resume_command(list(overrides or []), run.run_id,
                                                       named_dir))
     run.write()

@@ -85,7 +85,7 @@ def test_invalid_algorithm_file_and_bad_settings_exit_2(tmp_path: Path, capsys):
 @pytest.mark.skipif(cuda_available(), reason="this machine has a CUDA device")
 def test_cupy_backend_without_a_device_exits_2(capsys):
     assert main(["strassen", *QUICK, "--backend", "cupy"]) == 2
-    assert "benchmark.backend='cupy'" in capsys.readouterr().err
+    assert "benchmark.backend=cupy but CuPy" in capsys.readouterr().err
 
 
 # -- outputs that cannot be written -------------------------------------------------------------

@@ -14,6 +14,7 @@ from mlo_exp.benchmark.backend import cuda_available
 from mlo_exp.benchmark.cli import main as cli_main
 from mlo_exp.benchmark.stage import BenchmarkStage
 from mlo_exp.config import ConfigError, validate
+from mlo_exp.experiment import check_components
 from mlo_exp.run_context import RunContext
 from tests.conftest import run_dirs
 
@@ -30,7 +31,6 @@ def test_default_config_has_the_stage_and_none_switches_it_off(compose_config):
     ("benchmark.repeats=0", "benchmark.repeats"),
     ("benchmark.sizes=[64,0]", "benchmark.sizes[1]"),
     ("benchmark.strategy=fast", "benchmark.strategy"),
-    ("benchmark.compare=[strassen,bogus]", "benchmark.compare[1]"),
 ])
 def test_bad_values_name_the_key(compose_config, override, key):
     with pytest.raises(ConfigError) as error:
@@ -38,10 +38,18 @@ def test_bad_values_name_the_key(compose_config, override, key):
     assert error.value.key == key
 
 
+def test_the_stage_checks_library_names_before_the_run_writes(compose_config):
+    cfg = compose_config(["benchmark.compare=[strassen,bogus]"])
+    validate(cfg)  # the schema cannot know the library ...
+    with pytest.raises(ConfigError) as error:  # ... the stage's check does
+        check_components(cfg)
+    assert error.value.key == "benchmark.compare[1]"
+
+
 @pytest.mark.skipif(cuda_available(), reason="this machine has a CUDA device")
 def test_cupy_backend_without_a_device_is_a_config_error(compose_config):
     with pytest.raises(ConfigError, match="benchmark.backend='cupy'.*numpy or auto"):
-        validate(compose_config(["benchmark.backend=cupy"]))
+        check_components(compose_config(["benchmark.backend=cupy"]))
 
 
 def test_a_run_without_a_verified_algorithm_is_skipped(tmp_path: Path, caplog):

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-BACKENDS = ("auto", "cupy", "numpy")
+from mlo_exp.config import BENCHMARK_BACKENDS
 
 
 class BackendError(RuntimeError):
@@ -96,8 +96,9 @@ class Backend:
 
 def select_backend(choice: str = "auto", allow_tf32: bool = False) -> Backend:
     """Pick the backend (see module docstring); raises :class:`BackendError`."""
-    if choice not in BACKENDS:
-        raise BackendError(f"benchmark.backend={choice!r}; accepted: {', '.join(BACKENDS)}")
+    if choice not in BENCHMARK_BACKENDS:
+        raise BackendError(f"benchmark.backend={choice!r}; accepted: "
+                           f"{', '.join(BENCHMARK_BACKENDS)}")
     if choice in ("auto", "cupy"):
         cupy, why = _import_cupy_with_device()
         if cupy is not None:

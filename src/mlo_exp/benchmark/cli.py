@@ -43,21 +43,27 @@ from pathlib import Path
 from typing import Any
 
 from mlo_exp.algorithm import Algorithm, AlgorithmFileError
-from mlo_exp.benchmark.backend import BACKENDS, BackendError, select_backend
+from mlo_exp.benchmark.backend import BackendError, select_backend
 from mlo_exp.benchmark.measure import (
     CPU_FULL_SIZES,
-    DTYPES,
     BenchmarkRefused,
     Identity,
     benchmark_algorithm,
     facts,
 )
 from mlo_exp.benchmark.report import format_comparison, format_table, plot
-from mlo_exp.benchmark.store import RegistryReadError, ResultsStore, outputs_root
-from mlo_exp.config import BenchmarkConfig, ConfigError
+from mlo_exp.benchmark.store import RegistryReadError, ResultsStore
+from mlo_exp.config import (
+    BENCHMARK_BACKENDS,
+    BENCHMARK_DTYPES,
+    BENCHMARK_STRATEGIES,
+    BenchmarkConfig,
+    ConfigError,
+)
 from mlo_exp.io import WriteError, atomic_write_text
 from mlo_exp.library import lookup
 from mlo_exp.run_context import new_run_id
+from mlo_exp.run_files import outputs_root
 
 log = logging.getLogger("mlo_exp")
 
@@ -121,12 +127,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sizes", type=int, nargs="+", default=None,
                         help="square sizes N; default: what fits the device (CPU "
                              f"{' '.join(map(str, CPU_FULL_SIZES))}; GPU 4096 8192 16384)")
-    parser.add_argument("--dtype", choices=DTYPES, default=defaults.dtype)
+    parser.add_argument("--dtype", choices=BENCHMARK_DTYPES, default=defaults.dtype)
     parser.add_argument("--levels", type=int, default=defaults.levels)
     parser.add_argument("--warmup", type=int, default=defaults.warmup)
     parser.add_argument("--repeats", type=int, default=defaults.repeats)
-    parser.add_argument("--backend", choices=BACKENDS, default=defaults.backend)
-    parser.add_argument("--strategy", choices=("auto", "stream", "batched"),
+    parser.add_argument("--backend", choices=BENCHMARK_BACKENDS, default=defaults.backend)
+    parser.add_argument("--strategy", choices=BENCHMARK_STRATEGIES,
                         default=defaults.strategy)
     parser.add_argument("--allow-tf32", action="store_true",
                         help="let CuPy use TF32 for fp32 (both algorithm and baseline)")

@@ -39,8 +39,8 @@ import numpy as np
 
 from mlo_exp.algorithm import Algorithm
 from mlo_exp.benchmark.backend import Backend
+from mlo_exp.config import BENCHMARK_STRATEGIES
 
-STRATEGIES = ("auto", "stream", "batched")
 PARALLEL_MIN_ELEMENTS = 1 << 20  # below this a thread hand-off costs more than it saves
 FUSED_CHUNK_BYTES = 1 << 17  # row chunk of a CPU sum of 3+ blocks: stays in L2 while summed
 
@@ -76,8 +76,9 @@ class BlockMatmul:
                  strategy: str = "auto", threads: int | None = None) -> None:
         if levels < 1:
             raise ValueError(f"levels={levels!r}; accepted: an integer >= 1")
-        if strategy not in STRATEGIES:
-            raise ValueError(f"strategy={strategy!r}; accepted: {', '.join(STRATEGIES)}")
+        if strategy not in BENCHMARK_STRATEGIES:
+            raise ValueError(f"strategy={strategy!r}; accepted: "
+                             f"{', '.join(BENCHMARK_STRATEGIES)}")
         if algorithm.ring == "Z2":
             raise ValueError(f"{algorithm.name} is only correct modulo 2; a real-valued "
                              "product needs an algorithm over Z or Q")

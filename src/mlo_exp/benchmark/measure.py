@@ -41,11 +41,11 @@ import numpy as np
 from mlo_exp.algorithm import Algorithm
 from mlo_exp.benchmark.backend import Backend
 from mlo_exp.benchmark.execute import BlockMatmul, padded_size
+from mlo_exp.config import BENCHMARK_DTYPES
 
 log = logging.getLogger("mlo_exp")
 
 FLOAT64_TOLERANCE = 1e-9
-DTYPES = ("float32", "float64")
 # Defaults when no sizes are given. The stage's CPU sizes are small so that a default
 # `mlo-train` stays quick; `mlo-benchmark` on the CPU uses CPU_FULL_SIZES.
 CPU_DEFAULT_SIZES = (256, 512, 1024)
@@ -119,8 +119,8 @@ def benchmark_algorithm(algorithm: Algorithm, backend: Backend, identity: Identi
                         warmup: int = 1, repeats: int = 3, strategy: str = "auto",
                         seed: int = 0) -> list[dict[str, Any]]:
     """Check, then time ``algorithm`` at each size; one row per size (see module docstring)."""
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype={dtype!r}; accepted: {', '.join(DTYPES)}")
+    if dtype not in BENCHMARK_DTYPES:
+        raise ValueError(f"dtype={dtype!r}; accepted: {', '.join(BENCHMARK_DTYPES)}")
     check_exact(algorithm)
     check_error = check_float64(algorithm, backend, levels, strategy, seed)
     executor = BlockMatmul(algorithm, backend, levels, strategy)

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from mlo_exp.algorithm import Algorithm
-from mlo_exp.benchmark.backend import select_backend
+from mlo_exp.benchmark.backend import cuda_unavailable_reason, select_backend
 from mlo_exp.benchmark.measure import BenchmarkRefused, Identity, benchmark_algorithm, facts
 from mlo_exp.benchmark.report import display_rows, format_table, plot
 from mlo_exp.benchmark.store import ResultsStore
-from mlo_exp.config import BenchmarkConfig
+from mlo_exp.config import BenchmarkConfig, ConfigError
 from mlo_exp.io import atomic_write_text
 from mlo_exp.library import lookup
 from mlo_exp.loggers.base import Logger
@@ -42,10 +42,29 @@ class BenchmarkStage(TrainerCallback):
     """See the module docstring; keyword settings are those of ``BenchmarkConfig``."""
 
     def __init__(self, run: RunContext, logger: Logger, **settings: Any) -> None:
+        """Raises :class:`ConfigError` for a ``compare`` name the library lacks (or one only
+        correct modulo 2) and for ``backend=cupy`` where CuPy finds no CUDA device."""
         self.run = run
         self.logger = logger
-        self.settings = BenchmarkConfig(**settings)
+        self.settings = self.check(**settings)
         self.out_dir = Path(run.run_dir) / "benchmark"
+
+    @staticmethod
+    def check(**settings: Any) -> BenchmarkConfig:
+        """The settings, checked where the schema cannot: ``compare`` names the library
+        knows (real-valued ones) and a CUDA device for ``backend=cupy``; else
+        :class:`ConfigError`. ``mlo_exp.experiment`` calls this before a run writes."""
+        config = BenchmarkConfig(**settings)
+        for index, name in enumerate(config.compare):
+            if not _real_library_algorithm(name):
+                raise ConfigError(f"benchmark.compare[{index}]", name,
+                                  "strassen, school-NxMxP or alphatensor-NxMxP")
+        if config.backend == "cupy":
+            reason = cuda_unavailable_reason()
+            if reason is not None:
+                raise ConfigError("benchmark.backend", "cupy",
+                                  f"numpy or auto here, because {reason}")
+        return config
 
     def on_run_end(self, trainer: Trainer, summary: RunSummary) -> None:
         if summary.status == "interrupted":
@@ -108,6 +127,13 @@ class BenchmarkStage(TrainerCallback):
         except OSError as error:
             log.error("benchmark: %s", error)
             return None
+
+
+def _real_library_algorithm(name: str) -> bool:
+    try:
+        return lookup(name).ring != "Z2"
+    except KeyError:
+        return False
 
 
 def _settings_dict(settings: BenchmarkConfig) -> dict[str, Any]:

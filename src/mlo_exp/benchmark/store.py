@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mlo_exp.io import WriteError, ensure_directory
+from mlo_exp.run_files import outputs_root
 
 DATABASE_NAME = "benchmarks.sqlite"
 BUSY_TIMEOUT_S = 30.0
@@ -61,11 +62,6 @@ class RegistryReadError(Exception):
         super().__init__(f"cannot read {path}: {reason}")
         self.path = path
         self.reason = reason
-
-
-def outputs_root() -> Path:
-    """The outputs root: ``$MLO_OUTPUTS`` or ``outputs`` (relative to the working dir)."""
-    return Path(os.environ.get("MLO_OUTPUTS") or "outputs")
 
 
 def default_database() -> Path:
