@@ -17,7 +17,7 @@ from typing import Any
 
 from mlo_exp.algorithm import Algorithm
 from mlo_exp.loggers.base import Logger, log
-from mlo_exp.loggers.wandb_session import scalars
+from mlo_exp.loggers.records import scalars
 from mlo_exp.run_context import RunContext
 
 

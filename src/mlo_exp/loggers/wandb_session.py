@@ -29,7 +29,8 @@ request) get at most ``EXIT_HOOKS_TIMEOUT_S``, then this process exits. The run'
 bounds all of it anyway and kills this process past its limits (see
 :mod:`mlo_exp.loggers.wandb`).
 
-This module imports only the standard library (and wandb, in ``start``), so the process is
+This module imports only the standard library, the light :mod:`mlo_exp.loggers.records`
+and wandb (in ``start``), so the process is
 up in a fraction of a second.
 """
 
@@ -49,6 +50,8 @@ from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+from mlo_exp.loggers.records import scalars
 
 EPISODE_TABLE_KEY = "episodes_table"
 EPISODE_TABLE_COLUMNS = ["Episode", "Reward", "Residual", "Rank"]
@@ -249,17 +252,6 @@ def init_timeout(options: dict[str, Any]) -> float:
         return timeout_s
     margin = min(INIT_MARGIN_S, timeout_s / 4)
     return max(INIT_MIN_TIMEOUT_S, float(deadline) - time.monotonic() - margin)
-
-
-def scalars(record: dict[str, Any]) -> dict[str, float | int]:
-    """The numeric values of a record (bools as 0/1; ``None`` and strings left out)."""
-    data: dict[str, float | int] = {}
-    for key, value in record.items():
-        if isinstance(value, bool):
-            data[key] = int(value)
-        elif isinstance(value, (int, float)):
-            data[key] = value
-    return data
 
 
 def jsonable(data: dict[str, Any]) -> dict[str, Any]:
