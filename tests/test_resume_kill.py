@@ -1,6 +1,7 @@
 """Crash safety with real processes: SIGKILL at 20 random moments (each followed by a check
-and ``resume=auto``), SIGINT and SIGTERM (clean exit with a final checkpoint), and the exit
-code and message of a resume that cannot work.
+and ``resume=auto``), SIGINT and SIGTERM (clean exit with a final checkpoint), the exit code
+and message of a resume that cannot work, and the learning agent (``pair_policy``: network,
+Adam, curriculum, chains) killed and resumed twice, replaying the uninterrupted run exactly.
 
 Starting ``mlo-train`` costs seconds of imports (torch, Hydra) on a loaded machine, so most
 processes here come from a fork server: one Python process imports ``mlo_exp.train`` once,
@@ -11,6 +12,7 @@ signals. The SIGINT test uses the installed ``mlo-train`` executable itself.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import random
@@ -31,6 +33,7 @@ FAST = ["agent=random", "agent.batch_size=2", "trainer.time_limit_s=null",
 FORK_SERVER = r"""
 import json, os, sys
 import mlo_exp.train  # paid once; every child starts with torch and Hydra imported
+import torch._dynamo  # imported by torch.optim's first optimiser (seconds): paid once too
 print("ready", flush=True)
 for line in sys.stdin:
     job = json.loads(line)
@@ -116,6 +119,26 @@ def wait_for_text(path: Path, text: str, timeout: float = 60) -> None:
 def metrics_rows(run_dir: Path) -> list[dict]:
     rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return [{k: v for k, v in r.items() if k not in ("wall_time_s", "run_id")} for r in rows]
+
+
+def episode_rows(run_dir: Path) -> list[dict]:
+    with open(run_dir / "episodes.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [{k: v for k, v in r.items() if k not in ("wall_time_s", "run_id")} for r in rows]
+
+
+def wait_for_checkpoint(run_dir: Path, episode: int, pid: int, timeout: float = 60) -> None:
+    """Until the run's checkpoint log lists a kept checkpoint of ``episode`` or later."""
+    path = run_dir / "checkpoints" / "checkpoint_log.json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = CheckpointLog.read(path) if path.exists() else None
+        kept = log.kept() if log is not None else []
+        if kept and kept[0]["episode"] >= episode:
+            return
+        time.sleep(0.005)
+    os.kill(pid, signal.SIGKILL)
+    raise AssertionError(f"no checkpoint of episode {episode} in {path} after {timeout} s")
 
 
 @pytest.mark.slow
@@ -235,3 +258,51 @@ def test_resume_that_cannot_work_exits_2_naming_the_problem(fork_server, tmp_pat
     assert code == 2 and "no run with that run_id" in text
     assert len(list(root.glob("**/run.json"))) == 1  # the failed attempts left no run dirs
     assert len([p for p in root.glob("runs/*/*") if p.is_dir()]) == 1
+
+
+# A short pair_policy run: a warm-up episode, then search, learning and the rank curriculum.
+PAIR_EPISODES = 36
+PAIR = ["agent=pair_policy", "agent.batch_size=8", "agent.steps_per_episode=5",
+        f"trainer.episodes={PAIR_EPISODES}", "trainer.time_limit_s=null",
+        "trainer.stop_at_rank=1", "checkpoint.every_episodes=5", "checkpoint.keep_last=2",
+        "logger.print_every_s=1000", "plot=none", "benchmark=none"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_pair_policy_killed_twice_then_resumed_replays_the_uninterrupted_run(
+        fork_server, tmp_path, signum):
+    """Killed after its episode-10 and episode-20 checkpoints, each time resumed with
+    ``resume=auto``: metrics.jsonl and episodes.csv equal an uninterrupted run's, wall time
+    aside. (Adam's moments once went missing on resume: the runs parted two episodes after.)"""
+    reference = tmp_path / "reference"
+    code, text = fork_server.run([*PAIR, f"hydra.run.dir={reference}"], tmp_path / "outputs")
+    assert code == 0, text
+    run_dir = tmp_path / "killed"
+    chain = [*PAIR, f"hydra.run.dir={run_dir}", "resume=auto"]
+    resumed_from = []
+    for kill_after in (10, 20):
+        pid, log = fork_server.start(chain, tmp_path / "outputs")
+        wait_for_checkpoint(run_dir, kill_after, pid)
+        os.kill(pid, signum)
+        code = fork_server.wait()
+        text = log.read_text()
+        if signum == signal.SIGKILL:
+            assert code == -signal.SIGKILL, text
+        else:  # the episode in flight finishes, a final checkpoint, a clean exit
+            summary = json.loads((run_dir / "summary.json").read_text())
+            assert code == 0 and summary["status"] == "interrupted", text
+        assert newest_valid(run_dir).episode < PAIR_EPISODES, "killed too late to matter"
+        if "resuming run" in text:
+            resumed_from.append(int(text.split("(episode ", 1)[1].split(",", 1)[0]))
+    code, text = fork_server.run(chain, tmp_path / "outputs")
+    assert code == 0 and "resuming run" in text, text
+    resumed_from.append(int(text.split("(episode ", 1)[1].split(",", 1)[0]))
+    assert len(resumed_from) == 2 and 10 <= resumed_from[0] < 20 <= resumed_from[1], resumed_from
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["episodes"] == PAIR_EPISODES and summary["status"] == "success"
+    rows = metrics_rows(run_dir)
+    assert [r["episode"] for r in rows] == list(range(1, PAIR_EPISODES + 1))
+    assert any("policy_loss" in r for r in rows[: resumed_from[0]])  # it learned before
+    assert rows == metrics_rows(reference)
+    assert episode_rows(run_dir) == episode_rows(reference)

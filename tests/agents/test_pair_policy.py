@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import io
 import json
 
 import numpy as np
@@ -9,8 +11,10 @@ import pytest
 import torch
 
 from mlo_exp import experiment
+from mlo_exp.agents.base import EpisodeResult
 from mlo_exp.agents.pair_policy import PairPolicyAgent, PairPolicyNetwork
 from mlo_exp.algorithm import Algorithm
+from mlo_exp.checkpoint import serialise, to_plain
 from mlo_exp.config import ConfigError, validate
 from mlo_exp.env import TensorGame
 
@@ -123,18 +127,91 @@ def test_unsolved_chains_are_completed_with_valid_moves(agent):
     assert float(trajectory.final.residual.double().flatten(1).norm(dim=1).min()) < residual_before
 
 
-def test_state_dict_round_trip_continues_identically():
-    game = TensorGame((2, 2, 2))
-    first = PairPolicyAgent(game, seed=3, batch_size=4, steps_per_episode=3)
+def through_a_checkpoint(state: dict) -> dict:
+    """``state`` as a resumed run gets it: made plain, saved, loaded with weights_only."""
+    return torch.load(io.BytesIO(serialise(to_plain(state))), weights_only=True)
+
+
+def same_episodes(a: list[EpisodeResult], b: list[EpisodeResult]) -> bool:
+    return all(x.reward == y.reward and x.metrics == y.metrics and x.moves == y.moves
+               and all(np.array_equal(f, g) for f, g in zip(x.factors, y.factors, strict=True))
+               for x, y in zip(a, b, strict=True))
+
+
+def small_agent(seed: int, **kwargs) -> PairPolicyAgent:
+    return PairPolicyAgent(TensorGame((2, 2, 2)), seed=seed, batch_size=4, steps_per_episode=3,
+                           max_nonzeros=2, **kwargs)
+
+
+@pytest.mark.parametrize("pool", [False, True], ids=["enumerated", "sampled-pool"])
+def test_state_dict_round_trip_mid_run_then_the_same_episodes(pool):
+    """Saved after a few learning episodes, through the checkpoint format, into an agent
+    built with another seed: the next episodes (several Adam updates) are the same."""
+    extra = {"max_candidates": 100, "learn_candidates": 30} if pool else {}
+    first = small_agent(3, **extra)
+    for _ in range(4):
+        first.run_episode()
+    assert first.target_rank > 0 and first.optimizer.state  # past the warm-up, Adam has state
+    state = through_a_checkpoint(first.state_dict())
+    expected = [first.run_episode() for _ in range(5)]
+    second = small_agent(99, **extra)
+    second.load_state_dict(state)
+    assert same_episodes([second.run_episode() for _ in range(5)], expected)
+    assert all(torch.equal(a, b) for a, b in zip(first.network.parameters(),
+                                                 second.network.parameters(), strict=True))
+    assert {"network", "optimizer", "generator", "chain_u", "target_rank"} <= set(state)
+
+
+def test_state_dict_is_a_snapshot():
+    agent = small_agent(0)
+    agent.run_episode()
+    agent.run_episode()
+    state = agent.state_dict()
+    saved = [t.clone() for t in state["network"].values()]
+    moments = copy.deepcopy(state["optimizer"]["state"])
+    agent.run_episode()
+    assert all(torch.equal(a, b) for a, b in zip(state["network"].values(), saved, strict=True))
+    assert all(torch.equal(moments[k]["exp_avg"], v["exp_avg"])
+               for k, v in state["optimizer"]["state"].items())
+
+
+def test_a_checkpoint_written_before_the_fix_resumes_exactly():
+    """Older checkpoints hold the optimiser's per-parameter keys as strings ("0", ...) and no
+    ``generator_device``: they load with Adam's moments and step counts intact."""
+    first = small_agent(3)
+    for _ in range(3):
+        first.run_episode()
+    state = through_a_checkpoint(first.state_dict())
+    state["optimizer"]["state"] = {str(k): v for k, v in state["optimizer"]["state"].items()}
+    state.pop("generator_device", None)  # not written before the device rule either
+    expected = [first.run_episode() for _ in range(3)]
+    second = small_agent(5)
+    second.load_state_dict(state)
+    assert len(second.optimizer.state) == len(list(second.network.parameters()))
+    assert same_episodes([second.run_episode() for _ in range(3)], expected)
+
+
+def test_missing_search_keys_take_a_fresh_agents_values():
+    first = small_agent(3)
     first.run_episode()
     state = first.state_dict()
-    second = PairPolicyAgent(game, seed=99, batch_size=4, steps_per_episode=3)
+    for key in ("chain_u", "chain_v", "chain_age", "total_steps"):
+        del state[key]
+    second = small_agent(3)
     second.load_state_dict(state)
-    a, b = first.run_episode(), second.run_episode()
-    assert a.reward == b.reward and a.metrics == b.metrics
-    for x, y in zip(a.factors, b.factors, strict=True):
-        assert np.array_equal(x, y)
-    assert {"network", "optimizer", "generator", "chain_u", "target_rank"} <= set(state)
+    assert second.chain_u is None and second.total_steps == 0
+    assert second.target_rank == first.target_rank
+    second.run_episode()  # builds fresh chains at the saved target rank
+
+
+def test_optimizer_state_for_unknown_parameters_is_refused():
+    agent = small_agent(0)
+    agent.run_episode()
+    agent.run_episode()
+    state = agent.state_dict()
+    state["optimizer"]["state"] = {"first": state["optimizer"]["state"][0]}
+    with pytest.raises(ValueError, match="optimizer state for unknown parameters"):
+        small_agent(0).load_state_dict(state)
 
 
 def test_over_z2_the_agent_says_what_to_use():

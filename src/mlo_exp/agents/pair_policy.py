@@ -49,6 +49,10 @@ coefficient set must be symmetric for the sign reduction), else a fresh random p
 episode: every single-entry pair plus sparse random pairs. ``max_nonzeros`` (optional) keeps
 only factors with at most that many non-zero entries: a generic sparsity prior.
 
+**State** (:meth:`PairPolicyAgent.state_dict`, so a resumed run continues exactly): the
+generator, the network, the optimiser (Adam's moments and step counts), the target rank, the
+chains and their ages, the step count.
+
 The agent never sees a known decomposition of the target: it reads only ``T<n,m,p>`` (the
 game's target) and the game's rewards. Over ``Z2`` the span argument does not hold, so the
 agent plays over ``Z`` only.
@@ -56,6 +60,7 @@ agent plays over ``Z`` only.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 from typing import Any
@@ -405,10 +410,12 @@ class PairPolicyAgent(Agent):
 
     # -- state ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        """A snapshot (copies, not views of the live tensors) of everything later episodes
+        depend on; see the module docstring."""
         return {
             **super().state_dict(),
-            "network": self.network.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "network": {k: v.detach().clone() for k, v in self.network.state_dict().items()},
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "target_rank": self.target_rank,
             "chain_u": None if self.chain_u is None else self.chain_u.clone(),
             "chain_v": None if self.chain_v is None else self.chain_v.clone(),
@@ -417,11 +424,35 @@ class PairPolicyAgent(Agent):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`state_dict`; tensors move to this agent's device. Search keys an
+        older checkpoint lacks take a fresh agent's values."""
         super().load_state_dict(state)
         self.network.load_state_dict(state["network"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.target_rank = int(state["target_rank"])
-        self.chain_u = None if state["chain_u"] is None else state["chain_u"].clone()
-        self.chain_v = None if state["chain_v"] is None else state["chain_v"].clone()
-        self.chain_age = state["chain_age"].clone()
-        self.total_steps = int(state["total_steps"])
+        self.optimizer.load_state_dict(_optimizer_state(state["optimizer"]))
+        stray = [key for key in self.optimizer.state if not isinstance(key, torch.Tensor)]
+        if stray:  # Adam would silently start over for the parameters it cannot match
+            raise ValueError(f"optimizer state for unknown parameters {stray[:4]}")
+        self.target_rank = int(state.get("target_rank", 0))
+
+        def chain(name: str) -> torch.Tensor | None:
+            value = state.get(name)
+            return None if value is None else value.clone()
+
+        self.chain_u, self.chain_v = chain("chain_u"), chain("chain_v")
+        age = chain("chain_age")
+        self.chain_age = age if age is not None else torch.zeros_like(self.chain_age)
+        self.total_steps = int(state.get("total_steps", 0))
+
+
+def _optimizer_state(state: dict[str, Any]) -> dict[str, Any]:
+    """An optimiser state dict with its per-parameter keys as ints again.
+
+    ``torch.optim`` keys ``state`` by parameter index (an int). A checkpoint holds them as
+    strings (``"0"``: :func:`mlo_exp.checkpoint.to_plain` makes every dict key a string), and
+    ``Optimizer.load_state_dict`` silently keeps such entries apart from the parameters: Adam
+    would restart its moments and step counts, and a resumed run would leave the uninterrupted
+    one at the next update.
+    """
+    per_parameter = {int(k) if isinstance(k, str) and k.isdigit() else k: v
+                     for k, v in state["state"].items()}
+    return {**state, "state": per_parameter}
