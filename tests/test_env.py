@@ -97,3 +97,16 @@ def test_malformed_actions_raise_clear_errors():
 def test_bad_game_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TensorGame((2, 2, 2), **kwargs)
+
+
+def test_actions_on_another_device_are_refused():
+    game = TensorGame((2, 2, 2))
+    actions = torch.zeros(1, game.action_dim, dtype=torch.int64, device="meta")
+    with pytest.raises(ValueError, match="actions are on meta; the game plays on cpu"):
+        game.step(game.reset(1), actions)
+
+
+def test_a_device_torch_cannot_use_is_refused_when_the_game_is_built():
+    bad = f"cuda:{torch.cuda.device_count()}" if torch.cuda.is_available() else "cuda"
+    with pytest.raises(ValueError, match=f"device='{bad}' is not usable here.*accepted: cpu"):
+        TensorGame((2, 2, 2), device=bad)

@@ -16,6 +16,13 @@
 
 The game is functional: :meth:`TensorGame.step` returns a new :class:`GameState`, so
 planners can branch from any state cheaply.
+
+**Device.** Every tensor of the game lives on ``game.device`` (``cpu``, ``cuda`` or
+``cuda:N``; ``cuda`` is resolved to the current device's index, so ``tensor.device ==
+game.device`` holds). A device torch cannot use here is refused with a ValueError at
+construction. Actions given as tensors must already be on ``game.device`` (agents create
+them there: see :mod:`mlo_exp.agents.base`); lists and NumPy arrays are accepted and moved.
+Only :meth:`TensorGame.factors` hands results back to the CPU, as NumPy arrays.
 """
 
 from __future__ import annotations
@@ -26,6 +33,19 @@ import numpy as np
 import torch
 
 from mlo_exp.tensor import matmul_tensor
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``device`` as torch resolves it (``cuda`` -> ``cuda:<current>``), or a ValueError naming
+    it when torch cannot allocate there (no CUDA build, no such GPU)."""
+    try:
+        return torch.empty(0, device=device).device
+    except (AssertionError, RuntimeError, NotImplementedError, ValueError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        accepted = "cpu" + (f", cuda or cuda:0..{gpus - 1}" if gpus else " (torch finds no GPU)")
+        raise ValueError(f"device={str(device)!r} is not usable here ({reason}); "
+                         f"accepted: {accepted}") from None
 
 
 @dataclass(frozen=True)
@@ -68,7 +88,7 @@ class TensorGame:
         self.max_rank = int(max_rank) if max_rank is not None else n * m * p
         if self.max_rank < 1:
             raise ValueError(f"max_rank={max_rank}; must be >= 1")
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.dims = (n * m, m * p, n * p)
         self.action_dim = sum(self.dims)
         self.target = torch.as_tensor(matmul_tensor(n, m, p), device=self.device)
@@ -98,6 +118,9 @@ class TensorGame:
 
     def validate(self, actions: torch.Tensor, batch_size: int) -> torch.Tensor:
         """Return ``actions`` as int64 on the game's device, or raise a clear ValueError."""
+        if isinstance(actions, torch.Tensor) and actions.device != self.device:
+            raise ValueError(f"actions are on {actions.device}; the game plays on {self.device}: "
+                             "create them on game.device")
         actions = torch.as_tensor(actions, device=self.device)
         n, m, p = self.shape
         if actions.dim() != 2 or actions.shape != (batch_size, self.action_dim):

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from mlo_exp.agents.greedy import GreedyAgent
@@ -27,3 +28,17 @@ def test_greedy_samples_candidates_when_enumeration_is_too_large():
 def test_bad_settings():
     with pytest.raises(ValueError, match="max_candidates"):
         GreedyAgent(TensorGame((2, 2, 2)), max_candidates=0)
+
+
+def test_greedy_resumes_exactly_from_its_state():
+    """The sampled candidates come from the generator: its state is all greedy carries."""
+    game = TensorGame((3, 3, 3))
+    first = GreedyAgent(game, seed=0, batch_size=1, max_candidates=300)
+    first.run_episode()
+    state = first.state_dict()
+    expected = [first.run_episode().factors for _ in range(2)]
+    second = GreedyAgent(game, seed=9, batch_size=1, max_candidates=300)
+    second.load_state_dict(state)
+    for factors, again in zip(expected, (second.run_episode().factors for _ in range(2)),
+                              strict=True):
+        assert all(np.array_equal(a, b) for a, b in zip(factors, again, strict=True))

@@ -64,8 +64,7 @@ def test_school_pairs_span_the_target_and_their_w_is_exact(agent):
     u, v = school_pairs(2, 2, 2)
     basis, residual = agent.project(agent.khatri_rao(u, v)[None])
     assert float(residual.abs().max()) < 1e-9
-    agent.chain_u, agent.chain_v = u[None].repeat(8, 1, 1), v[None].repeat(8, 1, 1)
-    w = agent.exact_w()
+    w = agent.exact_w(u[None].repeat(8, 1, 1), v[None].repeat(8, 1, 1))
     t = torch.as_tensor(agent.game.target)
     rebuilt = torch.einsum("ra,rb,rc->abc", u, v, w[0])
     assert torch.equal(rebuilt, t)
@@ -119,8 +118,9 @@ def test_unsolved_chains_are_completed_with_valid_moves(agent):
     agent.target_rank = 3  # three pairs cannot span <2,2,2>: completion moves must follow
     agent.chain_u = agent.chain_v = None
     agent.search(agent.candidate_pairs())
-    agent._w = agent.exact_w()
-    trajectory = agent.play(agent.game.reset(agent.batch_size))
+    chains = agent.plan_episode()
+    assert chains.rank == 3 and chains.w.shape == (8, 3, 4)
+    trajectory = agent.play(agent.game.reset(agent.batch_size), chains)
     final = trajectory.final
     assert bool(((final.moves == agent.game.max_rank) | final.solved).all())
     residual_before = float(agent.game.target.double().norm())

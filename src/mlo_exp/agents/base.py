@@ -7,10 +7,25 @@ progress, documents it, and reports an :class:`EpisodeResult` all the same.
 
 Randomness: each agent owns a :class:`torch.Generator` seeded from the run's seed and saved
 in its ``state_dict``, so a run is reproducible on the CPU and resumable.
+
+**State.** ``state_dict`` holds everything that influences later episodes (a resumed run
+replays the uninterrupted one exactly on the CPU). What an episode prepares for its games
+(candidate moves, planned chains) is not kept on the agent between :meth:`Agent.run_episode`
+and :meth:`Agent.act`: :meth:`Agent.plan_episode` returns it and :meth:`Agent.play` hands it
+to every :meth:`Agent.act` call as ``plan``.
+
+**Device.** A game-playing agent computes on the game's device (``game.device``, also
+``agent.device``): every tensor it creates is made there (factories name ``device=``) and
+its generator is a generator of that device, so it can feed the sampling functions there.
+Device types an agent cannot use (``device_types``) are refused with a ValueError at
+construction. An agent that is not a game player and computes elsewhere (the flip-graph
+search, NumPy on the CPU) sets ``device_types = None`` and ``compute_on_cpu = True``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +36,8 @@ import torch
 from mlo_exp.env import GameState, TensorGame
 
 Factors = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+log = logging.getLogger("mlo_exp")
 
 
 @dataclass
@@ -61,16 +78,34 @@ class Trajectory:
 class Agent(ABC):
     """Base class: subclasses implement :meth:`act`, and :meth:`learn` if they learn."""
 
+    #: Device types the agent can compute on (``None``: any; see ``compute_on_cpu``).
+    device_types: tuple[str, ...] | None = ("cpu", "cuda")
+    #: True for agents that compute on the CPU whatever the game's device (not game players).
+    compute_on_cpu: bool = False
+
     def __init__(self, game: TensorGame, seed: int = 0, batch_size: int = 16) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size}; must be >= 1")
+        if self.device_types is not None and game.device.type not in self.device_types:
+            raise ValueError(f"{type(self).__name__} computes on {' or '.join(self.device_types)}"
+                             f"; the game's device is {game.device}")
         self.game = game
+        self.device = torch.device("cpu") if self.compute_on_cpu else game.device
         self.batch_size = int(batch_size)
-        self.generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        self.generator = torch.Generator(device=self.device).manual_seed(int(seed))
+        self._coefficient_values = torch.tensor(game.coefficients, device=self.device)
 
     @abstractmethod
-    def act(self, state: GameState) -> torch.Tensor:
-        """Actions ``(B, action_dim)`` for every game of ``state`` (finished ones included)."""
+    def act(self, state: GameState, plan: Any = None) -> torch.Tensor:
+        """Actions ``(B, action_dim)`` for every game of ``state`` (finished ones included).
+
+        ``plan`` is what :meth:`plan_episode` prepared for this episode's games (``None`` for
+        agents that prepare nothing); :meth:`play` passes it to every call.
+        """
+
+    def plan_episode(self) -> Any:
+        """What this episode's games are played with (drawn once per episode); default None."""
+        return None
 
     def learn(self, trajectory: Trajectory) -> dict[str, float]:
         """Update from a batch of finished games; return scalar metrics. Default: nothing."""
@@ -78,14 +113,16 @@ class Agent(ABC):
 
     def run_episode(self) -> EpisodeResult:
         """Play ``batch_size`` games to the end, learn from them, report the best one."""
-        trajectory = self.play(self.game.reset(self.batch_size))
+        plan = self.plan_episode()
+        trajectory = self.play(self.game.reset(self.batch_size), plan)
         metrics = self.learn(trajectory)
         return self.summarise(trajectory, metrics)
 
-    def play(self, state: GameState) -> Trajectory:
+    def play(self, state: GameState, plan: Any = None) -> Trajectory:
+        """Play every game of ``state`` to its end, ``plan`` handed to each :meth:`act`."""
         states, actions, rewards = [], [], []
         while not bool(state.done.all()):
-            action = self.act(state)
+            action = self.act(state, plan)
             next_state, reward, _ = self.game.step(state, action)
             states.append(state)
             actions.append(action)
@@ -95,7 +132,8 @@ class Agent(ABC):
 
     def summarise(self, trajectory: Trajectory, metrics: dict[str, float]) -> EpisodeResult:
         final = trajectory.final
-        returns = trajectory.returns if trajectory.rewards else torch.zeros(final.batch_size)
+        returns = (trajectory.returns if trajectory.rewards
+                   else torch.zeros(final.batch_size, device=final.moves.device))
         # Best game: solved with the fewest moves, else the highest return.
         score = torch.where(final.solved, -final.moves.double() + 1e6, returns.double())
         best = int(torch.argmax(score))
@@ -119,16 +157,29 @@ class Agent(ABC):
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: subclasses extend (networks, optimisers)."""
-        return {"generator": self.generator.get_state()}
+        return {"generator": self.generator.get_state(),
+                "generator_device": self.generator.device.type}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.set_state(state["generator"])
+        saved = state["generator"]
+        kind = state.get("generator_device", "cpu")  # checkpoints before it: CPU generators
+        if kind == self.generator.device.type:
+            self.generator.set_state(saved)
+            return
+        # A generator of another device type (a GPU run resumed on the CPU, say) has another
+        # state format: continue reproducibly from a seed derived from it, not exactly.
+        seed = int.from_bytes(hashlib.sha256(saved.numpy().tobytes()).digest()[:8], "little")
+        log.warning("the checkpoint's random generator was a %s generator; this agent computes "
+                    "on %s: it continues from a seed derived from it (the run goes on, but not "
+                    "as it would have on %s)", kind, self.device, kind)
+        self.generator.manual_seed(seed)
 
     # -- helpers for subclasses ---------------------------------------------------------
     def sample_coefficients(self, count: int, length: int) -> torch.Tensor:
         """``(count, length)`` entries drawn uniformly from the coefficient set."""
-        values = torch.tensor(self.game.coefficients)
-        index = torch.randint(len(values), (count, length), generator=self.generator)
+        values = self._coefficient_values
+        index = torch.randint(len(values), (count, length), generator=self.generator,
+                              device=self.device)
         return values[index]
 
     def sample_nonzero(self, count: int, length: int) -> torch.Tensor:
@@ -139,3 +190,21 @@ class Agent(ABC):
             rows[zero] = self.sample_coefficients(int(zero.sum()), length)
             zero = (rows == 0).all(dim=1)
         return rows
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """``optimizer.load_state_dict(state)`` for a state read back from a checkpoint.
+
+    ``torch.optim`` keys ``state["state"]`` by parameter index (an int). A checkpoint holds
+    them as strings (``"0"``: :func:`mlo_exp.checkpoint.to_plain` makes every dict key a
+    string), and ``Optimizer.load_state_dict`` silently keeps such entries apart from the
+    parameters: Adam would restart its moments and step counts, and a resumed run would leave
+    the uninterrupted one at the next update. The keys become ints again here, and state that
+    still matches no parameter is refused with a ValueError.
+    """
+    per_parameter = {int(k) if isinstance(k, str) and k.isdigit() else k: v
+                     for k, v in state["state"].items()}
+    optimizer.load_state_dict({**state, "state": per_parameter})
+    stray = [key for key in optimizer.state if not isinstance(key, torch.Tensor)]
+    if stray:
+        raise ValueError(f"optimizer state for unknown parameters {stray[:4]}")

@@ -27,6 +27,10 @@ integer comparison per term. The kernel is compiled with numba (``nogil``); walk
 into ``threads`` chunks run by Python threads in parallel, and randomness is one xorshift64*
 stream per walk, kept in :meth:`state_dict`, so a run is reproducible and resumable.
 
+Device: the search runs on the CPU (NumPy arrays, the numba kernel) whatever the game's
+device (``device=cuda`` is accepted and changes nothing); the agent never plays the game and
+reports its decompositions as NumPy arrays, which the trainer verifies exactly.
+
 Starting point: the school method (built here), or ``start_from``, a user-given algorithm file
 (JSON ``mlo-exp/algorithm`` or the flip-graph text format of :mod:`mlo_exp.formats`).
 """
@@ -302,6 +306,9 @@ def _walk(F, K, S, rank, rng, stall, best_F, best_rank, counts, n_flips, dims, z
 class FlipGraphAgent(Agent):
     """Many flip-graph random walks in parallel (see the module docstring)."""
 
+    device_types = None  # any game device: the search itself runs on the CPU
+    compute_on_cpu = True
+
     def __init__(
         self,
         game: TensorGame,
@@ -386,7 +393,7 @@ class FlipGraphAgent(Agent):
                              "raise agent.coefficient_bound")
         return u, v, w
 
-    def act(self, state):  # pragma: no cover - not a game player
+    def act(self, state, plan=None):  # pragma: no cover - not a game player
         raise NotImplementedError("FlipGraphAgent walks over decompositions; it does not play")
 
     # -- one episode -------------------------------------------------------------------------

@@ -9,17 +9,28 @@ are broken at random.
 
 Candidates: every pair of non-zero ``u``, ``v`` when there are at most ``max_candidates``
 pairs; otherwise all single-entry pairs (so one entry of the residual can always be removed,
-and the school method is always reachable) plus random pairs drawn afresh each episode.
+and the school method is always reachable) plus random pairs drawn afresh each episode
+(:meth:`GreedyAgent.plan_episode`; the episode's candidates reach :meth:`GreedyAgent.act` as
+its ``plan``). Everything is computed on the game's device.
 """
 
 from __future__ import annotations
 
 import itertools
+from typing import NamedTuple
 
 import torch
 
 from mlo_exp.agents.base import Agent
 from mlo_exp.env import GameState, TensorGame
+
+
+class Candidates(NamedTuple):
+    """One episode's candidate pairs ``u (K, nm)``, ``v (K, mp)`` and ``vec(u (x) v)``."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+    khatri_rao: torch.Tensor  # (K, nm*mp) float64
 
 
 class GreedyAgent(Agent):
@@ -36,7 +47,7 @@ class GreedyAgent(Agent):
         if max_candidates < 1:
             raise ValueError(f"max_candidates={max_candidates}; must be >= 1")
         self.max_candidates = int(max_candidates)
-        self._values = torch.tensor(game.coefficients, dtype=torch.float64)
+        self._values = torch.tensor(game.coefficients, dtype=torch.float64, device=self.device)
         self._enumerated = self._enumerate_pairs()
 
     def _enumerate_pairs(self) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -50,7 +61,8 @@ class GreedyAgent(Agent):
         return us.repeat_interleave(len(vs), 0), vs.repeat(len(us), 1)
 
     def _all_vectors(self, length: int) -> torch.Tensor:
-        vectors = torch.tensor(list(itertools.product(self.game.coefficients, repeat=length)))
+        vectors = torch.tensor(list(itertools.product(self.game.coefficients, repeat=length)),
+                               device=self.device)
         return vectors[(vectors != 0).any(dim=1)]
 
     def _candidate_pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,25 +70,26 @@ class GreedyAgent(Agent):
             return self._enumerated
         dim_u, dim_v, _ = self.game.dims
         one = 1 if 1 in self.game.coefficients else next(c for c in self.game.coefficients if c)
-        eye_u = torch.eye(dim_u, dtype=torch.int64) * one
-        eye_v = torch.eye(dim_v, dtype=torch.int64) * one
+        eye_u = torch.eye(dim_u, dtype=torch.int64, device=self.device) * one
+        eye_v = torch.eye(dim_v, dtype=torch.int64, device=self.device) * one
         unit_u, unit_v = eye_u.repeat_interleave(dim_v, 0), eye_v.repeat(dim_u, 1)
         extra = max(self.max_candidates - len(unit_u), 0)
         random_u = self.sample_nonzero(extra, dim_u)
         random_v = self.sample_nonzero(extra, dim_v)
         return torch.cat([unit_u, random_u]), torch.cat([unit_v, random_v])
 
-    def run_episode(self):
-        self._pairs = self._candidate_pairs()
-        u, v = self._pairs
-        self._khatri_rao = (u[:, :, None] * v[:, None, :]).flatten(1).double()  # (K, nm*mp)
-        return super().run_episode()
+    def plan_episode(self) -> Candidates:
+        """This episode's candidates (random ones drawn now when enumeration is too large)."""
+        u, v = self._candidate_pairs()
+        return Candidates(u, v, (u[:, :, None] * v[:, None, :]).flatten(1).double())
 
-    def act(self, state: GameState) -> torch.Tensor:
+    def act(self, state: GameState, plan: Candidates | None = None) -> torch.Tensor:
+        if plan is None:  # a single call outside an episode: draw candidates for it
+            plan = self.plan_episode()
         batch = state.batch_size
         dim_u, dim_v, dim_w = self.game.dims
         residual = state.residual.reshape(batch, dim_u * dim_v, dim_w).double()
-        s = self._khatri_rao
+        s = plan.khatri_rao
         overlap = torch.einsum("kx,bxc->bkc", s, residual)  # <R[:, :, c], s_k>
         norm2 = (s * s).sum(dim=1)[None, :, None]
         values = self._values[:, None, None, None]
@@ -85,7 +98,8 @@ class GreedyAgent(Agent):
         w = self._values[best_index]  # (B, K, C)
         total = best_gain.sum(dim=2)
         total = total.masked_fill((w == 0).all(dim=2), float("-inf"))
-        noise = torch.rand(total.shape, generator=self.generator, dtype=torch.float64) * 1e-3
+        noise = torch.rand(total.shape, generator=self.generator, dtype=torch.float64,
+                           device=self.device) * 1e-3
         choice = torch.argmax(total + noise, dim=1)  # (B,)
-        u, v = self._pairs
-        return torch.cat([u[choice], v[choice], w[torch.arange(batch), choice].long()], dim=1)
+        rows = torch.arange(batch, device=self.device)
+        return torch.cat([plan.u[choice], plan.v[choice], w[rows, choice].long()], dim=1)

@@ -51,7 +51,12 @@ only factors with at most that many non-zero entries: a generic sparsity prior.
 
 **State** (:meth:`PairPolicyAgent.state_dict`, so a resumed run continues exactly): the
 generator, the network, the optimiser (Adam's moments and step counts), the target rank, the
-chains and their ages, the step count.
+chains and their ages, the step count. The episode's chains with their exact ``w`` reach
+:meth:`PairPolicyAgent.act` as its ``plan`` (:class:`Chains`), not through the agent.
+
+**Device.** Everything runs on the game's device (float64: ``cpu`` or ``cuda``). The network's
+initial weights are drawn on the CPU from ``seed`` and then moved, so a seed starts the same
+network on every device; the sampling uses a generator of the game's device.
 
 The agent never sees a known decomposition of the target: it reads only ``T<n,m,p>`` (the
 game's target) and the game's rewards. Over ``Z2`` the span argument does not hold, so the
@@ -63,30 +68,43 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
-from mlo_exp.agents.base import Agent, EpisodeResult
+from mlo_exp.agents.base import Agent, EpisodeResult, load_optimizer_state
 from mlo_exp.env import GameState, TensorGame
 
 _SPAN_EPS = 1e-6  # |s_perp|^2 below this (relative): the pair is already in the span
 _SOLVED_EPS = 1e-9  # |M_perp|^2 below this (relative): the pairs span M
 
 
+class Chains(NamedTuple):
+    """The pairs played this episode: ``u (B, R, nm)``, ``v (B, R, mp)``, exact ``w (B, R, np)``."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+    w: torch.Tensor
+
+    @property
+    def rank(self) -> int:
+        return int(self.u.shape[1])
+
+
 class PairPolicyNetwork(nn.Module):
     """Projected residual ``(B, nm*mp, np)`` -> queries ``(B, H, X)``, linear ``(B, X)``, value."""
 
-    def __init__(self, pair_dim: int, columns: int, hidden: int = 128, heads: int = 4) -> None:
+    def __init__(self, pair_dim: int, columns: int, hidden: int = 128, heads: int = 4,
+                 device: str | torch.device | None = None) -> None:
         super().__init__()
         self.pair_dim, self.heads = pair_dim, heads
         self.body = nn.Sequential(
-            nn.Linear(pair_dim * columns, hidden), nn.ReLU(),
-            nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Linear(pair_dim * columns, hidden, device=device), nn.ReLU(),
+            nn.Linear(hidden, hidden, device=device), nn.ReLU(),
         )
-        self.policy_head = nn.Linear(hidden, (heads + 1) * pair_dim)
-        self.value_head = nn.Linear(hidden, 1)
+        self.policy_head = nn.Linear(hidden, (heads + 1) * pair_dim, device=device)
+        self.value_head = nn.Linear(hidden, 1, device=device)
         nn.init.zeros_(self.policy_head.weight)
         nn.init.zeros_(self.policy_head.bias)
 
@@ -133,33 +151,36 @@ class PairPolicyAgent(Agent):
         self.max_nonzeros = None if max_nonzeros is None else int(max_nonzeros)
         self.dim_u, self.dim_v, self.dim_w = game.dims
         self.pair_dim = self.dim_u * self.dim_v
-        self.target = game.target.cpu().reshape(self.pair_dim, self.dim_w).double()
+        self.target = game.target.reshape(self.pair_dim, self.dim_w).double()
         self.target_norm2 = float((self.target**2).sum())
-        self.values = torch.tensor(game.coefficients, dtype=torch.float64)
+        self.values = torch.tensor(game.coefficients, dtype=torch.float64, device=self.device)
         self.symmetric = set(game.coefficients) == {-c for c in game.coefficients}
         if threads is not None:
             # The tensors here are small: on a loaded 2-core machine a second intra-op thread
             # made every step about ten times slower (38 vs 3 steps/s). Process-wide setting.
             torch.set_num_threads(int(threads))
         with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
-            torch.manual_seed(seed)
-            self.network = PairPolicyNetwork(self.pair_dim, self.dim_w, hidden, heads).double()
+            torch.manual_seed(seed)  # drawn on the CPU: the same network on every device
+            network = PairPolicyNetwork(self.pair_dim, self.dim_w, hidden, heads, device="cpu")
+        self.network = network.double().to(self.device)
         self.optimizer = torch.optim.Adam(self.network.parameters(), lr=learning_rate)
         self.enumerated = self._enumerate_pairs()
         # Search state (all saved in state_dict). Target rank 0 is the warm-up episode.
         self.target_rank = 0
         self.chain_u: torch.Tensor | None = None  # (B, R, dim_u) int64
         self.chain_v: torch.Tensor | None = None  # (B, R, dim_v) int64
-        self.chain_age = torch.zeros(self.batch_size, dtype=torch.int64)
+        self.chain_age = torch.zeros(self.batch_size, dtype=torch.int64, device=self.device)
         self.total_steps = 0
 
     # -- candidate pairs ----------------------------------------------------------------
     def _vectors(self, length: int) -> torch.Tensor:
-        vectors = torch.tensor(list(itertools.product(self.game.coefficients, repeat=length)))
+        vectors = torch.tensor(list(itertools.product(self.game.coefficients, repeat=length)),
+                               device=self.device)
         nonzeros = (vectors != 0).sum(dim=1)
         vectors = vectors[(nonzeros > 0) & (nonzeros <= (self.max_nonzeros or length))]
         if self.symmetric:  # (u, v, w) ~ (-u, -v, w) ~ (-u, v, -w): first non-zero entry > 0
-            first = vectors[torch.arange(len(vectors)), (vectors != 0).int().argmax(dim=1)]
+            rows = torch.arange(len(vectors), device=self.device)
+            first = vectors[rows, (vectors != 0).int().argmax(dim=1)]
             vectors = vectors[first > 0]
         return vectors
 
@@ -178,15 +199,16 @@ class PairPolicyAgent(Agent):
         return us.repeat_interleave(len(vs), 0), vs.repeat(len(us), 1)
 
     def _sparse_random(self, count: int, length: int) -> torch.Tensor:
-        density = torch.rand(count, 1, generator=self.generator) * 0.5 + 0.1
-        mask = torch.rand(count, length, generator=self.generator) < density
+        density = torch.rand(count, 1, generator=self.generator, device=self.device) * 0.5 + 0.1
+        mask = torch.rand(count, length, generator=self.generator, device=self.device) < density
         if self.max_nonzeros is not None:  # keep the first max_nonzeros chosen entries
             mask &= mask.cumsum(dim=1) <= self.max_nonzeros
         rows = self.sample_nonzero(count, length) * mask
         empty = (rows == 0).all(dim=1)
-        single = torch.zeros(int(empty.sum()), length, dtype=torch.int64)
-        spot = torch.randint(length, (len(single),), generator=self.generator)
-        single[torch.arange(len(single)), spot] = self.sample_nonzero(len(single), 1)[:, 0]
+        single = torch.zeros(int(empty.sum()), length, dtype=torch.int64, device=self.device)
+        spot = torch.randint(length, (len(single),), generator=self.generator, device=self.device)
+        rows_single = torch.arange(len(single), device=self.device)
+        single[rows_single, spot] = self.sample_nonzero(len(single), 1)[:, 0]
         rows[empty] = single
         return rows
 
@@ -195,8 +217,8 @@ class PairPolicyAgent(Agent):
         if self.enumerated is not None:
             return self.enumerated
         one = 1 if 1 in self.game.coefficients else next(c for c in self.game.coefficients if c)
-        eye_u = torch.eye(self.dim_u, dtype=torch.int64) * one
-        eye_v = torch.eye(self.dim_v, dtype=torch.int64) * one
+        eye_u = torch.eye(self.dim_u, dtype=torch.int64, device=self.device) * one
+        eye_v = torch.eye(self.dim_v, dtype=torch.int64, device=self.device) * one
         unit_u, unit_v = eye_u.repeat_interleave(self.dim_v, 0), eye_v.repeat(self.dim_u, 1)
         extra = max(self.max_candidates - len(unit_u), 0)
         return (torch.cat([unit_u, self._sparse_random(extra, self.dim_u)]),
@@ -212,7 +234,7 @@ class PairPolicyAgent(Agent):
         """Orthonormal basis ``(B, X, k)`` of the pairs ``(B, k, X)`` and ``M_perp (B, X, np)``."""
         batch = pairs.shape[0]
         if pairs.shape[1] == 0:
-            basis = torch.zeros(batch, self.pair_dim, 0, dtype=torch.float64)
+            basis = torch.zeros(batch, self.pair_dim, 0, dtype=torch.float64, device=self.device)
             return basis, self.target.expand(batch, -1, -1).clone()
         basis, _ = torch.linalg.qr(pairs.transpose(1, 2))
         residual = self.target - basis @ (basis.transpose(1, 2) @ self.target)
@@ -248,7 +270,8 @@ class PairPolicyAgent(Agent):
         chosen: list[torch.Tensor] = []
         for _ in range(self.target_rank):
             pairs = (candidates[torch.stack(chosen, 1)] if chosen
-                     else torch.zeros(count, 0, self.pair_dim, dtype=torch.float64))
+                     else torch.zeros(count, 0, self.pair_dim, dtype=torch.float64,
+                                      device=self.device))
             chosen.append(self._sample(pairs, candidates))
         index = torch.stack(chosen, 1)
         return cand_u[index], cand_v[index]
@@ -272,7 +295,7 @@ class PairPolicyAgent(Agent):
         if self.chain_u is None:
             self.chain_u, self.chain_v = self._build_chains(batch, pool)
             self.chain_age.zero_()
-        rows = torch.arange(batch)
+        rows = torch.arange(batch, device=self.device)
         for _ in range(self.steps_per_episode):
             pairs = self.khatri_rao(self.chain_u, self.chain_v)
             spanning = torch.nonzero(self._spanning(pairs))[:, 0]
@@ -281,8 +304,8 @@ class PairPolicyAgent(Agent):
                 if bool(admissible.any()):
                     break  # a chain solves the game at target_rank: play it
                 self.chain_age[spanning] = self.restart_steps  # W not admissible: rebuild
-            position = torch.randint(rank, (batch,), generator=self.generator)
-            keep = torch.ones(batch, rank, dtype=torch.bool)
+            position = torch.randint(rank, (batch,), generator=self.generator, device=self.device)
+            keep = torch.ones(batch, rank, dtype=torch.bool, device=self.device)
             keep[rows, position] = False
             others = pairs[keep].view(batch, rank - 1, self.pair_dim)
             choice = self._sample(others, candidates)
@@ -296,8 +319,9 @@ class PairPolicyAgent(Agent):
                 self.chain_u[stale], self.chain_v[stale] = fresh_u, fresh_v
                 self.chain_age[stale] = 0
 
-    def exact_w(self) -> torch.Tensor:
-        """``W (B, R, np)`` from the linear system, rounded to the nearest coefficient.
+    def exact_w(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """``W (B, R, np)`` for chains ``u``, ``v`` from the linear system, rounded to the
+        nearest coefficient.
 
         When a chain's pairs span ``M`` and the least-squares solution is integral with
         entries in the coefficient set, this is the exact ``W`` (the game's replay checks it
@@ -305,7 +329,7 @@ class PairPolicyAgent(Agent):
         """
         # Snap to a 1e-6 grid first: LAPACK's last bits vary between calls, and a least-squares
         # value such as 0.5 must round the same way every time (ties go to the lower value).
-        solution = torch.round(self._solve_w(self.chain_u, self.chain_v) * 1e6) / 1e6
+        solution = torch.round(self._solve_w(u, v) * 1e6) / 1e6
         nearest = (solution[..., None] - self.values).abs().argmin(dim=-1)
         return self.values[nearest].long()
 
@@ -316,50 +340,59 @@ class PairPolicyAgent(Agent):
         return torch.linalg.lstsq(pairs.transpose(1, 2).contiguous(), target).solution
 
     # -- playing the chains in the TensorGame --------------------------------------------
-    def act(self, state: GameState) -> torch.Tensor:
-        """Move ``t`` of game ``b``: chain ``b``'s pair ``t`` with its ``w``, then completion."""
+    def plan_episode(self) -> Chains:
+        """The chains to play now, with their exact ``w`` (none in the warm-up episode)."""
+        if self.target_rank == 0:
+            return Chains(*(torch.zeros(self.batch_size, 0, dim, dtype=torch.int64,
+                                        device=self.device)
+                            for dim in (self.dim_u, self.dim_v, self.dim_w)))
+        return Chains(self.chain_u, self.chain_v, self.exact_w(self.chain_u, self.chain_v))
+
+    def act(self, state: GameState, plan: Chains | None = None) -> torch.Tensor:
+        """Move ``t`` of game ``b``: chain ``b``'s pair ``t`` with its ``w``, then completion.
+
+        ``plan``: the episode's :class:`Chains` (by default :meth:`plan_episode` now)."""
+        if plan is None:
+            plan = self.plan_episode()
         batch = state.batch_size
-        moves = state.moves.cpu()
-        rank = self.target_rank
+        moves = state.moves
+        rank = plan.rank
         index = moves.clamp(max=max(rank - 1, 0))
-        rows = torch.arange(batch)
-        actions = torch.cat([self.chain_u[rows, index], self.chain_v[rows, index],
-                             self._w[rows, index]], dim=1) if rank else None
-        completion = self._completion_moves(state.residual.cpu())
+        rows = torch.arange(batch, device=self.device)
+        actions = torch.cat([plan.u[rows, index], plan.v[rows, index],
+                             plan.w[rows, index]], dim=1) if rank else None
+        completion = self._completion_moves(state.residual)
         if actions is None:
-            return completion.to(self.game.device)
+            return completion
         beyond = moves >= rank
         actions[beyond] = completion[beyond]
-        return actions.to(self.game.device)
+        return actions
 
     def _completion_moves(self, residual: torch.Tensor) -> torch.Tensor:
         """Single-entry moves ``e_a (x) e_b (x) w`` removing the residual's largest fibre."""
         batch = residual.shape[0]
         fibres = residual.reshape(batch, self.pair_dim, self.dim_w).double()
         best = (fibres**2).sum(dim=2).argmax(dim=1)
-        w_float = fibres[torch.arange(batch), best]
+        w_float = fibres[torch.arange(batch, device=self.device), best]
         w = self.values[(w_float[..., None] - self.values).abs().argmin(dim=-1)].long()
         one = 1 if 1 in self.game.coefficients else next(c for c in self.game.coefficients if c)
-        u = torch.zeros(batch, self.dim_u, dtype=torch.int64)
-        v = torch.zeros(batch, self.dim_v, dtype=torch.int64)
-        u[torch.arange(batch), best // self.dim_v] = one
-        v[torch.arange(batch), best % self.dim_v] = one
+        rows = torch.arange(batch, device=self.device)
+        u = torch.zeros(batch, self.dim_u, dtype=torch.int64, device=self.device)
+        v = torch.zeros(batch, self.dim_v, dtype=torch.int64, device=self.device)
+        u[rows, best // self.dim_v] = one
+        v[rows, best % self.dim_v] = one
         return torch.cat([u, v, w], dim=1)
 
     def run_episode(self) -> EpisodeResult:
         pool = self.candidate_pairs()
-        if self.target_rank == 0:  # warm-up: no pairs, completion moves only
-            self.chain_u = torch.zeros(self.batch_size, 0, self.dim_u, dtype=torch.int64)
-            self.chain_v = torch.zeros(self.batch_size, 0, self.dim_v, dtype=torch.int64)
-            self._w = torch.zeros(self.batch_size, 0, self.dim_w, dtype=torch.int64)
-        else:
+        if self.target_rank:  # (the warm-up episode plays completion moves only)
             self.search(pool)
-            self._w = self.exact_w()
-        trajectory = self.play(self.game.reset(self.batch_size))
-        metrics = self.learn_from_chains(trajectory.returns.double(), pool)
+        chains = self.plan_episode()
+        trajectory = self.play(self.game.reset(self.batch_size), chains)
+        metrics = self.learn_from_chains(chains, trajectory.returns.double(), pool)
         final = trajectory.final
         limit = self.target_rank if self.target_rank else self.game.max_rank
-        solved_at_target = final.solved & (final.moves.cpu() <= limit)
+        solved_at_target = final.solved & (final.moves <= limit)
         metrics.update({"target_rank": float(self.target_rank),
                         "chains_solved": float(solved_at_target.sum()),
                         "search_steps": float(self.total_steps)})
@@ -375,22 +408,23 @@ class PairPolicyAgent(Agent):
         self.chain_age.zero_()
 
     # -- learning -----------------------------------------------------------------------
-    def learn_from_chains(self, returns: torch.Tensor, pool: tuple[torch.Tensor, torch.Tensor]
-                          ) -> dict[str, float]:
+    def learn_from_chains(self, chains: Chains, returns: torch.Tensor,
+                          pool: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
         """One advantage-weighted actor-critic update on every (chain, pair) of this episode."""
-        batch, rank = self.batch_size, self.target_rank
+        batch, rank = self.batch_size, chains.rank
         if rank < 2 or self.optimizer.param_groups[0]["lr"] == 0:
             return {}
-        pairs = self.khatri_rao(self.chain_u, self.chain_v)  # (B, R, X)
-        rows = torch.arange(batch)
-        position = torch.randint(rank, (batch,), generator=self.generator)
-        keep = torch.ones(batch, rank, dtype=torch.bool)
+        pairs = self.khatri_rao(chains.u, chains.v)  # (B, R, X)
+        rows = torch.arange(batch, device=self.device)
+        position = torch.randint(rank, (batch,), generator=self.generator, device=self.device)
+        keep = torch.ones(batch, rank, dtype=torch.bool, device=self.device)
         keep[rows, position] = False
         with torch.no_grad():
             basis, residual = self.project(pairs[keep].view(batch, rank - 1, self.pair_dim))
         pool_vectors = self.khatri_rao(*pool)
         if len(pool_vectors) > self.learn_candidates:  # a random share keeps the update cheap
-            pick = torch.randperm(len(pool_vectors), generator=self.generator)
+            pick = torch.randperm(len(pool_vectors), generator=self.generator,
+                                  device=self.device)
             pool_vectors = pool_vectors[pick[: self.learn_candidates]]
         candidates = torch.cat([pool_vectors, pairs[rows, position]])
         action = len(pool_vectors) + rows
@@ -428,31 +462,15 @@ class PairPolicyAgent(Agent):
         older checkpoint lacks take a fresh agent's values."""
         super().load_state_dict(state)
         self.network.load_state_dict(state["network"])
-        self.optimizer.load_state_dict(_optimizer_state(state["optimizer"]))
-        stray = [key for key in self.optimizer.state if not isinstance(key, torch.Tensor)]
-        if stray:  # Adam would silently start over for the parameters it cannot match
-            raise ValueError(f"optimizer state for unknown parameters {stray[:4]}")
+        load_optimizer_state(self.optimizer, state["optimizer"])
         self.target_rank = int(state.get("target_rank", 0))
 
         def chain(name: str) -> torch.Tensor | None:
             value = state.get(name)
-            return None if value is None else value.clone()
+            return None if value is None else value.to(self.device, copy=True)
 
         self.chain_u, self.chain_v = chain("chain_u"), chain("chain_v")
         age = chain("chain_age")
         self.chain_age = age if age is not None else torch.zeros_like(self.chain_age)
         self.total_steps = int(state.get("total_steps", 0))
 
-
-def _optimizer_state(state: dict[str, Any]) -> dict[str, Any]:
-    """An optimiser state dict with its per-parameter keys as ints again.
-
-    ``torch.optim`` keys ``state`` by parameter index (an int). A checkpoint holds them as
-    strings (``"0"``: :func:`mlo_exp.checkpoint.to_plain` makes every dict key a string), and
-    ``Optimizer.load_state_dict`` silently keeps such entries apart from the parameters: Adam
-    would restart its moments and step counts, and a resumed run would leave the uninterrupted
-    one at the next update.
-    """
-    per_parameter = {int(k) if isinstance(k, str) and k.isdigit() else k: v
-                     for k, v in state["state"].items()}
-    return {**state, "state": per_parameter}

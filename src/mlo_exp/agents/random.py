@@ -7,6 +7,8 @@ by rejection: each factor is drawn entry-wise until it is non-zero.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from mlo_exp.agents.base import Agent
@@ -19,5 +21,5 @@ class RandomAgent(Agent):
     def __init__(self, game: TensorGame, seed: int = 0, batch_size: int = 16) -> None:
         super().__init__(game, seed=seed, batch_size=batch_size)
 
-    def act(self, state: GameState) -> torch.Tensor:
+    def act(self, state: GameState, plan: Any = None) -> torch.Tensor:
         return torch.cat([self.sample_nonzero(state.batch_size, d) for d in self.game.dims], 1)
