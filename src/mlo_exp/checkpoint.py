@@ -131,9 +131,12 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 def to_plain(value: Any) -> Any:
     """Tuples to lists, NumPy scalars and arrays to Python numbers and tensors; so that
-    ``torch.load(weights_only=True)`` can read the payload back."""
+    ``torch.load(weights_only=True)`` can read the payload back. Dict keys stay ints where
+    they are ints (an optimiser's per-parameter state is keyed by index); others become
+    strings."""
     if isinstance(value, dict):
-        return {str(k): to_plain(v) for k, v in value.items()}
+        return {k if isinstance(k, int) and not isinstance(k, bool) else str(k): to_plain(v)
+                for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_plain(v) for v in value]
     if isinstance(value, np.ndarray):
