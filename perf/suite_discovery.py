@@ -1,7 +1,7 @@
 """Discovery benchmark: does each agent reach the best known rank, and how fast?
 
 Every (shape, agent, seed) is one real run of the training pipeline (Hydra compose over
-``conf/``, :func:`mlo_exp.experiment.run`, exact verification of what is kept) under a
+``conf/``, :func:`mlo_exp.run.experiment.run`, exact verification of what is kept) under a
 wall-clock budget (``trainer.time_limit_s``); a run stops early once it holds an exactly
 verified algorithm of the best known rank (the trainer's default ``stop_at_rank``).
 
@@ -41,10 +41,10 @@ import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 
-from mlo_exp import experiment  # noqa: E402
 from mlo_exp.algorithm import Algorithm  # noqa: E402
 from mlo_exp.config import config_dir, validate  # noqa: E402
 from mlo_exp.reference import best_known_rank  # noqa: E402
+from mlo_exp.run import experiment  # noqa: E402
 
 # name -> (agent overrides, is a learning agent: seeds/budget of the learning agents apply)
 AGENTS: dict[str, tuple[list[str], bool]] = {

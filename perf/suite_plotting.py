@@ -1,7 +1,7 @@
 """Live plotting cost as a share of training wall time (target: under 2 %).
 
 Real training loops (TensorGame + agent + the always-on run files) run for a fixed time with
-the headless :class:`~mlo_exp.plotting.LivePlotter` attached; the plotter's per-episode
+the headless :class:`~mlo_exp.run.plotting.LivePlotter` attached; the plotter's per-episode
 callback is timed in full (bookkeeping and every live draw), the window set-up at run start
 (window mode only, 0 here) is added, and the one-off final figure is reported
 separately. One row uses ``refresh_s=0.001`` to show the share budget, not the refresh
@@ -27,9 +27,9 @@ from mlo_exp.agents.random import RandomAgent
 from mlo_exp.config import TrainerConfig
 from mlo_exp.env import TensorGame
 from mlo_exp.loggers.files import FilesLogger
-from mlo_exp.plotting import LivePlotter
+from mlo_exp.run.plotting import LivePlotter
+from mlo_exp.run.trainer import Trainer
 from mlo_exp.run_context import RunContext, seed_everything
-from mlo_exp.trainer import Trainer
 
 TARGET_SHARE = 0.02
 

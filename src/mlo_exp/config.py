@@ -321,14 +321,14 @@ class DisabledComponentConfig:
 
 @dataclass
 class CheckpointConfig:
-    """Checkpoints under ``<run dir>/checkpoints/`` (see :mod:`mlo_exp.checkpoint`).
+    """Checkpoints under ``<run dir>/checkpoints/`` (see :mod:`mlo_exp.run.checkpoint`).
 
     Saved after every ``every_episodes``-th episode (0: never periodically), after an
     episode with a new best algorithm (``on_new_best``), at the end, and on SIGINT/SIGTERM
     (``on_signal``). The newest ``keep_last`` are kept, plus the best one (``keep_best``).
     """
 
-    _target_: str = "mlo_exp.checkpoint.CheckpointManager"
+    _target_: str = "mlo_exp.run.checkpoint.CheckpointManager"
     every_episodes: int = 10
     keep_last: int = 3
     keep_best: bool = True
@@ -363,7 +363,7 @@ class BenchmarkConfig:
     ``registry``: also append the rows to the SQLite results registry in the outputs root.
     """
 
-    _target_: str = "mlo_exp.benchmark.stage.BenchmarkStage"
+    _target_: str = "mlo_exp.run.benchmark_stage.BenchmarkStage"
     backend: str = "auto"
     sizes: list[int] | None = None
     dtype: str = "float32"
@@ -391,7 +391,7 @@ class BenchmarkConfig:
             for index, size in enumerate(self.sizes):
                 _check(size >= 1, f"benchmark.sizes[{index}]", size, "an integer >= 1")
         # compare's names and backend=cupy's device are checked by the stage itself
-        # (mlo_exp.benchmark.stage), which knows the library and the devices.
+        # (mlo_exp.run.benchmark_stage), which knows the library and the devices.
 
 
 cs.store(name="none", group="schema/benchmark", node=DisabledComponentConfig)
@@ -403,7 +403,7 @@ cs.store(name="default", group="schema/benchmark", node=BenchmarkConfig)
 class LivePlotConfig:
     """Live and final training figures (reward, residual norm, rank used per episode)."""
 
-    _target_: str = "mlo_exp.plotting.LivePlotter"
+    _target_: str = "mlo_exp.run.plotting.LivePlotter"
     live: bool = True  # a window when a display exists (single runs); else a PNG
     refresh_s: float = 5.0  # at least this long between live draws
     max_share: float = 0.02  # live drawing takes at most this share of wall time
@@ -469,7 +469,7 @@ class RunConfig:
     # Extra words for the run name (cleanrl style: env__agent__seed__tag).
     tag: str | None = None
     # Continue a run from a checkpoint: null, auto, a run_id, a run directory or a .pt file
-    # (see mlo_exp.resume).
+    # (see mlo_exp.run.resume).
     resume: str | None = None
 
     def __post_init__(self) -> None:

@@ -81,9 +81,9 @@ def _entry_point() -> Callable[[], None]:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import DictConfig
 
-    from mlo_exp import experiment
-    from mlo_exp.checkpoint import CheckpointError
     from mlo_exp.config import ConfigError, config_dir, validate
+    from mlo_exp.run import experiment
+    from mlo_exp.run.checkpoint import CheckpointError
     from mlo_exp.run_files import explicit_run_dir
 
     @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
@@ -96,7 +96,7 @@ def _entry_point() -> Callable[[], None]:
         except ConfigError as error:
             if multirun:
                 # Hydra records the job as failed, the other jobs go on, and the sweep
-                # summary lists this job with the error (see mlo_exp.sweep).
+                # summary lists this job with the error (see mlo_exp.run.sweep).
                 raise
             _refuse(run_dir, f"invalid configuration: {error}", hydra_cfg.output_subdir)
         job_num = hydra_cfg.job.num if multirun else None

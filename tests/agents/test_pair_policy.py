@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from mlo_exp import experiment
 from mlo_exp.agents.base import EpisodeResult
 from mlo_exp.agents.pair_policy import PairPolicyAgent, PairPolicyNetwork
 from mlo_exp.algorithm import Algorithm
-from mlo_exp.checkpoint import serialise, to_plain
 from mlo_exp.config import ConfigError, validate
 from mlo_exp.env import TensorGame
+from mlo_exp.run import experiment
+from mlo_exp.run.checkpoint import serialise, to_plain
 
 
 def school_pairs(n: int, m: int, p: int) -> tuple[torch.Tensor, torch.Tensor]:

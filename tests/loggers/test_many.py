@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlo_exp import experiment
 from mlo_exp.config import ConfigError, validate
+from mlo_exp.run import experiment
 from mlo_exp.run_context import RunContext
 from tests.loggers.logger_fixtures import offline_wandb, run_context  # noqa: F401
 

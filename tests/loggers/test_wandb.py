@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from mlo_exp import experiment
 from mlo_exp.agents.random import RandomAgent
 from mlo_exp.config import validate
 from mlo_exp.library import strassen
@@ -23,6 +22,7 @@ from mlo_exp.loggers.console import format_summary
 from mlo_exp.loggers.files import FilesLogger
 from mlo_exp.loggers.wandb import WandbLogger
 from mlo_exp.loggers.wandb_offline import OfflineRun, read_offline_run
+from mlo_exp.run import experiment
 from mlo_exp.run_context import RunContext
 from tests.loggers.logger_fixtures import module_wandb_env, offline_wandb, run_context, run_dirs  # noqa: F401
 

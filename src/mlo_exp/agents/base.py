@@ -196,7 +196,7 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]
     """``optimizer.load_state_dict(state)`` for a state read back from a checkpoint.
 
     ``torch.optim`` keys ``state["state"]`` by parameter index (an int). A checkpoint holds
-    them as strings (``"0"``: :func:`mlo_exp.checkpoint.to_plain` makes every dict key a
+    them as strings (``"0"``: :func:`mlo_exp.run.checkpoint.to_plain` makes every dict key a
     string), and ``Optimizer.load_state_dict`` silently keeps such entries apart from the
     parameters: Adam would restart its moments and step counts, and a resumed run would leave
     the uninterrupted one at the next update. The keys become ints again here, and state that

@@ -60,7 +60,7 @@ class Logger:
         ``Source Run ID``) and ``facts`` (run_id, device, library versions) for the run config."""
 
     def log_summary(self, summary: dict[str, Any]) -> None:
-        """The end-of-run summary (see :class:`mlo_exp.trainer.RunSummary`)."""
+        """The end-of-run summary (see :class:`mlo_exp.run.trainer.RunSummary`)."""
 
     def finish(self, status: str = "success") -> None:
         """Always called last, also after an exception (``status`` says which)."""

@@ -4,7 +4,7 @@
 TensorBoard); each entry is an ordinary logger option, so ``logger.backends.wandb.mode=offline``
 overrides it and ``~logger.backends.tensorboard`` removes one. A backend that cannot even be
 built (bad settings, a missing package) is warned about and left out; the others, the console
-and the run files carry on. :func:`mlo_exp.experiment.build_logger` merges the members into the
+and the run files carry on. :func:`mlo_exp.run.experiment.build_logger` merges the members into the
 run's one :class:`~mlo_exp.loggers.base.LoggerGroup`, so every failure reaches the summary.
 """
 

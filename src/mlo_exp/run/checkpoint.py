@@ -52,8 +52,8 @@ import torch
 
 from mlo_exp.io import atomic_write_bytes, atomic_write_text
 from mlo_exp.loggers.base import Logger
+from mlo_exp.run.trainer import RunSummary, Trainer, TrainerCallback
 from mlo_exp.run_context import RunContext
-from mlo_exp.trainer import RunSummary, Trainer, TrainerCallback
 
 log = logging.getLogger("mlo_exp")
 
@@ -319,7 +319,7 @@ class CheckpointLog:
 class CheckpointManager(TrainerCallback):
     """Saves checkpoints of a run by the policy in the module docstring.
 
-    Built by :func:`mlo_exp.experiment.build_components` with ``run=`` and ``logger=``; the
+    Built by :func:`mlo_exp.run.experiment.build_components` with ``run=`` and ``logger=``; the
     other arguments come from the ``checkpoint`` config group. Each save is reported through
     ``logger.log_checkpoint``. A save that fails (full disk, unwritable directory) is logged
     as an error naming the file; the earlier checkpoints stay as they were and the run stops

@@ -12,16 +12,16 @@ import pytest
 
 from mlo_exp.benchmark.backend import cuda_available
 from mlo_exp.benchmark.cli import main as cli_main
-from mlo_exp.benchmark.stage import BenchmarkStage
 from mlo_exp.config import ConfigError, validate
-from mlo_exp.experiment import check_components
+from mlo_exp.run.benchmark_stage import BenchmarkStage
+from mlo_exp.run.experiment import check_components
 from mlo_exp.run_context import RunContext
 from tests.conftest import run_dirs
 
 
 def test_default_config_has_the_stage_and_none_switches_it_off(compose_config):
     cfg = compose_config()
-    assert cfg.benchmark._target_ == "mlo_exp.benchmark.stage.BenchmarkStage"
+    assert cfg.benchmark._target_ == "mlo_exp.run.benchmark_stage.BenchmarkStage"
     assert cfg.benchmark.backend == "auto" and cfg.benchmark.allow_tf32 is False
     assert compose_config(["benchmark=none"]).benchmark._target_ is None
 

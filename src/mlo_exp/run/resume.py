@@ -44,7 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlo_exp.checkpoint import (
+from mlo_exp.io import atomic_write_text
+from mlo_exp.run.checkpoint import (
     CHECKPOINT_DIR,
     CHECKPOINT_GLOB,
     LOG_NAME,
@@ -55,7 +56,6 @@ from mlo_exp.checkpoint import (
     config_identity,
     load_checkpoint,
 )
-from mlo_exp.io import atomic_write_text
 from mlo_exp.run_context import RunContext
 from mlo_exp.run_files import START_UP_FILES, RunLock, holds_a_run, outputs_root
 

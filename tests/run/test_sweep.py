@@ -13,7 +13,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from mlo_exp.config import config_dir
-from mlo_exp.sweep import job_dirs, read_job, write_summary
+from mlo_exp.run.sweep import job_dirs, read_job, write_summary
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TINY = ("experiment=smoke", "logger.progress_bar=false", "trainer.time_limit_s=60")
@@ -92,7 +92,7 @@ def test_submitit_local_multirun_writes_the_summary(run_train, tmp_path) -> None
 
 def test_sweep_callback_is_registered_for_every_run(compose_hydra) -> None:
     cfg = compose_hydra([])
-    assert cfg.hydra.callbacks.sweep_summary._target_ == "mlo_exp.sweep.SweepSummaryCallback"
+    assert cfg.hydra.callbacks.sweep_summary._target_ == "mlo_exp.run.sweep.SweepSummaryCallback"
     assert OmegaConf.to_container(cfg.hydra.sweep)["subdir"] == "${hydra.job.num}"
 
 

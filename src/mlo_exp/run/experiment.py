@@ -3,7 +3,7 @@
 ``train.py`` (the Hydra entry point) calls :func:`run`; tests call it too, with configs from
 the compose API. Component groups (``checkpoint``, ``plot``, ``benchmark``) are
 instantiated generically: an option whose ``_target_`` is null is switched off; any other
-option is a :class:`~mlo_exp.trainer.TrainerCallback` built with ``run=`` and ``logger=``.
+option is a :class:`~mlo_exp.run.trainer.TrainerCallback` built with ``run=`` and ``logger=``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from mlo_exp import resume
 from mlo_exp.agents.base import Agent
-from mlo_exp.checkpoint import CheckpointError, restore
 from mlo_exp.config import ConfigError, RunConfig
 from mlo_exp.env import TensorGame
 from mlo_exp.loggers.base import Logger, LoggerGroup
@@ -26,10 +24,12 @@ from mlo_exp.loggers.console import ConsoleLogger
 from mlo_exp.loggers.files import FilesLogger
 from mlo_exp.loggers.many import ManyLoggers, backend_name, build_backend
 from mlo_exp.reference import best_known_rank
+from mlo_exp.run import resume
+from mlo_exp.run.checkpoint import CheckpointError, restore
+from mlo_exp.run.trainer import RunSummary, Trainer, TrainerCallback
 from mlo_exp.run_context import RunContext, seed_everything
 from mlo_exp.run_files import RunLock, holds_a_run
 from mlo_exp.signals import RUN_SIGNALS
-from mlo_exp.trainer import RunSummary, Trainer, TrainerCallback
 
 log = logging.getLogger("mlo_exp")
 
@@ -113,7 +113,7 @@ def run(cfg: DictConfig, settings: RunConfig, run_dir: Path, job_num: int | None
     """Run one experiment in ``run_dir`` (or continue the run ``resume`` names); returns its
     summary. ``explicit_dir``: ``run_dir`` was named on the command line (``hydra.run.dir``),
     so ``resume=auto`` means that directory. Raises
-    :class:`~mlo_exp.checkpoint.CheckpointError` for a bad ``resume`` and for a new run in a
+    :class:`~mlo_exp.run.checkpoint.CheckpointError` for a bad ``resume`` and for a new run in a
     directory that holds another run or that another process holds; nothing of that run is
     touched."""
     installed_here = not RUN_SIGNALS.installed

@@ -9,8 +9,8 @@ from mlo_exp.config import TrainerConfig
 from mlo_exp.env import TensorGame
 from mlo_exp.loggers.base import LoggerGroup
 from mlo_exp.loggers.files import FilesLogger
+from mlo_exp.run.trainer import Trainer, TrainerCallback
 from mlo_exp.run_context import RunContext, seed_everything
-from mlo_exp.trainer import Trainer, TrainerCallback
 
 
 class Events(TrainerCallback):

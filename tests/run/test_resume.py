@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlo_exp import experiment
-from mlo_exp.checkpoint import CheckpointError
 from mlo_exp.config import validate
-from mlo_exp.resume import newest_valid, resume_command, trim_run_files
+from mlo_exp.run import experiment
+from mlo_exp.run.checkpoint import CheckpointError
+from mlo_exp.run.resume import newest_valid, resume_command, trim_run_files
 from mlo_exp.run_files import RunLock
 
 FAST = ["agent=random", "agent.batch_size=2", "trainer.time_limit_s=null", "trainer.episodes=200",

@@ -1,7 +1,7 @@
 """Live and final training figures: reward, residual norm and rank used, per episode.
 
 :class:`LivePlotter` is the ``plot`` component (``conf/plot/live.yaml``), a
-:class:`~mlo_exp.trainer.TrainerCallback`. It keeps one point per episode (x axis: the
+:class:`~mlo_exp.run.trainer.TrainerCallback`. It keeps one point per episode (x axis: the
 episode count, the project's step axis) and draws three panels:
 
 * **reward** of the episode's reported game (and the best reward so far),
@@ -52,13 +52,13 @@ import numpy as np
 
 from mlo_exp.io import WriteError, atomic_write_bytes
 from mlo_exp.loggers.base import Logger
+from mlo_exp.run.trainer import RunSummary, TrainerCallback
 from mlo_exp.run_context import RunContext
-from mlo_exp.trainer import RunSummary, TrainerCallback
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from mlo_exp.trainer import Trainer
+    from mlo_exp.run.trainer import Trainer
 
 log = logging.getLogger("mlo_exp")
 

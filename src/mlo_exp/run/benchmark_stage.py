@@ -1,6 +1,6 @@
 """The benchmark stage at the end of ``mlo-train``: the run's best verified algorithm, timed.
 
-Built by :func:`mlo_exp.experiment.build_components` from the ``benchmark`` config group
+Built by :func:`mlo_exp.run.experiment.build_components` from the ``benchmark`` config group
 (``instantiate(node, run=..., logger=...)``; settings: :class:`mlo_exp.config.BenchmarkConfig`).
 At ``on_run_end`` it benchmarks ``trainer.best`` (plus any ``compare`` library algorithms)
 under the run's own ``run_id`` (``benchmark_id = source_run_id = run_id``) and writes:
@@ -32,8 +32,8 @@ from mlo_exp.config import BenchmarkConfig, ConfigError
 from mlo_exp.io import atomic_write_text
 from mlo_exp.library import lookup
 from mlo_exp.loggers.base import Logger
+from mlo_exp.run.trainer import RunSummary, Trainer, TrainerCallback
 from mlo_exp.run_context import RunContext
-from mlo_exp.trainer import RunSummary, Trainer, TrainerCallback
 
 log = logging.getLogger("mlo_exp")
 
@@ -53,7 +53,7 @@ class BenchmarkStage(TrainerCallback):
     def check(**settings: Any) -> BenchmarkConfig:
         """The settings, checked where the schema cannot: ``compare`` names the library
         knows (real-valued ones) and a CUDA device for ``backend=cupy``; else
-        :class:`ConfigError`. ``mlo_exp.experiment`` calls this before a run writes."""
+        :class:`ConfigError`. ``mlo_exp.run.experiment`` calls this before a run writes."""
         config = BenchmarkConfig(**settings)
         for index, name in enumerate(config.compare):
             if not _real_library_algorithm(name):

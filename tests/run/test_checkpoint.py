@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from mlo_exp import experiment
-from mlo_exp.checkpoint import (
+from mlo_exp.config import validate
+from mlo_exp.loggers.base import Logger, LoggerGroup
+from mlo_exp.run import experiment
+from mlo_exp.run.checkpoint import (
     CheckpointError,
     CheckpointManager,
     build_payload,
@@ -25,10 +27,8 @@ from mlo_exp.checkpoint import (
     restore_rng,
     serialise,
 )
-from mlo_exp.config import validate
-from mlo_exp.loggers.base import Logger, LoggerGroup
+from mlo_exp.run.trainer import Trainer
 from mlo_exp.run_context import RunContext
-from mlo_exp.trainer import Trainer
 
 FAST = ["agent=random", "agent.batch_size=2", "trainer.time_limit_s=null", "trainer.episodes=200",
         "trainer.stop_at_rank=1", "logger.print_every_s=1000"]

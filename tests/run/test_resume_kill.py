@@ -24,15 +24,15 @@ from pathlib import Path
 
 import pytest
 
-from mlo_exp.checkpoint import CheckpointLog, load_checkpoint
-from mlo_exp.resume import newest_valid
+from mlo_exp.run.checkpoint import CheckpointLog, load_checkpoint
+from mlo_exp.run.resume import newest_valid
 
 FAST = ["agent=random", "agent.batch_size=2", "trainer.time_limit_s=null", "trainer.episodes=200",
         "trainer.stop_at_rank=1", "logger.print_every_s=1000"]
 
 FORK_SERVER = r"""
 import json, os, sys
-import mlo_exp.train, mlo_exp.experiment, hydra  # paid once: children start with torch loaded
+import mlo_exp.train, mlo_exp.run.experiment, hydra  # paid once: children start with torch loaded
 import torch._dynamo  # imported by torch.optim's first optimiser (seconds): paid once too
 print("ready", flush=True)
 for line in sys.stdin:

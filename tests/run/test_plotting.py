@@ -15,9 +15,9 @@ from mlo_exp.agents.random import RandomAgent
 from mlo_exp.config import ConfigError, TrainerConfig, validate
 from mlo_exp.env import TensorGame
 from mlo_exp.loggers.files import FilesLogger
-from mlo_exp.plotting import DRAW_BUDGET_FRACTION, LivePlotter, display_available
+from mlo_exp.run.plotting import DRAW_BUDGET_FRACTION, LivePlotter, display_available
+from mlo_exp.run.trainer import Trainer
 from mlo_exp.run_context import RunContext
-from mlo_exp.trainer import Trainer
 from tests.disk_faults import fail_writes
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -117,7 +117,7 @@ def test_window_only_for_single_runs_with_a_display(tmp_path: Path,
 
 def test_live_plot_is_the_default_and_none_switches_it_off(compose_config) -> None:
     cfg = compose_config()
-    assert cfg.plot._target_ == "mlo_exp.plotting.LivePlotter"
+    assert cfg.plot._target_ == "mlo_exp.run.plotting.LivePlotter"
     assert validate(cfg).plot.refresh_s > 0
     assert compose_config(["plot=none"]).plot._target_ is None
 
