@@ -144,3 +144,26 @@ def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path):
     strassen().save(tmp_path / "a.json")
     strassen().save(tmp_path / "a.json")
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_inputs_whose_exact_check_would_be_too_costly_are_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    rank = 300  # <8,8,8>: 64*64*64*300 steps, beyond the big-integer budget
+    data = {"format": "mlo-exp/algorithm", "version": 1, "shape": [8, 8, 8], "ring": "Z",
+            "factors": {name: rng.integers(-2**31 + 1, 2**31, (rank, 64)).tolist()
+                        for name in "uvw"}}
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(AlgorithmFileError, match="need big-integer arithmetic for the exact "
+                                                 "check, and <8,8,8> with 300 terms is"):
+        Algorithm.load(path)
+    primes = [1009, 1013, 1019, 1021, 1031, 1033, 1039]  # their product is beyond 2**62
+    data = {"format": "mlo-exp/algorithm", "version": 1, "shape": [1, 1, 1], "ring": "Q",
+            "factors": {"u": [[f"1/{q}"] for q in primes], "v": [[1]] * 7, "w": [[1]] * 7}}
+    path.write_text(json.dumps(data))
+    with pytest.raises(AlgorithmFileError, match="factor u: the common denominator"):
+        Algorithm.load(path)
+    data["factors"]["u"] = [[1]] * 7
+    data["factors"]["v"] = [[1]] * 4096 + [[1]] * 1
+    with pytest.raises(AlgorithmFileError, match=r"different numbers of terms \[7, 4097, 7\]"):
+        Algorithm.from_dict(data)

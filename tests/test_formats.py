@@ -110,6 +110,9 @@ def test_products_in_the_exp_layout():
         ("(a11)*(b11)*" + "(" * 9 + "c11" + ")" * 9, "column 21: brackets nested deeper than 8"),
         ("(\u0661*a11)*(b11)*(c11)", "cannot read"),
         ("(3000000000*a11)*(b11)*(c11)", "coefficient '3000000000' is too large"),
+        ("(a11+2*a11)*(b11)*(c11)", "column 6: a[1,1] appears twice in one factor"),
+        ("(" + "a11+" * 8000 + "a11)*(b11)*(c11)", "column 1: a line of 32017 characters; at "
+                                                    "most 30000"),
     ],
 )
 def test_products_errors_name_the_place(text, message):

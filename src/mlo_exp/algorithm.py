@@ -36,6 +36,7 @@ from mlo_exp.parsing import (
     ACCEPTED_NUMBER,
     MAX_COEFFICIENT,
     AlgorithmFileError,
+    Number,
     check_coefficient,
     check_dim,
     check_exact_cost,
@@ -179,7 +180,7 @@ class Algorithm:
         check_size((n, m, p), rank, source)
         arrays = []
         for name in "uvw":
-            values: list[Fraction] = []
+            values: list[Number] = []
             for r, term in enumerate(factors[name]):
                 if not isinstance(term, list) or len(term) != rows[name]:
                     raise fail(f"factors.{name}[{r}]", f"{_brief(term)}; accepted: a list of "
@@ -268,7 +269,7 @@ def _brief(value: Any) -> str:
     return type(value).__name__
 
 
-def _number_from_json(value: Any, where: str) -> Fraction:
+def _number_from_json(value: Any, where: str) -> Number:
     """A JSON coefficient: an integer, an integral float such as ``2.0``, or a string ``p/q``."""
     if isinstance(value, bool) or not isinstance(value, (int, str, float)):
         raise AlgorithmFileError(f"{where}: {_brief(value)} is not a number; accepted: "

@@ -20,10 +20,13 @@ indexed ``c[k, i]`` (C transposed). Accepted:
 Numbers are integers or fractions ``p/q`` (see :mod:`mlo_exp.parsing` for the bounds; no
 float syntax, no exponents). Spaces and tabs may separate tokens but never split a name, and
 two variables always need an operator between them (``a21a22`` or ``a21 a22`` is refused,
-not read as a sum). Blank lines and lines starting with ``#`` or ``//`` are ignored. With
+not read as a sum); a factor names each variable at most once; a line has at most 30,000
+characters. Blank lines and lines starting with ``#`` or ``//`` are ignored. With
 ``c_transposed=False`` the third factor is read (and written) in our convention instead
-(``c[i, k]``; ``n x p``). The ring is ``Q`` when a coefficient is a fraction; else, when not
-given, ``Z`` when the algorithm holds over the integers, else ``Z2`` when it holds modulo 2.
+(``c[i, k]``; ``n x p``). When not given, the ring is ``Q`` when a coefficient is a fraction;
+``Z2`` when every coefficient is 0 or 1 (how modulo-2 schemes are written) and the algorithm
+holds modulo 2 but not over the integers; else ``Z`` (so a sign error in an integer scheme is
+reported as wrong, not as correct modulo 2).
 
 :func:`read_algorithms` is the one entry point for "an algorithm file", recognised by content
 (not by extension): an AlphaTensor ``.npz`` (a zip archive, :mod:`mlo_exp.alphatensor`), the
@@ -44,6 +47,7 @@ from mlo_exp.alphatensor import alphatensor_from_bytes
 from mlo_exp.parsing import (
     MAX_DIM,
     MAX_RANK,
+    Number,
     check_coefficient,
     check_exact_cost,
     check_size,
@@ -62,7 +66,7 @@ ACCEPTED_PRODUCTS = ("a product like (a11+a22)*(b11+b22)*(c11+c22) with variable
 ACCEPTED_MATRICES = ("matrices like {{{1,0},{0,1}},{{1,0},{0,1}},{{1,0},{0,1}}} per term, or "
                      "one list {term, term, ...}, entries integers or p/q")
 _MAX_PARENS = 8
-_MAX_LINE = 100_000
+_MAX_LINE = 30_000  # a dense <16,16,16> term with p/q coefficients is about 13,000
 _MAX_VALUES = MAX_RANK * 3 * (MAX_DIM * MAX_DIM + MAX_DIM + 1) + MAX_RANK
 _VARIABLE = (r"(?P<letter>[abc])(?:_?\{\s*(?P<i1>[0-9]+)\s*,\s*(?P<j1>[0-9]+)\s*\}"
              r"|\[\s*(?P<i2>[0-9]+)\s*,\s*(?P<j2>[0-9]+)\s*\]"
@@ -70,6 +74,7 @@ _VARIABLE = (r"(?P<letter>[abc])(?:_?\{\s*(?P<i1>[0-9]+)\s*,\s*(?P<j1>[0-9]+)\s*
              r"|_(?P<i4>[0-9]+)_(?P<j4>[0-9]+)|(?P<i5>[0-9])(?P<j5>[0-9]))")
 _PRODUCT_TOKEN = re.compile(
     rf"(?P<space>[ \t]+)|(?P<var>{_VARIABLE})|(?P<num>[0-9]+)|(?P<op>[-+*/();,])", re.ASCII)
+_INDEX_GROUPS = tuple(f"{axis}{k}" for k in range(1, 6) for axis in "ij")
 _NAME_CHAR = re.compile(r"[A-Za-z0-9_]", re.ASCII)
 _MATRIX_TOKEN = re.compile(r"(?P<space>[ \t\r]+)|(?P<newline>\n)|(?P<num>[+-]?[0-9]+(?:/[0-9]+)?)"
                            r"|(?P<op>[{},])", re.ASCII)
@@ -156,8 +161,8 @@ class _Term:
     """One rank-one term: ``{letter: {(row, col): coefficient}}`` times ``scale``."""
 
     where: str
-    factors: dict[str, dict[tuple[int, int], Fraction]] = field(default_factory=dict)
-    scale: Fraction = Fraction(1)
+    factors: dict[str, dict[tuple[int, int], Number]] = field(default_factory=dict)
+    scale: Number = 1
 
 
 def parse_text(text: str, shape: tuple[int, int, int] | None = None, ring: str | None = None,
@@ -197,16 +202,15 @@ class _Products:
             if match is None:
                 raise self.error(f"cannot read {show(line[position:position + 20])}",
                                  position + 1)
-            if match.group("var"):
+            kind = match.lastgroup
+            if kind == "var":
                 self.tokens.append(("var", self._variable(match), position + 1))
                 if _NAME_CHAR.match(line, match.end()):
                     raise self.error(f"{show(line[match.end():match.end() + 10])} right after "
                                      f"{match.group('var')}: names need an operator between "
                                      "them", match.end() + 1)
-            elif match.group("num"):
-                self.tokens.append(("num", match.group("num"), position + 1))
-            elif match.group("op"):
-                self.tokens.append(("op", match.group("op"), position + 1))
+            elif kind != "space":
+                self.tokens.append((kind, match.group(), position + 1))  # type: ignore[arg-type]
             position = match.end()
         self.position = 0
 
@@ -218,10 +222,8 @@ class _Products:
                            f"{ACCEPTED_PRODUCTS}")
 
     def _variable(self, match: re.Match) -> tuple[str, int, int]:
-        row, col = (next(match.group(f"{axis}{k}") for k in range(1, 6)
-                         if match.group(f"{axis}{k}") is not None) for axis in "ij")
         indices = []
-        for text in (row, col):
+        for text in [x for x in match.group(*_INDEX_GROUPS) if x is not None]:
             if len(text) > 3 or not 1 <= int(text) <= MAX_DIM:
                 raise self.error(f"index {text} in {match.group('var')}: indices run from 1 to "
                                  f"{MAX_DIM}", match.start() + 1)
@@ -241,7 +243,7 @@ class _Products:
             return True
         return False
 
-    def number(self) -> Fraction:
+    def number(self) -> Number:
         """``digits [/ digits]``; the caller saw a number."""
         _, text, column = self.tokens[self.position]
         self.position += 1
@@ -251,7 +253,7 @@ class _Products:
             self.position += 2
         return parse_number(str(text), f"{self.where}: column {column}")
 
-    def divisor(self) -> Fraction:
+    def divisor(self) -> Number:
         """After ``/``: a positive integer."""
         kind, text = self.peek()
         if kind != "num":
@@ -267,7 +269,7 @@ class _Products:
         """``[sign] item (['*'] item)* [';']``: an item is a number or a factor, each may be
         followed by ``/ divisor``; a number may stand right before the factor it scales."""
         term = _Term(self.where)
-        scale = Fraction(1)
+        scale: Number = 1
         while True:
             if self.take("-"):
                 scale = -scale
@@ -281,12 +283,11 @@ class _Products:
             else:
                 raise self.error("expected a factor such as (a11+a22), a variable or a number")
             while self.take("/"):
-                scale = check_coefficient(scale / self.divisor(), self.where)
+                scale = check_coefficient(Fraction(scale) / self.divisor(), self.where)
             if self.take("*") or (number and self._at_atom()):
                 continue
             break
-        if self.take(";") or self.take(","):
-            pass
+        _ = self.take(";") or self.take(",")
         if self.peek()[0] != "end":
             raise self.error("expected '*' between factors or the end of the line")
         missing = sorted(set("abc") - set(term.factors))
@@ -313,11 +314,11 @@ class _Products:
             raise self.error(f"two factors in {letter}", column)
         term.factors[letter] = {(row, col): value for (_, row, col), value in linear.items()}
 
-    def atom(self, depth: int) -> dict[tuple[str, int, int], Fraction]:
+    def atom(self, depth: int) -> dict[tuple[str, int, int], Number]:
         kind, value = self.peek()
         if kind == "var":
             self.position += 1
-            return {value: Fraction(1)}  # type: ignore[dict-item]
+            return {value: 1}  # type: ignore[dict-item]
         if (kind, value) != ("op", "("):
             raise self.error("expected a variable such as a11 or '('")
         if depth >= _MAX_PARENS:
@@ -328,8 +329,9 @@ class _Products:
             raise self.error("expected ')' or an operator (+ - * /)")
         return result
 
-    def sum(self, depth: int) -> dict[tuple[str, int, int], Fraction]:
-        result: dict[tuple[str, int, int], Fraction] = {}
+    def sum(self, depth: int) -> dict[tuple[str, int, int], Number]:
+        """``[sign] [coefficients] atom ['/' divisor] (sign ...)*``; each variable once."""
+        result: dict[tuple[str, int, int], Number] = {}
         first = True
         while True:
             if self.take("-"):
@@ -339,16 +341,22 @@ class _Products:
             else:
                 return result
             first = False
-            coefficient = Fraction(sign)
+            coefficient: Number = sign
+            column = self.tokens[self.position][2] if self.position < len(self.tokens) else 0
             while self.peek()[0] == "num":
                 coefficient = check_coefficient(coefficient * self.number(), self.where)
                 self.take("*")
             part = self.atom(depth)
             while self.take("/"):
-                coefficient = check_coefficient(coefficient / self.divisor(), self.where)
-            for key, value in part.items():
-                result[key] = check_coefficient(result.get(key, 0) + coefficient * value,
+                coefficient = check_coefficient(Fraction(coefficient) / self.divisor(),
                                                 self.where)
+            for key, value in part.items():
+                if key in result:
+                    letter, row, col = key
+                    raise self.error(f"{letter}[{row + 1},{col + 1}] appears twice in one "
+                                     "factor; each variable at most once", column)
+                result[key] = (coefficient if value == 1 else
+                               check_coefficient(coefficient * value, self.where))
 
 
 def _assemble(terms: list[_Term], shape: tuple[int, int, int] | None, ring: str | None,
@@ -370,17 +378,19 @@ def _assemble(terms: list[_Term], shape: tuple[int, int, int] | None, ring: str 
     check_size(shape, len(terms), source)
     n, m, p = shape
     rank = len(terms)
-    columns: dict[str, list[Fraction]] = {"a": [], "b": [], "c": []}
+    columns: dict[str, list[Number]] = {"a": [], "b": [], "c": []}
     for term in terms:
         for letter, (rows, cols) in (("a", (n, m)), ("b", (m, p)), ("c", (n, p))):
-            column = [Fraction(0)] * (rows * cols)
+            column: list[Number] = [0] * (rows * cols)
             for (row, col), value in term.factors[letter].items():
                 i, k = c_index(row, col) if letter == "c" else (row, col)
                 if i >= rows or k >= cols:
                     raise FormatError(f"{term.where}: {letter}[{row + 1},{col + 1}] is outside "
                                       f"<{n},{m},{p}>; accepted: indices within the shape")
-                column[i * cols + k] = value * (term.scale if letter == "c" else 1)
-            columns[letter] += [check_coefficient(x, term.where) for x in column]
+                if letter == "c" and term.scale != 1:
+                    value = check_coefficient(value * term.scale, term.where)
+                column[i * cols + k] = value
+            columns[letter] += column
     u, v, w = (exact_matrix(columns[letter], rank, rows).T
                for letter, rows in (("a", n * m), ("b", m * p), ("c", n * p)))
     return _finish((n, m, p), (u, v, w), ring, source, name)
@@ -401,7 +411,8 @@ def _finish(shape: tuple[int, int, int], factors: tuple[np.ndarray, ...], ring: 
     if not integral:
         return Algorithm(shape, *factors, "Q", provenance)
     algorithm = Algorithm(shape, *factors, "Z", provenance)
-    if not algorithm.verify().ok and Algorithm(shape, *factors, "Z2").verify().ok:
+    binary = all(np.isin(x, (0, 1)).all() for x in factors)  # how modulo-2 files are written
+    if binary and not algorithm.verify().ok and Algorithm(shape, *factors, "Z2").verify().ok:
         algorithm = Algorithm(shape, *factors, "Z2", provenance)
     return algorithm
 
@@ -446,7 +457,7 @@ def _matrices(text: str, shape: tuple[int, int, int] | None, ring: str | None,
                                   f"accepted: {size[0]}x{size[1]} for <{n},{m},{p}> "
                                   f"(C is {'p x n, c[k,i]' if c_transposed else 'n x p'})")
     check_size(shape, len(terms), source)
-    columns: dict[str, list[Fraction]] = {"a": [], "b": [], "c": []}
+    columns: dict[str, list[Number]] = {"a": [], "b": [], "c": []}
     for _, (a_rows, b_rows, c_rows) in terms:
         columns["a"] += [x for row in a_rows for x in row]
         columns["b"] += [x for row in b_rows for x in row]
@@ -458,7 +469,7 @@ def _matrices(text: str, shape: tuple[int, int, int] | None, ring: str | None,
     return _finish((n, m, p), factors, ring, source, name)
 
 
-def _matrix(node: object, letter: str, where: str) -> list[list[Fraction]]:
+def _matrix(node: object, letter: str, where: str) -> list[list[Number]]:
     accepted = f"accepted: {ACCEPTED_MATRICES}"
     if not isinstance(node, _Node) or not node.items or not all(
             isinstance(row, _Node) and row.items for row in node.items):
@@ -474,7 +485,7 @@ def _matrix(node: object, letter: str, where: str) -> list[list[Fraction]]:
 
 
 def _parse_lists(text: str, source: str) -> list:
-    """Top-level values of a ``{..., {...}}`` text; lists are :class:`_Node`, numbers Fractions.
+    """Top-level values of a ``{..., {...}}`` text; lists are :class:`_Node`, numbers exact.
 
     Inside a list, items are separated by exactly one comma; top-level values by a comma or a
     line break. Nesting is at most 4 deep; lists hold at most ``MAX_RANK`` items.
@@ -531,7 +542,7 @@ def _parse_lists(text: str, source: str) -> list:
         else:
             number = token.lstrip("+-")
             if "/" not in token and len(number) <= 9:
-                items.append(Fraction(int(token)))
+                items.append(int(token))
             else:
                 items.append(parse_number(token, where))
             separated = False
@@ -565,7 +576,7 @@ def format_products(algorithm: Algorithm, c_transposed: bool = True) -> str:
             magnitude = abs(value)
             parts.append(f"{sign}{magnitude}*{variable}" if magnitude != 1
                          else f"{sign}{variable}")
-        text = "".join(parts)
+        text = "".join(parts) or f"0*{name(letter, 0, 0)}"  # a zero factor stays readable
         return "(" + (text[1:] if text.startswith("+") else text) + ")"
 
     lines = [

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-MAX_FILE_BYTES = 64 * 2**20
+MAX_FILE_BYTES = 16 * 2**20
 MAX_DIM = 16
 MAX_RANK = 4096
 MAX_CHECK_CELLS = 2**26
@@ -41,7 +41,7 @@ MAX_COMMON_DENOMINATOR = 2**62
 MAX_BIG_CHECK_WORK = 2**26
 _MACHINE_SAFE = 2**62  # mlo_exp.tensor's int64 bound for one reconstruction
 
-NUMBER = r"[0-9]+(?:/[0-9]+)?"
+Number = int | Fraction  # an exact coefficient: an int, or a Fraction when not integral
 _NUMBER = re.compile(r"([+-]?)([0-9]+)(?:/([0-9]+))?", re.ASCII)
 _MAX_DIGITS = 40  # longer digit strings are refused before int() sees them
 ACCEPTED_NUMBER = (f"an integer or a fraction p/q with ASCII digits, |p| and q at most "
@@ -121,7 +121,7 @@ def decode_text(data: bytes, source: str) -> str:
             "text (a BOM is allowed) or an AlphaTensor .npz") from None
 
 
-def parse_number(token: str, where: str) -> Fraction:
+def parse_number(token: str, where: str) -> Number:
     """A coefficient written ``[+-]digits[/digits]`` (see module docstring for the bounds)."""
     match = _NUMBER.fullmatch(token)
     if match is None:
@@ -134,18 +134,23 @@ def parse_number(token: str, where: str) -> Fraction:
     if denominator is not None and int(denominator) == 0:
         raise AlgorithmFileError(f"{where}: coefficient {show(token)} divides by zero; "
                                  f"accepted: {ACCEPTED_NUMBER}")
-    value = Fraction(int(numerator), int(denominator or 1))
+    value: Number = int(numerator) if denominator is None else Fraction(
+        int(numerator), int(denominator))
     return check_coefficient(-value if sign == "-" else value, where, token)
 
 
-def check_coefficient(value: Fraction | int, where: str, written: str | None = None) -> Fraction:
-    """``value`` as a Fraction when its numerator and denominator are within bounds."""
-    value = Fraction(value)
-    if abs(value.numerator) > MAX_COEFFICIENT or value.denominator > MAX_COEFFICIENT:
-        text = written if written is not None else str(value)
-        raise AlgorithmFileError(f"{where}: coefficient {show(text)} is too large; accepted: "
-                                 f"{ACCEPTED_NUMBER}")
-    return value
+def check_coefficient(value: Number, where: str, written: str | None = None) -> Number:
+    """``value`` (an int, or a Fraction when not integral) if within the bounds."""
+    if type(value) is int:
+        if -MAX_COEFFICIENT <= value <= MAX_COEFFICIENT:
+            return value
+    else:
+        value = value if type(value) is Fraction else Fraction(value)
+        if abs(value.numerator) <= MAX_COEFFICIENT and value.denominator <= MAX_COEFFICIENT:
+            return value.numerator if value.denominator == 1 else value
+    text = written if written is not None else str(value)
+    raise AlgorithmFileError(f"{where}: coefficient {show(text)} is too large; accepted: "
+                             f"{ACCEPTED_NUMBER}")
 
 
 def check_dim(value: object, name: str, where: str) -> int:
@@ -170,8 +175,8 @@ def check_size(shape: tuple[int, int, int], rank: int, where: str) -> None:
             f"accepted: n*m * m*p * rank at most {MAX_CHECK_CELLS}")
 
 
-def exact_matrix(values: list[Fraction], rows: int, columns: int) -> np.ndarray:
-    """Row-major bounded Fractions -> an exact ``(rows, columns)`` array (int64 or Fraction)."""
+def exact_matrix(values: list[Number], rows: int, columns: int) -> np.ndarray:
+    """Row-major bounded numbers -> an exact ``(rows, columns)`` array (int64, or objects)."""
     if all(v.denominator == 1 for v in values):
         return np.array([int(v) for v in values], dtype=np.int64).reshape(rows, columns)
     array = np.empty(len(values), dtype=object)
