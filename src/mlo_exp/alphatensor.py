@@ -119,7 +119,8 @@ def _read_members(data: bytes, source: str) -> dict[str, np.ndarray]:
                 ValueError, OSError) as error:
             raise AlgorithmFileError(f"{where}: cannot decompress ({error}); {_ACCEPTED}") from None
         if len(raw) > MAX_MEMBER_BYTES:
-            raise AlgorithmFileError(f"{where}: more than {MAX_MEMBER_BYTES} bytes uncompressed")
+            raise AlgorithmFileError(f"{where}: more than {MAX_MEMBER_BYTES} bytes uncompressed; "
+                                     "accepted: at most that")
         arrays[info.filename[:-4]] = _read_npy(io.BytesIO(raw), where)
     return arrays
 
@@ -150,8 +151,8 @@ def _read_npy(stream: io.BytesIO, where: str) -> np.ndarray:
             raise AlgorithmFileError(f"{where}: corrupt object array ({type(error).__name__}); "
                                      f"{_ACCEPTED}") from None
         if not isinstance(array, np.ndarray) or array.shape != (3,) or array.dtype != object:
-            raise AlgorithmFileError(f"{where}: the pickle holds {type(array).__name__}, not "
-                                     "three factor matrices")
+            raise AlgorithmFileError(f"{where}: the pickle holds {type(array).__name__}; accepted: "
+                                     "an object array of three factor matrices")
         for item in array:
             if not isinstance(item, np.ndarray) or item.ndim != 2:
                 raise AlgorithmFileError(f"{where}: a factor is {type(item).__name__}; accepted: "

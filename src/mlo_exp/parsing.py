@@ -8,16 +8,18 @@ is one line: ``<file>: <place>: <what is wrong>; accepted: <what would be>``.
 Limits, checked before anything of that size is allocated or computed:
 
 * a file is a regular file (no FIFO, device or directory: they are refused before reading)
-  of at most :data:`MAX_FILE_BYTES`; text is UTF-8 (a leading BOM is allowed);
-* each of ``n, m, p`` is in ``1..MAX_DIM`` and the rank ``R`` in ``1..MAX_RANK``;
-* the exact check holds one ``(n*m * m*p) x R`` table: at most :data:`MAX_CHECK_CELLS` entries
-  (512 MiB as float64), e.g. ``<12,12,12>`` at the school rank 1728, ``<16,16,16>`` up to
-  rank 1024;
+  of at most 16 MiB (:data:`MAX_FILE_BYTES`); text is UTF-8 (a leading BOM is allowed);
+* each of ``n, m, p`` is in ``1..16`` (:data:`MAX_DIM`), the rank ``R`` in ``1..4096``;
+* the exact check holds one ``(n*m * m*p) x R`` table: at most 2**26 entries
+  (:data:`MAX_CHECK_CELLS`, 512 MiB as float64), e.g. ``<12,12,12>`` at the school rank 1728,
+  ``<16,16,16>`` up to rank 1024;
 * a coefficient is an integer or a fraction ``p/q`` (ASCII digits, no exponent, no float
-  syntax) with ``|p|`` and ``q`` at most :data:`MAX_COEFFICIENT`; the common denominator of
-  one factor matrix is at most :data:`MAX_COMMON_DENOMINATOR`;
+  syntax) with ``|p|`` and ``q`` at most ``2**31 - 1``; the common denominator of one factor
+  matrix is at most ``2**62``;
 * when the exact check cannot run in machine integers (large scaled coefficients), its work
-  ``n*m * m*p * n*p * R`` is at most :data:`MAX_BIG_CHECK_WORK` (a few seconds).
+  ``n*m * m*p * n*p * R`` is at most 2**26 steps (:data:`MAX_BIG_CHECK_WORK`, seconds).
+
+Format-specific limits (line length, nesting, archive members) are in each reader's module.
 """
 
 from __future__ import annotations
