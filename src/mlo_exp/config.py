@@ -69,7 +69,7 @@ class EnvConfig:
 
     group: ClassVar[str] = "env"
     name: str = "matmul"
-    shape: list[int] = field(default_factory=lambda: [2, 2, 2])
+    shape: list[int] = MISSING  # every env option names its shape
     coefficients: list[int] = field(default_factory=lambda: [-1, 0, 1])
     ring: str = "Z"
     max_rank: int | None = None  # None: n*m*p, the school method's rank
@@ -105,12 +105,13 @@ class AgentConfig:
 
 @dataclass
 class RandomAgentConfig(AgentConfig):
-    _target_: str = "mlo_exp.agents.random.RandomAgent"
+    """Uniform random moves (``mlo_exp.agents.random``)."""
 
 
 @dataclass
 class GreedyAgentConfig(AgentConfig):
-    _target_: str = "mlo_exp.agents.greedy.GreedyAgent"
+    """Steepest descent on the residual norm (``mlo_exp.agents.greedy``)."""
+
     batch_size: int = 4
     max_candidates: int = 20000
 
@@ -123,7 +124,6 @@ class GreedyAgentConfig(AgentConfig):
 class FlipGraphAgentConfig(AgentConfig):
     """Flip-graph random walks (``mlo_exp.agents.flipgraph``); ``batch_size`` is unused."""
 
-    _target_: str = "mlo_exp.agents.flipgraph.FlipGraphAgent"
     batch_size: int = 1
     walks: int = 32
     flips_per_episode: int = 200_000  # flip attempts per walk per episode
@@ -150,7 +150,6 @@ class FlipGraphAgentConfig(AgentConfig):
 class PairPolicyAgentConfig(AgentConfig):
     """Actor-critic over (u, v) pairs with exact w (see mlo_exp/agents/pair_policy.py)."""
 
-    _target_: str = "mlo_exp.agents.pair_policy.PairPolicyAgent"
     batch_size: int = 64
     steps_per_episode: int = 25
     restart_steps: int = 600
@@ -161,7 +160,6 @@ class PairPolicyAgentConfig(AgentConfig):
     learning_rate: float = 1e-3
     advantage_temperature: float = 1.0
     learn_candidates: int = 2048
-    threads: int | None = 1  # torch intra-op threads for the process; null: leave as is
     max_nonzeros: int | None = 2  # sparsity prior on u and v; null: any number of entries
 
     def __post_init__(self) -> None:
@@ -169,7 +167,6 @@ class PairPolicyAgentConfig(AgentConfig):
         for name in ("steps_per_episode", "restart_steps", "max_candidates", "hidden", "heads",
                      "learn_candidates"):
             _positive("agent", name, getattr(self, name))
-        _positive("agent", "threads", self.threads, allow_none=True)
         _positive("agent", "max_nonzeros", self.max_nonzeros, allow_none=True)
         _check(self.prior_weight >= 0, "agent.prior_weight", self.prior_weight, "a number >= 0")
         _check(self.learning_rate >= 0, "agent.learning_rate", self.learning_rate,
@@ -182,7 +179,6 @@ class PairPolicyAgentConfig(AgentConfig):
 class MctsAgentConfig(AgentConfig):
     """Sampled MCTS with a policy-value network (see mlo_exp/agents/mcts.py)."""
 
-    _target_: str = "mlo_exp.agents.mcts.MctsAgent"
     batch_size: int = 32
     simulations: int = 32  # per move; 0: no search (an ablation)
     candidates: int = 16
@@ -235,7 +231,7 @@ cs.store(name="mcts", group="schema/agent", node=MctsAgentConfig)
 class ConsoleLoggerConfig:
     """Progress on the console; the run files (metrics.jsonl, episodes.csv) are always on."""
 
-    _target_: str = "mlo_exp.loggers.console.ConsoleLogger"
+    _target_: str = MISSING  # in the YAML option
     print_every_s: float = 2.0
     progress_bar: bool = True
 
@@ -252,7 +248,7 @@ class WandbLoggerConfig:
     """Weights & Biases. Null ``entity``/``project``/``mode`` fall back to ``WANDB_ENTITY``,
     ``WANDB_PROJECT`` (else ``mlo-exp``) and ``WANDB_MODE`` (else ``online``)."""
 
-    _target_: str = "mlo_exp.loggers.wandb.WandbLogger"
+    _target_: str = MISSING  # in the YAML option
     entity: str | None = None  # a W&B user or team; null: WANDB_ENTITY or the key's default
     project: str | None = None
     group: str | None = None  # null: the sweep in a multirun, else no group
@@ -287,7 +283,7 @@ class WandbLoggerConfig:
 class TensorBoardLoggerConfig:
     """TensorBoard event files in ``<run_dir>/tensorboard`` (``tensorboard --logdir``)."""
 
-    _target_: str = "mlo_exp.loggers.tensorboard.TensorBoardLogger"
+    _target_: str = MISSING  # in the YAML option
     subdir: str = "tensorboard"
     flush_secs: float = 10.0
 
@@ -301,7 +297,7 @@ class TensorBoardLoggerConfig:
 class ManyLoggersConfig:
     """Several backends at once: ``backends`` maps a name to a logger option's config."""
 
-    _target_: str = "mlo_exp.loggers.many.ManyLoggers"
+    _target_: str = MISSING  # in the YAML option
     _recursive_: bool = False  # each backend is built on its own, so one failing is isolated
     backends: dict[str, Any] = field(default_factory=dict)
 
@@ -328,7 +324,7 @@ class CheckpointConfig:
     (``on_signal``). The newest ``keep_last`` are kept, plus the best one (``keep_best``).
     """
 
-    _target_: str = "mlo_exp.run.checkpoint.CheckpointManager"
+    _target_: str = MISSING  # in the YAML option
     every_episodes: int = 10
     keep_last: int = 3
     keep_best: bool = True
@@ -363,7 +359,7 @@ class BenchmarkConfig:
     ``registry``: also append the rows to the SQLite results registry in the outputs root.
     """
 
-    _target_: str = "mlo_exp.run.benchmark_stage.BenchmarkStage"
+    _target_: str = MISSING  # in the YAML option
     backend: str = "auto"
     sizes: list[int] | None = None
     dtype: str = "float32"
@@ -403,7 +399,7 @@ cs.store(name="default", group="schema/benchmark", node=BenchmarkConfig)
 class LivePlotConfig:
     """Live and final training figures (reward, residual norm, rank used per episode)."""
 
-    _target_: str = "mlo_exp.run.plotting.LivePlotter"
+    _target_: str = MISSING  # in the YAML option
     live: bool = True  # a window when a display exists (single runs); else a PNG
     refresh_s: float = 5.0  # at least this long between live draws
     max_share: float = 0.02  # live drawing takes at most this share of wall time
@@ -466,6 +462,10 @@ class RunConfig:
     trainer: TrainerConfig = MISSING
     seed: int = 0
     device: str = "cpu"
+    # torch intra-op threads of the run's process (null: torch's default). The game's tensors
+    # are small: on a loaded 2-core machine a second thread made pair_policy's steps about ten
+    # times slower (38 vs 3 steps/s), and sweeps run one job per core.
+    threads: int | None = 1
     # Extra words for the run name (cleanrl style: env__agent__seed__tag).
     tag: str | None = None
     # Continue a run from a checkpoint: null, auto, a run_id, a run directory or a .pt file
@@ -476,6 +476,8 @@ class RunConfig:
         _check(self.resume is None or str(self.resume).strip() != "", "resume", self.resume,
                "null, auto, a run_id, a run directory or a path to a .pt checkpoint")
         _check(self.seed >= 0, "seed", self.seed, "an integer >= 0")
+        _check(self.threads is None or self.threads >= 1, "threads", self.threads,
+               "an integer >= 1, or null for torch's default")
         _check(re.fullmatch(r"cpu|cuda(:\d+)?", self.device) is not None, "device", self.device,
                "cpu, cuda or cuda:N")
         if self.device != "cpu":

@@ -27,7 +27,7 @@ def test_greedy_samples_candidates_when_enumeration_is_too_large():
 
 def test_bad_settings():
     with pytest.raises(ValueError, match="max_candidates"):
-        GreedyAgent(TensorGame((2, 2, 2)), max_candidates=0)
+        GreedyAgent(TensorGame((2, 2, 2)), seed=0, max_candidates=0)
 
 
 def test_greedy_resumes_exactly_from_its_state():

@@ -34,7 +34,16 @@ def school_pairs(n: int, m: int, p: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 @pytest.fixture
 def agent() -> PairPolicyAgent:
-    return PairPolicyAgent(TensorGame((2, 2, 2)), seed=0, batch_size=8, steps_per_episode=5)
+    """Every non-zero pair (``max_nonzeros=None``; the default sparsity prior keeps 256)."""
+    return PairPolicyAgent(TensorGame((2, 2, 2)), seed=0, batch_size=8, steps_per_episode=5,
+                           max_nonzeros=None)
+
+
+def test_the_default_sparsity_prior_keeps_pairs_of_at_most_two_entries():
+    agent = PairPolicyAgent(TensorGame((2, 2, 2)), seed=0)
+    u, v = agent.candidate_pairs()
+    assert len(u) == 16 * 16  # 4 single entries x 2 signs / 2, + 6 pairs x 4 signs / 2
+    assert int((u != 0).sum(1).max()) == int((v != 0).sum(1).max()) == 2
 
 
 def test_candidates_are_every_sign_canonical_nonzero_pair(agent):
@@ -216,7 +225,7 @@ def test_optimizer_state_for_unknown_parameters_is_refused():
 
 def test_over_z2_the_agent_says_what_to_use():
     with pytest.raises(ValueError, match="env.ring=.Z2.*agent=flipgraph"):
-        PairPolicyAgent(TensorGame((2, 2, 2), coefficients=(0, 1), ring="Z2"))
+        PairPolicyAgent(TensorGame((2, 2, 2), coefficients=(0, 1), ring="Z2"), seed=0)
 
 
 def test_config_rejects_bad_values(compose_config):

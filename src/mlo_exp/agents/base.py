@@ -83,7 +83,7 @@ class Agent(ABC):
     #: True for agents that compute on the CPU whatever the game's device (not game players).
     compute_on_cpu: bool = False
 
-    def __init__(self, game: TensorGame, seed: int = 0, batch_size: int = 16) -> None:
+    def __init__(self, game: TensorGame, seed: int, batch_size: int) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size}; must be >= 1")
         if self.device_types is not None and game.device.type not in self.device_types:

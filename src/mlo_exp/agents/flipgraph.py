@@ -47,6 +47,7 @@ import numpy as np
 from numba import njit
 
 from mlo_exp.agents.base import Agent, EpisodeResult
+from mlo_exp.config import FlipGraphAgentConfig
 from mlo_exp.env import TensorGame
 
 _DEAD = np.uint64(0xFFFFFFFFFFFFFFFF)  # key of a removed term: matches nothing
@@ -309,32 +310,18 @@ class FlipGraphAgent(Agent):
     device_types = None  # any game device: the search itself runs on the CPU
     compute_on_cpu = True
 
-    def __init__(
-        self,
-        game: TensorGame,
-        seed: int = 0,
-        batch_size: int = 1,
-        walks: int = 32,
-        flips_per_episode: int = 200_000,
-        plateau_flips: int = 20_000,
-        plus_slack: int = 3,
-        restart_after: int = 20,
-        coefficient_bound: int | None = None,
-        start_from: str | None = None,
-        threads: int | None = 1,
-    ) -> None:
-        super().__init__(game, seed=seed, batch_size=batch_size)
-        for name, value in (("walks", walks), ("flips_per_episode", flips_per_episode),
-                            ("plateau_flips", plateau_flips), ("restart_after", restart_after)):
-            if value < 1:
-                raise ValueError(f"agent.{name}={value}; must be >= 1")
-        self.walks, self.flips_per_episode = int(walks), int(flips_per_episode)
-        self.plateau_flips, self.plus_slack = int(plateau_flips), int(plus_slack)
-        self.restart_after = int(restart_after)
-        self.threads = max(1, min(int(threads or os.cpu_count() or 1), self.walks))
+    def __init__(self, game: TensorGame, seed: int, **settings: Any) -> None:
+        """``settings``: fields of :class:`~mlo_exp.config.FlipGraphAgentConfig` (defaults
+        and checks there)."""
+        s = self.settings = FlipGraphAgentConfig(**settings)
+        super().__init__(game, seed=seed, batch_size=s.batch_size)
+        self.walks, self.flips_per_episode = s.walks, s.flips_per_episode
+        self.plateau_flips, self.plus_slack = s.plateau_flips, s.plus_slack
+        self.restart_after = s.restart_after
+        self.threads = max(1, min(int(s.threads or os.cpu_count() or 1), self.walks))
         self.z2 = game.ring == "Z2"
         largest = max(abs(c) for c in game.coefficients)
-        self.bound = 1 if self.z2 else int(coefficient_bound or largest)
+        self.bound = 1 if self.z2 else int(s.coefficient_bound or largest)
         self.dims = np.array(game.dims, dtype=np.int64)
         if self.z2 and max(game.dims) > 64:
             raise ValueError(f"flipgraph over Z2 packs factors in 64 bits; dims {game.dims} "
@@ -345,7 +332,7 @@ class FlipGraphAgent(Agent):
         if not self.z2 and max(game.dims) * np.log2(2 * self.bound + 1) > 63:
             raise ValueError(f"flipgraph over Z: factor length {max(game.dims)} with bound "
                              f"{self.bound} does not fit a 64-bit key; lower coefficient_bound")
-        u, v, w = self._start(start_from)
+        u, v, w = self._start(s.start_from)
         self.start_rank = u.shape[1]
         self.capacity = self.start_rank + max(self.plus_slack, 0) + 1
         shape = (self.walks, self.capacity, 3, int(max(game.dims)))

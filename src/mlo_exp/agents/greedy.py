@@ -17,11 +17,12 @@ its ``plan``). Everything is computed on the game's device.
 from __future__ import annotations
 
 import itertools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
 from mlo_exp.agents.base import Agent
+from mlo_exp.config import GreedyAgentConfig
 from mlo_exp.env import GameState, TensorGame
 
 
@@ -36,17 +37,11 @@ class Candidates(NamedTuple):
 class GreedyAgent(Agent):
     """Steepest descent on the residual norm; finds the school method's rank on small shapes."""
 
-    def __init__(
-        self,
-        game: TensorGame,
-        seed: int = 0,
-        batch_size: int = 4,
-        max_candidates: int = 20000,
-    ) -> None:
-        super().__init__(game, seed=seed, batch_size=batch_size)
-        if max_candidates < 1:
-            raise ValueError(f"max_candidates={max_candidates}; must be >= 1")
-        self.max_candidates = int(max_candidates)
+    def __init__(self, game: TensorGame, seed: int, **settings: Any) -> None:
+        """``settings``: fields of :class:`~mlo_exp.config.GreedyAgentConfig` (defaults there)."""
+        self.settings = GreedyAgentConfig(**settings)
+        super().__init__(game, seed=seed, batch_size=self.settings.batch_size)
+        self.max_candidates = self.settings.max_candidates
         self._values = torch.tensor(game.coefficients, dtype=torch.float64, device=self.device)
         self._enumerated = self._enumerate_pairs()
 

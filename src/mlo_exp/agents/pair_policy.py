@@ -74,6 +74,7 @@ import torch
 from torch import nn
 
 from mlo_exp.agents.base import Agent, EpisodeResult, load_optimizer_state
+from mlo_exp.config import PairPolicyAgentConfig
 from mlo_exp.env import GameState, TensorGame
 
 _SPAN_EPS = 1e-6  # |s_perp|^2 below this (relative): the pair is already in the span
@@ -117,53 +118,30 @@ class PairPolicyNetwork(nn.Module):
 class PairPolicyAgent(Agent):
     """Policy + value network over ``(u, v)`` pairs; ``w`` by exact linear solve."""
 
-    def __init__(
-        self,
-        game: TensorGame,
-        seed: int = 0,
-        batch_size: int = 64,
-        steps_per_episode: int = 25,
-        restart_steps: int = 600,
-        prior_weight: float = 16.0,
-        max_candidates: int = 20000,
-        hidden: int = 128,
-        heads: int = 4,
-        learning_rate: float = 1e-3,
-        advantage_temperature: float = 1.0,
-        learn_candidates: int = 2048,
-        threads: int | None = 1,
-        max_nonzeros: int | None = None,
-    ) -> None:
-        super().__init__(game, seed=seed, batch_size=batch_size)
+    def __init__(self, game: TensorGame, seed: int, **settings: Any) -> None:
+        """``settings``: fields of :class:`~mlo_exp.config.PairPolicyAgentConfig` (defaults
+        and checks there)."""
+        s = self.settings = PairPolicyAgentConfig(**settings)
+        super().__init__(game, seed=seed, batch_size=s.batch_size)
         if game.ring != "Z":
             raise ValueError(f"pair_policy plays over Z (env.ring=Z); got env.ring={game.ring!r}. "
                              "Over Z2 use agent=flipgraph (or greedy, random)")
-        for name, value in (("steps_per_episode", steps_per_episode),
-                            ("restart_steps", restart_steps), ("max_candidates", max_candidates),
-                            ("learn_candidates", learn_candidates), ("threads", threads or 1),
-                            ("max_nonzeros", max_nonzeros or 1)):
-            if value < 1:
-                raise ValueError(f"{name}={value}; must be >= 1")
-        self.steps_per_episode, self.restart_steps = int(steps_per_episode), int(restart_steps)
-        self.prior_weight, self.max_candidates = float(prior_weight), int(max_candidates)
-        self.advantage_temperature = float(advantage_temperature)
-        self.learn_candidates = int(learn_candidates)
-        self.max_nonzeros = None if max_nonzeros is None else int(max_nonzeros)
+        self.steps_per_episode, self.restart_steps = s.steps_per_episode, s.restart_steps
+        self.prior_weight, self.max_candidates = float(s.prior_weight), s.max_candidates
+        self.advantage_temperature = float(s.advantage_temperature)
+        self.learn_candidates = s.learn_candidates
+        self.max_nonzeros = s.max_nonzeros
         self.dim_u, self.dim_v, self.dim_w = game.dims
         self.pair_dim = self.dim_u * self.dim_v
         self.target = game.target.reshape(self.pair_dim, self.dim_w).double()
         self.target_norm2 = float((self.target**2).sum())
         self.values = torch.tensor(game.coefficients, dtype=torch.float64, device=self.device)
         self.symmetric = set(game.coefficients) == {-c for c in game.coefficients}
-        if threads is not None:
-            # The tensors here are small: on a loaded 2-core machine a second intra-op thread
-            # made every step about ten times slower (38 vs 3 steps/s). Process-wide setting.
-            torch.set_num_threads(int(threads))
         with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG untouched
             torch.manual_seed(seed)  # drawn on the CPU: the same network on every device
-            network = PairPolicyNetwork(self.pair_dim, self.dim_w, hidden, heads, device="cpu")
+            network = PairPolicyNetwork(self.pair_dim, self.dim_w, s.hidden, s.heads, device="cpu")
         self.network = network.double().to(self.device)
-        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=learning_rate)
+        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=s.learning_rate)
         self.enumerated = self._enumerate_pairs()
         # Search state (all saved in state_dict). Target rank 0 is the warm-up episode.
         self.target_rank = 0

@@ -12,14 +12,17 @@ from typing import Any
 import torch
 
 from mlo_exp.agents.base import Agent
+from mlo_exp.config import RandomAgentConfig
 from mlo_exp.env import GameState, TensorGame
 
 
 class RandomAgent(Agent):
     """Uniform random moves; learns nothing. The floor every agent is compared against."""
 
-    def __init__(self, game: TensorGame, seed: int = 0, batch_size: int = 16) -> None:
-        super().__init__(game, seed=seed, batch_size=batch_size)
+    def __init__(self, game: TensorGame, seed: int, **settings: Any) -> None:
+        """``settings``: fields of :class:`~mlo_exp.config.RandomAgentConfig` (defaults there)."""
+        self.settings = RandomAgentConfig(**settings)
+        super().__init__(game, seed=seed, batch_size=self.settings.batch_size)
 
     def act(self, state: GameState, plan: Any = None) -> torch.Tensor:
         return torch.cat([self.sample_nonzero(state.batch_size, d) for d in self.game.dims], 1)

@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any
 
+from mlo_exp.config import ConsoleLoggerConfig
 from mlo_exp.loggers.base import Logger, log
 from mlo_exp.run_context import RunContext
 
@@ -17,9 +18,12 @@ from mlo_exp.run_context import RunContext
 class ConsoleLogger(Logger):
     name = "console"
 
-    def __init__(self, print_every_s: float = 2.0, progress_bar: bool = True) -> None:
-        self.print_every_s = float(print_every_s)
-        self.progress_bar = bool(progress_bar) and sys.stderr.isatty()
+    def __init__(self, **settings: Any) -> None:
+        """``settings``: fields of :class:`~mlo_exp.config.ConsoleLoggerConfig` (defaults
+        there)."""
+        self.settings = ConsoleLoggerConfig(**settings)
+        self.print_every_s = float(self.settings.print_every_s)
+        self.progress_bar = bool(self.settings.progress_bar) and sys.stderr.isatty()
         self._last_print = float("-inf")
         self._total: int | None = None
         self._recent: list[dict[str, Any]] = []

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlo_exp.algorithm import Algorithm
+from mlo_exp.config import TensorBoardLoggerConfig
 from mlo_exp.loggers.base import Logger, log
 from mlo_exp.loggers.records import scalars
 from mlo_exp.run_context import RunContext
@@ -24,9 +25,12 @@ from mlo_exp.run_context import RunContext
 class TensorBoardLogger(Logger):
     name = "tensorboard"
 
-    def __init__(self, subdir: str = "tensorboard", flush_secs: float = 10.0) -> None:
-        self.subdir = subdir
-        self.flush_secs = float(flush_secs)
+    def __init__(self, **settings: Any) -> None:
+        """``settings``: fields of :class:`~mlo_exp.config.TensorBoardLoggerConfig` (defaults
+        there)."""
+        self.settings = TensorBoardLoggerConfig(**settings)
+        self.subdir = self.settings.subdir
+        self.flush_secs = float(self.settings.flush_secs)
         self.writer: Any = None
         self.step = 0
 

@@ -85,6 +85,7 @@ from pathlib import Path
 from typing import Any
 
 from mlo_exp.algorithm import Algorithm
+from mlo_exp.config import WandbLoggerConfig
 from mlo_exp.loggers.base import BackendFailure, Logger, log
 from mlo_exp.run_context import RunContext
 
@@ -100,39 +101,27 @@ SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding mlo_exp/
 
 
 class WandbLogger(Logger):
-    """See the module docstring. Settings mirror ``WandbLoggerConfig`` in ``config.py``."""
+    """See the module docstring."""
 
     name = "wandb"
 
-    def __init__(
-        self,
-        entity: str | None = None,
-        project: str | None = None,
-        group: str | None = None,
-        tags: list[str] | None = None,
-        job_type: str = "train",
-        notes: str | None = None,
-        mode: str | None = None,
-        init_timeout_s: float = 60.0,
-        table_every_s: float = 10.0,
-        log_checkpoint_artifacts: bool = True,
-        system_metrics: bool = False,
-        finish_timeout_s: float = 120.0,
-        episode_table: str = "incremental",
-    ) -> None:
-        self.entity = entity
-        self.project = project
-        self.group = group
-        self.mode = mode
-        self.init_timeout_s = float(init_timeout_s)
-        self.finish_timeout_s = float(finish_timeout_s)
+    def __init__(self, **settings: Any) -> None:
+        """``settings``: fields of :class:`~mlo_exp.config.WandbLoggerConfig` (defaults and
+        checks there)."""
+        s = self.settings = WandbLoggerConfig(**settings)
+        self.entity = s.entity
+        self.project = s.project
+        self.group = s.group
+        self.mode = s.mode
+        self.init_timeout_s = float(s.init_timeout_s)
+        self.finish_timeout_s = float(s.finish_timeout_s)
         # What the W&B process needs besides the run and the resolved entity/project/mode.
         self.options = {
-            "tags": list(tags or []), "job_type": job_type, "notes": notes,
-            "init_timeout_s": float(init_timeout_s), "table_every_s": float(table_every_s),
-            "log_checkpoint_artifacts": bool(log_checkpoint_artifacts),
-            "system_metrics": bool(system_metrics),
-            "episode_table": episode_table,  # "incremental", or "full" for W&B servers < 0.70
+            "tags": list(s.tags or []), "job_type": s.job_type, "notes": s.notes,
+            "init_timeout_s": float(s.init_timeout_s), "table_every_s": float(s.table_every_s),
+            "log_checkpoint_artifacts": bool(s.log_checkpoint_artifacts),
+            "system_metrics": bool(s.system_metrics),
+            "episode_table": s.episode_table,  # "incremental", or "full" for servers < 0.70
         }
         self.run_dir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mlo_exp.config import CheckpointConfig
 from mlo_exp.io import atomic_write_bytes, atomic_write_text
 from mlo_exp.loggers.base import Logger
 from mlo_exp.run.trainer import RunSummary, Trainer, TrainerCallback
@@ -326,15 +327,16 @@ class CheckpointManager(TrainerCallback):
     with status ``failed``.
     """
 
-    def __init__(self, run: RunContext, logger: Logger, every_episodes: int = 10,
-                 keep_last: int = 3, keep_best: bool = True, on_new_best: bool = True,
-                 on_signal: bool = True) -> None:
+    def __init__(self, run: RunContext, logger: Logger, **settings: Any) -> None:
+        """``settings``: fields of :class:`~mlo_exp.config.CheckpointConfig` (defaults
+        there)."""
+        s = self.settings = CheckpointConfig(**settings)
         self.run, self.logger = run, logger
-        self.every_episodes = int(every_episodes)
-        self.keep_last = int(keep_last)
-        self.keep_best = bool(keep_best)
-        self.save_on_new_best = bool(on_new_best)
-        self.save_on_signal = bool(on_signal)
+        self.every_episodes = s.every_episodes
+        self.keep_last = s.keep_last
+        self.keep_best = s.keep_best
+        self.save_on_new_best = s.on_new_best
+        self.save_on_signal = s.on_signal
         self.directory = Path(run.run_dir) / CHECKPOINT_DIR
         self.log_path = self.directory / LOG_NAME
         self.saves = 0

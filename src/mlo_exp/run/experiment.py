@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import torch
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -164,6 +165,8 @@ def _run(cfg: DictConfig, settings: RunConfig, run: RunContext, resolved: dict[s
     run.config = resolved
     log.info("run_id %s", run.run_id)
     seed_everything(settings.seed)
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)  # process-wide: the run's, not an agent's
     game = build_game(settings)
     agent = build_agent(cfg, game, settings.seed)  # refused settings stop before any file
     check_components(cfg)

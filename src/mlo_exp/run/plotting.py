@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlo_exp.config import LivePlotConfig
 from mlo_exp.io import WriteError, atomic_write_bytes
 from mlo_exp.loggers.base import Logger
 from mlo_exp.run.trainer import RunSummary, TrainerCallback
@@ -80,19 +81,20 @@ def display_available() -> bool:
 class LivePlotter(TrainerCallback):
     """Per-episode curves of a run, live and final (see the module docstring)."""
 
-    def __init__(self, run: RunContext, logger: Logger | None = None, live: bool = True,
-                 refresh_s: float = 5.0, max_share: float = 0.02, max_points: int = 2000,
-                 filename: str = "training.png", dpi: int = 90,
-                 first_draw_estimate_s: float = 1.5) -> None:
+    def __init__(self, run: RunContext, logger: Logger | None = None,
+                 first_draw_estimate_s: float = 1.5, **settings: Any) -> None:
+        """``settings``: fields of :class:`~mlo_exp.config.LivePlotConfig` (defaults there);
+        ``first_draw_estimate_s``: the cost assumed for the first draw, before one is timed."""
+        s = self.settings = LivePlotConfig(**settings)
         self.run = run
         self.logger = logger
-        self.refresh_s = float(refresh_s)
-        self.max_share = float(max_share)
-        self.max_points = int(max_points)
-        self.path = Path(run.run_dir) / filename
-        self.dpi = int(dpi)
+        self.refresh_s = float(s.refresh_s)
+        self.max_share = float(s.max_share)
+        self.max_points = int(s.max_points)
+        self.path = Path(run.run_dir) / s.filename
+        self.dpi = int(s.dpi)
         # A window only for a single run with a display; multirun jobs never open one.
-        self.window = bool(live) and run.job_num is None and display_available()
+        self.window = bool(s.live) and run.job_num is None and display_available()
         self.episodes: list[int] = []
         self.rewards: list[float] = []
         self.residuals: list[float] = []
