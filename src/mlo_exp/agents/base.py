@@ -76,7 +76,10 @@ class Trajectory:
 
 
 class Agent(ABC):
-    """Base class: subclasses implement :meth:`act`, and :meth:`learn` if they learn."""
+    """What the trainer drives: :meth:`run_episode`, and :meth:`state_dict` /
+    :meth:`load_state_dict` for exact resume. Two kinds: episode-level searches subclass this
+    directly (``flipgraph``: an episode is a walk segment) and move-level players subclass
+    :class:`GamePlayer`."""
 
     #: Device types the agent can compute on (``None``: any; see ``compute_on_cpu``).
     device_types: tuple[str, ...] | None = ("cpu", "cuda")
@@ -94,6 +97,53 @@ class Agent(ABC):
         self.batch_size = int(batch_size)
         self.generator = torch.Generator(device=self.device).manual_seed(int(seed))
         self._coefficient_values = torch.tensor(game.coefficients, device=self.device)
+
+    @abstractmethod
+    def run_episode(self) -> EpisodeResult:
+        """One unit of progress (for a game player: a batch of games, then learning); the
+        best decomposition it produced, in the original basis, for the trainer to verify."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: subclasses extend (networks, optimisers)."""
+        return {"generator": self.generator.get_state(),
+                "generator_device": self.generator.device.type}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = state["generator"]
+        kind = state.get("generator_device", "cpu")  # checkpoints before it: CPU generators
+        if kind == self.generator.device.type:
+            self.generator.set_state(saved)
+            return
+        # A generator of another device type (a GPU run resumed on the CPU, say) has another
+        # state format: continue reproducibly from a seed derived from it, not exactly.
+        seed = int.from_bytes(hashlib.sha256(saved.numpy().tobytes()).digest()[:8], "little")
+        log.warning("the checkpoint's random generator was a %s generator; this agent computes "
+                    "on %s: it continues from a seed derived from it (the run goes on, but not "
+                    "as it would have on %s)", kind, self.device, kind)
+        self.generator.manual_seed(seed)
+
+    # -- helpers for subclasses ---------------------------------------------------------
+    def sample_coefficients(self, count: int, length: int) -> torch.Tensor:
+        """``(count, length)`` entries drawn uniformly from the coefficient set."""
+        values = self._coefficient_values
+        index = torch.randint(len(values), (count, length), generator=self.generator,
+                              device=self.device)
+        return values[index]
+
+    def sample_nonzero(self, count: int, length: int) -> torch.Tensor:
+        """Like :meth:`sample_coefficients`, but no row is all zero (uniform by rejection)."""
+        rows = self.sample_coefficients(count, length)
+        zero = (rows == 0).all(dim=1)
+        while bool(zero.any()):
+            rows[zero] = self.sample_coefficients(int(zero.sum()), length)
+            zero = (rows == 0).all(dim=1)
+        return rows
+
+
+class GamePlayer(Agent):
+    """An agent that plays the game move by move: implements :meth:`act` (and
+    :meth:`plan_episode`, :meth:`learn` if it needs them); an episode is ``batch_size`` games
+    played to the end, learned from, and summarised by its best game."""
 
     @abstractmethod
     def act(self, state: GameState, plan: Any = None) -> torch.Tensor:
@@ -154,42 +204,6 @@ class Agent(ABC):
             games=final.batch_size,
             metrics=metrics,
         )
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly: subclasses extend (networks, optimisers)."""
-        return {"generator": self.generator.get_state(),
-                "generator_device": self.generator.device.type}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        saved = state["generator"]
-        kind = state.get("generator_device", "cpu")  # checkpoints before it: CPU generators
-        if kind == self.generator.device.type:
-            self.generator.set_state(saved)
-            return
-        # A generator of another device type (a GPU run resumed on the CPU, say) has another
-        # state format: continue reproducibly from a seed derived from it, not exactly.
-        seed = int.from_bytes(hashlib.sha256(saved.numpy().tobytes()).digest()[:8], "little")
-        log.warning("the checkpoint's random generator was a %s generator; this agent computes "
-                    "on %s: it continues from a seed derived from it (the run goes on, but not "
-                    "as it would have on %s)", kind, self.device, kind)
-        self.generator.manual_seed(seed)
-
-    # -- helpers for subclasses ---------------------------------------------------------
-    def sample_coefficients(self, count: int, length: int) -> torch.Tensor:
-        """``(count, length)`` entries drawn uniformly from the coefficient set."""
-        values = self._coefficient_values
-        index = torch.randint(len(values), (count, length), generator=self.generator,
-                              device=self.device)
-        return values[index]
-
-    def sample_nonzero(self, count: int, length: int) -> torch.Tensor:
-        """Like :meth:`sample_coefficients`, but no row is all zero (uniform by rejection)."""
-        rows = self.sample_coefficients(count, length)
-        zero = (rows == 0).all(dim=1)
-        while bool(zero.any()):
-            rows[zero] = self.sample_coefficients(int(zero.sum()), length)
-            zero = (rows == 0).all(dim=1)
-        return rows
 
 
 def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:

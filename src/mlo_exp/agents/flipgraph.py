@@ -53,7 +53,6 @@ from mlo_exp.env import TensorGame
 _DEAD = np.uint64(0xFFFFFFFFFFFFFFFF)  # key of a removed term: matches nothing
 _MULT = np.uint64(0x2545F4914F6CDD1D)
 
-
 # --- the compiled kernel ---------------------------------------------------------------------
 @njit(cache=True)
 def _rand(rng, w, n):
@@ -65,7 +64,6 @@ def _rand(rng, w, n):
     rng[w] = x
     high = (x * _MULT) >> np.uint64(32)  # 32 random bits; multiply-shift maps them to [0, n)
     return np.int64((high * np.uint64(n)) >> np.uint64(32))
-
 
 @njit(cache=True)
 def _set_key(F, K, S, w, t, mode, dim, z2, bound):
@@ -92,13 +90,11 @@ def _set_key(F, K, S, w, t, mode, dim, z2, bound):
     S[w, t, mode] = sign
     return True
 
-
 @njit(cache=True)
 def _kill(K, w, t):
     K[w, t, 0] = _DEAD
     K[w, t, 1] = _DEAD
     K[w, t, 2] = _DEAD
-
 
 @njit(cache=True)
 def _compact(F, K, S, rank, w):
@@ -113,7 +109,6 @@ def _compact(F, K, S, rank, w):
             S[w, out] = S[w, t]
         out += 1
     rank[w] = out
-
 
 @njit(cache=True)
 def _reduce(F, K, S, rank, w, t, dims, z2, bound):
@@ -164,7 +159,6 @@ def _reduce(F, K, S, rank, w, t, dims, z2, bound):
             again = True
             break
     return merged
-
 
 @njit(cache=True)
 def _flip(F, K, S, rank, rng, w, dims, z2, bound, tmp_y, tmp_z):
@@ -229,7 +223,6 @@ def _flip(F, K, S, rank, rng, w, dims, z2, bound, tmp_y, tmp_z):
         return 2 if rank[w] < r else 1
     return 1
 
-
 @njit(cache=True)
 def _plus(F, K, S, rank, rng, w, dims, z2, bound):
     """A plus transition on walk ``w`` (rank +1); False when no valid pair was drawn."""
@@ -270,7 +263,6 @@ def _plus(F, K, S, rank, rng, w, dims, z2, bound):
         return True
     return False
 
-
 @njit(cache=True, nogil=True)
 def _walk(F, K, S, rank, rng, stall, best_F, best_rank, counts, n_flips, dims, z2, bound,
           plateau, plus_slack, capacity):
@@ -301,7 +293,6 @@ def _walk(F, K, S, rank, rng, stall, best_F, best_rank, counts, n_flips, dims, z
         counts[w, 0] = flips
         counts[w, 1] = reductions
         counts[w, 2] = pluses
-
 
 # --- the agent -------------------------------------------------------------------------------
 class FlipGraphAgent(Agent):
@@ -379,9 +370,6 @@ class FlipGraphAgent(Agent):
             raise ValueError(f"{where}: coefficients exceed the bound {self.bound}; "
                              "raise agent.coefficient_bound")
         return u, v, w
-
-    def act(self, state, plan=None):  # pragma: no cover - not a game player
-        raise NotImplementedError("FlipGraphAgent walks over decompositions; it does not play")
 
     # -- one episode -------------------------------------------------------------------------
     def run_episode(self) -> EpisodeResult:
@@ -477,7 +465,6 @@ class FlipGraphAgent(Agent):
         self.restarts = int(state["restarts"])
         _init_keys(self.F, self.K, self.S, self.rank, self.dims, self.z2, self.bound)
 
-
 def _school(n: int, m: int, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The school method, one term ``a_ij * b_jk -> c_ik`` per ``(i, j, k)``."""
     i, j, k = (x.ravel() for x in np.meshgrid(np.arange(n), np.arange(m), np.arange(p),
@@ -489,7 +476,6 @@ def _school(n: int, m: int, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     terms = np.arange(rank)
     u[i * m + j, terms] = v[j * p + k, terms] = w[i * p + k, terms] = 1
     return u, v, w
-
 
 def _init_keys(F, K, S, rank, dims, z2, bound) -> None:
     """Keys and signs for every live term; dead slots get ``_DEAD``."""

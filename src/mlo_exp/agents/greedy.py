@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from mlo_exp.agents.base import Agent
+from mlo_exp.agents.base import GamePlayer
 from mlo_exp.config import GreedyAgentConfig
 from mlo_exp.env import GameState, TensorGame
 
@@ -34,7 +34,7 @@ class Candidates(NamedTuple):
     khatri_rao: torch.Tensor  # (K, nm*mp) float64
 
 
-class GreedyAgent(Agent):
+class GreedyAgent(GamePlayer):
     """Steepest descent on the residual norm; finds the school method's rank on small shapes."""
 
     def __init__(self, game: TensorGame, seed: int, **settings: Any) -> None:

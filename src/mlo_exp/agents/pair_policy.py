@@ -73,7 +73,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from mlo_exp.agents.base import Agent, EpisodeResult, load_optimizer_state
+from mlo_exp.agents.base import EpisodeResult, GamePlayer, load_optimizer_state
 from mlo_exp.config import PairPolicyAgentConfig
 from mlo_exp.env import GameState, TensorGame
 
@@ -115,7 +115,7 @@ class PairPolicyNetwork(nn.Module):
         return out[:, : self.heads], out[:, self.heads], self.value_head(features).squeeze(1)
 
 
-class PairPolicyAgent(Agent):
+class PairPolicyAgent(GamePlayer):
     """Policy + value network over ``(u, v)`` pairs; ``w`` by exact linear solve."""
 
     def __init__(self, game: TensorGame, seed: int, **settings: Any) -> None:

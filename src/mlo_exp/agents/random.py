@@ -11,12 +11,12 @@ from typing import Any
 
 import torch
 
-from mlo_exp.agents.base import Agent
+from mlo_exp.agents.base import GamePlayer
 from mlo_exp.config import RandomAgentConfig
 from mlo_exp.env import GameState, TensorGame
 
 
-class RandomAgent(Agent):
+class RandomAgent(GamePlayer):
     """Uniform random moves; learns nothing. The floor every agent is compared against."""
 
     def __init__(self, game: TensorGame, seed: int, **settings: Any) -> None:
