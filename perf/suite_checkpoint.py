@@ -23,8 +23,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from mlo_exp.algorithms.reference import best_known_rank
 from mlo_exp.config import config_dir, validate
-from mlo_exp.reference import best_known_rank
 from mlo_exp.run import experiment
 from mlo_exp.run.checkpoint import CheckpointManager, load_checkpoint, restore
 from mlo_exp.run.trainer import Trainer

@@ -7,7 +7,7 @@ verified algorithm of the best known rank (the trainer's default ``stop_at_rank`
 
 Writes ``discovery.md`` and ``discovery.json`` (per shape and agent: seeds, seeds reaching
 the best known rank, median and max time to it, best rank reached, the best known rank from
-:func:`mlo_exp.reference.best_known_rank`, training throughput) and one learning-curve
+:func:`mlo_exp.algorithms.reference.best_known_rank`, training throughput) and one learning-curve
 figure per shape, ``discovery_<n>x<m>x<p>.png`` (share of seeds at the best known rank, and
 each seed's best rank, against wall time).
 
@@ -41,9 +41,9 @@ import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 
-from mlo_exp.algorithm import Algorithm  # noqa: E402
+from mlo_exp.algorithms.algorithm import Algorithm  # noqa: E402
+from mlo_exp.algorithms.reference import best_known_rank  # noqa: E402
 from mlo_exp.config import config_dir, validate  # noqa: E402
-from mlo_exp.reference import best_known_rank  # noqa: E402
 from mlo_exp.run import experiment  # noqa: E402
 
 # name -> (agent overrides, is a learning agent: seeds/budget of the learning agents apply)

@@ -25,9 +25,9 @@ import numba
 import numpy as np
 
 from mlo_exp.agents.flipgraph import FlipGraphAgent
-from mlo_exp.algorithm import Algorithm
+from mlo_exp.algorithms.algorithm import Algorithm
+from mlo_exp.algorithms.reference import best_known_rank
 from mlo_exp.env import TensorGame
-from mlo_exp.reference import best_known_rank
 
 SHAPES = [(2, 2, 2), (2, 2, 3), (2, 3, 3), (3, 3, 3), (2, 2, 4), (2, 3, 4), (2, 4, 4)]
 

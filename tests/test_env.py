@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
+from mlo_exp.algorithms.library import school, strassen
 from mlo_exp.env import TensorGame
-from mlo_exp.library import school, strassen
 
 
 def _moves(algorithm):

@@ -1,7 +1,8 @@
 """TensorGame: AlphaTensor's single-player game, batched on torch tensors.
 
 * **State**: the residual tensor, shape ``(B, n*m, m*p, n*p)`` int64 (layout of
-  :mod:`mlo_exp.tensor`), starting at ``T<n,m,p>``. Over ``Z2`` entries stay in ``{0, 1}``.
+  :mod:`mlo_exp.algorithms.tensor`), starting at ``T<n,m,p>``. Over ``Z2`` entries stay in ``{0,
+  1}``.
 * **Action**: one rank-one term as a vector of length ``n*m + m*p + n*p``: ``u`` (over A's
   entries), then ``v`` (over B's), then ``w`` (over C's), each entry from the coefficient set.
   A move subtracts ``u (x) v (x) w`` from the residual (modulo 2 over ``Z2``).
@@ -32,7 +33,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from mlo_exp.tensor import matmul_tensor
+from mlo_exp.algorithms.tensor import matmul_tensor
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

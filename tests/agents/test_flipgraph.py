@@ -11,11 +11,11 @@ import pytest
 
 from mlo_exp.agents import flipgraph
 from mlo_exp.agents.flipgraph import FlipGraphAgent
-from mlo_exp.algorithm import Algorithm
+from mlo_exp.algorithms.algorithm import Algorithm
+from mlo_exp.algorithms.library import strassen
+from mlo_exp.algorithms.tensor import verify
 from mlo_exp.config import ConfigError, validate
 from mlo_exp.env import TensorGame
-from mlo_exp.library import strassen
-from mlo_exp.tensor import verify
 
 
 def make_agent(shape, ring, **settings) -> FlipGraphAgent:
@@ -108,7 +108,8 @@ def test_agent_does_not_load_known_algorithms():
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                  for a in node.names}
-    assert not imported & {"mlo_exp.library", "mlo_exp.alphatensor", "mlo_exp.reference"}
+    assert not imported & {"mlo_exp.algorithms.library", "mlo_exp.algorithms.alphatensor",
+                           "mlo_exp.algorithms.reference"}
     assert "data" not in Path(flipgraph.__file__).read_text().split("import")[0]
 
 

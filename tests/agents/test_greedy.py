@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from mlo_exp.agents.greedy import GreedyAgent
-from mlo_exp.algorithm import Algorithm
+from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.env import TensorGame
 
 

@@ -12,7 +12,7 @@ import torch
 
 from mlo_exp.agents.base import EpisodeResult
 from mlo_exp.agents.pair_policy import PairPolicyAgent, PairPolicyNetwork
-from mlo_exp.algorithm import Algorithm
+from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.config import ConfigError, validate
 from mlo_exp.env import TensorGame
 from mlo_exp.run import experiment

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mlo_exp.algorithms.library import lookup
 from mlo_exp.benchmark.backend import BackendError, cuda_available, select_backend
 from mlo_exp.benchmark.execute import BlockMatmul
-from mlo_exp.library import lookup
 
 needs_cuda = pytest.mark.skipif(not cuda_available(), reason="needs CuPy and a CUDA device")
 

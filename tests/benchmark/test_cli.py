@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from mlo_exp.algorithms.library import strassen
 from mlo_exp.benchmark.backend import cuda_available
 from mlo_exp.benchmark.cli import main
 from mlo_exp.benchmark.store import ResultsStore
-from mlo_exp.library import strassen
 from tests.disk_faults import fail_writes, read_only
 
 QUICK = ["--sizes", "12", "--repeats", "1", "--warmup", "0"]

@@ -7,14 +7,14 @@ import functools
 import numpy as np
 import pytest
 
-from mlo_exp.alphatensor import default_data_dir, load_alphatensor
+from mlo_exp.algorithms.alphatensor import default_data_dir, load_alphatensor
+from mlo_exp.algorithms.library import lookup
 from mlo_exp.benchmark.backend import select_backend
 from mlo_exp.benchmark.execute import (
     BlockMatmul,
     _prepare_step,
     padded_size,
 )
-from mlo_exp.library import lookup
 
 NUMPY = select_backend("numpy")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from mlo_exp.algorithms.library import lookup
 from mlo_exp.benchmark.backend import select_backend
 from mlo_exp.benchmark.measure import BenchmarkRefused, Identity, benchmark_algorithm, facts
-from mlo_exp.library import lookup
 
 NUMPY = select_backend("numpy")
 IDENTITY = Identity("bench-1", "bench-1", "20260101-000000-deadbeef")

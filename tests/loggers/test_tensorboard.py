@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from mlo_exp.library import strassen
+from mlo_exp.algorithms.library import strassen
 from mlo_exp.loggers.tensorboard import TensorBoardLogger
 from mlo_exp.run_context import RunContext
 from tests.loggers.logger_fixtures import offline_wandb, run_context  # noqa: F401

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from mlo_exp.agents.random import RandomAgent
+from mlo_exp.algorithms.library import strassen
 from mlo_exp.config import validate
-from mlo_exp.library import strassen
 from mlo_exp.loggers.base import LoggerGroup
 from mlo_exp.loggers.console import format_summary
 from mlo_exp.loggers.files import FilesLogger

@@ -4,7 +4,7 @@ import pytest
 
 from mlo_exp.agents.greedy import GreedyAgent
 from mlo_exp.agents.random import RandomAgent
-from mlo_exp.algorithm import Algorithm
+from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.config import TrainerConfig
 from mlo_exp.env import TensorGame
 from mlo_exp.loggers.base import LoggerGroup

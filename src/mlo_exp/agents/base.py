@@ -45,7 +45,8 @@ class EpisodeResult:
     """What one episode produced, reported for its best game.
 
     ``factors`` are the moves of that game as ``(U, V, W)`` (columns are moves, layout of
-    :mod:`mlo_exp.tensor`); ``moves`` counts every move played in the episode (all games),
+    :mod:`mlo_exp.algorithms.tensor`); ``moves`` counts every move played in the episode (all
+    games),
     which the trainer sums into the global step. ``metrics`` holds agent-specific scalars
     (losses, batch means), logged beside the standard columns.
     """

@@ -20,7 +20,8 @@ of a walk is a complete decomposition; the trainer still verifies it exactly bef
 it), ``rank_used`` its rank, ``moves`` the flips done (all walks).
 
 Representation: factor vectors as int8 rows ``F[walk, term, mode, :dim]`` (mode 0/1/2 = u over
-A, v over B, w over C; layout of :mod:`mlo_exp.tensor`), each with a key ``K`` identifying the
+A, v over B, w over C; layout of :mod:`mlo_exp.algorithms.tensor`), each with a key ``K``
+identifying the
 vector up to sign (its sign-normalised entries packed in base ``2*bound+1``, or as bits over
 ``Z2``) and the sign ``S`` of its first non-zero entry, so finding a flip partner is one
 integer comparison per term. The kernel is compiled with numba (``nogil``); walks are split
@@ -32,7 +33,7 @@ device (``device=cuda`` is accepted and changes nothing); the agent never plays 
 reports its decompositions as NumPy arrays, which the trainer verifies exactly.
 
 Starting point: the school method (built here), or ``start_from``, a user-given algorithm file
-(JSON ``mlo-exp/algorithm`` or the flip-graph text format of :mod:`mlo_exp.formats`).
+(JSON ``mlo-exp/algorithm`` or the flip-graph text format of :mod:`mlo_exp.algorithms.formats`).
 """
 
 from __future__ import annotations
@@ -348,7 +349,7 @@ class FlipGraphAgent(Agent):
         n, m, p = self.game.shape
         if start_from is None:
             return _school(n, m, p)
-        from mlo_exp.formats import read_algorithm_file
+        from mlo_exp.algorithms.formats import read_algorithm_file
 
         algorithm = read_algorithm_file(Path(start_from), shape=(n, m, p))
         where = f"agent.start_from={start_from!r}"

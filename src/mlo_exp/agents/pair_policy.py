@@ -1,7 +1,8 @@
 """An actor-critic agent over ``(u, v)`` pairs, with ``w`` chosen by exact projection.
 
 **Why pairs.** Unfold the target as ``M = T.reshape(nm*mp, np)`` (layout of
-:mod:`mlo_exp.tensor`). Given all ``R`` pairs ``(u_r, v_r)``, the rest of a decomposition is
+:mod:`mlo_exp.algorithms.tensor`). Given all ``R`` pairs ``(u_r, v_r)``, the rest of a
+decomposition is
 a linear system: ``M = S @ W.T`` with ``S[:, r] = vec(u_r (x) v_r)`` (Khatri-Rao product).
 So a set of pairs solves the game exactly when ``M``'s columns lie in ``span(S)``, and then
 ``W`` is the unique least-squares solution (the pairs are kept linearly independent). The

@@ -42,7 +42,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlo_exp.algorithm import Algorithm, AlgorithmFileError
+from mlo_exp.algorithms.algorithm import Algorithm, AlgorithmFileError
+from mlo_exp.algorithms.library import lookup
 from mlo_exp.benchmark.backend import BackendError, select_backend
 from mlo_exp.benchmark.measure import (
     CPU_FULL_SIZES,
@@ -61,7 +62,6 @@ from mlo_exp.config import (
     ConfigError,
 )
 from mlo_exp.io import WriteError, atomic_write_text
-from mlo_exp.library import lookup
 from mlo_exp.run_context import new_run_id
 from mlo_exp.run_files import outputs_root
 

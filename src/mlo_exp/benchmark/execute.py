@@ -1,6 +1,7 @@
 """An algorithm as a block matrix product: ``C = A @ B`` with ``R`` block products per level.
 
-Convention (that of :mod:`mlo_exp.tensor`): for a rank-``R`` algorithm for ``<n,m,p>``, ``A``
+Convention (that of :mod:`mlo_exp.algorithms.tensor`): for a rank-``R`` algorithm for ``<n,m,p>``,
+``A``
 (``N1 x N2``) is cut into ``n x m`` blocks ``A_ij``, ``B`` (``N2 x N3``) into ``m x p`` blocks
 ``B_jk`` and ``C`` into ``n x p`` blocks ``C_ik``; blocks are numbered row-major
 (``a = i*m + j``, ``b = j*p + k``, ``c = i*p + k``), exactly like the entries of the
@@ -37,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from mlo_exp.algorithm import Algorithm
+from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.benchmark.backend import Backend
 from mlo_exp.config import BENCHMARK_STRATEGIES
 

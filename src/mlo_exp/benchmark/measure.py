@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from mlo_exp.algorithm import Algorithm
+from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.benchmark.backend import Backend
 from mlo_exp.benchmark.execute import BlockMatmul, padded_size
 from mlo_exp.config import BENCHMARK_DTYPES

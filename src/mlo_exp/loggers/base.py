@@ -23,7 +23,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from mlo_exp.algorithm import Algorithm
+from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.run_context import RunContext
 
 log = logging.getLogger("mlo_exp")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlo_exp.algorithm import Algorithm
+from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.config import TensorBoardLoggerConfig
 from mlo_exp.loggers.base import Logger, log
 from mlo_exp.loggers.records import scalars

@@ -84,7 +84,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mlo_exp.algorithm import Algorithm
+from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.config import WandbLoggerConfig
 from mlo_exp.loggers.base import BackendFailure, Logger, log
 from mlo_exp.run_context import RunContext

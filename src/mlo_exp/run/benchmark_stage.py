@@ -23,14 +23,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from mlo_exp.algorithm import Algorithm
+from mlo_exp.algorithms.algorithm import Algorithm
+from mlo_exp.algorithms.library import lookup
 from mlo_exp.benchmark.backend import cuda_unavailable_reason, select_backend
 from mlo_exp.benchmark.measure import BenchmarkRefused, Identity, benchmark_algorithm, facts
 from mlo_exp.benchmark.report import display_rows, format_table, plot
 from mlo_exp.benchmark.store import ResultsStore
 from mlo_exp.config import BenchmarkConfig, ConfigError
 from mlo_exp.io import atomic_write_text
-from mlo_exp.library import lookup
 from mlo_exp.loggers.base import Logger
 from mlo_exp.run.trainer import RunSummary, Trainer, TrainerCallback
 from mlo_exp.run_context import RunContext

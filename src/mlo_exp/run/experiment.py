@@ -18,13 +18,13 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mlo_exp.agents.base import Agent
+from mlo_exp.algorithms.reference import best_known_rank
 from mlo_exp.config import ConfigError, RunConfig
 from mlo_exp.env import TensorGame
 from mlo_exp.loggers.base import Logger, LoggerGroup
 from mlo_exp.loggers.console import ConsoleLogger
 from mlo_exp.loggers.files import FilesLogger
 from mlo_exp.loggers.many import ManyLoggers, backend_name, build_backend
-from mlo_exp.reference import best_known_rank
 from mlo_exp.run import resume
 from mlo_exp.run.checkpoint import CheckpointError, restore
 from mlo_exp.run.trainer import RunSummary, Trainer, TrainerCallback

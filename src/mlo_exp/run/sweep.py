@@ -239,7 +239,7 @@ def _best_speedup(job_dir: Path, problems: list[str]) -> float | None:
     except (OSError, ValueError, AttributeError) as error:
         problems.append(f"{BENCHMARK_FILE} unreadable ({type(error).__name__})")
         return None
-    library = ("strassen", "school-", "alphatensor-")  # names of mlo_exp.library entries
+    library = ("strassen", "school-", "alphatensor-")  # names of mlo_exp.algorithms.library entries
     own = [r for r in rows if not str(r.get("algorithm", "")).startswith(library)]
     if not own:
         return None

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlo_exp.agents.base import Agent, EpisodeResult
-from mlo_exp.algorithm import Algorithm
+from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.config import TrainerConfig
 from mlo_exp.env import TensorGame
 from mlo_exp.io import atomic_write_text

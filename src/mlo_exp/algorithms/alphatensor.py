@@ -8,11 +8,12 @@ three shapes agree, else a numpy *object* array of the three, i.e. a pickle.
 reads the zip members itself and unpickles with an allow-list of the numpy callables that
 rebuild plain arrays.
 
-Everything is bounded before it is read (:mod:`mlo_exp.parsing`): the file size, at most
+Everything is bounded before it is read (:mod:`mlo_exp.algorithms.parsing`): the file size, at most
 :data:`MAX_MEMBERS` members named ``n,m,p.npy`` (no repeats) of at most
 :data:`MAX_MEMBER_BYTES` each uncompressed, array headers (shape and dtype: integers or floats)
 checked before the data; floats must be exact (integers or binary fractions such as 0.125).
-Every refusal is an :class:`~mlo_exp.parsing.AlgorithmFileError` naming the file and member.
+Every refusal is an :class:`~mlo_exp.algorithms.parsing.AlgorithmFileError` naming the file and
+member.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npy_format
 
-from mlo_exp.algorithm import Algorithm
-from mlo_exp.parsing import (
+from mlo_exp.algorithms.algorithm import Algorithm
+from mlo_exp.algorithms.parsing import (
     MAX_COEFFICIENT,
     AlgorithmFileError,
     check_exact_cost,
@@ -38,8 +39,8 @@ from mlo_exp.parsing import (
     read_bytes,
     show,
 )
-from mlo_exp.reference import reference_data_dir
-from mlo_exp.tensor import w_from_alphatensor
+from mlo_exp.algorithms.reference import reference_data_dir
+from mlo_exp.algorithms.tensor import w_from_alphatensor
 
 try:
     from numpy._core.multiarray import _reconstruct  # numpy >= 2
@@ -179,7 +180,7 @@ def _check_dtype(dtype: np.dtype, where: str) -> None:
 
 def _exact(array: np.ndarray, where: str) -> np.ndarray:
     """An integer/float array as int64, or float64 holding bounded binary fractions (read
-    exactly by :func:`mlo_exp.tensor.to_exact`)."""
+    exactly by :func:`mlo_exp.algorithms.tensor.to_exact`)."""
     if array.size == 0:
         return array.astype(np.int64)
     if array.dtype.kind in "iu":

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mlo_exp.algorithm import Algorithm
-from mlo_exp.formats import format_products
-from mlo_exp.library import alphatensor, strassen
+from mlo_exp.algorithms import cli as algorithms_cli
+from mlo_exp.algorithms.algorithm import Algorithm
+from mlo_exp.algorithms.formats import format_products
+from mlo_exp.algorithms.library import alphatensor, strassen
 
 CLI = str(Path(sys.executable).with_name("mlo-algorithms"))
 
@@ -46,7 +47,7 @@ def test_import_text_with_lift_then_verify_show_list(tmp_path):
 
 
 def test_import_npz_and_refuse_a_wrong_file(tmp_path):
-    from mlo_exp.alphatensor import default_data_dir
+    from mlo_exp.algorithms.alphatensor import default_data_dir
 
     done = cli("import", str(default_data_dir() / "factorizations_f2.npz"), "--out", "z2",
                cwd=tmp_path)
@@ -78,7 +79,7 @@ def test_export_python_computes_the_product(tmp_path):
 
 
 def test_verify_reads_the_packaged_npz_files(tmp_path):
-    from mlo_exp.alphatensor import default_data_dir
+    from mlo_exp.algorithms.alphatensor import default_data_dir
 
     done = cli("verify", str(default_data_dir() / "factorizations_f2.npz"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -114,7 +115,7 @@ def test_output_that_cannot_be_written_is_one_line_and_nothing_is_left(tmp_path)
 
 
 def default_npz(kind: str) -> Path:
-    from mlo_exp.alphatensor import default_data_dir
+    from mlo_exp.algorithms.alphatensor import default_data_dir
 
     return default_data_dir() / f"factorizations_{kind}.npz"
 
@@ -122,7 +123,6 @@ def default_npz(kind: str) -> Path:
 def test_a_full_disk_mid_import_leaves_nothing_half_written(tmp_path, monkeypatch, capsys):
     import errno
 
-    from mlo_exp import algorithms_cli
     from mlo_exp.io import atomic_write_text
 
     calls = []

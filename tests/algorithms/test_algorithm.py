@@ -5,8 +5,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from mlo_exp.algorithm import Algorithm, AlgorithmFileError
-from mlo_exp.library import school, strassen
+from mlo_exp.algorithms.algorithm import Algorithm, AlgorithmFileError
+from mlo_exp.algorithms.library import school, strassen
 
 STRASSEN_FORMULAS = """\
 m1 = (a11 + a22) * (b11 + b22)

@@ -17,7 +17,7 @@ indexed ``c[k, i]`` (C transposed). Accepted:
   lines anywhere (Mathematica's ``.m`` output; one term per line inside an outer ``{ }`` is
   the common layout). All terms have the same matrix sizes.
 
-Numbers are integers or fractions ``p/q`` (see :mod:`mlo_exp.parsing` for the bounds; no
+Numbers are integers or fractions ``p/q`` (see :mod:`mlo_exp.algorithms.parsing` for the bounds; no
 float syntax, no exponents). Spaces and tabs may separate tokens but never split a name, and
 two variables always need an operator between them (``a21a22`` or ``a21 a22`` is refused,
 not read as a sum); a factor names each variable at most once; a line has at most 30,000
@@ -29,8 +29,9 @@ holds modulo 2 but not over the integers; else ``Z`` (so a sign error in an inte
 reported as wrong, not as correct modulo 2).
 
 :func:`read_algorithms` is the one entry point for "an algorithm file", recognised by content
-(not by extension): an AlphaTensor ``.npz`` (a zip archive, :mod:`mlo_exp.alphatensor`), the
-JSON of :mod:`mlo_exp.algorithm` (``{`` then ``"``), or either text format above.
+(not by extension): an AlphaTensor ``.npz`` (a zip archive, :mod:`mlo_exp.algorithms.alphatensor`),
+the
+JSON of :mod:`mlo_exp.algorithms.algorithm` (``{`` then ``"``), or either text format above.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mlo_exp.algorithm import Algorithm, AlgorithmFileError
-from mlo_exp.alphatensor import alphatensor_from_bytes
-from mlo_exp.parsing import (
+from mlo_exp.algorithms.algorithm import Algorithm, AlgorithmFileError
+from mlo_exp.algorithms.alphatensor import alphatensor_from_bytes
+from mlo_exp.algorithms.parsing import (
     MAX_DIM,
     MAX_RANK,
     Number,
@@ -58,7 +59,7 @@ from mlo_exp.parsing import (
     read_bytes,
     show,
 )
-from mlo_exp.tensor import is_integral
+from mlo_exp.algorithms.tensor import is_integral
 
 KINDS = ("auto", "npz", "json", "text")
 ACCEPTED_PRODUCTS = ("a product like (a11+a22)*(b11+b22)*(c11+c22) with variables a11, a[1,1], "

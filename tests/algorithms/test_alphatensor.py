@@ -6,7 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlo_exp.alphatensor import UnsafeFileError, default_data_dir, load_alphatensor, read_npz_safely
+from mlo_exp.algorithms.alphatensor import (
+    UnsafeFileError,
+    default_data_dir,
+    load_alphatensor,
+    read_npz_safely,
+)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "alphatensor"
 
@@ -27,7 +32,7 @@ def test_all_93_exact_factorizations_import_and_verify(exact_algorithms):
 
 
 def test_ranks_match_the_best_known_ranks_table(exact_algorithms):
-    from mlo_exp.reference import known_ranks
+    from mlo_exp.algorithms.reference import known_ranks
 
     table = known_ranks()
     for shape, algorithm in exact_algorithms.items():
@@ -41,7 +46,7 @@ def test_all_20_mod2_factorizations_import_and_verify():
     assert all(a.ring == "Z2" and a.verify().ok for a in algorithms.values())
     assert algorithms[(4, 4, 4)].rank == 47
     # Rank 47 for <4,4,4> only holds modulo 2.
-    from mlo_exp.tensor import verify
+    from mlo_exp.algorithms.tensor import verify
 
     a = algorithms[(4, 4, 4)]
     assert not verify(a.u, a.v, a.w, a.shape, "Z").ok
@@ -119,7 +124,7 @@ def _npz(tmp_path: Path, members: dict[str, object], name: str = "x.npz") -> Pat
     ],
 )
 def test_malformed_archives_are_refused_by_name(tmp_path, members, message):
-    from mlo_exp.algorithm import AlgorithmFileError
+    from mlo_exp.algorithms.algorithm import AlgorithmFileError
 
     path = _npz(tmp_path, members)
     with pytest.raises(AlgorithmFileError) as error:
@@ -128,7 +133,7 @@ def test_malformed_archives_are_refused_by_name(tmp_path, members, message):
 
 
 def test_a_repeated_member_is_refused(tmp_path):
-    from mlo_exp.algorithm import AlgorithmFileError
+    from mlo_exp.algorithms.algorithm import AlgorithmFileError
 
     path = _npz(tmp_path, {"1,1,1.npy": np.ones((3, 1, 1))})
     with zipfile.ZipFile(path, "a") as archive, pytest.warns(UserWarning):
@@ -138,7 +143,7 @@ def test_a_repeated_member_is_refused(tmp_path):
 
 
 def test_object_array_payloads_are_checked(tmp_path):
-    from mlo_exp.algorithm import AlgorithmFileError
+    from mlo_exp.algorithms.algorithm import AlgorithmFileError
 
     path = _npz_with_payload(tmp_path, [1, 2, 3])  # a list, not an array
     with pytest.raises(AlgorithmFileError, match="the pickle holds list"):

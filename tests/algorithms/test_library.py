@@ -1,6 +1,6 @@
 import pytest
 
-from mlo_exp.library import lookup, school, strassen
+from mlo_exp.algorithms.library import lookup, school, strassen
 
 
 def test_school_rank_and_strassen_rank():

@@ -28,9 +28,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlo_exp.algorithm import Algorithm, AlgorithmFileError
-from mlo_exp.formats import format_products, parse_text, read_algorithms
-from mlo_exp.library import school, strassen
+from mlo_exp.algorithms.algorithm import Algorithm, AlgorithmFileError
+from mlo_exp.algorithms.formats import format_products, parse_text, read_algorithms
+from mlo_exp.algorithms.library import school, strassen
 
 CORPUS = Path(__file__).parent / "data" / "import_corpus"
 CLI = str(Path(sys.executable).with_name("mlo-algorithms"))

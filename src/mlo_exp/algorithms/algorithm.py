@@ -1,6 +1,7 @@
 """Algorithms: a verified decomposition of ``T<n,m,p>`` plus where it came from.
 
-Factor layout follows :mod:`mlo_exp.tensor`: ``u`` is ``(n*m, R)``, ``v`` is ``(m*p, R)``,
+Factor layout follows :mod:`mlo_exp.algorithms.tensor`: ``u`` is ``(n*m, R)``, ``v`` is ``(m*p,
+R)``,
 ``w`` is ``(n*p, R)``; column ``r`` is the ``r``-th multiplication. Coefficients are exact:
 int64 arrays, or object arrays of :class:`fractions.Fraction` for rational algorithms.
 
@@ -16,7 +17,7 @@ File format (``mlo-exp/algorithm``, version 1), JSON::
 (likewise ``v`` over B and ``w`` over C). Numbers are JSON integers (an integral float such as
 ``2.0`` is read as the integer), or strings ``"p/q"`` for fractions. Reading is strict: unknown
 or repeated keys, booleans, NaN, exponents in strings and the sizes beyond the limits of
-:mod:`mlo_exp.parsing` are refused with an :class:`AlgorithmFileError` naming the key.
+:mod:`mlo_exp.algorithms.parsing` are refused with an :class:`AlgorithmFileError` naming the key.
 """
 
 from __future__ import annotations
@@ -31,8 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from mlo_exp.io import atomic_write_text
-from mlo_exp.parsing import (
+from mlo_exp.algorithms.parsing import (
     ACCEPTED_NUMBER,
     MAX_COEFFICIENT,
     AlgorithmFileError,
@@ -48,7 +48,8 @@ from mlo_exp.parsing import (
     read_bytes,
     show,
 )
-from mlo_exp.tensor import RINGS, Verification, is_integral, to_exact, verify
+from mlo_exp.algorithms.tensor import RINGS, Verification, is_integral, to_exact, verify
+from mlo_exp.io import atomic_write_text
 
 FORMAT_NAME = "mlo-exp/algorithm"
 FORMAT_VERSION = 1
@@ -134,7 +135,7 @@ class Algorithm:
         """Build from a parsed file, checking every field; raises :class:`AlgorithmFileError`.
 
         Strict: unknown keys, booleans or floats where integers belong, and sizes or
-        coefficients beyond the limits of :mod:`mlo_exp.parsing` are refused.
+        coefficients beyond the limits of :mod:`mlo_exp.algorithms.parsing` are refused.
         """
 
         def fail(place: str, message: str) -> AlgorithmFileError:

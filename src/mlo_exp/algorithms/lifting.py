@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlo_exp.algorithm import Algorithm
-from mlo_exp.tensor import matmul_tensor
+from mlo_exp.algorithms.algorithm import Algorithm
+from mlo_exp.algorithms.tensor import matmul_tensor
 
 
 class LiftError(ValueError):

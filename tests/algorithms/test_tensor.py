@@ -3,8 +3,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from mlo_exp.library import school, strassen
-from mlo_exp.tensor import (
+from mlo_exp.algorithms.library import school, strassen
+from mlo_exp.algorithms.tensor import (
     matmul_tensor,
     reconstruct,
     scale_to_integers,

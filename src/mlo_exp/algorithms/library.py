@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mlo_exp.algorithm import Algorithm
-from mlo_exp.alphatensor import default_data_dir, load_alphatensor
+from mlo_exp.algorithms.algorithm import Algorithm
+from mlo_exp.algorithms.alphatensor import default_data_dir, load_alphatensor
 
 # Strassen (1969) in our convention: rows are a11 a12 a21 a22 / b11 b12 b21 b22 /
 # c11 c12 c21 c22, columns m1..m7.

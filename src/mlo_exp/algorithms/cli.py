@@ -2,7 +2,8 @@
 
 Commands (an ``ALGORITHM`` is a library name — ``strassen``, ``school-NxMxP``,
 ``alphatensor-NxMxP[-z2]`` — or a file, recognised by content: JSON ``mlo-exp/algorithm``,
-flip-graph text (:mod:`mlo_exp.formats`) or an AlphaTensor ``.npz``, which holds several):
+flip-graph text (:mod:`mlo_exp.algorithms.formats`) or an AlphaTensor ``.npz``, which holds
+several):
 
 * ``list [--runs DIR]`` — library algorithms and those discovered under ``DIR`` (default
   ``$MLO_OUTPUTS`` or ``./outputs``), with rank against the best known rank for the ring.
@@ -13,7 +14,7 @@ flip-graph text (:mod:`mlo_exp.formats`) or an AlphaTensor ``.npz``, which holds
   [--c-plain] [--lift] [--force]`` — AlphaTensor ``.npz`` files (one JSON per algorithm;
   ``--shape`` takes one) or a text/JSON file; every algorithm is verified exactly before
   anything is written; ``--lift`` also writes the integer lift of a Z2 algorithm
-  (:mod:`mlo_exp.lifting`). Existing files are not overwritten without ``--force``.
+  (:mod:`mlo_exp.algorithms.lifting`). Existing files are not overwritten without ``--force``.
 * ``export ALGORITHM --format json|python|text [--out FILE]`` — JSON, the flip-graph text
   format, or a standalone Python function ``matmul(A, B)`` (NumPy only) computing ``C = A @ B``
   with the algorithm, one level, on blocks.
@@ -38,14 +39,14 @@ from typing import NoReturn
 
 import numpy as np
 
-from mlo_exp.algorithm import Algorithm, AlgorithmFileError
-from mlo_exp.alphatensor import default_data_dir, load_alphatensor
-from mlo_exp.formats import format_products, read_algorithms, with_ring
+from mlo_exp.algorithms.algorithm import Algorithm, AlgorithmFileError
+from mlo_exp.algorithms.alphatensor import default_data_dir, load_alphatensor
+from mlo_exp.algorithms.formats import format_products, read_algorithms, with_ring
+from mlo_exp.algorithms.library import lookup, strassen
+from mlo_exp.algorithms.lifting import LiftError, lift_z2
+from mlo_exp.algorithms.parsing import MAX_DIM, check_size, label
+from mlo_exp.algorithms.reference import best_known_rank
 from mlo_exp.io import atomic_write_text
-from mlo_exp.library import lookup, strassen
-from mlo_exp.lifting import LiftError, lift_z2
-from mlo_exp.parsing import MAX_DIM, check_size, label
-from mlo_exp.reference import best_known_rank
 
 _SCHOOL = re.compile(r"school-([0-9]+)x([0-9]+)x([0-9]+)", re.ASCII)
 
@@ -57,7 +58,7 @@ class UsageError(ValueError):
 def resolve(name: str, ring: str | None = None) -> list[Algorithm]:
     """The algorithms a name stands for: a file's (several for an .npz) or a library one.
 
-    ``ring`` reads them over that ring (see :func:`mlo_exp.formats.with_ring`).
+    ``ring`` reads them over that ring (see :func:`mlo_exp.algorithms.formats.with_ring`).
     """
     try:
         path = Path(name).expanduser()

@@ -9,15 +9,15 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from mlo_exp.algorithm import Algorithm, AlgorithmFileError
-from mlo_exp.formats import (
+from mlo_exp.algorithms.algorithm import Algorithm, AlgorithmFileError
+from mlo_exp.algorithms.formats import (
     FormatError,
     format_products,
     parse_text,
     read_algorithm_file,
     read_algorithms,
 )
-from mlo_exp.library import alphatensor, school, strassen
+from mlo_exp.algorithms.library import alphatensor, school, strassen
 
 
 @pytest.mark.parametrize("algorithm", [strassen(), school(2, 3, 4), alphatensor(3, 3, 3, "Z2")],

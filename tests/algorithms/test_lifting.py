@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mlo_exp.algorithm import Algorithm
-from mlo_exp.library import alphatensor, strassen
-from mlo_exp.lifting import LiftError, lift_z2
+from mlo_exp.algorithms.algorithm import Algorithm
+from mlo_exp.algorithms.library import alphatensor, strassen
+from mlo_exp.algorithms.lifting import LiftError, lift_z2
 
 
 def modulo_2(algorithm: Algorithm) -> Algorithm:

@@ -1,7 +1,8 @@
 """Shared rules for reading algorithm files: bounded sizes, exact numbers, one-line errors.
 
-Every reader of an algorithm file (JSON in :mod:`mlo_exp.algorithm`, the text formats in
-:mod:`mlo_exp.formats`, AlphaTensor ``.npz`` in :mod:`mlo_exp.alphatensor`) goes through these
+Every reader of an algorithm file (JSON in :mod:`mlo_exp.algorithms.algorithm`, the text formats in
+:mod:`mlo_exp.algorithms.formats`, AlphaTensor ``.npz`` in :mod:`mlo_exp.algorithms.alphatensor`)
+goes through these
 helpers, so any input either reads exactly or raises :class:`AlgorithmFileError` whose message
 is one line: ``<file>: <place>: <what is wrong>; accepted: <what would be>``.
 
@@ -41,7 +42,7 @@ MAX_CHECK_CELLS = 2**26
 MAX_COEFFICIENT = 2**31 - 1
 MAX_COMMON_DENOMINATOR = 2**62
 MAX_BIG_CHECK_WORK = 2**26
-_MACHINE_SAFE = 2**62  # mlo_exp.tensor's int64 bound for one reconstruction
+_MACHINE_SAFE = 2**62  # mlo_exp.algorithms.tensor's int64 bound for one reconstruction
 
 Number = int | Fraction  # an exact coefficient: an int, or a Fraction when not integral
 _NUMBER = re.compile(r"([+-]?)([0-9]+)(?:/([0-9]+))?", re.ASCII)

@@ -1,4 +1,4 @@
-from mlo_exp.reference import best_known_rank, known_ranks
+from mlo_exp.algorithms.reference import best_known_rank, known_ranks
 
 
 def test_best_known_ranks_from_the_table():

@@ -1,0 +1,1 @@
+"""Tests of mlo_exp.algorithms."""
