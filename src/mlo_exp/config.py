@@ -183,6 +183,7 @@ class MctsAgentConfig(AgentConfig):
     simulations: int = 32  # per move; 0: no search (an ablation)
     candidates: int = 16
     c_puct: float = 1.25
+    temperature: float = 1.0  # policy temperature when sampling candidate moves
     hidden: int = 256
     decoder_hidden: int = 128
     history: int = 2
@@ -196,20 +197,20 @@ class MctsAgentConfig(AgentConfig):
     buffer_size: int = 20000
     basis_change: float = 0.5
     basis_elementary: float = 0.25
+    basis_shears: int = 1
     value_scale: float | None = None
-    threads: int | None = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("candidates", "hidden", "decoder_hidden", "train_batch", "demo_nonzeros",
                      "buffer_size"):
             _positive("agent", name, getattr(self, name))
-        for name in ("simulations", "history", "train_steps", "pretrain_steps"):
+        for name in ("simulations", "history", "train_steps", "pretrain_steps", "basis_shears"):
             _check(getattr(self, name) >= 0, f"agent.{name}", getattr(self, name),
                    "an integer >= 0")
         _positive("agent", "demo_max_rank", self.demo_max_rank, allow_none=True)
-        _positive("agent", "threads", self.threads, allow_none=True)
         _check(self.c_puct > 0, "agent.c_puct", self.c_puct, "a number > 0")
+        _check(self.temperature > 0, "agent.temperature", self.temperature, "a number > 0")
         _check(self.learning_rate >= 0, "agent.learning_rate", self.learning_rate,
                "a number >= 0 (0: the network stays at its initialisation, an ablation)")
         for name in ("basis_change", "basis_elementary"):
