@@ -36,6 +36,9 @@ def main() -> None:
     except KeyboardInterrupt:
         print("mlo-train: interrupted during start-up; no run was started", file=sys.stderr)
         sys.exit(1)
+    except ValueError as error:  # Hydra's own command-line checks (e.g. -m with --cfg)
+        print(f"mlo-train: {error}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _check_output_dir_writable(arguments: list[str]) -> None:
