@@ -77,6 +77,7 @@ def test_racing_launches_into_one_run_dir_never_touch_each_others_files(tmp_path
         assert len(refused) == 1 and len(running) == 1, [p.poll() for p in (first, second)]
         code, text = finish(refused[0])
         assert code == 2 and "is in use by another process" in text and "Traceback" not in text
+        wait_for(run_dir / "run.json", "run_id")
         before = snapshot(run_dir)
         third = launch(root, *LONG, f"hydra.run.dir={run_dir}", "resume=auto")
         code, text = finish(third)
