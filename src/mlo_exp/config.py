@@ -260,7 +260,7 @@ class WandbLoggerConfig:
     init_timeout_s: float = 60.0
     table_every_s: float = 10.0  # how often the cumulative episode table gets new rows
     log_checkpoint_artifacts: bool = True
-    system_metrics: bool = False  # W&B's CPU/GPU sampling and host metadata
+    system_metrics: bool = True  # W&B's CPU/GPU sampling and host metadata
     finish_timeout_s: float = 120.0  # longest wait for queued W&B work at the end
     episode_table: str = "incremental"  # or "full" (every row each time; W&B server < 0.70)
 
@@ -449,6 +449,20 @@ class TrainerConfig:
 
 
 
+# --- objective ----------------------------------------------------------------------------
+@dataclass
+class ObjectiveConfig:
+    """What ``mlo-train`` returns to a sweeper (``hparams_search``; see
+    :func:`mlo_exp.run.sweep.trial_objective`): the median over ``seeds`` runs (seeds
+    ``seed``, ``seed + 1``, ... in ``<run dir>/seed<k>/``) of the time to the target rank, a
+    miss scoring ``budget * (1 + rank gap)``."""
+
+    seeds: int = 1
+
+    def __post_init__(self) -> None:
+        _positive("objective", "seeds", self.seeds)
+
+
 # --- the whole run ------------------------------------------------------------------------
 @dataclass
 class RunConfig:
@@ -461,6 +475,7 @@ class RunConfig:
     benchmark: Any = MISSING
     plot: Any = MISSING
     trainer: TrainerConfig = MISSING
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     seed: int = 0
     device: str = "cpu"
     # torch intra-op threads of the run's process (null: torch's default). The game's tensors

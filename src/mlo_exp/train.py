@@ -27,8 +27,14 @@ from mlo_exp.signals import RUN_SIGNALS  # light on purpose: installed before to
 
 
 def main() -> None:
-    """The ``mlo-train`` console script (see the module docstring)."""
+    """The ``mlo-train`` console script (see the module docstring); ``mlo-train report <sweep
+    dir>`` writes a multirun's summary again (:func:`mlo_exp.run.sweep.report_main`)."""
     RUN_SIGNALS.install()
+    if sys.argv[1:2] == ["report"]:
+        from mlo_exp.run.sweep import report_main
+
+        RUN_SIGNALS.uninstall()  # no run: Ctrl-C simply stops the report
+        sys.exit(report_main(sys.argv[2:]))
     try:
         _check_output_dir_writable(sys.argv[1:])
         _lock_named_run_dir(sys.argv[1:])
@@ -87,10 +93,13 @@ def _entry_point() -> Callable[[], None]:
     from mlo_exp.config import ConfigError, config_dir, validate
     from mlo_exp.run import experiment
     from mlo_exp.run.checkpoint import CheckpointError
+    from mlo_exp.run.sweep import trial_objective, trial_runs
     from mlo_exp.run_files import explicit_run_dir
 
+    _register_help_resolver(config_dir())
+
     @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
-    def task(cfg: DictConfig) -> int | None:
+    def task(cfg: DictConfig) -> float | None:
         hydra_cfg = HydraConfig.get()
         run_dir = Path(hydra_cfg.runtime.output_dir)
         multirun = hydra_cfg.mode.name == "MULTIRUN"
@@ -104,9 +113,15 @@ def _entry_point() -> Callable[[], None]:
             _refuse(run_dir, f"invalid configuration: {error}", hydra_cfg.output_subdir)
         job_num = hydra_cfg.job.num if multirun else None
         explicit = not multirun and explicit_run_dir(list(hydra_cfg.overrides.hydra)) is not None
+        summaries = []
         try:
-            summary = experiment.run(cfg, settings, run_dir, job_num,
-                                     list(hydra_cfg.overrides.task), explicit_dir=explicit)
+            for run_cfg, run_settings, one_dir, overrides in trial_runs(
+                    cfg, settings, run_dir, list(hydra_cfg.overrides.task)):
+                summary = experiment.run(run_cfg, run_settings, one_dir, job_num, overrides,
+                                         explicit_dir=explicit and one_dir == run_dir)
+                summaries.append(summary)
+                if summary.status != "success":
+                    break
         except CheckpointError as error:
             _refuse(run_dir, f"cannot resume: {error}" if settings.resume else str(error),
                     hydra_cfg.output_subdir)
@@ -121,9 +136,57 @@ def _entry_point() -> Callable[[], None]:
             sys.exit(1)
         if summary.status == "failed":
             sys.exit(1)
-        return summary.best_rank
+        # What a sweeper minimises (hparams_search): seconds to the target rank, median over
+        # objective.seeds runs; a miss scores budget * (1 + rank gap) (run/sweep.py).
+        return trial_objective(settings, summaries)
 
     return task
+
+
+# What each config group sets, for `mlo-train --help` (conf/hydra/help/mlo_train.yaml).
+HELP_GROUPS = {
+    "env": "the game: shape, coefficients, ring (Z or Z2), max_rank",
+    "agent": "who plays (agent.<key>=... for its settings)",
+    "trainer": "budgets: episodes, time_limit_s, stop_at_rank",
+    "logger": "console (always on) plus a dashboard",
+    "checkpoint": "checkpoints for resume (none: off)",
+    "plot": "training.png, live or at the end (none: off)",
+    "benchmark": "time the best algorithm after the run (none: off)",
+    "experiment": "bundles of the above for one shape",
+    "hparams_search": "a hyperparameter search; with -m (Optuna)",
+}
+
+
+def _register_help_resolver(conf: Path) -> None:
+    """``${mlo_help_groups:}``: the selectable groups of ``conf/`` and their options, the
+    default first (schemas and Hydra's own groups left out)."""
+    import textwrap
+
+    from omegaconf import OmegaConf
+
+    def groups() -> str:
+        defaults = {}
+        for line in (conf / "config.yaml").read_text().splitlines():
+            key, _, value = line.strip().removeprefix("- ").partition(":")
+            if value.strip() and " " not in key:
+                defaults[key] = value.split("#")[0].strip()
+        lines = []
+        names = [g for g in HELP_GROUPS if (conf / g).is_dir()]
+        names += sorted(d.name for d in conf.iterdir()
+                        if d.is_dir() and d.name not in HELP_GROUPS and d.name != "hydra")
+        for name in names:
+            options = sorted(p.stem for p in (conf / name).glob("*.yaml"))
+            default = defaults.get(name)
+            if default in options:
+                options.remove(default)
+                options.insert(0, f"{default} (default)")
+            lines.append(textwrap.fill(f"{name}: {', '.join(options)}", 92,
+                                       initial_indent="  ", subsequent_indent="      "))
+            if name in HELP_GROUPS:
+                lines.append(f"      {HELP_GROUPS[name]}")
+        return "\n".join(lines)
+
+    OmegaConf.register_new_resolver("mlo_help_groups", groups, replace=True)
 
 
 def _refuse(run_dir: Path, message: str, hydra_subdir: str | None = None) -> None:

@@ -242,7 +242,7 @@ def test_wandb_not_importable_leaves_tensorboard_running(compose_config, tmp_pat
     summary, run_dir = run_experiment(compose_config, tmp_path, "logger=many")
     assert_run_went_on(summary, run_dir, "start", "wandb is not importable")
     assert len(wandb_warnings(caplog)) == 1
-    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
 
 
 def test_a_call_that_raises_drops_wandb_and_closes_its_run(run_context, tmp_path, caplog):

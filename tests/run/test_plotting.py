@@ -189,3 +189,50 @@ def test_final_figure_that_cannot_be_drawn_is_only_a_warning(
     assert any("final figure not drawn (RuntimeError: no fonts)" in r.getMessage()
                for r in caplog.records)
     assert (tmp_path / "summary.json").is_file()
+
+
+def legend_texts(axis) -> list[str]:
+    legend = axis.get_legend()
+    return [t.get_text() for t in legend.get_texts()] if legend is not None else []
+
+
+def assert_legend_above(axis) -> None:
+    box = axis.get_legend().get_bbox_to_anchor().transformed(axis.transAxes.inverted())
+    assert box.y0 >= 1.0  # above the panel: it covers none of the newest points
+
+
+def test_figure_of_a_run_that_found_nothing(tmp_path: Path) -> None:
+    trainer, plotter = make_trainer(tmp_path / "run", {"live": False}, episodes=4)
+    trainer.fit()
+    reward_axis, residual_axis, rank_axis = plotter._figure.axes
+    assert [a.get_ylabel() for a in plotter._figure.axes] == ["reward", "residual norm", "rank"]
+    assert rank_axis.get_xlabel() == "episode"
+    assert legend_texts(reward_axis) == ["episode", "best so far"]
+    # nothing verified: no 'best verified' entry; the best known rank is there
+    assert legend_texts(rank_axis) == ["rank used", "best known (7)"]
+    for axis in (reward_axis, rank_axis):
+        assert_legend_above(axis)
+    # the random agent leaves a residual: no note over the panel
+    assert plotter._artists["residual_note"].get_text() == ""
+    # ranks and (integer) rewards get integer ticks, never 7.5
+    for axis in (reward_axis, rank_axis):
+        low, high = axis.get_ylim()
+        ticks = [t for t in axis.get_yticks() if low <= t <= high]
+        assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
+    # per-episode points are drawn over the 'best so far' lines
+    assert plotter._artists["reward"].get_zorder() > plotter._artists["best_reward"].get_zorder()
+    assert plotter._artists["rank"].get_zorder() > plotter._artists["best_rank"].get_zorder()
+
+
+def test_figure_of_an_agent_that_always_solves(tmp_path: Path) -> None:
+    from mlo_exp.agents.greedy import GreedyAgent
+
+    trainer, plotter = make_trainer(tmp_path / "run", {"live": False}, episodes=3)
+    trainer.agent = GreedyAgent(trainer.game, seed=0, batch_size=4)
+    trainer.fit()
+    reward_axis, residual_axis, rank_axis = plotter._figure.axes
+    assert legend_texts(rank_axis) == ["rank used", "best verified", "best known (7)"]
+    # residual 0 in every episode: the panel says so instead of looking empty
+    assert plotter._artists["residual_note"].get_text() == (
+        "residual 0 in all 3 episodes: every game ended in an exact decomposition")
+    assert_real_png(tmp_path / "run" / "training.png")

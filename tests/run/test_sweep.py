@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+import statistics
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,16 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 from mlo_exp.config import config_dir
-from mlo_exp.run.sweep import job_dirs, read_job, write_summary
+from mlo_exp.run.sweep import (
+    comparison_figure,
+    job_dirs,
+    read_job,
+    read_rows,
+    run_objective,
+    seed_groups,
+    time_to_rank,
+    write_summary,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TINY = ("experiment=smoke", "logger.progress_bar=false", "trainer.time_limit_s=60")
@@ -164,7 +175,8 @@ def test_unreadable_files_are_reported_not_fatal(tmp_path: Path) -> None:
     make_job(tmp_path, 2, None)  # crashed before writing anything
     paths = write_summary(tmp_path)
     assert [p.name for p in paths] == ["sweep_summary.csv", "sweep_summary.md",
-                                       "sweep_summary.json", "sweep_summary.png"]
+                                       "sweep_summary.json", "sweep_summary.png",
+                                       "sweep_seeds.csv"]
     rows = {r["job"]: r for r in summary_rows(tmp_path)}
     assert rows["0"]["status"] == "success" and rows["0"]["best_rank"] == "7"
     assert rows["1"]["status"] == "failed" and "summary.json unreadable" in rows["1"]["error"]
@@ -179,3 +191,193 @@ def test_jobs_are_found_under_custom_subdirs_in_job_order(tmp_path: Path) -> Non
     (tmp_path / ".submitit" / "123").mkdir(parents=True)  # launcher files are not jobs
     rows = [read_job(d) for d in job_dirs(tmp_path)]
     assert [(r.job, r.overrides) for r in rows] == [(0, "agent=greedy seed=2"), (1, "seed=1")]
+
+
+# -- across seeds ------------------------------------------------------------------------------
+def seeds_rows(sweep_dir: Path) -> list[dict[str, str]]:
+    with (sweep_dir / "sweep_seeds.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def first_time_at(run_dir: Path, rank: int) -> float | None:
+    """Independently of the summary code: the wall time of the first episodes.csv row whose
+    best rank is at most ``rank``."""
+    with (run_dir / "episodes.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["best_rank"] and int(row["best_rank"]) <= rank:
+                return float(row["wall_time_s"])
+    return None
+
+
+@pytest.mark.slow
+def test_seeds_aggregate_of_a_real_multirun_and_report_redoes_it(run_train, tmp_path) -> None:
+    result = run_train("-m", "env=matmul_2x2", "agent=greedy,random", "seed=1,2,3",
+                       "trainer.episodes=4", "trainer.time_limit_s=60", "benchmark=none",
+                       "checkpoint=none", "plot=none", "logger.progress_bar=false",
+                       timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep_dir = sweep_dir_of(tmp_path / "outputs")
+    jobs = {int(p.name): p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()}
+    assert sorted(jobs) == [0, 1, 2, 3, 4, 5]
+    summaries = {n: json.loads((d / "summary.json").read_text()) for n, d in jobs.items()}
+    greedy = [n for n in jobs if "agent=greedy" in " ".join(
+        json.loads((jobs[n] / "job_status.json").read_text())["overrides"])]
+    random = sorted(set(jobs) - set(greedy))
+    groups = {r["group"].split()[1]: r for r in seeds_rows(sweep_dir)}
+    assert set(groups) == {"agent=greedy", "agent=random"}
+
+    # greedy: every seed's best rank, the share at the best known rank, the times to the
+    # best rank found, all recomputed here from the jobs' own files
+    g = groups["agent=greedy"]
+    ranks = [summaries[n]["best_rank"] for n in greedy]
+    best, known = min(ranks), summaries[greedy[0]]["best_known_rank"]
+    assert known == 7 and best == 8  # greedy stops at 8 on <2,2,2>
+    assert g["seeds"] == "1 2 3" and g["failed"] == "0"
+    assert int(g["best_rank"]) == best and int(g["best_known_rank"]) == known
+    assert int(g["reached_best_known"]) == sum(r <= known for r in ranks) == 0
+    assert float(g["share_best_known"]) == 0.0
+    assert int(g["reached_best_rank"]) == sum(r == best for r in ranks)
+    times = sorted(t for t in (first_time_at(jobs[n], best) for n in greedy) if t is not None)
+    assert len(times) == int(g["reached_best_rank"]) == 3
+    q1, _, q3 = statistics.quantiles(times, n=4, method="inclusive")
+    assert float(g["median_time_s"]) == pytest.approx(statistics.median(times))
+    assert float(g["q1_time_s"]) == pytest.approx(q1)
+    assert float(g["q3_time_s"]) == pytest.approx(q3)
+    assert (float(g["min_time_s"]), float(g["max_time_s"])) == pytest.approx(
+        (times[0], times[-1]))
+    # random: finds nothing in 4 episodes; no times
+    r = groups["agent=random"]
+    assert all(summaries[n]["best_rank"] is None for n in random)
+    assert r["best_rank"] == "" and r["median_time_s"] == "" and r["reached_best_known"] == "0"
+
+    markdown = (sweep_dir / "sweep_summary.md").read_text()
+    assert "## Across seeds" in markdown and "| `agent=greedy` | 3 | 0/3 (0%) to 7 |" in markdown
+    # every job returned its objective: a miss scores budget * (1 + gap) = 60 * (1 + 1)
+    objectives = {r["job"]: r["objective"] for r in summary_rows(sweep_dir)}
+    assert all(float(objectives[str(n)]) == 120.0 for n in greedy)
+
+    # mlo-train report writes the same numbers again from the jobs' files
+    before = (sweep_dir / "sweep_seeds.csv").read_text()
+    for name in ("sweep_seeds.csv", "sweep_summary.md", "sweep_summary.png"):
+        (sweep_dir / name).unlink()
+    report = run_train("report", str(sweep_dir), timeout=120)
+    assert report.returncode == 0, report.stderr
+    assert (sweep_dir / "sweep_seeds.csv").read_text() == before
+    assert "`agent=greedy`" in report.stdout and "0/3 (0%) to 7" in report.stdout
+    assert (sweep_dir / "sweep_summary.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def make_seed_job(sweep_dir: Path, num: int, overrides: list[str], best_rank: int | None,
+                  curve: list[tuple[float, int | None]], status: str = "completed") -> Path:
+    job = sweep_dir / str(num)
+    (job / ".hydra").mkdir(parents=True)
+    (job / "job_status.json").write_text(json.dumps(
+        {"job": num, "overrides": overrides, "status": status}))
+    if status == "failed":
+        return job
+    seed = int(next(o for o in overrides if o.startswith("seed=")).split("=")[1])
+    (job / "summary.json").write_text(json.dumps(
+        {**SUMMARY, "best_rank": best_rank, "seed": seed, "verified": best_rank is not None}))
+    lines = ["run_id,episode,moves,wall_time_s,reward,residual_norm,rank_used,solved,best_rank"]
+    lines += [f"x,{i + 1},8,{t},-8,0,8,True,{'' if b is None else b}"
+              for i, (t, b) in enumerate(curve)]
+    (job / "episodes.csv").write_text("\n".join(lines) + "\n")
+    return job
+
+
+def test_seed_groups_share_median_iqr_and_range(tmp_path: Path) -> None:
+    a = ["agent=pair_policy", "agent.learning_rate=0.001"]
+    b = ["agent=pair_policy", "agent.learning_rate=0.01"]
+    make_seed_job(tmp_path, 0, [*a, "seed=1"], 7, [(1.0, 8), (2.0, 7)])
+    make_seed_job(tmp_path, 1, [*a, "seed=2"], 7, [(1.0, 8), (3.0, 8), (6.0, 7)])
+    make_seed_job(tmp_path, 2, [*a, "seed=3"], 8, [(0.5, 8), (9.0, 8)])
+    make_seed_job(tmp_path, 3, [*a, "seed=4"], 7, [(4.0, 7)])
+    make_seed_job(tmp_path, 4, [*b, "seed=1"], 8, [(1.5, 8)])
+    make_seed_job(tmp_path, 5, [*b, "seed=2"], None, [], status="failed")
+    first, second = seed_groups(read_rows(tmp_path))
+    assert first.group == "agent=pair_policy agent.learning_rate=0.001"
+    assert first.seeds == [1, 2, 3, 4] and first.best_known_rank == 7
+    assert (first.reached_best_known, first.share_best_known) == (3, 0.75)
+    assert (first.best_rank, first.reached_best_rank, first.times_s) == (7, 3, [2.0, 4.0, 6.0])
+    assert (first.median_time_s, first.q1_time_s, first.q3_time_s) == (4.0, 3.0, 5.0)
+    assert (first.min_time_s, first.max_time_s) == (2.0, 6.0)
+    # the second setting: best rank 8 (not the best known), one seed failed
+    assert (second.seeds, second.failed, second.best_rank) == ([1, 2], 1, 8)
+    assert (second.reached_best_known, second.share_best_known) == (0, 0.0)
+    assert second.times_s == [1.5] and second.q1_time_s == second.q3_time_s == 1.5
+    write_summary(tmp_path)
+    markdown = (tmp_path / "sweep_summary.md").read_text()
+    assert "Shared by every job: `agent=pair_policy`." in markdown
+    assert "| `agent.learning_rate=0.001` | 4 | 3/4 (75%) to 7 | 7 (3/4) | 4 | 3-5 | 2-6 |" \
+        in markdown
+    assert "| `agent.learning_rate=0.01` | 2, 1 failed | 0/2 (0%) to 7 | 8 (1/2) |" in markdown
+
+
+def top_down_labels(axis) -> list[str]:
+    """The y tick labels of ``axis``, from the top of the panel down."""
+    pairs = zip(axis.get_yticks(), axis.get_yticklabels(), strict=True)
+    return [label.get_text() for _, label in sorted(pairs, key=lambda p: -p[0])]
+
+
+def test_summary_figure_axes_labels_and_legend(tmp_path: Path) -> None:
+    for num, (agent, seed, rank) in enumerate([("greedy", 1, 8), ("greedy", 2, 8),
+                                               ("random", 1, None)]):
+        make_seed_job(tmp_path, num, [f"agent={agent}", f"seed={seed}", "trainer.episodes=9"],
+                      rank, [(0.5 + num, rank)])
+    rows = read_rows(tmp_path)
+    figure = comparison_figure(rows)
+    rank_axis, time_axis, reward_axis = figure.axes
+    assert rank_axis.get_title() == "best rank per run (lower is better)"
+    assert rank_axis.get_xlabel() == "best verified rank (dashed: best known 7)"
+    # rows are labelled by the overrides that vary, never by job number or shared overrides
+    assert top_down_labels(rank_axis) == [
+        "agent=greedy seed=1", "agent=greedy seed=2", "agent=random seed=1"]
+    low, high = rank_axis.get_xlim()
+    assert 5 <= low < 7 and 9 < high <= 10  # around the ranks, not from 0: 7 vs 8 is visible
+    assert all(float(t).is_integer() for t in rank_axis.get_xticks())
+    assert "none found" in [t.get_text() for t in rank_axis.texts]
+    assert time_axis.get_title() == "across seeds"
+    assert top_down_labels(time_axis) == ["agent=greedy", "agent=random"]
+    assert time_axis.get_xlabel().startswith("run time to the setting's best rank")
+    assert reward_axis.get_xlabel() == "episode" and reward_axis.get_ylabel() == "reward"
+    legend = reward_axis.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["agent=greedy", "agent=random"]
+    box = legend.get_bbox_to_anchor().transformed(reward_axis.transAxes.inverted())
+    assert box.y0 < 0  # below the panel: it covers no curve
+
+
+def test_summary_figure_of_a_failed_sweep_says_why(tmp_path: Path) -> None:
+    for num in (0, 1):
+        job = make_seed_job(tmp_path, num, [f"seed={num}"], None, [], status="failed")
+        status = json.loads((job / "job_status.json").read_text())
+        (job / "job_status.json").write_text(json.dumps(
+            {**status, "error": "ConfigError: trainer.episodes=0 is invalid"}))
+    figure = comparison_figure(read_rows(tmp_path))
+    texts = [t.get_text() for t in figure.texts]
+    assert not figure.axes
+    assert "2 jobs, 2 failed; no job recorded an episode" in texts
+    assert any("trainer.episodes=0 is invalid" in t for t in texts)
+
+
+def test_time_to_rank_and_the_objective() -> None:
+    curve = [(1.0, None), (2.0, 9), (3.5, 8), (7.0, 7)]
+    assert time_to_rank(curve, 8) == 3.5 and time_to_rank(curve, 7) == 7.0
+    assert time_to_rank(curve, 6) is None and time_to_rank(curve, None) is None
+    # reached: the time; missed: budget * (1 + gap), nothing found: gap from school rank + 1
+    assert run_objective(7, 7.0, target=7, budget_s=30, school_rank=8) == 7.0
+    assert run_objective(8, None, target=7, budget_s=30, school_rank=8) == 60.0
+    assert run_objective(None, None, target=7, budget_s=30, school_rank=8) == 90.0
+    assert run_objective(10, None, target=7, budget_s=30, school_rank=8) == 120.0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("srun") is not None, reason="a SLURM cluster is here")
+def test_slurm_launcher_without_slurm_says_so_in_one_line(run_train, tmp_path) -> None:
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    result = run_train("-m", *TINY, "seed=1,2", "hydra/launcher=slurm", timeout=120)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    (line,) = [l for l in result.stderr.splitlines() if l.startswith("mlo-train:")]
+    assert "needs a SLURM cluster" in line and "hydra/launcher=submitit_local" in line
+    assert not list((tmp_path / "outputs").rglob("sweep_summary.*"))  # no empty summary
+    assert not list((tmp_path / "outputs").rglob("run.json"))  # no job ran

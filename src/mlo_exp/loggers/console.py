@@ -2,6 +2,12 @@
 
 Lines go through Python logging (logger ``mlo_exp``), so Hydra copies them into the run's
 log file. The bar is drawn on stderr only when stderr is a terminal.
+
+Each episode line ends with the budget left (:func:`budget_left`): episodes played of
+``trainer.episodes``, run time of ``trainer.time_limit_s`` and an estimate of the time left
+(whichever budget ends first), and the target rank (``trainer.stop_at_rank``, else the best
+known rank) next to the best so far, e.g.
+``episode 40/500  ...  best 8 (target 7)  12.0s  | 8% of episodes, 12s of 90s, ~78s left``.
 """
 
 from __future__ import annotations
@@ -26,13 +32,23 @@ class ConsoleLogger(Logger):
         self.progress_bar = bool(self.settings.progress_bar) and sys.stderr.isatty()
         self._last_print = float("-inf")
         self._total: int | None = None
+        self._time_limit: float | None = None
+        self._target: int | None = None
+        self._start_episode = 0
+        self._start_time = 0.0
         self._recent: list[dict[str, Any]] = []
 
     def start(self, run: RunContext, config: dict[str, Any]) -> None:
-        self._total = config.get("trainer", {}).get("episodes")
+        trainer = config.get("trainer") or {}
+        self._total = trainer.get("episodes")
+        self._time_limit = trainer.get("time_limit_s")
+        self._target = trainer.get("stop_at_rank") or config.get("best_known_rank")
         log.info("run %s  dir %s", run.run_name, run.run_dir)
 
     def log_episode(self, record: dict[str, Any]) -> None:
+        if not self._recent:  # the first episode of this process (a resume starts later)
+            self._start_episode = int(record["episode"]) - 1
+            self._start_time = float(record["wall_time_s"])
         self._recent = (self._recent + [record])[-5:]
         now = time.monotonic()
         if self.progress_bar:
@@ -41,12 +57,16 @@ class ConsoleLogger(Logger):
             self._last_print = now
             if self.progress_bar:
                 sys.stderr.write("\r\033[K")
+            episode = f"{record['episode']}/{self._total}" if self._total else record["episode"]
+            target = f" (target {self._target})" if self._target is not None else ""
             log.info(
-                "episode %s  reward %.1f  residual %.3g  rank %s%s  best %s  %.1fs",
-                record["episode"], record["reward"], record["residual_norm"],
+                "episode %s  reward %.1f  residual %.3g  rank %s%s  best %s%s  %.1fs  | %s",
+                episode, record["reward"], record["residual_norm"],
                 record["rank_used"], " solved" if record["solved"] else "",
-                record["best_rank"] if record["best_rank"] is not None else "-",
+                record["best_rank"] if record["best_rank"] is not None else "-", target,
                 record["wall_time_s"],
+                budget_left(int(record["episode"]), float(record["wall_time_s"]), self._total,
+                            self._time_limit, self._start_episode, self._start_time),
             )
 
     def _draw_bar(self, record: dict[str, Any]) -> None:
@@ -66,6 +86,27 @@ class ConsoleLogger(Logger):
         if self._recent:
             log.info("last episodes:\n%s", format_table(self._recent))
         log.info("summary:\n%s", format_summary(summary))
+
+
+def budget_left(episode: int, elapsed_s: float, episodes: int | None,
+                time_limit_s: float | None, start_episode: int = 0,
+                start_time_s: float = 0.0) -> str:
+    """Progress towards the run's budgets, e.g. ``8% of episodes, 12s of 90s, ~78s left``.
+    The estimate is the sooner of the time limit and the episodes left at the pace since
+    ``start_episode`` (the first episode of this process)."""
+    parts = []
+    left: list[float] = []
+    if episodes:
+        parts.append(f"{min(episode / episodes, 1.0):.0%} of episodes")
+        played = episode - start_episode
+        if played > 0 and elapsed_s > start_time_s:
+            left.append((episodes - episode) * (elapsed_s - start_time_s) / played)
+    if time_limit_s:
+        parts.append(f"{elapsed_s:.0f}s of {time_limit_s:.0f}s")
+        left.append(time_limit_s - elapsed_s)
+    if left:
+        parts.append(f"~{max(0.0, min(left)):.0f}s left")
+    return ", ".join(parts) or "no budget set"
 
 
 def format_table(records: list[dict[str, Any]]) -> str:

@@ -8,7 +8,10 @@ each record a ``wandb_internal_pb2.Record`` protobuf. Tables live as JSON files 
 ``files/media/table/``; history rows point at them.
 
 ``read_offline_run(path)`` returns an :class:`OfflineRun`: the run's identity, config,
-history (one merged dict per step), summary, saved files, artifacts and exit code.
+history (one merged dict per step), summary, saved files, artifacts and exit code. A resumed
+run leaves one ``offline-run-*`` folder per process, all with the same run id: given the run
+directory, they are read oldest first and merged into one :class:`OfflineRun` (later values
+win; the exit code is the last process's).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class OfflineRun:
     files: list[str] = field(default_factory=list)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     exit_code: int | None = None
+    # Every offline-run folder read, oldest first (several after a resume).
+    directories: list[Path] = field(default_factory=list)
 
     def table_rows(self, key: str) -> tuple[list[str], list[list[Any]]]:
         """Columns and rows of the table logged under ``key`` as the W&B UI shows it: for
@@ -50,8 +55,12 @@ class OfflineRun:
         chosen = logged if incremental else logged[-1:]
         columns: list[str] = []
         rows: list[list[Any]] = []
+        folders = self.directories[::-1] or [self.directory]  # newest first
         for _, row in chosen:
-            table = json.loads((self.directory / "files" / row[f"{key}/path"]).read_text())
+            relative = row[f"{key}/path"]
+            path = next((d / "files" / relative for d in folders
+                         if (d / "files" / relative).is_file()), folders[0] / "files" / relative)
+            table = json.loads(path.read_text())
             columns = table["columns"]
             rows += table["data"]
         return columns, rows
@@ -62,25 +71,51 @@ def find_offline_runs(run_dir: Path) -> list[Path]:
     return sorted(Path(run_dir).glob("wandb/offline-run-*"))
 
 
+def _run_id(folder: Path) -> str:
+    """``offline-run-<date>_<time>-<run id>`` -> the run id."""
+    return folder.name.removeprefix("offline-run-").split("-", 1)[-1]
+
+
 def read_offline_run(directory: Path, wait_s: float = 10.0) -> OfflineRun:
-    """Parse ``directory`` (an ``offline-run-*`` folder, or a run dir holding exactly one).
+    """Parse ``directory``: an ``offline-run-*`` folder, or a run dir holding the folders of
+    one W&B run (one, or one per process after a resume: merged, see the module docstring).
 
     W&B's service process writes the record log a moment after ``run.finish()`` returns, so
-    this waits up to ``wait_s`` seconds for the run's exit record (a run that never finished
-    is returned as it is after that, with ``exit_code`` None)."""
+    this waits up to ``wait_s`` seconds for the (last) run's exit record (a run that never
+    finished is returned as it is after that, with ``exit_code`` None)."""
     directory = Path(directory)
-    if not directory.name.startswith("offline-run-"):
-        found = find_offline_runs(directory)
-        if len(found) != 1:
-            raise FileNotFoundError(f"expected one offline W&B run under {directory}, "
-                                    f"found {len(found)}")
-        directory = found[0]
+    if directory.name.startswith("offline-run-"):
+        return _read_one(directory, wait_s)
+    found = find_offline_runs(directory)
+    ids = sorted({_run_id(folder) for folder in found})
+    if len(ids) != 1:
+        raise FileNotFoundError(
+            f"expected the offline W&B run(s) of one run under {directory}, found "
+            f"{len(found)} folder(s) of {len(ids)} run id(s)"
+            + (f" ({', '.join(ids)}); pass one offline-run-* folder" if ids else ""))
+    merged = OfflineRun(found[-1])
+    for index, folder in enumerate(found):  # oldest first: later values win
+        part = _read_one(folder, wait_s if index == len(found) - 1 else 0.0)
+        merged.run = {**merged.run, **{k: v for k, v in part.run.items() if v}}
+        merged.config.update(part.config)
+        for step, row in part.history.items():
+            merged.history.setdefault(step, {}).update(row)
+        merged.summary.update(part.summary)
+        merged.files += [f for f in part.files if f not in merged.files]
+        merged.artifacts += part.artifacts
+        merged.exit_code = part.exit_code
+        merged.directories.append(folder)
+    return merged
+
+
+def _read_one(directory: Path, wait_s: float) -> OfflineRun:
+    """One ``offline-run-*`` folder (see :func:`read_offline_run`)."""
     from google.protobuf.message import DecodeError
     from wandb.proto import wandb_internal_pb2 as pb
 
     deadline = time.monotonic() + wait_s
     while True:
-        result = OfflineRun(directory)
+        result = OfflineRun(directory, directories=[directory])
         try:
             for log_file in directory.glob("run-*.wandb"):
                 for raw in read_records(log_file):

@@ -41,6 +41,7 @@ import contextlib
 import inspect
 import os
 import queue
+import shutil
 import signal
 import sys
 import threading
@@ -62,8 +63,10 @@ BENCHMARK_TABLE_KEY = "benchmark"
 METHODS = ("start", "log_episode", "log_new_best", "log_checkpoint", "log_benchmark",
            "log_summary", "finish", "abandon")
 ALWAYS = ("finish", "abandon")  # made even after a failure: they close the W&B run
-# Below the training process's priority (W&B's own service process inherits it): on a busy
-# machine training keeps the cores and W&B catches up in the gaps and at the end.
+# Below the training process's priority once wandb.init has returned (this process and
+# W&B's own service process, its child): on a busy machine training keeps the cores and W&B
+# catches up in the gaps and at the end. Not before: a niced start-up waited ~10 s for a core
+# on a busy 2-core machine, so W&B's clock (its runtime axis) began long after the run's.
 NICENESS = 10
 INIT_MARGIN_S = 2.0  # wandb.init's own timeout ends this much (at most a quarter of
 #   init_timeout_s) before the run's start deadline
@@ -130,6 +133,7 @@ class WandbSession:
             settings=settings,
             **chosen,
         )
+        lower_priority()  # started at full priority: the W&B run's clock starts with the run
         self._episode_table = self._new_table(
             EPISODE_TABLE_COLUMNS, incremental=self.episode_table_mode == "incremental")
         where = f"{chosen['entity'] + '/' if chosen['entity'] else ''}{chosen['project']}"
@@ -214,12 +218,30 @@ class WandbSession:
     # -- helpers ----------------------------------------------------------------------
     def _save(self, file: Path, base: Path | None = None) -> None:
         """Upload ``file`` now (W&B Files tab), under its path relative to ``base`` (default:
-        the run dir)."""
+        the run dir).
+
+        The file is hard-linked (else copied) into W&B's files folder first: ``run.save``
+        then finds it there and has nothing to link, so W&B prints none of its 'Symlinked 1
+        file into the W&B run directory' warnings (one per saved file otherwise)."""
         file = file.resolve()
         root = base or self.run_dir
         root = root.resolve() if root is not None else None
         folder = root if root is not None and root in file.parents else file.parent
-        self.run.save(str(file), base_path=str(folder), policy="now")
+        files_dir = Path(self.run.dir)
+        target = files_dir / file.relative_to(folder)
+        with contextlib.suppress(OSError):
+            if not (target.exists() and target.samefile(file)):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    target.unlink()
+                try:
+                    os.link(file, target)
+                except OSError:
+                    shutil.copy2(file, target)
+        if target.exists():
+            self.run.save(str(target), base_path=str(files_dir), policy="now")
+        else:  # could not be placed: let W&B link it itself (and warn)
+            self.run.save(str(file), base_path=str(folder), policy="now")
 
     def _flush_episode_table(self) -> None:
         if self._episode_table is not None and self._unflushed_rows:
@@ -345,9 +367,21 @@ def exit_now(code: int, hooks_timeout_s: float = EXIT_HOOKS_TIMEOUT_S) -> None:
     os._exit(code)
 
 
+def lower_priority() -> None:
+    """Raise this process's niceness by ``NICENESS`` and give W&B's service processes (our
+    children, started by ``wandb.init``) the same; best effort."""
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        with contextlib.suppress(OSError, ValueError):
+            for pid in children.read_text().split():
+                if os.getpriority(os.PRIO_PROCESS, int(pid)) < mine:
+                    os.setpriority(os.PRIO_PROCESS, int(pid), mine)
+
+
 def main() -> None:
     """Entry point of the child process: ``python -m mlo_exp.loggers.wandb_session <fd>``."""
-    os.nice(NICENESS)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run's process handles Ctrl-C ...
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # ... and SIGTERM, then calls finish
     connection = Connection(int(sys.argv[1]))

@@ -5,9 +5,15 @@
 episode count, the project's step axis) and draws three panels:
 
 * **reward** of the episode's reported game (and the best reward so far),
-* **residual norm** left at the end of that game (0 = solved; symmetric-log scale),
+* **residual norm** left at the end of that game (0 = solved; symmetric-log scale; agents
+  that only play complete decompositions, ``pair_policy`` and ``flipgraph``, get a note
+  saying the residual was 0 in every episode instead of an empty-looking panel),
 * **rank used** (moves played) by that game, the best verified rank so far, and the best
   known rank for the shape as a dashed line.
+
+Per-episode points are drawn over the step lines of the bests; legends sit above their
+panels (never over the newest data) and list only curves with data ('best verified' appears
+once something was verified); integer quantities (ranks, integer rewards) get integer ticks.
 
 Where it draws:
 
@@ -248,53 +254,94 @@ class LivePlotter(TrainerCallback):
         return indices
 
     def _build(self, figure: Figure) -> None:
-        """Axes and (empty) curves, once; each draw then only updates their data."""
+        """Axes and (empty) curves, once; each draw then only updates their data.
+
+        Per-episode points are drawn over the 'best so far' lines (never hidden under them);
+        legends sit above their panels, outside the data, and list only curves that have
+        data (:meth:`_legends`)."""
         from matplotlib.ticker import MaxNLocator
 
         figure.clear()
         axes = figure.subplots(3, 1, sharex=True)
-        figure.subplots_adjust(left=0.11, right=0.97, top=0.92, bottom=0.08, hspace=0.12)
-        marker = {"marker": ".", "ls": "none", "ms": 3, "alpha": 0.5}
+        figure.subplots_adjust(left=0.11, right=0.97, top=0.87, bottom=0.08, hspace=0.32)
+        marker = {"marker": "o", "ls": "none", "ms": 3.5, "alpha": 0.75, "zorder": 3}
+        best = {"lw": 1.3, "alpha": 0.8, "drawstyle": "steps-post", "zorder": 2,
+                "color": "tab:orange"}
         self._artists = {
             "axes": axes,
             "reward": axes[0].plot([], [], **marker, label="episode")[0],
-            "best_reward": axes[0].plot([], [], lw=1.5, label="best so far")[0],
+            "best_reward": axes[0].plot([], [], **best, label="best so far")[0],
             "residual": axes[1].plot([], [], **marker, color="tab:red")[0],
+            "residual_note": axes[1].text(0.5, 0.55, "", transform=axes[1].transAxes,
+                                          ha="center", va="center", color="dimgray",
+                                          fontsize="small"),
             "rank": axes[2].plot([], [], **marker, label="rank used")[0],
-            "best_rank": axes[2].plot([], [], lw=1.5, drawstyle="steps-post",
-                                      label="best verified")[0],
+            "best_rank": axes[2].plot([], [], **best, label="best verified")[0],
+            "best_known": None,
             "title": figure.suptitle(self.title, fontsize="small"),
         }
         if self.best_known_rank is not None:
-            axes[2].axhline(self.best_known_rank, ls="--", color="gray",
-                            label=f"best known ({self.best_known_rank})")
+            self._artists["best_known"] = axes[2].axhline(
+                self.best_known_rank, ls="--", color="gray", zorder=1,
+                label=f"best known ({self.best_known_rank})")
         axes[1].set_yscale("symlog", linthresh=1.0)
         for axis, label in zip(axes, ("reward", "residual norm", "rank"), strict=True):
             axis.set_ylabel(label)
             axis.grid(alpha=0.3)
-        axes[0].legend(loc="lower right", fontsize="small")
-        axes[2].legend(loc="upper right", fontsize="small")
         axes[2].set_xlabel("episode")
         axes[2].xaxis.set_major_locator(MaxNLocator(integer=True))
         axes[2].yaxis.set_major_locator(MaxNLocator(integer=True))
 
+    def _legends(self) -> None:
+        """A legend above each of the reward and rank panels, of the curves holding data."""
+        art = self._artists
+        for axis, names in ((art["axes"][0], ("reward", "best_reward")),
+                            (art["axes"][2], ("rank", "best_rank", "best_known"))):
+            handles = [art[n] for n in names if art[n] is not None and (
+                n == "best_known" or np.isfinite(np.asarray(art[n].get_ydata(),
+                                                            dtype=float)).any())]
+            if axis.get_legend() is not None:
+                axis.get_legend().remove()
+            if handles:
+                axis.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0),
+                            ncol=len(handles), fontsize="small", frameon=False,
+                            borderaxespad=0.1, handletextpad=0.3, columnspacing=1.0)
+
     def _render(self, figure: Figure) -> Figure:
         """Put the (thinned) data into the curves and rescale; returns ``figure``."""
+        from matplotlib.ticker import AutoLocator, MaxNLocator
+
         keep = self._thinned()
         episode = np.asarray(self.episodes, dtype=float)[keep]
         reward = np.asarray(self.rewards, dtype=float)
         best_reward = np.maximum.accumulate(reward)[keep] if reward.size else reward
         residual = np.asarray(self.residuals, dtype=float)[keep]
+        ranks = np.asarray(self.ranks, dtype=float)[keep]
+        best_ranks = np.asarray(self.best_ranks, dtype=float)[keep]
         art = self._artists
         art["reward"].set_data(episode, reward[keep])
         art["best_reward"].set_data(episode, best_reward)
         art["residual"].set_data(episode, residual)
-        art["rank"].set_data(episode, np.asarray(self.ranks, dtype=float)[keep])
-        art["best_rank"].set_data(episode, np.asarray(self.best_ranks, dtype=float)[keep])
+        art["rank"].set_data(episode, ranks)
+        art["best_rank"].set_data(episode, best_ranks)
         for axis in art["axes"]:
             axis.relim()
             axis.autoscale_view()
-        art["axes"][1].set_ylim(0, max(1.0, float(residual.max(initial=0)) * 1.2))
+        reward_axis, residual_axis, rank_axis = art["axes"]
+        integral = reward.size > 0 and bool(np.all(np.mod(reward, 1) == 0))
+        reward_axis.yaxis.set_major_locator(MaxNLocator(integer=True) if integral
+                                            else AutoLocator())
+        if reward.size:
+            _pad_limits(reward_axis, float(reward.min()), float(reward.max()))
+        residual_axis.set_ylim(0, max(1.0, float(residual.max(initial=0)) * 1.2))
+        art["residual_note"].set_text(
+            f"residual 0 in all {len(self.episodes)} episodes: every game ended in an exact "
+            "decomposition" if self.residuals and max(self.residuals) == 0 else "")
+        rank_values = [v for v in (*ranks, *best_ranks[np.isfinite(best_ranks)],
+                                   self.best_known_rank) if v is not None]
+        if rank_values:
+            _pad_limits(rank_axis, float(min(rank_values)), float(max(rank_values)))
+        self._legends()
         art["title"].set_text(f"{self.title}\n{len(self.episodes)} episodes")
         return figure
 
@@ -303,3 +350,10 @@ class LivePlotter(TrainerCallback):
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=self.dpi)
         atomic_write_bytes(self.path, buffer.getvalue())
+
+
+def _pad_limits(axis: Any, low: float, high: float) -> None:
+    """Y limits around [low, high] with room at both ends: at least one unit each side when
+    the values span less than two (integer ticks need two integers in view)."""
+    pad = 1.0 if high - low < 2 else 0.08 * (high - low)
+    axis.set_ylim(low - pad, high + pad)
