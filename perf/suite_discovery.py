@@ -19,12 +19,23 @@ the no-learning ablation on <2,2,2> only). Environment variables override either
 ``DISCOVERY_SEEDS`` (seeds per run of the learning agents), ``DISCOVERY_BUDGET_S`` (seconds
 per learning-agent run), ``DISCOVERY_BASELINE_SEEDS`` and ``DISCOVERY_BASELINE_BUDGET_S``.
 Timings are CPU timings on a shared machine; the tables record the load average.
+
+The MCTS agent (issue 14) has its own rows: ``DISCOVERY_SET=mcts`` runs ``mcts`` (5 seeds)
+and its three ablations (3 seeds each: ``learning_rate=0``, ``demonstrations=false``,
+``simulations=0``) on <2,2,2>, with every row under the same budget, and writes
+``discovery_mcts.md``/``.json``/``_2x2x2.png`` (beside the tables of the other agents, which
+it leaves alone). Its rows add network evaluations/s and simulations/s, and a figure of the
+median best rank against wall time per agent. ``DISCOVERY_ABLATION_SEEDS`` sets the seeds of
+the ablation rows; ``DISCOVERY_WORKERS`` (default 1) runs that many runs at once, each in its
+own process (one torch thread each: the run's ``threads`` key).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
+import multiprocessing
 import os
 import platform
 import statistics
@@ -52,7 +63,18 @@ AGENTS: dict[str, tuple[list[str], bool]] = {
     "pair_policy_no_learning": (["agent=pair_policy", "agent.learning_rate=0"], True),
     "greedy": (["agent=greedy"], False),
     "random": (["agent=random"], False),
+    "mcts": (["agent=mcts"], True),
+    "mcts_frozen": (["agent=mcts", "agent.learning_rate=0"], True),
+    "mcts_no_demonstrations": (["agent=mcts", "agent.demonstrations=false"], True),
+    "mcts_no_search": (["agent=mcts", "agent.simulations=0"], True),
 }
+# Named sets of agents (DISCOVERY_SET): the default, and the MCTS agent with its ablations.
+SETS = {"default": ["pair_policy", "pair_policy_no_learning", "greedy", "random"],
+        "mcts": ["mcts", "mcts_frozen", "mcts_no_demonstrations", "mcts_no_search"]}
+# Ablation rows get DISCOVERY_ABLATION_SEEDS seeds (default 3) instead of DISCOVERY_SEEDS.
+ABLATION_ROWS = {"mcts_frozen", "mcts_no_demonstrations", "mcts_no_search"}
+# The MCTS set's protocol (issue 14): 5 seeds, 15 minutes each, on <2,2,2>.
+MCTS_PLAN = {"2x2x2": ((5, 900.0), (3, 900.0))}
 ENV_OPTION = {"2x2x2": "matmul_2x2", "2x2x3": "matmul_2x2x3", "2x3x3": "matmul_2x3x3",
               "3x3x3": "matmul_3x3"}
 # Per shape: (seeds, budget_s) for learning agents and for baselines, full mode.
@@ -67,10 +89,13 @@ SHAPE_OVERRIDES = {"2x2x3": ["agent.batch_size=16"], "2x3x3": ["agent.batch_size
 
 
 def _plan(quick: bool) -> list[tuple[str, str, list[int], float]]:
-    table = QUICK if quick else FULL
+    chosen = os.environ.get("DISCOVERY_SET", "default")
+    if chosen not in SETS:
+        raise SystemExit(f"DISCOVERY_SET: unknown set {chosen!r}; accepted: {list(SETS)}")
+    table = QUICK if quick else (MCTS_PLAN if chosen == "mcts" else FULL)
     shapes = os.environ.get("DISCOVERY_SHAPES", ",".join(table)).split(",")
     explicit = "DISCOVERY_AGENTS" in os.environ
-    agents = os.environ.get("DISCOVERY_AGENTS", ",".join(AGENTS)).split(",")
+    agents = os.environ.get("DISCOVERY_AGENTS", ",".join(SETS[chosen])).split(",")
     for name in shapes:
         if name not in ENV_OPTION:
             raise SystemExit(f"DISCOVERY_SHAPES: unknown shape {name!r}; "
@@ -88,6 +113,8 @@ def _plan(quick: bool) -> list[tuple[str, str, list[int], float]]:
             count = int(os.environ.get("DISCOVERY_SEEDS" if learning else
                                        "DISCOVERY_BASELINE_SEEDS",
                                        seeds if learning else base_seeds))
+            if agent in ABLATION_ROWS:
+                count = int(os.environ.get("DISCOVERY_ABLATION_SEEDS", 3))
             limit = float(os.environ.get("DISCOVERY_BUDGET_S" if learning else
                                          "DISCOVERY_BASELINE_BUDGET_S",
                                          budget if learning else base_budget))
@@ -125,6 +152,9 @@ def run_one(shape: str, agent: str, seed: int, budget_s: float, root: Path) -> d
         "wall_time_s": summary["wall_time_s"], "episodes": summary["episodes"],
         "episodes_per_s": summary["episodes"] / wall, "moves_per_s": summary["moves"] / wall,
         "search_steps_per_s": (last["search_steps"] / wall) if "search_steps" in last else None,
+        "evaluations_per_s": (last["network_evaluations"] / wall
+                              if "network_evaluations" in last else None),
+        "simulations_per_s": (last["simulations"] / wall if "simulations" in last else None),
         "curve": step_points([(r["wall_time_s"], r.get("best_rank")) for r in records]),
     }
 
@@ -148,6 +178,10 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         times = [r["time_to_best_known_s"] for r in group if r["time_to_best_known_s"] is not None]
         ranks = [r["best_rank"] for r in group if r["best_rank"] is not None]
         steps = [r["search_steps_per_s"] for r in group if r["search_steps_per_s"] is not None]
+        evaluations = [r["evaluations_per_s"] for r in group
+                       if r.get("evaluations_per_s") is not None]
+        simulations = [r["simulations_per_s"] for r in group
+                       if r.get("simulations_per_s") is not None]
         rows.append({
             "shape": key[0], "agent": key[1], "seeds": len(group),
             "budget_s": group[0]["budget_s"], "reached_best_known": len(times),
@@ -158,8 +192,51 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "episodes_per_s": round(statistics.median(r["episodes_per_s"] for r in group), 2),
             "moves_per_s": round(statistics.median(r["moves_per_s"] for r in group)),
             "search_steps_per_s": round(statistics.median(steps), 1) if steps else None,
+            "evaluations_per_s": (round(statistics.median(evaluations))
+                                  if evaluations else None),
+            "simulations_per_s": (round(statistics.median(simulations))
+                                  if simulations else None),
+            "time_per_seed_s": [None if r["time_to_best_known_s"] is None
+                                else round(r["time_to_best_known_s"], 1) for r in group],
+            "best_rank_per_seed": [r["best_rank"] for r in group],
         })
     return rows
+
+
+def plot_median(runs: list[dict[str, Any]], shape: str, path: Path) -> None:
+    """Median (over seeds) best verified rank against wall time, one line per agent; a seed
+    without a verified algorithm yet counts as the school method's rank + 1."""
+    group = [r for r in runs if r["shape"] == shape]
+    n, m, p = (int(x) for x in shape.split("x"))
+    none = n * m * p + 1
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for index, agent in enumerate(dict.fromkeys(r["agent"] for r in group)):
+        mine = [r for r in group if r["agent"] == agent]
+        budget = max(r["budget_s"] for r in mine)
+        grid = [budget * i / 400 for i in range(401)]
+
+        def at(run: dict[str, Any], t: float) -> int:
+            best = none
+            for when, rank in run["curve"]:
+                if when <= t and rank is not None:
+                    best = rank
+            return best
+
+        medians = [statistics.median(at(r, t) for r in mine) for t in grid]
+        axis.step(grid, medians, where="post", color=f"C{index}",
+                  label=f"{agent} ({len(mine)} seeds)")
+    known = group[0]["best_known_rank"]
+    if known is not None:
+        axis.axhline(known, color="black", linestyle=":", label=f"best known ({known})")
+    axis.axhline(none, color="grey", linestyle="--", linewidth=0.8,
+                 label=f"{none}: nothing verified yet")
+    axis.set_xlabel("wall time (s)")
+    axis.set_ylabel("median best verified rank")
+    axis.set_title(f"<{shape.replace('x', ',')}>: median best rank over seeds (CPU)")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def plot(runs: list[dict[str, Any]], shape: str, path: Path) -> None:
@@ -203,37 +280,65 @@ def main(out_dir: Path, quick: bool) -> None:
             "quick": quick, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "budget_overrides": {k: v for k, v in sorted(os.environ.items())
                                  if k.startswith("DISCOVERY_")}}
-    runs = []
+    name = "discovery" if os.environ.get("DISCOVERY_SET", "default") == "default" \
+        else f"discovery_{os.environ['DISCOVERY_SET']}"
+    workers = int(os.environ.get("DISCOVERY_WORKERS", 1))
+    jobs = [(shape, agent, seed, budget) for shape, agent, seeds, budget in plan
+            for seed in seeds]
+    runs: list[dict[str, Any]] = []
+
+    def finished(result: dict[str, Any]) -> None:
+        print(f"  {result['shape']} {result['agent']} seed {result['seed']}: best rank "
+              f"{result['best_rank']} (best known {result['best_known_rank']}), time to it "
+              f"{result['time_to_best_known_s']} s", flush=True)
+        runs.append(result)
+        partial = {"meta": {**meta, "partial": f"{len(runs)} of {len(jobs)} runs"}, "runs": runs}
+        (out_dir / f"{name}.partial.json").write_text(json.dumps(partial, indent=1))
+
     with tempfile.TemporaryDirectory(prefix="mlo-discovery-") as root:
-        for shape, agent, seeds, budget in plan:
-            for seed in seeds:
-                result = run_one(shape, agent, seed, budget, Path(root))
-                print(f"  {shape} {agent} seed {seed}: best rank {result['best_rank']} "
-                      f"(best known {result['best_known_rank']}), time to it "
-                      f"{result['time_to_best_known_s']} s", flush=True)
-                runs.append(result)
+        if workers > 1:  # each run in its own process (forked), `workers` at a time
+            context = multiprocessing.get_context("fork")
+            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
+                                                        max_tasks_per_child=1) as pool:
+                futures = [pool.submit(run_one, *job, Path(root)) for job in jobs]
+                for future in concurrent.futures.as_completed(futures):
+                    finished(future.result())
+            order = {job: index for index, job in enumerate(jobs)}
+            runs.sort(key=lambda r: order[(r["shape"], r["agent"], r["seed"], r["budget_s"])])
+        else:
+            for job in jobs:
+                finished(run_one(*job, Path(root)))
+    (out_dir / f"{name}.partial.json").unlink(missing_ok=True)
     meta["load_average_at_end"] = os.getloadavg()
     meta["torch_threads"] = torch.get_num_threads()  # after the runs: agents may set it
+    meta["workers"] = workers
     rows = aggregate(runs)
-    (out_dir / "discovery.json").write_text(json.dumps({"meta": meta, "rows": rows,
-                                                        "runs": runs}, indent=1))
+    (out_dir / f"{name}.json").write_text(json.dumps({"meta": meta, "rows": rows,
+                                                      "runs": runs}, indent=1))
     for shape in dict.fromkeys(r["shape"] for r in runs):
-        plot(runs, shape, out_dir / f"discovery_{shape}.png")
-    lines = ["# Discovery benchmark", "",
+        plot(runs, shape, out_dir / f"{name}_{shape}.png")
+        plot_median(runs, shape, out_dir / f"{name}_{shape}_median.png")
+    lines = ["# Discovery benchmark" + ("" if name == "discovery" else f" ({name})"), "",
              f"{meta['device']}; torch {meta['torch']}, {meta['torch_threads']} threads, "
-             f"{meta['cpu_count']} cores; load average at start {meta['load_average_at_start']}"
-             f", at end {meta['load_average_at_end']}; quick={quick}. A rank counts only "
-             "after exact verification of the algorithm file the run wrote. Budget overrides: "
+             f"{meta['cpu_count']} cores, {workers} run(s) at a time; load average at start "
+             f"{meta['load_average_at_start']}, at end {meta['load_average_at_end']}; "
+             f"quick={quick}. A rank counts only after exact verification of the algorithm "
+             "file the run wrote. Budget overrides: "
              f"{meta['budget_overrides'] or 'none'}.", "",
-             "| shape | agent | seeds | budget (s) | reached best known | median time (s) "
-             "| max time (s) | best rank | best known | episodes/s | moves/s | search steps/s |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| shape | agent | seeds | budget (s) | reached best known | time per seed (s) "
+             "| median time (s) | max time (s) | best rank | best rank per seed | best known "
+             "| episodes/s | moves/s | search steps/s | network evaluations/s | simulations/s |",
+             "|---|---|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
+        per_seed = ", ".join("-" if t is None else str(t) for t in r["time_per_seed_s"])
+        ranks = ", ".join("-" if b is None else str(b) for b in r["best_rank_per_seed"])
         cells = [r["shape"], r["agent"], r["seeds"], r["budget_s"], r["reached_best_known"],
-                 r["median_time_s"], r["max_time_s"], r["best_rank"], r["best_known_rank"],
-                 r["episodes_per_s"], r["moves_per_s"], r["search_steps_per_s"]]
+                 per_seed, r["median_time_s"], r["max_time_s"], r["best_rank"], ranks,
+                 r["best_known_rank"], r["episodes_per_s"], r["moves_per_s"],
+                 r["search_steps_per_s"], r["evaluations_per_s"], r["simulations_per_s"]]
         lines.append("| " + " | ".join("-" if c is None else str(c) for c in cells) + " |")
+    shapes = list(dict.fromkeys(r["shape"] for r in runs))
     lines += ["", "Learning curves: " + ", ".join(
-        f"`discovery_{s}.png`" for s in dict.fromkeys(r["shape"] for r in runs)), ""]
-    (out_dir / "discovery.md").write_text("\n".join(lines))
+        f"`{name}_{s}.png`, `{name}_{s}_median.png`" for s in shapes), ""]
+    (out_dir / f"{name}.md").write_text("\n".join(lines))
     print("\n".join(lines))

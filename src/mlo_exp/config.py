@@ -188,12 +188,13 @@ class MctsAgentConfig(AgentConfig):
     decoder_hidden: int = 128
     history: int = 2
     learning_rate: float = 1e-3
-    train_steps: int = 8
+    train_steps: int = 32
     train_batch: int = 128
     demonstrations: bool = True
     pretrain_steps: int = 1500
     demo_max_rank: int | None = None
     demo_nonzeros: int = 2
+    demo_pool: int = 1  # > 1: half the demonstrations are the most cancelling of this many
     buffer_size: int = 20000
     basis_change: float = 0.5
     basis_elementary: float = 0.25
@@ -203,7 +204,7 @@ class MctsAgentConfig(AgentConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("candidates", "hidden", "decoder_hidden", "train_batch", "demo_nonzeros",
-                     "buffer_size"):
+                     "buffer_size", "demo_pool"):
             _positive("agent", name, getattr(self, name))
         for name in ("simulations", "history", "train_steps", "pretrain_steps", "basis_shears"):
             _check(getattr(self, name) >= 0, f"agent.{name}", getattr(self, name),

@@ -1,53 +1,67 @@
 """AlphaTensor, scaled down: a policy-value network, sampled MCTS, demonstrations, self-play.
 
-Read top to bottom: the network, synthetic demonstrations, changes of basis, the search,
-the agent (one episode = a batch of games searched at once, then learning).
+Read top to bottom: the network, the relaxed residual, demonstrations, changes of basis, the
+search, learning, the episode (a batch of games searched at once, then learning).
 
 **Network** (:class:`MctsNetwork`). Input: the residual tensor (entries clipped to
-``[-2, 2]``, one-hot), the last ``history`` moves (one-hot coefficients) and the share of
-moves left. A torso MLP feeds a **value head** (the return from this state, divided by
-``value_scale``) and an **autoregressive policy head**: a move ``(u, v, w)`` is sampled one
-coefficient at a time (``nm + mp + np`` steps, each conditioned on the state and the
-coefficients already chosen), so the move space (3^12 for <2,2,2>) is never enumerated. Two
-rules keep the samples legal and canonical: no factor is all zero, and (for a symmetric
+``[-2, 2]``, one-hot), the relaxed residual (below), the last ``history`` moves (one-hot
+coefficients) and the share of moves left. A torso MLP feeds a **value head** (the return
+from this state, divided by ``value_scale``) and an **autoregressive policy head**: a move
+``(u, v, w)`` is sampled one coefficient at a time (``nm + mp + np`` steps, each conditioned
+on the state, the coefficients already chosen and the two tensors contracted with them:
+``R x1 u`` and ``R x1 u x2 v``), so the move space (3^12 for <2,2,2>) is never enumerated.
+Two rules keep samples legal and canonical: no factor is all zero, and (for a symmetric
 coefficient set) the first non-zero entry of ``u`` and of ``v`` is positive (``(u, v, w)``,
-``(-u, -v, w)`` and ``(-u, v, -w)`` are the same term).
+``(-u, -v, w)`` and ``(-u, v, -w)`` are the same term). ``temperature`` divides the logits.
+
+**Relaxed residual** (pair_policy's lesson: given the ``(u, v)`` pairs, the target is linear
+in ``W``, ``M = S @ W.T`` with ``M`` the target unfolded to ``(nm*mp, np)``). The relaxed
+residual is ``M`` minus its projection on the span of the pairs played so far: what is left
+when every ``w`` is re-fitted. It is zero exactly when the pairs span the target; the search
+then solves ``W`` (least squares, rounded to the coefficient set) and, if the terms rebuild
+the target exactly in integers, the game is **solved** there with those moves. At the move
+limit, an unsolved game's penalty is the game's own ``bound`` of the residual its moves leave
+with their ``w`` re-fitted. The network and the search still choose every pair.
 
 **Demonstrations** (:meth:`MctsAgent.demonstrations`). Random decompositions: ``R`` terms
-with random sparse factors over the coefficient set (1 to ``demo_nonzeros`` non-zero
-entries per factor), ``k < R`` of them "already played" (the history), the state is the sum
-of the others; targets: one of the remaining terms for the policy, ``-(R - k)`` for the
-value. Generated from the generator, never read from anywhere; no known algorithm of the
-target is involved.
+(``R`` up to ``demo_max_rank``) with random sparse factors over the coefficient set (1 to
+``demo_nonzeros`` non-zero entries per factor), ``k < R`` of them "already played" (history,
+relaxed residual), the state is the sum of the others; targets: one of the remaining terms
+for the policy, ``-(R - k)`` for the value. With ``demo_pool > 1`` half of each batch is the
+most cancelling (fewest non-zero entries per term) of ``demo_pool`` times as many.
+Generated from the generator, never read from anywhere: no known algorithm is involved.
 
 **Change of basis.** Each game is played on ``T' = T x1 P x2 Q x3 S`` with probability
-``basis_change`` (else on ``T``): ``P, Q, S`` are random signed permutations, each times an
-elementary matrix ``I + s e_i e_j^T`` with probability ``basis_elementary``, so every matrix
-is integral with an integral inverse. A decomposition ``(u', v', w')`` of ``T'`` maps back
-to ``(P^-1 u', Q^-1 v', S^-1 w')`` of ``T``; it is replayed move by move in the real
-:class:`TensorGame` and counts only if its coefficients are in the game's set and the replay
-ends on a zero residual (the trainer then verifies the factors exactly, again).
+``basis_change`` (else on ``T``): ``P, Q, S`` are random signed permutations, each times up
+to ``basis_shears`` elementary matrices ``I + s e_i e_j^T`` (each with probability
+``basis_elementary``), so every matrix is integral with an integral inverse. A decomposition
+``(u', v', w')`` of ``T'`` maps back to ``(P^-1 u', Q^-1 v', S^-1 w')`` of ``T``; it is
+replayed move by move in the real :class:`TensorGame` and counts only if its coefficients are
+in the game's set and the replay ends on a zero residual (the trainer verifies it again).
 
 **Search** (sampled MCTS, AlphaZero/Sampled-MuZero style). Expanding a node evaluates the
 network once: a value and ``candidates`` sampled moves (duplicates merged, prior = share of
-samples). Selection by PUCT, ``Q`` min-max normalised per tree, unvisited edges valued at the
-parent's value; each edge stores the game's own reward (``-1`` per move, the rank-bound
-penalty at the move limit, from :meth:`TensorGame.step`); backup adds rewards along the path
-to the leaf's value (0 at a finished game). All ``batch_size`` games advance together: one
-leaf per game per simulation, so the network runs on a batch of leaves. After
-``simulations`` simulations the move is drawn from the root's visit counts (temperature 1)
-and the subtree is kept. ``simulations=0``: no search, the move is the policy's first sample.
+samples). Selection by PUCT (``c_puct``), ``Q`` min-max normalised per tree, unvisited edges
+valued at the parent's value; each edge stores the game's reward (``-1`` per move, the
+rank-bound penalty at the move limit); backup adds rewards along the path to the leaf's
+value (0 at a finished game). All ``batch_size`` games advance together: one leaf per game
+per simulation, so the network runs on a batch of leaves. After ``simulations`` simulations
+the move is drawn from the root's visit counts (temperature 1) and the subtree is kept.
+``simulations=0``: no search, the move is the policy's first sample. A game reports the best
+solution its search met (any leaf), else the moves it played.
 
-**Learning.** Every searched root becomes a training example (policy towards the visit
-distribution over its candidates, value towards the return that followed), kept in a replay
-buffer of ``buffer_size``. After each episode, ``train_steps`` Adam steps on batches of
-``train_batch`` states: half fresh demonstrations (``demonstrations=true``), half replay.
-``learning_rate=0`` freezes the network at its initialisation (an ablation).
+**Learning.** Before the first game, ``pretrain_steps`` steps on demonstrations alone. Every
+searched root becomes a training example (policy towards the visit distribution over its
+candidates, estimated with one candidate drawn from it; value towards the return that
+followed), kept in a replay buffer of ``buffer_size``. After each episode, ``train_steps``
+Adam steps on batches of ``train_batch`` states: half fresh demonstrations, half replay.
+Ablations: ``learning_rate=0`` (the network stays at its initialisation),
+``demonstrations=false`` (no demonstrations, no pretraining), ``simulations=0``.
 
 **Curriculum.** Games start with the game's move limit (the school method's rank). Once a
 game solves with ``r`` moves (checked in the real game), later games get ``r - 1`` moves.
 
-``EpisodeResult.metrics``: losses (policy, value, demonstration and self-play parts),
+``EpisodeResult.metrics``: losses (policy, value; demonstration and self-play parts),
 demonstration accuracy (greedy decoding hits a remaining term), search statistics, the
 current move limit and cumulative counts of network evaluations and simulations.
 Everything (network, optimiser, buffer, generator, curriculum, counters) is in
@@ -170,6 +184,7 @@ class MctsAgent(GamePlayer):
         self.pretrained = 0  # demonstration-only steps done so far
         self.demo_max_rank = int(s.demo_max_rank or game.max_rank)
         self.demo_nonzeros = int(s.demo_nonzeros)
+        self.demo_pool = int(s.demo_pool)
         self.basis_change, self.basis_elementary = s.basis_change, s.basis_elementary
         self.basis_shears = int(s.basis_shears)
         self.value_scale = float(s.value_scale or game.max_rank)
@@ -352,17 +367,44 @@ class MctsAgent(GamePlayer):
                                              generator=self.generator, device=self.device)]
         return picks * keep
 
+    def _random_decompositions(self, count: int
+                               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Ranks ``(count,)``, canonical terms ``(count, R, A)`` (values; slots beyond the
+        rank unused) and their rank-one tensors ``(count, R, *dims)``."""
+        rank = self.demo_max_rank
+        total = torch.randint(1, rank + 1, (count,), generator=self.generator, device=self.device)
+        terms = torch.cat([self._sparse_factors(count * rank, d) for d in self.dims], 1)
+        terms = self.canonical(terms.view(count, rank, self.action_dim))
+        u, v, w = torch.split(terms, self.dims, dim=-1)
+        one = u[..., :, None, None] * v[..., None, :, None] * w[..., None, None, :]
+        return total, terms, one
+
     def demonstrations(self, count: int) -> dict[str, torch.Tensor]:
         """Random decompositions as training examples (see the module docstring)."""
         rank = self.demo_max_rank
-        total = torch.randint(1, rank + 1, (count,), generator=self.generator, device=self.device)
+        total, terms, one = self._random_decompositions(count)
+        if self.demo_pool > 1:  # half of them: the most cancelling of a larger pool
+            half = count // 2
+            p_total, p_terms, p_one = self._random_decompositions(half * self.demo_pool)
+            slot = torch.arange(rank, device=self.device)[None]
+            used = slot < p_total[:, None]
+            full = (p_one * used[..., None, None, None]).sum(dim=1)
+            size = ((p_one != 0).flatten(2).sum(dim=2) * used).sum(dim=1)
+            score = (full != 0).flatten(1).sum(dim=1) / size.clamp_min(1)
+            # Trivial cancellation (two terms sharing two factors merge) does not count.
+            u, v, w = torch.split(p_terms, self.dims, dim=-1)
+            same = [(f[:, :, None] == f[:, None, :]).all(dim=-1) for f in (u, v, w)]
+            pair = used[:, :, None] & used[:, None, :] & ~torch.eye(
+                rank, dtype=torch.bool, device=self.device)
+            merge = ((same[0] & same[1]) | (same[0] & same[2]) | (same[1] & same[2])) & pair
+            score = score + merge.flatten(1).any(dim=1) + (p_total < 3)
+            keep = score.argsort(stable=True)[:half]
+            total = torch.cat([total[: count - half], p_total[keep]])
+            terms = torch.cat([terms[: count - half], p_terms[keep]])
+            one = torch.cat([one[: count - half], p_one[keep]])
         played = (self._rand(count) * total).long()  # 0..total-1
-        terms = torch.cat([self._sparse_factors(count * rank, d) for d in self.dims], 1)
-        terms = self.canonical(terms.view(count, rank, self.action_dim))
         slot = torch.arange(rank, device=self.device)[None]
         remaining = (slot >= played[:, None]) & (slot < total[:, None])  # (count, rank)
-        u, v, w = torch.split(terms, self.dims, dim=-1)
-        one = u[..., :, None, None] * v[..., None, :, None] * w[..., None, None, :]
         residual = (one * remaining[..., None, None, None]).sum(dim=1)
         total_tensor = (one * (slot < total[:, None])[..., None, None, None]).sum(dim=1)
         relaxed = total_tensor.reshape(count, -1, self.dims[2]).double()
@@ -768,14 +810,17 @@ class MctsAgent(GamePlayer):
         return result
 
     def replay(self, moves: list[torch.Tensor]) -> Trajectory:
-        """Play each game's moves (on the real target) in the real game."""
-        state = self.game.reset(len(moves))
+        """Play each game's moves (on the real target) in the real game, with the move limit
+        of this episode's games (so an unsolved game earns the game's penalty there)."""
+        game = copy.copy(self.game)
+        game.max_rank = self.play_rank
+        state = game.reset(len(moves))
         length = max(len(m) for m in moves)
         states, actions, rewards = [], [], []
         for t in range(length):
             action = torch.stack([m[t] if t < len(m) else torch.zeros_like(m[0])
                                   for m in moves]).to(self.device)
-            after, reward, _ = self.game.step(state, action)
+            after, reward, _ = game.step(state, action)
             states.append(state)
             actions.append(action)
             rewards.append(reward)
