@@ -13,7 +13,7 @@ from mlo_exp.algorithms.alphatensor import (
     read_npz_safely,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "alphatensor"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "alphatensor"
 
 
 @pytest.fixture(scope="module")

@@ -147,3 +147,17 @@ def test_a_full_disk_mid_import_leaves_nothing_half_written(tmp_path, monkeypatc
     code = algorithms_cli.main(["export", "strassen", "--out", str(tmp_path / "b.json")])
     assert code == 2 and not (tmp_path / "b.json").exists()
     assert "export: cannot write" in capsys.readouterr().err
+
+
+def test_export_every_interchange_format_and_read_it_back(tmp_path):
+    from mlo_exp.algorithms.formats import WRITERS
+
+    for name, (_, suffix) in WRITERS.items():
+        out = tmp_path / f"s{suffix}"
+        done = cli("export", "alphatensor-2x3x4", "--format", name, "--out", str(out),
+                   "--force", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        verified = cli("verify", str(out), cwd=tmp_path)
+        assert verified.returncode == 0 and "exact decomposition" in verified.stdout, name
+        assert cli("same", str(out), "alphatensor-2x3x4", cwd=tmp_path).stdout.endswith(
+            "same\n"), name

@@ -1,11 +1,13 @@
 """The importers under fuzzing: every input reads exactly, or fails with one line.
 
 Property tests (hypothesis) write generated algorithms in every accepted format (our JSON,
-the products text, the Mathematica matrices text in its three layouts, AlphaTensor ``.npz``)
-with random styling, and check that reading gives back exactly the same algorithm; correct
-algorithms (school / Strassen, relabelled) must also verify. Mutated and arbitrary inputs
-must raise :class:`AlgorithmFileError` (one line, naming the file) or read consistently;
-any other exception, or a slow example (the deadline), fails. The fixed corpus in
+the products text, the Mathematica matrices text in its three layouts, AlphaTensor ``.npz``,
+Perminov's JSON plain and addition-reduced, Maple ``TriadSet``, AlphaEvolve's arrays as
+Python and ``.npz``, fast-matmul's coefficient blocks) with random styling, and check that
+reading gives back exactly the same algorithm; correct algorithms (school / Strassen,
+relabelled) must also verify. Mutated and arbitrary inputs must raise
+:class:`AlgorithmFileError` (one line, naming the file) or read consistently; any other
+exception, or a slow example (the deadline), fails. The fixed corpus in
 ``tests/data/import_corpus`` pins each case of the issue-12 fuzzing campaign.
 """
 
@@ -29,8 +31,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlo_exp.algorithms.algorithm import Algorithm, AlgorithmFileError
+from mlo_exp.algorithms.alphaevolve import format_python_uvw
+from mlo_exp.algorithms.benson import format_benson
 from mlo_exp.algorithms.formats import format_products, parse_text, read_algorithms
 from mlo_exp.algorithms.library import school, strassen
+from mlo_exp.algorithms.maple import format_triadset
+from mlo_exp.algorithms.perminov import format_perminov
 
 CORPUS = Path(__file__).parent / "data" / "import_corpus"
 CLI = str(Path(sys.executable).with_name("mlo-algorithms"))
@@ -151,6 +157,81 @@ def npz_bytes(algorithm: Algorithm) -> bytes:
     return buffer.getvalue()
 
 
+def uvw_npz_bytes(algorithm: Algorithm) -> bytes:
+    """AlphaEvolve's layout: U, V, W members, W indexed ``k*n+i`` (C transposed)."""
+    n, m, p = algorithm.shape
+    order = [i * p + k for k in range(p) for i in range(n)]
+    exact = all(x.dtype != object for x in (algorithm.u, algorithm.v, algorithm.w))
+    dtype = np.int64 if exact else np.float64
+    buffer = io.BytesIO()
+    np.savez(buffer, U=np.asarray(algorithm.u, dtype=object).astype(dtype),
+             V=np.asarray(algorithm.v, dtype=object).astype(dtype),
+             W=np.asarray(algorithm.w[order], dtype=object).astype(dtype))
+    return buffer.getvalue()
+
+
+def reduced_perminov(algorithm: Algorithm, draw: st.DrawFn) -> str:
+    """Perminov's addition-reduced JSON for a +-1/0 algorithm: a few random pair sums become
+    fresh variables (the plan), the rest stay as signed indices."""
+    n, m, p = algorithm.shape
+    data: dict = {"n": [n, m, p], "m": algorithm.rank, "z2": algorithm.ring == "Z2"}
+    order = [i * p + k for k in range(p) for i in range(n)]
+    sides = (("u", algorithm.u.T, n * m), ("v", algorithm.v.T, m * p),
+             ("w", algorithm.w[order], algorithm.rank))
+    for key, rows, real in sides:
+        lists = [[(index + 1) * int(x) for index, x in enumerate(row) if x] for row in rows]
+        fresh: list[list[int]] = []
+        for _ in range(draw(st.integers(0, 3))):
+            pairs = [(a, b) for item in lists for a in item for b in item if abs(a) < abs(b)]
+            if not pairs:
+                break
+            a, b = draw(st.sampled_from(pairs))
+            fresh.append([a, b])
+            name = real + len(fresh)
+            for item in lists:
+                if a in item and b in item:
+                    item.remove(a)
+                    item.remove(b)
+                    item.append(name)
+                elif -a in item and -b in item:
+                    item.remove(-a)
+                    item.remove(-b)
+                    item.append(-name)
+        data[key], data[f"{key}_fresh"] = lists, fresh
+    return json.dumps(data)
+
+
+NEW_KINDS = ["perminov", "reduced", "maple", "alphaevolve", "uvw-npz", "fast-matmul"]
+
+
+def new_format_file(algorithm: Algorithm, kind: str, draw: st.DrawFn) -> tuple[str, bytes]:
+    """(file name, content) of ``algorithm`` written in one of the new formats."""
+    if kind == "perminov":
+        text = format_perminov(algorithm)
+        if draw(st.booleans()):
+            text = json.dumps(json.loads(text))
+        return "a.json", text.encode()
+    if kind == "reduced":
+        return "a_reduced.json", reduced_perminov(algorithm, draw).encode()
+    if kind == "maple":
+        text = format_triadset(algorithm)
+        if draw(st.booleans()):
+            text = "S := " + re.sub(r"Matrix\((\[\[.*?\]\])\)", r"\1",
+                                    text.split("\n", 2)[2]).replace(", ", ",\n ")
+        return "a.mpl", text.encode()
+    if kind == "alphaevolve":
+        text = format_python_uvw(algorithm)
+        if draw(st.booleans()):
+            text = text.replace("])\n", "], dtype=np.int32)\n").replace("np.array", "numpy.array")
+        return "a.py", text.encode()
+    if kind == "uvw-npz":
+        return "a.npz", uvw_npz_bytes(algorithm)
+    text = format_benson(algorithm)
+    if draw(st.booleans()):
+        text = text.replace(" ", "\t").replace("\n#\n", "\n\n# next block\n\n")
+    return "a.txt", text.encode()
+
+
 # --- round trips ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def folder() -> Iterator[Path]:
@@ -195,6 +276,33 @@ def test_valid_files_read_back_exactly(folder, data, ring, correct, kind, c_tran
     assert found[0].verify().ok == algorithm.verify().ok
     if correct:
         assert found[0].verify().ok
+
+
+@FUZZ
+@given(data=st.data(), ring=st.sampled_from(["Z", "Q", "Z2"]), correct=st.booleans(),
+       kind=st.sampled_from(NEW_KINDS))
+def test_new_formats_read_back_exactly(folder, data, ring, correct, kind):
+    """Perminov, Maple, AlphaEvolve and fast-matmul files, valid ones, read back exactly."""
+    if kind == "reduced":
+        ring = "Z" if ring == "Q" else ring  # signed indices: coefficients +-1 only
+        algorithm = data.draw(correct_algorithms(ring) if correct else random_algorithms(ring))
+        if any(np.abs(np.asarray(x, dtype=object)).max(initial=0) > 1
+               for x in (algorithm.u, algorithm.v, algorithm.w)):
+            algorithm = school(*algorithm.shape) if not correct else strassen()
+            algorithm = Algorithm(algorithm.shape, algorithm.u, algorithm.v, algorithm.w, ring)
+    else:
+        algorithm = data.draw(correct_algorithms(ring) if correct else random_algorithms(ring))
+    name, content = new_format_file(algorithm, kind, data.draw)
+    found = read_file(folder, name, content, ring=ring)
+    assert len(found) == 1
+    expected = Algorithm(algorithm.shape, algorithm.u, algorithm.v, algorithm.w, ring)
+    assert found[0].shape == algorithm.shape and found[0].ring == ring
+    assert found[0].digest() == expected.digest()
+    assert found[0].verify().ok == expected.verify().ok
+    if kind == "reduced":
+        assert found[0].plan is not None
+        assert np.array_equal(np.asarray(found[0].plan.expand()[0], dtype=object) % 2,
+                              np.asarray(expected.u, dtype=object) % 2)
 
 
 @FUZZ
@@ -261,6 +369,33 @@ def test_mutated_text_files_fail_cleanly(folder, data, kind):
 
 
 @FUZZ
+@given(data=st.data(), kind=st.sampled_from([k for k in NEW_KINDS if k != "uvw-npz"]))
+def test_mutated_new_format_files_fail_cleanly(folder, data, kind):
+    ring = data.draw(st.sampled_from(["Z", "Q"])) if kind != "reduced" else "Z"
+    algorithm = data.draw(correct_algorithms(ring))
+    if kind == "reduced" and any(np.abs(np.asarray(x, dtype=object)).max(initial=0) > 1
+                                 for x in (algorithm.u, algorithm.v, algorithm.w)):
+        algorithm = strassen()
+    _, content = new_format_file(algorithm, kind, data.draw)
+    path = folder / "mutated"
+    path.write_bytes(data.draw(mutated(content.decode())).encode("utf-8", "surrogatepass"))
+    read_or_refuse(path)
+
+
+@FUZZ
+@given(data=st.data())
+def test_mutated_uvw_npz_files_fail_cleanly(folder, data):
+    algorithm = data.draw(random_algorithms(data.draw(st.sampled_from(["Z", "Q"]))))
+    blob = bytearray(uvw_npz_bytes(algorithm))
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(blob) - 1))
+        blob[at] = data.draw(st.integers(0, 255))
+    path = folder / "mutated.npz"
+    path.write_bytes(bytes(blob))
+    read_or_refuse(path)
+
+
+@FUZZ
 @given(data=st.data())
 def test_mutated_npz_files_fail_cleanly(folder, data):
     algorithm = data.draw(random_algorithms(data.draw(st.sampled_from(["Z", "Q"]))))
@@ -276,7 +411,9 @@ def test_mutated_npz_files_fail_cleanly(folder, data):
 
 
 @FUZZ
-@given(prefix=st.sampled_from([b"", b"{", b"{ \"", b"{{{", b"(", b"PK\x03\x04", b"\xef\xbb\xbf"]),
+@given(prefix=st.sampled_from([b"", b"{", b"{ \"", b"{{{", b"(", b"PK\x03\x04", b"\xef\xbb\xbf",
+                               b'{"n": [2, 2, 2], "m": 7, "u": ', b"TriadSet([Triad(",
+                               b"U = np.array([[", b"1 0\n#\n", b"# c\n1 -1\n0 1\n#\n"]),
        body=st.binary(max_size=200))
 def test_arbitrary_bytes_fail_cleanly(folder, prefix, body):
     path = folder / "bytes"

@@ -71,6 +71,9 @@ class Algorithm:
     w: np.ndarray
     ring: str = "Z"
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: how to evaluate it with fewer additions (an addition-reduced file's
+    #: :class:`mlo_exp.algorithms.plan.AdditionPlan`), or None; not part of the JSON
+    plan: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.shape = tuple(int(x) for x in self.shape)  # type: ignore[assignment]
@@ -344,6 +347,16 @@ def _json_float(text: str) -> float:
     return float(text)
 
 
+def _json_decimal(text: str) -> Fraction:
+    """A JSON number with a fraction part, exactly (``0.1`` is 1/10); no exponent."""
+    if len(text) > 40:
+        raise _JsonRefused(text, f"number of {len(text)} characters; accepted: at most 40")
+    if "e" in text.lower():
+        raise _JsonRefused(text, f"number {text} has an exponent; accepted: decimals such as "
+                           "0.5 or fractions as strings 'p/q'")
+    return Fraction(text)
+
+
 def _json_constant(text: str) -> float:
     raise _JsonRefused(text, f"{text} is not a JSON number; accepted: finite numbers")
 
@@ -358,11 +371,15 @@ def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def load_json(text: str, source: str) -> Any:
+def load_json(text: str, source: str, decimals: bool = False) -> Any:
     """``json.loads`` with bounded numbers, no NaN/Infinity, no repeated keys and a nesting
-    limit (Python's recursion limit); every refusal is an :class:`AlgorithmFileError`."""
+    limit (Python's recursion limit); every refusal is an :class:`AlgorithmFileError`.
+
+    ``decimals``: numbers with a fraction part are read exactly as Fractions (no exponent).
+    """
     try:
-        return json.loads(text, parse_int=_json_int, parse_float=_json_float,
+        return json.loads(text, parse_int=_json_int,
+                          parse_float=_json_decimal if decimals else _json_float,
                           parse_constant=_json_constant, object_pairs_hook=_json_object)
     except _JsonRefused as error:
         line = text.count("\n", 0, max(text.find(error.literal), 0)) + 1

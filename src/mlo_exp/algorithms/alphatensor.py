@@ -90,22 +90,26 @@ def read_npz_safely(path: str | Path) -> dict[str, np.ndarray]:
     return _read_members(read_bytes(path), label(path))
 
 
-def _read_members(data: bytes, source: str) -> dict[str, np.ndarray]:
+def _read_members(data: bytes, source: str, member: re.Pattern = _MEMBER,
+                  read=None, accepted: str = _ACCEPTED) -> dict[str, np.ndarray]:
+    """The members of an ``.npz`` (bounded), each named by ``member`` and read by ``read``
+    (default: AlphaTensor's factor arrays)."""
+    read = read or _read_npy
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as error:
         raise AlgorithmFileError(f"{source}: not a readable .npz archive ({error}); "
-                                 f"{_ACCEPTED}") from None
+                                 f"{accepted}") from None
     if not infos or len(infos) > MAX_MEMBERS:
-        raise AlgorithmFileError(f"{source}: {len(infos)} members; {_ACCEPTED}, 1 to "
+        raise AlgorithmFileError(f"{source}: {len(infos)} members; {accepted}, 1 to "
                                  f"{MAX_MEMBERS} members")
     arrays: dict[str, np.ndarray] = {}
     total = 0
     for info in infos:
         where = f"{source}: member {show(info.filename)}"
-        if _MEMBER.fullmatch(info.filename) is None:
-            raise AlgorithmFileError(f"{where}: unexpected name; {_ACCEPTED}")
+        if member.fullmatch(info.filename) is None:
+            raise AlgorithmFileError(f"{where}: unexpected name; {accepted}")
         if info.filename[:-4] in arrays:
             raise AlgorithmFileError(f"{where}: appears twice; accepted: each shape once")
         total += info.file_size
@@ -118,11 +122,11 @@ def _read_members(data: bytes, source: str) -> dict[str, np.ndarray]:
                 raw = handle.read(MAX_MEMBER_BYTES + 1)
         except (zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError, zlib.error,
                 ValueError, OSError) as error:
-            raise AlgorithmFileError(f"{where}: cannot decompress ({error}); {_ACCEPTED}") from None
+            raise AlgorithmFileError(f"{where}: cannot decompress ({error}); {accepted}") from None
         if len(raw) > MAX_MEMBER_BYTES:
             raise AlgorithmFileError(f"{where}: more than {MAX_MEMBER_BYTES} bytes uncompressed; "
                                      "accepted: at most that")
-        arrays[info.filename[:-4]] = _read_npy(io.BytesIO(raw), where)
+        arrays[info.filename[:-4]] = read(io.BytesIO(raw), where)
     return arrays
 
 
@@ -211,34 +215,44 @@ def alphatensor_from_bytes(data: bytes, source: str, ring: str | None = None,
     ``ring``: ``Z2`` reads a modulo-2 file; ``Q`` (or ``None`` unless ``name`` has ``f2``)
     an exact file, where integral algorithms are marked ``Z``; ``Z`` also needs integers.
     """
+    return {key: member_algorithm(key, value, source, ring, name)
+            for key, value in read_members(data, source).items()}
+
+
+def read_members(data: bytes, source: str) -> dict[tuple[int, int, int], np.ndarray]:
+    """The raw members of an AlphaTensor ``.npz`` (bounded, no code run), keyed by shape."""
+    return {tuple(int(x) for x in key.split(",")): value  # type: ignore[misc]
+            for key, value in _read_members(data, source).items()}
+
+
+def member_algorithm(shape: tuple[int, int, int], value: np.ndarray, source: str,
+                     ring: str | None = None, name: str = "") -> Algorithm:
+    """One member of an AlphaTensor ``.npz`` (see :func:`alphatensor_from_bytes`)."""
     suffix = "-z2" if "Z2" in (ring, default_ring(name)) else ""
     ring = ring or default_ring(name)
-    algorithms = {}
-    for key, value in _read_members(data, source).items():
-        where = f"{source}: member {show(key + '.npy')}"
-        n, m, p = (int(x) for x in key.split(","))
-        shapes = ((n * m, "u = n*m"), (m * p, "v = m*p"), (p * n, "w = p*n"))
-        check_size((n, m, p), value[0].shape[1] if value[0].ndim == 2 else 0, where)
-        factors = []
-        for array, (rows, what) in zip(value, shapes, strict=True):
-            if array.shape != (rows, value[0].shape[1]):
-                raise AlgorithmFileError(f"{where}: a factor of shape {array.shape}; accepted: "
-                                         f"({what} = {rows}, R) with the same R for u, v, w")
-            factors.append(_exact(np.asarray(array), where))
-        u, v, w = factors
-        integral = all(x.dtype.kind == "i" for x in factors)
-        if ring in ("Z", "Z2") and not integral:
-            raise AlgorithmFileError(f"{where}: fractions with ring {ring}; accepted: integers, "
-                                     "or ring Q")
-        algorithm_ring = ring if ring != "Q" or not integral else "Z"
-        w = w_from_alphatensor(w, n, p)
-        check_exact_cost((n, m, p), (u, v, w), where)
-        algorithms[(n, m, p)] = Algorithm(
-            (n, m, p), u, v, w, algorithm_ring,
-            {"name": f"alphatensor-{n}x{m}x{p}{suffix}",
-             "source": f"AlphaTensor 2022 ({label(Path(name).name) if name else source})"},
-        )
-    return algorithms
+    n, m, p = shape
+    where = f"{source}: member {show(f'{n},{m},{p}.npy')}"
+    shapes = ((n * m, "u = n*m"), (m * p, "v = m*p"), (p * n, "w = p*n"))
+    check_size((n, m, p), value[0].shape[1] if value[0].ndim == 2 else 0, where)
+    factors = []
+    for array, (rows, what) in zip(value, shapes, strict=True):
+        if array.shape != (rows, value[0].shape[1]):
+            raise AlgorithmFileError(f"{where}: a factor of shape {array.shape}; accepted: "
+                                     f"({what} = {rows}, R) with the same R for u, v, w")
+        factors.append(_exact(np.asarray(array), where))
+    u, v, w = factors
+    integral = all(x.dtype.kind == "i" for x in factors)
+    if ring in ("Z", "Z2") and not integral:
+        raise AlgorithmFileError(f"{where}: fractions with ring {ring}; accepted: integers, "
+                                 "or ring Q")
+    algorithm_ring = ring if ring != "Q" or not integral else "Z"
+    w = w_from_alphatensor(w, n, p)
+    check_exact_cost((n, m, p), (u, v, w), where)
+    return Algorithm(
+        (n, m, p), u, v, w, algorithm_ring,
+        {"name": f"alphatensor-{n}x{m}x{p}{suffix}",
+         "source": f"AlphaTensor 2022 ({label(Path(name).name) if name else source})"},
+    )
 
 
 def load_alphatensor(path: str | Path, ring: str = "Q") -> dict[tuple[int, int, int], Algorithm]:

@@ -1,23 +1,33 @@
 """``mlo-algorithms``: the algorithm library on the command line.
 
 Commands (an ``ALGORITHM`` is a library name — ``strassen``, ``school-NxMxP``,
-``alphatensor-NxMxP[-z2]`` — or a file, recognised by content: JSON ``mlo-exp/algorithm``,
-flip-graph text (:mod:`mlo_exp.algorithms.formats`) or an AlphaTensor ``.npz``, which holds
-several):
+``alphatensor-NxMxP[-z2]``, ``best-NxMxP[-q|-z2]`` (the catalogue's best) — or a file,
+recognised by content (:mod:`mlo_exp.algorithms.formats`: our JSON, Perminov's JSON, the
+flip-graph text and ``.m`` lists, Maple ``TriadSet``, AlphaEvolve's ``U``/``V``/``W``,
+fast-matmul's coefficients, or an AlphaTensor ``.npz``, which holds several)):
 
-* ``list [--runs DIR]`` — library algorithms and those discovered under ``DIR`` (default
-  ``$MLO_OUTPUTS`` or ``./outputs``), with rank against the best known rank for the ring.
+* ``best NxMxP [--ring Z|Q|Z2]`` — the best scheme the catalogue
+  (:mod:`mlo_exp.algorithms.catalogue`) knows for the shape: rank, ring, coefficient set,
+  additions, source; exit 1 when it has none.
+* ``list [--runs DIR] [--all]`` — the catalogue as a table of shapes x rings (catalogue rank /
+  best known rank, gaps marked; shapes up to 6 unless ``--all``), then the library algorithms
+  and those discovered under ``DIR`` (default ``$MLO_OUTPUTS`` or ``./outputs``).
+* ``same FILE1 FILE2`` — the easy invariants of two schemes (:mod:`mlo_exp.algorithms.equivalence`)
+  and a verdict: ``different`` (exit 1), ``same`` or ``maybe equivalent`` (exit 0).
 * ``show ALGORITHM`` — the formulas (``m1 = (a11 + a22) * (b11 + b22)`` ...).
 * ``verify ALGORITHM [--ring R]`` — exact verification of each algorithm; exit 1 when one is
   not correct.
-* ``import FILE --out DIR [--format auto|npz|text|json] [--ring R] [--shape N M P]
-  [--c-plain] [--lift] [--force]`` — AlphaTensor ``.npz`` files (one JSON per algorithm;
-  ``--shape`` takes one) or a text/JSON file; every algorithm is verified exactly before
-  anything is written; ``--lift`` also writes the integer lift of a Z2 algorithm
+* ``import FILE (--out DIR | --into-catalogue) [--format auto|npz|json|text|...] [--ring R]
+  [--shape N M P] [--c-plain] [--lift] [--force]`` — any file read above (an ``.npz``: one JSON
+  per algorithm; ``--shape`` takes one); every algorithm is verified exactly before anything
+  is written; ``--lift`` also writes the integer lift of a Z2 algorithm
   (:mod:`mlo_exp.algorithms.lifting`). Existing files are not overwritten without ``--force``.
-* ``export ALGORITHM --format json|python|text [--out FILE]`` — JSON, the flip-graph text
-  format, or a standalone Python function ``matmul(A, B)`` (NumPy only) computing ``C = A @ B``
-  with the algorithm, one level, on blocks.
+  ``--into-catalogue`` adds them to the user catalogue (``$MLO_CATALOGUE`` or
+  ``<outputs>/catalogue``) unless it holds the same scheme already.
+* ``export ALGORITHM --format json|text|m|perminov|maple|alphaevolve|fast-matmul|python
+  [--out FILE]`` — an interchange format (:data:`mlo_exp.algorithms.formats.WRITERS`), or a
+  standalone Python function ``matmul(A, B)`` (NumPy only) computing ``C = A @ B`` with the
+  algorithm, one level, on blocks.
 
 Exit codes: 0 success, 1 verification failed (a wrong algorithm), 2 unreadable or malformed
 input, bad usage, or output that cannot be written (one line on stderr naming the file, the
@@ -41,7 +51,9 @@ import numpy as np
 
 from mlo_exp.algorithms.algorithm import Algorithm, AlgorithmFileError
 from mlo_exp.algorithms.alphatensor import default_data_dir, load_alphatensor
-from mlo_exp.algorithms.formats import format_products, read_algorithms, with_ring
+from mlo_exp.algorithms.catalogue import add_to_catalogue, format_table, load_catalogue, warn
+from mlo_exp.algorithms.equivalence import compare
+from mlo_exp.algorithms.formats import KINDS, WRITERS, format_algorithm, read_algorithms, with_ring
 from mlo_exp.algorithms.library import lookup, strassen
 from mlo_exp.algorithms.lifting import LiftError, lift_z2
 from mlo_exp.algorithms.parsing import MAX_DIM, check_size, label
@@ -150,6 +162,11 @@ def _row(name: str, algorithm: Algorithm) -> str:
 
 
 def command_list(args: argparse.Namespace) -> int:
+    catalogue = load_catalogue()
+    warn(catalogue.warnings)
+    print(f"catalogue ({len(catalogue.entries)} schemes, {len(catalogue.duplicates)} "
+          "duplicates counted once)")
+    print(format_table(catalogue, None if args.all else 6) + "\n")
     header = f"{'name':<42} {'shape':>7} {'ring':>4} {'rank':>5} {'best':>6} {'gap':>4}"
     print("library\n" + header)
     for algorithm in library_algorithms():
@@ -161,6 +178,53 @@ def command_list(args: argparse.Namespace) -> int:
         print(_row(str(path.parent.relative_to(root)) if path.is_relative_to(root) else str(path),
                    algorithm))
     return 0
+
+
+# --- best / same -------------------------------------------------------------------------------
+def _shape_argument(text: str) -> tuple[int, int, int]:
+    """``NxMxP`` (or ``N,M,P``), each 1 to MAX_DIM."""
+    parts = re.split(r"[x,]", text.lower())
+    if len(parts) != 3 or not all(re.fullmatch(r"[0-9]{1,3}", x, re.ASCII) for x in parts) \
+            or not all(1 <= int(x) <= MAX_DIM for x in parts):
+        raise argparse.ArgumentTypeError(f"{text!r}; accepted: NxMxP such as 4x5x6, each 1 to "
+                                         f"{MAX_DIM}")
+    return tuple(int(x) for x in parts)  # type: ignore[return-value]
+
+
+def command_best(args: argparse.Namespace) -> int:
+    catalogue = load_catalogue()
+    warn(catalogue.warnings)
+    n, m, p = args.shape
+    entry = catalogue.best((n, m, p), args.ring)
+    known = best_known_rank((n, m, p), args.ring)
+    if entry is None:
+        print(f"<{n},{m},{p}> over {args.ring}: the catalogue has no scheme"
+              + (f" (best known rank {known})" if known else ""))
+        return 1
+    algorithm = entry.algorithm
+    ring = algorithm.ring + (f" (valid over {args.ring} too)" if algorithm.ring != args.ring
+                             else "")
+    gap = "" if known is None else (" (the best known rank)" if entry.rank <= known
+                                    else f" (best known: {known})")
+    print(f"<{n},{m},{p}> over {args.ring}: rank {entry.rank}{gap}\n"
+          f"  ring: {ring}\n"
+          f"  coefficients: {entry.coefficients()}\n"
+          f"  additions: {entry.additions()}"
+          + (" (with its addition plan)" if algorithm.plan is not None else " (naive)") + "\n"
+          f"  source: {entry.source}\n"
+          f"  file: {entry.origin}\n"
+          f"  name: best-{n}x{m}x{p}" + ("" if args.ring == "Z" else f"-{args.ring.lower()}")
+          + " (mlo-algorithms show/export, mlo-benchmark)")
+    return 0
+
+
+def command_same(args: argparse.Namespace) -> int:
+    first, second = (resolve_one(name, "same") for name in (args.first, args.second))
+    result = compare(first, second)
+    for line in result.lines:
+        print(line)
+    print(result.verdict)
+    return 1 if result.verdict == "different" else 0
 
 
 # --- show / verify ---------------------------------------------------------------------------
@@ -184,10 +248,12 @@ def command_verify(args: argparse.Namespace) -> int:
 # --- import ----------------------------------------------------------------------------------
 def command_import(args: argparse.Namespace) -> int:
     source = label(args.file)
+    if not args.out and not args.into_catalogue:
+        raise UsageError("import: where to? accepted: --out DIR, --into-catalogue, or both")
     algorithms = read_algorithms(args.file, kind=args.format, ring=args.ring,
                                  shape=tuple(args.shape) if args.shape else None,
                                  c_transposed=not args.c_plain)
-    out = Path(args.out)
+    out = Path(args.out or ".")
     planned: list[tuple[Path, Algorithm]] = []
     for algorithm in algorithms:
         check = algorithm.verify()
@@ -204,6 +270,8 @@ def command_import(args: argparse.Namespace) -> int:
                 planned.append((out / f"{name}-lifted.json", lifted))
             except LiftError as error:
                 print(f"import: not lifted: {error}", file=sys.stderr)
+    if not args.out:
+        return _into_catalogue([algorithm for _, algorithm in planned])
     paths = [path for path, _ in planned]
     if len(set(paths)) != len(paths):
         raise UsageError(f"import: two algorithms of {source} would be written to the same "
@@ -217,6 +285,23 @@ def command_import(args: argparse.Namespace) -> int:
                 "import")
     for path, algorithm in planned:
         print(f"wrote {path} ({algorithm.name}, rank {algorithm.rank}, {algorithm.ring}, verified)")
+    return _into_catalogue([algorithm for _, algorithm in planned]) if args.into_catalogue else 0
+
+
+def _into_catalogue(algorithms: list[Algorithm]) -> int:
+    """Add verified algorithms to the user catalogue; one already there is reported."""
+    catalogue = load_catalogue()
+    for algorithm in algorithms:
+        try:
+            path, existing = add_to_catalogue(algorithm, catalogue=catalogue)
+        except OSError as error:
+            raise UsageError(f"import: cannot write into the catalogue: "
+                             f"{error.strerror or error}") from None
+        if path is None:
+            print(f"catalogue: {algorithm.name} is already there ({existing.origin})")
+        else:
+            print(f"catalogue: added {path} ({algorithm.name}, rank {algorithm.rank}, "
+                  f"{algorithm.ring})")
     return 0
 
 
@@ -290,15 +375,13 @@ def python_source(algorithm: Algorithm, function: str = "matmul") -> str:
 
 def command_export(args: argparse.Namespace) -> int:
     algorithm = resolve_one(args.algorithm, "export")
-    if args.format == "json":
-        text = json.dumps(algorithm.to_dict(), indent=1) + "\n"
-    elif args.format == "text":
+    if args.format == "python":
+        text = python_source(algorithm)
+    else:
         try:
-            text = format_products(algorithm)
+            text = format_algorithm(algorithm, args.format)
         except ValueError as error:
             raise UsageError(f"export: {error}") from None
-    else:
-        text = python_source(algorithm)
     if args.out:
         out = Path(args.out)
         if out.exists() and not args.force:
@@ -323,7 +406,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("list", help="library and discovered algorithms with ranks")
     listing.add_argument("--runs", help="folder searched for algorithm.json (default outputs/)")
+    listing.add_argument("--all", action="store_true", help="every shape, not only up to 6")
     listing.set_defaults(handler=command_list)
+    best = sub.add_parser("best", help="the catalogue's best scheme for a shape")
+    best.add_argument("shape", type=_shape_argument, help="NxMxP, e.g. 4x5x6")
+    best.add_argument("--ring", choices=["Z", "Q", "Z2"], default="Z")
+    best.set_defaults(handler=command_best)
+    same = sub.add_parser("same", help="are two schemes the same? (easy invariants)")
+    same.add_argument("first")
+    same.add_argument("second")
+    same.set_defaults(handler=command_same)
     show = sub.add_parser("show", help="formulas of an algorithm")
     show.add_argument("algorithm")
     show.set_defaults(handler=command_show)
@@ -333,8 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(handler=command_verify)
     importing = sub.add_parser("import", help="npz / text / JSON -> verified JSON files")
     importing.add_argument("file")
-    importing.add_argument("--out", required=True, help="folder for the JSON files")
-    importing.add_argument("--format", choices=["auto", "npz", "text", "json"], default="auto")
+    importing.add_argument("--out", help="folder for the JSON files")
+    importing.add_argument("--into-catalogue", action="store_true",
+                           help="add to the user catalogue ($MLO_CATALOGUE or outputs/catalogue)")
+    importing.add_argument("--format", choices=list(KINDS), default="auto")
     importing.add_argument("--ring", choices=["Z", "Q", "Z2"])
     importing.add_argument("--shape", type=_dimension, nargs=3, metavar=("N", "M", "P"),
                            help="shape of a text file, or the one algorithm to take from an .npz")
@@ -343,9 +437,9 @@ def build_parser() -> argparse.ArgumentParser:
     importing.add_argument("--lift", action="store_true", help="also write Z2 -> Z lifts")
     importing.add_argument("--force", action="store_true", help="overwrite existing files")
     importing.set_defaults(handler=command_import)
-    export = sub.add_parser("export", help="JSON, flip-graph text, or a Python function")
+    export = sub.add_parser("export", help="an interchange format or a Python function")
     export.add_argument("algorithm")
-    export.add_argument("--format", choices=["json", "python", "text"], default="json")
+    export.add_argument("--format", choices=[*WRITERS, "python"], default="json")
     export.add_argument("--out", help="file to write (default: stdout)")
     export.add_argument("--force", action="store_true", help="overwrite an existing --out")
     export.set_defaults(handler=command_export)

@@ -29,13 +29,27 @@ holds modulo 2 but not over the integers; else ``Z`` (so a sign error in an inte
 reported as wrong, not as correct modulo 2).
 
 :func:`read_algorithms` is the one entry point for "an algorithm file", recognised by content
-(not by extension): an AlphaTensor ``.npz`` (a zip archive, :mod:`mlo_exp.algorithms.alphatensor`),
-the
-JSON of :mod:`mlo_exp.algorithms.algorithm` (``{`` then ``"``), or either text format above.
+(not by extension), one module per format family (each states its convention):
+
+* a zip archive: AlphaTensor's ``.npz`` (members ``n,m,p.npy``,
+  :mod:`mlo_exp.algorithms.alphatensor`) or AlphaEvolve's ``U``/``V``/``W`` arrays
+  (:mod:`mlo_exp.algorithms.alphaevolve`);
+* a JSON object (``{`` then ``"``): ours (``"format": "mlo-exp/algorithm"``,
+  :mod:`mlo_exp.algorithms.algorithm`) or Perminov's (keys ``n``, ``m``, ``u``, ``v``, ``w``,
+  plain or addition-reduced, :mod:`mlo_exp.algorithms.perminov`);
+* text with ``TriadSet(``: the FMM catalogue's Maple files (:mod:`mlo_exp.algorithms.maple`);
+* text with ``U = np.array(...)``: AlphaEvolve's Python arrays;
+* rows of numbers in three ``#``-separated blocks: fast-matmul's coefficient files
+  (:mod:`mlo_exp.algorithms.benson`);
+* otherwise either flip-graph text format above.
+
+:data:`WRITERS` writes the interchange formats (:func:`format_algorithm`); each reads back
+exactly through :func:`read_algorithms`.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -43,7 +57,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mlo_exp.algorithms.algorithm import Algorithm, AlgorithmFileError
+from mlo_exp.algorithms import alphaevolve, benson, maple, perminov
+from mlo_exp.algorithms.algorithm import FORMAT_NAME, Algorithm, AlgorithmFileError, load_json
 from mlo_exp.algorithms.alphatensor import alphatensor_from_bytes
 from mlo_exp.algorithms.parsing import (
     MAX_DIM,
@@ -61,7 +76,7 @@ from mlo_exp.algorithms.parsing import (
 )
 from mlo_exp.algorithms.tensor import is_integral
 
-KINDS = ("auto", "npz", "json", "text")
+KINDS = ("auto", "npz", "json", "text", "perminov", "maple", "alphaevolve", "fast-matmul")
 ACCEPTED_PRODUCTS = ("a product like (a11+a22)*(b11+b22)*(c11+c22) with variables a11, a[1,1], "
                      "a_1_1, a(1,1) or a_{1,1} and integer or p/q coefficients")
 ACCEPTED_MATRICES = ("matrices like {{{1,0},{0,1}},{{1,0},{0,1}},{{1,0},{0,1}}} per term, or "
@@ -100,24 +115,58 @@ def read_algorithms(path: str | Path, kind: str = "auto",
     if kind not in KINDS:
         raise AlgorithmFileError(f"{source}: kind {show(kind)}; accepted: {', '.join(KINDS)}")
     data = read_bytes(path)
-    if kind == "npz" or (kind == "auto" and data[:2] == b"PK"):
-        found = alphatensor_from_bytes(data, source, ring, name=Path(path).name)
-        if shape is None:
-            return [found[key] for key in sorted(found)]
-        if tuple(shape) not in found:
-            known = " ".join(",".join(map(str, key)) for key in sorted(found))
-            raise AlgorithmFileError(f"{source}: no algorithm for {_shape(shape)}; accepted: "
-                                     f"one of {known}")
-        return [found[tuple(shape)]]  # type: ignore[index]
+    name = _name_from(Path(path).stem)
+    if kind in ("npz", "alphaevolve") or (kind == "auto" and data[:2] == b"PK"):
+        if kind == "alphaevolve" or alphaevolve.is_uvw_npz(data):
+            if data[:2] == b"PK":
+                return [_shaped(alphaevolve.read_uvw_npz(data, source, ring, name), shape,
+                                source)]
+        else:
+            return _alphatensor(data, source, ring, shape, path)
     text = decode_text(data, source)
-    if kind == "json" or (kind == "auto" and _looks_like_json(text)):
-        algorithm = Algorithm.from_json(text, source)
-        if shape is not None and tuple(shape) != algorithm.shape:
-            raise AlgorithmFileError(f"{source}: holds {_shape(algorithm.shape)}; accepted: the "
-                                     f"shape asked for, {_shape(shape)}")
-        return [with_ring(algorithm, ring, source)]
+    if kind in ("json", "perminov") or (kind == "auto" and _looks_like_json(text)):
+        return [_shaped(with_ring(_read_json(text, source, name), ring, source), shape, source)]
+    if kind == "maple" or (kind == "auto" and maple.looks_like_triadset(text)):
+        return [_shaped(maple.read_triadset(text, source, ring, name), shape, source)]
+    if kind == "alphaevolve" or (kind == "auto" and alphaevolve.looks_like_python_uvw(text)):
+        return [_shaped(alphaevolve.read_python_uvw(text, source, ring, name), shape, source)]
+    if kind == "fast-matmul" or (kind == "auto" and benson.looks_like_benson(text)):
+        return [_shaped(benson.read_benson(text, source, ring, name), shape, source)]
     return [parse_text(text, shape=shape, ring=ring, c_transposed=c_transposed, source=source,
-                       name=_name_from(Path(path).stem))]
+                       name=name)]
+
+
+def _alphatensor(data: bytes, source: str, ring: str | None,
+                 shape: tuple[int, int, int] | None, path: str | Path) -> list[Algorithm]:
+    found = alphatensor_from_bytes(data, source, ring, name=Path(path).name)
+    if shape is None:
+        return [found[key] for key in sorted(found)]
+    if tuple(shape) not in found:
+        known = " ".join(",".join(map(str, key)) for key in sorted(found))
+        raise AlgorithmFileError(f"{source}: no algorithm for {_shape(shape)}; accepted: "
+                                 f"one of {known}")
+    return [found[tuple(shape)]]  # type: ignore[index]
+
+
+def _read_json(text: str, source: str, name: str | None) -> Algorithm:
+    """Our JSON or Perminov's, told apart by their keys."""
+    data = load_json(text, source)
+    if perminov.looks_like_perminov(data):
+        return perminov.read_perminov(text, source, name)
+    if isinstance(data, dict) and "format" not in data:
+        raise AlgorithmFileError(
+            f"{source}: a JSON object with neither 'format' nor Perminov's keys n, m, u; "
+            f"accepted: {FORMAT_NAME!r} JSON (see mlo-algorithms export) or a Perminov scheme "
+            '{"n": [n, m, p], "m": R, "u": ..., "v": ..., "w": ...}')
+    return Algorithm.from_dict(data, source)
+
+
+def _shaped(algorithm: Algorithm, shape: tuple[int, int, int] | None,
+            source: str) -> Algorithm:
+    if shape is not None and tuple(shape) != algorithm.shape:
+        raise AlgorithmFileError(f"{source}: holds {_shape(algorithm.shape)}; accepted: the "
+                                 f"shape asked for, {_shape(shape)}")
+    return algorithm
 
 
 def read_algorithm_file(path: str | Path, shape: tuple[int, int, int] | None = None,
@@ -139,7 +188,7 @@ def with_ring(algorithm: Algorithm, ring: str | None, source: str) -> Algorithm:
         raise AlgorithmFileError(f"{source}: ring {ring} asked for, but the coefficients include "
                                  "fractions; accepted: ring Q")
     return Algorithm(algorithm.shape, algorithm.u, algorithm.v, algorithm.w, ring,
-                     dict(algorithm.provenance))
+                     dict(algorithm.provenance), plan=algorithm.plan)
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -586,3 +635,45 @@ def format_products(algorithm: Algorithm, c_transposed: bool = True) -> str:
         for r in range(algorithm.rank)
     ]
     return "\n".join(lines) + "\n"
+
+
+def format_matrices(algorithm: Algorithm, c_transposed: bool = True) -> str:
+    """The algorithm as a Mathematica/Maple-style ``.m`` list (Perminov's and the flip-graph
+    papers' layout): ``{`` then one ``{{{A}}, {{B}}, {{C}}}`` term per line, C transposed
+    (``p x n``) unless ``c_transposed`` is false; fractions ``p/q``."""
+    n, m, p = algorithm.shape
+
+    def matrix(column: np.ndarray, rows: int, cols: int, transpose: bool = False) -> str:
+        grid = [[str(Fraction(column[i * cols + k])) for k in range(cols)] for i in range(rows)]
+        if transpose:
+            grid = [list(row) for row in zip(*grid, strict=True)]
+        return "{" + ", ".join("{" + ", ".join(row) + "}" for row in grid) + "}"
+
+    terms = ["{" + ", ".join([matrix(algorithm.u[:, r], n, m), matrix(algorithm.v[:, r], m, p),
+                              matrix(algorithm.w[:, r], n, p, c_transposed)]) + "}"
+             for r in range(algorithm.rank)]
+    return "{\n  " + ",\n  ".join(terms) + "\n}\n"
+
+
+def format_json(algorithm: Algorithm) -> str:
+    """Our JSON (``mlo-exp/algorithm`` version 1)."""
+    return json.dumps(algorithm.to_dict(), indent=1) + "\n"
+
+
+#: the interchange formats written: name -> (writer, usual file suffix)
+WRITERS = {
+    "json": (format_json, ".json"),
+    "text": (format_products, ".exp"),
+    "m": (format_matrices, ".m"),
+    "perminov": (perminov.format_perminov, ".json"),
+    "maple": (maple.format_triadset, ".mpl"),
+    "alphaevolve": (alphaevolve.format_python_uvw, ".py"),
+    "fast-matmul": (benson.format_benson, ".txt"),
+}
+
+
+def format_algorithm(algorithm: Algorithm, name: str) -> str:
+    """``algorithm`` written in the interchange format ``name`` (a key of :data:`WRITERS`)."""
+    if name not in WRITERS:
+        raise ValueError(f"format {name!r}; accepted: {', '.join(WRITERS)}")
+    return WRITERS[name][0](algorithm)

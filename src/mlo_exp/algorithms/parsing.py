@@ -219,3 +219,65 @@ def check_exact_cost(shape: tuple[int, int, int], factors: tuple[np.ndarray, ...
             f"{where}: coefficients this large need big-integer arithmetic for the exact check, "
             f"and <{n},{m},{p}> with {rank} terms is {work} steps; accepted: "
             f"n*m * m*p * n*p * rank at most {MAX_BIG_CHECK_WORK} with such coefficients")
+
+
+_DECIMAL = re.compile(r"([+-]?)([0-9]+)\.([0-9]+)", re.ASCII)
+ACCEPTED_DECIMAL = (f"{ACCEPTED_NUMBER}, or a decimal such as 0.5 or -0.125 (no exponent, "
+                    f"read exactly)")
+
+
+def parse_decimal(token: str, where: str) -> Number:
+    """A coefficient written as an integer, ``p/q`` or a decimal ``[+-]d.ddd`` (read exactly:
+    ``0.5`` is 1/2, ``0.1`` is 1/10; at most 40 digits on each side, no exponent)."""
+    match = _DECIMAL.fullmatch(token)
+    if match is None:
+        try:
+            return parse_number(token, where)
+        except AlgorithmFileError:
+            raise AlgorithmFileError(f"{where}: coefficient {show(token)}; accepted: "
+                                     f"{ACCEPTED_DECIMAL}") from None
+    sign, whole, fraction = match.groups()
+    if len(whole) > _MAX_DIGITS or len(fraction) > _MAX_DIGITS:
+        raise AlgorithmFileError(f"{where}: coefficient {show(token)} is too long; accepted: "
+                                 f"{ACCEPTED_DECIMAL}")
+    value = Fraction(int(whole + fraction), 10 ** len(fraction))
+    return check_coefficient(-value if sign == "-" else value, where, token)
+
+
+def exact_value(value: object, where: str) -> Number:
+    """One coefficient of a parsed JSON or Python literal, exactly.
+
+    Accepted: an integer (not a bool), a :class:`~fractions.Fraction` (a decimal literal read
+    by :func:`mlo_exp.algorithms.algorithm.load_json` with ``decimals=True``), a float that is
+    integral or a binary fraction with denominator at most 2**20 (0.5, 0.125), or a string
+    ``p/q`` / decimal; each within the bounds of this module.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Fraction)):
+        kind = "null" if value is None else "a boolean" if isinstance(value, bool) else \
+            type(value).__name__
+        raise AlgorithmFileError(f"{where}: {kind} is not a number; accepted: {ACCEPTED_DECIMAL}")
+    if isinstance(value, str):
+        return parse_decimal(value.strip(), where)
+    if isinstance(value, float):
+        if not math.isfinite(value) or abs(value) > MAX_COEFFICIENT:
+            raise AlgorithmFileError(f"{where}: coefficient {value!r}; accepted: "
+                                     f"{ACCEPTED_DECIMAL}")
+        exact = Fraction(value)
+        if exact.denominator > 2**20:
+            raise AlgorithmFileError(f"{where}: coefficient {value!r} is not exact as a binary "
+                                     f"float; accepted: {ACCEPTED_DECIMAL}")
+        value = exact
+    return check_coefficient(value, where)  # type: ignore[arg-type]
+
+
+def factor_dims(rows: tuple[int, int, int], where: str) -> tuple[int, int, int]:
+    """``(n, m, p)`` from the row counts ``(n*m, m*p, n*p)`` of three factor matrices."""
+    nm, mp, np_ = rows
+    for n in range(1, MAX_DIM + 1):
+        if nm % n == 0 and np_ % n == 0:
+            m, p = nm // n, np_ // n
+            if m * p == mp and 1 <= m <= MAX_DIM and 1 <= p <= MAX_DIM:
+                return n, m, p
+    raise AlgorithmFileError(f"{where}: factor matrices with {nm}, {mp} and {np_} rows fit no "
+                             f"<n,m,p>; accepted: n*m, m*p and n*p rows, each size 1 to "
+                             f"{MAX_DIM}")

@@ -67,7 +67,11 @@ def to_exact(values: np.ndarray | list) -> np.ndarray:
             return array.astype(np.int64)
     if array.size == 0:
         return np.zeros(array.shape, dtype=np.int64)
-    unique, inverse = _unique(array.ravel().tolist())
+    if array.dtype.kind == "f":  # vectorised: a few distinct values among many entries
+        values, positions = np.unique(array.ravel(), return_inverse=True)
+        unique, inverse = [float(x) for x in values], positions.ravel()
+    else:
+        unique, inverse = _unique(array.ravel().tolist())
     exact = []
     for value in unique:
         if isinstance(value, float) and not math.isfinite(value):
