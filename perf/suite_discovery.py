@@ -32,7 +32,6 @@ own process (one torch thread each: the run's ``threads`` key).
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import logging
 import multiprocessing
@@ -157,6 +156,12 @@ def run_one(shape: str, agent: str, seed: int, budget_s: float, root: Path) -> d
         "simulations_per_s": (last["simulations"] / wall if "simulations" in last else None),
         "curve": step_points([(r["wall_time_s"], r.get("best_rank")) for r in records]),
     }
+
+
+def _run_job(job: tuple[str, str, int, float, str]) -> dict[str, Any]:
+    """:func:`run_one` for a worker process (one argument, picklable)."""
+    shape, agent, seed, budget_s, root = job
+    return run_one(shape, agent, seed, budget_s, Path(root))
 
 
 def step_points(curve: list[tuple[float, int | None]]) -> list[tuple[float, int | None]]:
@@ -298,11 +303,9 @@ def main(out_dir: Path, quick: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="mlo-discovery-") as root:
         if workers > 1:  # each run in its own process (forked), `workers` at a time
             context = multiprocessing.get_context("fork")
-            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context,
-                                                        max_tasks_per_child=1) as pool:
-                futures = [pool.submit(run_one, *job, Path(root)) for job in jobs]
-                for future in concurrent.futures.as_completed(futures):
-                    finished(future.result())
+            with context.Pool(workers, maxtasksperchild=1) as pool:  # a fresh process per run
+                for result in pool.imap_unordered(_run_job, [(*job, root) for job in jobs]):
+                    finished(result)
             order = {job: index for index, job in enumerate(jobs)}
             runs.sort(key=lambda r: order[(r["shape"], r["agent"], r["seed"], r["budget_s"])])
         else:

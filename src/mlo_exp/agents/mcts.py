@@ -180,7 +180,10 @@ class MctsAgent(GamePlayer):
         self.temperature = float(s.temperature)
         self.train_steps, self.train_batch = int(train_steps), int(train_batch)
         self.use_demonstrations = bool(demonstrations)
-        self.pretrain_steps = int(s.pretrain_steps) if demonstrations else 0
+        # A frozen network (learning_rate=0) spends no time on updates that change nothing:
+        # no pretraining, one step per episode (its losses are still reported).
+        self.frozen = learning_rate == 0
+        self.pretrain_steps = int(s.pretrain_steps) if demonstrations and not self.frozen else 0
         self.pretrained = 0  # demonstration-only steps done so far
         self.demo_max_rank = int(s.demo_max_rank or game.max_rank)
         self.demo_nonzeros = int(s.demo_nonzeros)
@@ -738,12 +741,13 @@ class MctsAgent(GamePlayer):
             return {}
         half = self.train_batch // 2
         sums: dict[str, float] = {}
-        for _ in range(self.train_steps):
+        steps = 1 if self.frozen else self.train_steps
+        for _ in range(steps):
             demos = self.demonstrations(half if self.buffer_count else self.train_batch) \
                 if self.use_demonstrations else None
             replay = min(half if demos is not None else self.train_batch, self.buffer_count)
             for key, value in self.learn_step(demos, replay).items():
-                sums[key] = sums.get(key, 0.0) + value / self.train_steps
+                sums[key] = sums.get(key, 0.0) + value / steps
         if "demo_policy_loss" in sums or "play_policy_loss" in sums:
             sums["policy_loss"] = sums.get("demo_policy_loss", 0.0) + sums.get(
                 "play_policy_loss", 0.0)
