@@ -11,7 +11,7 @@ TORCH_INDEX ?=
 TORCH_SPEC := torch>=2.10,<2.14
 EXTRAS ?= dev
 
-.PHONY: install train sweep test perf benchmark report lint format clean
+.PHONY: install train sweep test perf benchmark gpu-check report lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,14 +35,17 @@ sweep: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-# The performance suite: every perf/suite_*.py, tables written under perf/.
-# PERF_ARGS="--only NAME --quick" runs one suite with a small budget.
+# The performance suite: every perf/suite_*.py. A full run writes the committed tables under
+# perf/; PERF_ARGS="--only NAME --quick" runs one suite with a small budget and writes under
+# outputs/perf/ (UPDATE_PERF=1: perf/ in any case).
+UPDATE_PERF ?=
 perf: $(STAMP)
-	$(BIN)/python perf/run.py $(PERF_ARGS)
+	$(BIN)/python perf/run.py $(PERF_ARGS) $(if $(UPDATE_PERF),--update)
 
 # Strassen and AlphaTensor's <4,4,4> rank-49 algorithm against the backend's plain product
 # (CuPy on a CUDA device, else NumPy). BENCH_SIZES empty: sizes that fit the device (CPU
-# 2048 4096 8192; GPU 4096 8192 16384). Tables: console, perf/benchmark.md, perf/benchmark.json.
+# 2048 4096 8192; GPU 4096 8192 16384). Tables: console and outputs/benchmarks/<date>/...;
+# UPDATE_PERF=1 also rewrites the committed perf/benchmark.md and perf/benchmark.json.
 BENCH_ALGORITHMS ?= strassen alphatensor-4x4x4
 BENCH_SIZES ?=
 BENCH_REPEATS ?= 3
@@ -51,7 +54,16 @@ BENCH_ARGS ?=
 benchmark: $(STAMP)
 	$(BIN)/mlo-benchmark $(BENCH_ALGORITHMS) $(if $(BENCH_SIZES),--sizes $(BENCH_SIZES)) \
 		--repeats $(BENCH_REPEATS) --dtype $(BENCH_DTYPE) \
-		--markdown perf/benchmark.md --json perf/benchmark.json $(BENCH_ARGS)
+		$(if $(UPDATE_PERF),--markdown perf/benchmark.md --json perf/benchmark.json) \
+		$(BENCH_ARGS)
+
+# On a bare GPU machine (one H200, < 8 minutes): installs the wheels carried in .whl/, runs
+# the CUDA tests, a small mlo-train with the CuPy benchmark, and mlo-benchmark with CuPy
+# (Strassen and <4,4,4> at 8192 and 16384, levels 1-2, both strategies, TF32 off and on);
+# writes perf/benchmark-gpu.md. GPU_CHECK_ARGS="--dry-run" rehearses it on the CPU.
+GPU_CHECK_ARGS ?=
+gpu-check:
+	bash gpu/check.sh $(GPU_CHECK_ARGS)
 
 # Past benchmark results from the registry (outputs/benchmarks.sqlite).
 report: $(STAMP)

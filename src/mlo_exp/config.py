@@ -347,6 +347,7 @@ cs.store(name="default", group="schema/checkpoint", node=CheckpointConfig)
 BENCHMARK_BACKENDS = ("auto", "cupy", "numpy")
 BENCHMARK_DTYPES = ("float32", "float64")
 BENCHMARK_STRATEGIES = ("auto", "stream", "batched")
+BENCHMARK_PLANS = ("reduced", "naive")
 
 
 @dataclass
@@ -359,6 +360,10 @@ class BenchmarkConfig:
     ``allow_tf32``: let CuPy use TF32 for fp32 products (algorithm and baseline alike).
     ``compare``: library algorithms benchmarked alongside the run's best (e.g. [strassen]).
     ``registry``: also append the rows to the SQLite results registry in the outputs root.
+    ``plan``: ``reduced`` evaluates the block sums with shared subexpressions (and an
+    equivalent scheme with fewer additions where one is known), ``naive`` term by term.
+    ``chain``: consecutive calls per timed sample (time / chain); null: 1 on the CPU, 10 on
+    a GPU (short kernels are timed over several calls, as AlphaTensor's benchmark does).
     """
 
     _target_: str = MISSING  # in the YAML option
@@ -372,6 +377,8 @@ class BenchmarkConfig:
     allow_tf32: bool = False
     compare: list[str] = field(default_factory=list)
     registry: bool = True
+    plan: str = "reduced"
+    chain: int | None = None
 
     def __post_init__(self) -> None:
         _check(self.backend in BENCHMARK_BACKENDS, "benchmark.backend", self.backend,
@@ -382,6 +389,9 @@ class BenchmarkConfig:
                ", ".join(BENCHMARK_STRATEGIES))
         _positive("benchmark", "levels", self.levels)
         _positive("benchmark", "repeats", self.repeats)
+        _positive("benchmark", "chain", self.chain, allow_none=True)
+        _check(self.plan in BENCHMARK_PLANS, "benchmark.plan", self.plan,
+               ", ".join(BENCHMARK_PLANS))
         _check(self.warmup >= 0, "benchmark.warmup", self.warmup, "an integer >= 0")
         if self.sizes is not None:
             _check(len(self.sizes) > 0, "benchmark.sizes", self.sizes,

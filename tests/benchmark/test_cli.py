@@ -49,7 +49,7 @@ def test_algorithm_file_records_its_source_run(tmp_path: Path, capsys):
     path = algorithm.save(tmp_path / "found.json")
     markdown = tmp_path / "table.md"
     assert main([str(path), *QUICK, "--no-registry", "--markdown", str(markdown)]) == 0
-    assert "| strassen | 7 | 1 | 12 |" in markdown.read_text()
+    assert "| strassen | 7 | 1 | stream | 15/18 | 12x12x12 |" in markdown.read_text()
     assert "CPU" in markdown.read_text() or "GPU" in markdown.read_text()
     assert not ResultsStore().path.exists()
 

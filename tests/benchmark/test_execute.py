@@ -12,7 +12,8 @@ from mlo_exp.algorithms.library import lookup
 from mlo_exp.benchmark.backend import select_backend
 from mlo_exp.benchmark.execute import (
     BlockMatmul,
-    _prepare_step,
+    compile_program,
+    fused_sum_source,
     padded_size,
 )
 
@@ -97,16 +98,58 @@ def test_a_wrong_algorithm_gives_a_wrong_product():
     assert not np.allclose(BlockMatmul(algorithm, NUMPY, 1)(a, b), a @ b)
 
 
-def test_prepared_steps_skip_zeros_and_fold_single_coefficients():
-    algorithm = lookup("strassen")
-    steps = [_prepare_step(algorithm, r) for r in range(algorithm.rank)]
-    for step in steps:
-        for terms in (step.a_terms, step.b_terms, step.c_terms):
-            assert all(coefficient != 0 for _, coefficient in terms)
-        for terms in (step.a_terms, step.b_terms):
-            assert terms[0][1] == 1.0  # sums start with +1; single blocks are plain views
-    # m2 = (a21 + a22) * b11 feeds c21 and c22 (with -1): b11 is a view, no sum formed.
-    assert len(steps[1].b_terms) == 1
+@pytest.mark.parametrize("strategy", ["stream", "batched"])
+@pytest.mark.parametrize("plan", ["reduced", "naive"])
+@pytest.mark.parametrize(("name", "levels", "dims"), [
+    ("strassen", 2, (20, 24, 28)),
+    ("alphatensor-3x3x3", 1, (19, 20, 21)),   # coefficients +-2, shared sums
+    ("alphatensor-4x4x4", 2, (33, 32, 35)),   # two levels, padded
+    ("alphatensor-3x4x11", 1, (7, 9, 23)),    # fractions
+])
+def test_every_plan_and_strategy_gives_the_product(name, levels, dims, plan, strategy):
+    a, b = _operands(*dims)
+    executor = BlockMatmul(_library(name), NUMPY, levels, strategy, plan=plan)
+    np.testing.assert_allclose(executor(a, b), a @ b, rtol=1e-10, atol=1e-10)
+    out = np.full((dims[0], dims[2]), np.nan)
+    executor(a, b, out=out)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-10, atol=1e-10)
+
+
+def test_programs_reuse_slots_and_write_outputs_in_place():
+    """Slots are fewer than the values they hold; each C block is written by one step."""
+    executor = BlockMatmul(_library("alphatensor-4x4x4"), NUMPY, 1, "stream")
+    program = executor.program
+    sums = [s for s in program.instructions if s.kind == "sum"]
+    assert sum(program.slots.values()) < len(sums) + len(program.products)
+    written = [s.home[1] for s in program.instructions if s.home and s.home[0] == "C"]
+    assert sorted(written) == list(range(16))
+    assert executor.additions == sum(len(s.terms) - 1 for s in sums)
+    # the batched program writes each operand into its row of the stacks
+    batched = compile_program(executor.plan, "batched")
+    rows = {s.home for s in batched.instructions if s.home and s.home[0] in ("S", "T")}
+    assert len(rows) == 2 * len(batched.products)
+
+
+def test_zero_products_are_skipped():
+    algorithm = lookup("school-2x2x2")
+    u = np.array(algorithm.u, dtype=object)
+    u[:, 0] = 0  # product 0 vanishes; its C block must still be right (here: wrong on purpose)
+    from mlo_exp.algorithms.algorithm import Algorithm
+
+    broken = Algorithm((2, 2, 2), u, algorithm.v, algorithm.w, "Z")
+    executor = BlockMatmul(broken, NUMPY, 1)
+    assert 0 not in executor.program.products
+    a, b = _operands(4, 4, 4)
+    expected = a @ b
+    expected[:2, :2] -= a[:2, :2] @ b[:2, :2]
+    np.testing.assert_allclose(executor(a, b), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_fused_kernel_source():
+    params, operation = fused_sum_source((1.0, -1.0, 0.5))
+    assert params == "T x0, T x1, T x2"
+    assert operation == "out = x0 - x1 + (T)(0.5) * x2"
+    assert fused_sum_source((-1.0,))[1] == "out = - x0"
 
 
 def test_refuses_modulo_two_algorithms_and_bad_settings():
@@ -116,6 +159,8 @@ def test_refuses_modulo_two_algorithms_and_bad_settings():
         BlockMatmul(lookup("strassen"), NUMPY, levels=0)
     with pytest.raises(ValueError, match="strategy"):
         BlockMatmul(lookup("strassen"), NUMPY, strategy="magic")
+    with pytest.raises(ValueError, match="plan"):
+        BlockMatmul(lookup("strassen"), NUMPY, plan="magic")
 
 
 def test_padded_size():

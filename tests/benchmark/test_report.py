@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from mlo_exp.benchmark.report import display_rows, format_comparison, format_table, plot
+from mlo_exp.benchmark.report import (
+    break_even,
+    display_rows,
+    format_break_even,
+    format_comparison,
+    format_table,
+    interpret,
+    plot,
+    side_by_side,
+)
 from mlo_exp.io import WriteError
 from tests.disk_faults import fail_writes
 
@@ -39,7 +48,7 @@ def test_console_table_names_the_device_and_speedups():
 
 def test_comparison_puts_benchmarks_side_by_side():
     text = format_comparison(ROWS)
-    line_512 = next(line for line in text.splitlines() if " 512 " in line)
+    line_512 = next(line for line in text.splitlines() if " 512x512x512 " in line)
     assert "1.100x" in line_512 and "1.200x" in line_512
 
 
@@ -58,3 +67,49 @@ def test_plots_that_cannot_be_written_raise_write_error(tmp_path: Path, monkeypa
     with pytest.raises(WriteError) as caught:
         plot(ROWS, tmp_path / "file.txt" / "figs")
     assert caught.value.errno == errno.ENOTDIR
+
+
+def _series(speedups: dict[int, float], algorithm: str = "strassen", **extra) -> list[dict]:
+    return [{**_row("b", algorithm, size, speedup), **extra} for size, speedup in speedups.items()]
+
+
+def test_break_even_is_interpolated_in_log_size():
+    (entry,) = break_even(_series({1024: 0.8, 2048: 0.9, 4096: 1.1, 8192: 1.2}))
+    assert entry["status"] == "crossed"
+    assert entry["size"] == pytest.approx(2048 * 2**0.5)  # halfway from 0.9x to 1.1x
+    assert "beats the plain product from N ~ 2896" in entry["text"]
+
+
+def test_break_even_not_within_or_from_the_smallest_size():
+    (losing,) = break_even(_series({256: 0.2, 512: 1.3, 1024: 0.7}))  # loses at the largest
+    assert losing["status"] == "not_within" and losing["size"] is None
+    assert "not within the measured sizes (up to N=1024" in losing["text"]
+    (winning,) = break_even(_series({4096: 1.05, 8192: 1.1}))
+    assert winning["status"] == "wins_from_smallest" and winning["size"] == 4096
+
+
+def test_break_even_uses_the_median_of_repeated_rows_and_separates_schemes():
+    rows = _series({512: 0.5, 1024: 1.5}) + _series({512: 0.9}) + _series({512: 0.95}) \
+        + _series({512: 2.0, 1024: 2.0}, strategy="batched")
+    entries = {entry["scheme"]: entry for entry in break_even(rows)}
+    assert entries["strassen L1"]["speedups"][0] == 0.9  # median of 0.5, 0.9, 0.95
+    assert entries["strassen L1 batched"]["status"] == "wins_from_smallest"
+    assert "break-even" in format_break_even(rows)
+
+
+def test_the_reading_for_the_user_says_a_cpu_loss_is_expected():
+    losing = _series({256: 0.14, 512: 0.4, 1024: 0.74})
+    sentence = interpret(losing)
+    assert sentence.startswith("On this CPU no scheme beat the plain product at N <= 1024")
+    assert "expected" in sentence and "exactly verified" in sentence
+    winning = interpret(_series({4096: 0.95, 8192: 1.1}))
+    assert "beats the plain product from N ~" in winning
+
+
+def test_side_by_side_has_one_column_per_setting():
+    rows = _series({512: 1.1}) + _series({512: 0.8}, strategy="batched", levels=2) \
+        + _series({512: 0.7}, strategy="batched", levels=2, math_mode="fp32 TF32 allowed")
+    table = side_by_side(rows)
+    header = table.splitlines()[0]
+    assert "L1 " in header and "L2 batched" in header and "L2 batched TF32" in header
+    assert "| strassen | 512x512x512 | 1.100x | 0.800x | 0.700x |" in table

@@ -31,6 +31,8 @@ def test_default_config_has_the_stage_and_none_switches_it_off(compose_config):
     ("benchmark.repeats=0", "benchmark.repeats"),
     ("benchmark.sizes=[64,0]", "benchmark.sizes[1]"),
     ("benchmark.strategy=fast", "benchmark.strategy"),
+    ("benchmark.plan=clever", "benchmark.plan"),
+    ("benchmark.chain=0", "benchmark.chain"),
 ])
 def test_bad_values_name_the_key(compose_config, override, key):
     with pytest.raises(ConfigError) as error:
@@ -50,6 +52,30 @@ def test_the_stage_checks_library_names_before_the_run_writes(compose_config):
 def test_cupy_backend_without_a_device_is_a_config_error(compose_config):
     with pytest.raises(ConfigError, match="benchmark.backend='cupy'.*numpy or auto"):
         check_components(compose_config(["benchmark.backend=cupy"]))
+
+
+@pytest.mark.skipif(cuda_available(), reason="this machine has a CUDA device")
+def test_tf32_without_a_device_is_a_config_error(compose_config):
+    with pytest.raises(ConfigError, match="benchmark.allow_tf32.*false here"):
+        check_components(compose_config(["benchmark.allow_tf32=true"]))
+
+
+def test_the_stage_times_a_run_and_reads_the_result(tmp_path: Path, caplog):
+    from mlo_exp.algorithms.library import lookup
+
+    run = RunContext.create(tmp_path, 0, ["test"])
+    stage = BenchmarkStage(run=run, logger=SimpleNamespace(log_benchmark=lambda *a: None),
+                           sizes=[16, 32], repeats=1, warmup=0, registry=False,
+                           compare=["alphatensor-4x2x4"])
+    with caplog.at_level(logging.INFO, logger="mlo_exp"):
+        stage.on_run_end(SimpleNamespace(best=lookup("strassen")),
+                         SimpleNamespace(status="success"))
+    record = json.loads((Path(run.run_dir) / "benchmark" / "benchmark.json").read_text())
+    assert record["status"] == "success", record
+    assert [r["additions"] for r in record["rows"]][:2] == [15, 15]
+    assert record["rows"][2]["algorithm_shape"] == "<4,2,4>"
+    assert len(record["break_even"]) == 2
+    assert f"benchmark: {record['reading']}" in caplog.text
 
 
 def test_a_run_without_a_verified_algorithm_is_skipped(tmp_path: Path, caplog):
@@ -85,6 +111,10 @@ def test_stage_runs_at_the_end_of_mlo_train_with_the_same_run_id(run_train, tmp_
     assert stored == [(run_id, 16), (run_id, 34), (run_id, 16), (run_id, 34)]
     log_text = (run_dir / "train.log").read_text()
     assert f"benchmark (run_id {run_id})" in log_text and "speedup" in log_text
+    assert "break-even against the plain product" in log_text
+    assert record["reading"] in log_text and record["reading"].startswith("On this ")
+    assert {entry["scheme"] for entry in record["break_even"]} >= {"strassen L1 stream"} \
+        or record["facts"]["backend"] == "cupy"
 
     # The run as a standalone target, by directory and by run_id: a new benchmark_id, and
     # the training run recorded as source_run_id.

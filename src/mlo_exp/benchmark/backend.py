@@ -10,17 +10,27 @@ device, else NumPy; ``cupy`` without CuPy or without a device is a :class:`Backe
 never a silent fallback; ``numpy`` always runs on the host CPU.
 
 Math mode: fp32 products run in full fp32 unless ``allow_tf32`` is set (CuPy's compute type
-for float32, also what ``CUPY_TF32=1`` selects). NumPy has no reduced-precision mode. The
-mode in force is reported in :attr:`Backend.math_mode`, and the algorithm and the baseline
-always run under the same mode.
+for float32, also what ``CUPY_TF32=1`` selects). The mode is applied only inside
+:meth:`Backend.math_scope` (the measurement enters it around every size, so every GEMM of
+every level, batched ones included, and the baseline run under it) and restored on exit:
+``CUPY_TF32`` and CuPy's compute type are process-wide, and nothing else in the process
+should inherit them. NumPy has no reduced-precision mode: ``allow_tf32`` with NumPy is
+refused (:class:`BackendError`), never silently ignored. The mode is reported in
+:attr:`Backend.math_mode`.
+
+Timing (:meth:`Backend.time`): ``chain`` consecutive calls per sample, divided by
+``chain`` (short GPU kernels are timed over several calls, as AlphaTensor's benchmark
+does); the measurement takes the median over many samples.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -43,6 +53,7 @@ class Backend:
     xp: ModuleType
     device: dict[str, Any] = field(default_factory=dict)
     math_mode: str = "fp32 (no reduced precision)"
+    allow_tf32: bool = False
 
     @property
     def on_gpu(self) -> bool:
@@ -61,24 +72,52 @@ class Backend:
         """Backend array -> NumPy array."""
         return self.xp.asnumpy(array) if self.on_gpu else np.asarray(array)
 
-    def time(self, call: Callable[[], Any]) -> tuple[float, Any]:
-        """Seconds one ``call()`` takes, and its result.
+    def time(self, call: Callable[[], Any], chain: int = 1) -> tuple[float, Any]:
+        """Seconds one ``call()`` takes (the mean of ``chain`` consecutive calls), and the
+        last result.
 
-        GPU: CUDA events recorded around the call on the current stream, after a
+        GPU: CUDA events recorded around the calls on the current stream, after a
         synchronisation, and read after the end event has completed. CPU: ``perf_counter``.
         """
+        chain = max(1, int(chain))
+        result = None
         if self.on_gpu:
             cuda = self.xp.cuda
             self.sync()
             start, end = cuda.Event(), cuda.Event()
             start.record()
-            result = call()
+            for _ in range(chain):
+                result = call()
             end.record()
             end.synchronize()
-            return cuda.get_elapsed_time(start, end) / 1000.0, result
+            return cuda.get_elapsed_time(start, end) / 1000.0 / chain, result
         started = time.perf_counter()
-        result = call()
-        return time.perf_counter() - started, result
+        for _ in range(chain):
+            result = call()
+        return (time.perf_counter() - started) / chain, result
+
+    @contextlib.contextmanager
+    def math_scope(self) -> Iterator[None]:
+        """The math mode in force inside the block, the previous one restored after (see
+        the module docstring). A no-op on NumPy."""
+        if not self.on_gpu:
+            yield
+            return
+        linalg = _cupy_linalg(self.xp)
+        previous_env = os.environ.get("CUPY_TF32")
+        previous_type = linalg.get_compute_type(np.float32) if linalg is not None else None
+        os.environ["CUPY_TF32"] = "1" if self.allow_tf32 else "0"
+        if linalg is not None:
+            linalg.set_compute_type(np.float32, _compute_type(linalg, self.allow_tf32))
+        try:
+            yield
+        finally:
+            if previous_env is None:
+                os.environ.pop("CUPY_TF32", None)
+            else:
+                os.environ["CUPY_TF32"] = previous_env
+            if linalg is not None:
+                linalg.set_compute_type(np.float32, previous_type)
 
     def free_memory_bytes(self) -> int:
         """Memory a benchmark may use: free device memory, or available host memory."""
@@ -108,6 +147,9 @@ def select_backend(choice: str = "auto", allow_tf32: bool = False) -> Backend:
                 f"benchmark.backend=cupy but {why}; accepted here: benchmark.backend=numpy "
                 "(host CPU) or auto (CuPy when a CUDA device is present, else NumPy)"
             )
+    if allow_tf32:
+        raise BackendError("allow_tf32 needs CuPy on a CUDA device; NumPy always computes "
+                           "fp32 in full precision: accepted here: allow_tf32=false")
     return _numpy_backend()
 
 
@@ -155,24 +197,39 @@ def _cupy_backend(cupy: ModuleType, allow_tf32: bool) -> Backend:
         "numpy_version": np.__version__,
         "host_cpu": host_cpu_name(),
     }
-    return Backend("cupy", cupy, info, _set_cupy_math_mode(cupy, allow_tf32))
+    return Backend("cupy", cupy, info, _describe_cupy_math_mode(cupy, allow_tf32),
+                   allow_tf32=allow_tf32)
 
 
-def _set_cupy_math_mode(cupy: ModuleType, allow_tf32: bool) -> str:
-    """Set CuPy's float32 compute type and return a description of the mode in force."""
-    os.environ["CUPY_TF32"] = "1" if allow_tf32 else "0"  # read by CuPy on its first GEMM
-    try:
-        from cupy._core import _routines_linalg as linalg
+def _cupy_linalg(cupy: ModuleType) -> Any:
+    """CuPy's private module holding the float32 compute type, or None where absent."""
+    core = getattr(cupy, "_core", None)
+    linalg = getattr(core, "_routines_linalg", None)
+    if linalg is None and getattr(cupy, "__name__", "") == "cupy":
+        try:
+            linalg = importlib.import_module("cupy._core._routines_linalg")
+        except ImportError:
+            return None
+    if linalg is None or not hasattr(linalg, "set_compute_type"):
+        return None
+    return linalg
 
-        # CuPy's compute types: 1 = COMPUTE_TYPE_DEFAULT (full fp32), 7 = COMPUTE_TYPE_TF32.
-        wanted = getattr(linalg, "COMPUTE_TYPE_TF32", 7) if allow_tf32 \
-            else getattr(linalg, "COMPUTE_TYPE_DEFAULT", 1)
-        linalg.set_compute_type(np.float32, wanted)
-        in_force = linalg.get_compute_type(np.float32)
+
+def _compute_type(linalg: Any, allow_tf32: bool) -> int:
+    """CuPy's compute types: 1 = COMPUTE_TYPE_DEFAULT (full fp32), 7 = COMPUTE_TYPE_TF32."""
+    return getattr(linalg, "COMPUTE_TYPE_TF32", 7) if allow_tf32 \
+        else getattr(linalg, "COMPUTE_TYPE_DEFAULT", 1)
+
+
+def _describe_cupy_math_mode(cupy: ModuleType, allow_tf32: bool) -> str:
+    """What :meth:`Backend.math_scope` puts in force (nothing is changed here)."""
+    linalg = _cupy_linalg(cupy)
+    if linalg is not None:
         names = {1: "COMPUTE_TYPE_DEFAULT", 7: "COMPUTE_TYPE_TF32"}
-        mode = names.get(int(in_force), str(in_force))
-    except (ImportError, AttributeError):  # a CuPy without the private API: env var only
-        mode = f"CUPY_TF32={os.environ['CUPY_TF32']}"
+        wanted = int(_compute_type(linalg, allow_tf32))
+        mode = names.get(wanted, str(wanted))
+    else:  # a CuPy without the private API: the environment variable only
+        mode = f"CUPY_TF32={'1' if allow_tf32 else '0'}"
     override = os.environ.get("NVIDIA_TF32_OVERRIDE")
     suffix = f", NVIDIA_TF32_OVERRIDE={override}" if override is not None else ""
     allowed = "TF32 allowed" if allow_tf32 else "TF32 off"

@@ -2,17 +2,26 @@
 
 Usage::
 
-    mlo-benchmark TARGET [TARGET ...] [--sizes N ...] [--dtype float32] [--levels 1]
-                  [--repeats 3] [--warmup 1] [--backend auto|cupy|numpy] [--strategy ...]
+    mlo-benchmark TARGET [TARGET ...] [--sizes N ...] [--shape N1xN2xN3 ...]
+                  [--dtype float32] [--levels 1 [2]] [--strategy stream [batched]]
+                  [--tf32 off [on]] [--plan reduced|naive] [--repeats 3] [--warmup 1]
+                  [--chain K] [--backend auto|cupy|numpy]
     mlo-benchmark report [--last K] [--algorithm TEXT] [--benchmark-id ID]
 
 A TARGET is a run directory (its ``algorithm.json``; its ``run.json`` gives the source
 run_id), a run_id (looked up under the outputs root), an algorithm file (format
 ``mlo-exp/algorithm``), or a library name (``strassen``, ``school-NxMxP``,
-``alphatensor-NxMxP``). Each invocation gets its own ``benchmark_id``; rows record the
-training run an algorithm came from as ``source_run_id``. Results go to
+``alphatensor-NxMxP`` in any order of the sides: ``alphatensor-4x2x4`` is AlphaTensor's
+``<2,4,4>`` reordered, exactly). ``--shape`` times rectangular products (``N1 x N2`` times
+``N2 x N3``) instead of square sizes. ``--levels``, ``--strategy`` and ``--tf32`` take
+several values: every combination is timed, and the table, the Markdown file and the
+break-even lines show them side by side. Each invocation gets its own ``benchmark_id``;
+rows record the training run an algorithm came from as ``source_run_id``. Results go to
 ``<outputs>/benchmarks/<date>/<time>_<benchmark_id>/`` (``benchmark.json``, PNG plots) and
-the results registry (``<outputs>/benchmarks.sqlite``).
+the results registry (``<outputs>/benchmarks.sqlite``); ``--markdown``/``--json`` write
+further copies where asked (``make benchmark`` asks for ``perf/`` only with
+``UPDATE_PERF=1``). After the table: the block additions per level (plan and term by
+term) and, per scheme and device, the size from which it beats the plain product.
 
 Exit codes: 0 done; 1 an output could not be written or the registry could not be read;
 2 bad input (unknown target, invalid file, refused algorithm, a backend that cannot run here,
@@ -43,7 +52,6 @@ from pathlib import Path
 from typing import Any
 
 from mlo_exp.algorithms.algorithm import Algorithm, AlgorithmFileError
-from mlo_exp.algorithms.library import lookup
 from mlo_exp.benchmark.backend import BackendError, select_backend
 from mlo_exp.benchmark.measure import (
     CPU_FULL_SIZES,
@@ -51,12 +59,22 @@ from mlo_exp.benchmark.measure import (
     Identity,
     benchmark_algorithm,
     facts,
+    parse_problem,
 )
-from mlo_exp.benchmark.report import format_comparison, format_table, plot
+from mlo_exp.benchmark.report import (
+    break_even,
+    format_break_even,
+    format_comparison,
+    format_table,
+    plot,
+    side_by_side,
+)
+from mlo_exp.benchmark.schemes import resolve_scheme
 from mlo_exp.benchmark.store import RegistryReadError, ResultsStore
 from mlo_exp.config import (
     BENCHMARK_BACKENDS,
     BENCHMARK_DTYPES,
+    BENCHMARK_PLANS,
     BENCHMARK_STRATEGIES,
     BenchmarkConfig,
     ConfigError,
@@ -97,7 +115,7 @@ def resolve_target(text: str) -> tuple[Algorithm, str | None]:
     if text.endswith(".json"):
         raise TargetError(f"{text!r}: no such file; accepted: {TARGET_FORMS}")
     try:
-        return lookup(text), None
+        return resolve_scheme(text), None
     except KeyError as error:
         raise TargetError(f"{text!r} is not {TARGET_FORMS}. {error.args[0]}") from None
 
@@ -127,15 +145,25 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sizes", type=int, nargs="+", default=None,
                         help="square sizes N; default: what fits the device (CPU "
                              f"{' '.join(map(str, CPU_FULL_SIZES))}; GPU 4096 8192 16384)")
+    parser.add_argument("--shape", nargs="+", default=None, metavar="N1xN2xN3",
+                        help="rectangular problems (N1 x N2 times N2 x N3) instead of --sizes")
     parser.add_argument("--dtype", choices=BENCHMARK_DTYPES, default=defaults.dtype)
-    parser.add_argument("--levels", type=int, default=defaults.levels)
+    parser.add_argument("--levels", type=int, nargs="+", default=[defaults.levels],
+                        help="recursion levels (several: each is timed)")
     parser.add_argument("--warmup", type=int, default=defaults.warmup)
     parser.add_argument("--repeats", type=int, default=defaults.repeats)
+    parser.add_argument("--chain", type=int, default=defaults.chain,
+                        help="consecutive calls per timed sample (default: 1 CPU, 10 GPU)")
     parser.add_argument("--backend", choices=BENCHMARK_BACKENDS, default=defaults.backend)
-    parser.add_argument("--strategy", choices=BENCHMARK_STRATEGIES,
-                        default=defaults.strategy)
+    parser.add_argument("--strategy", choices=BENCHMARK_STRATEGIES, nargs="+",
+                        default=[defaults.strategy], help="several: each is timed")
+    parser.add_argument("--plan", choices=BENCHMARK_PLANS, default=defaults.plan,
+                        help="block sums with shared subexpressions (reduced) or term by term")
+    parser.add_argument("--tf32", choices=("off", "on"), nargs="+", default=None,
+                        help="CuPy fp32 math: off, on, or both (side by side)")
     parser.add_argument("--allow-tf32", action="store_true",
-                        help="let CuPy use TF32 for fp32 (both algorithm and baseline)")
+                        help="let CuPy use TF32 for fp32 (both algorithm and baseline); "
+                             "same as --tf32 on")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random operands")
     parser.add_argument("--no-registry", action="store_true",
                         help="do not append to the results registry")
@@ -187,41 +215,57 @@ def report(args: argparse.Namespace) -> int:
 
 
 def benchmark(args: argparse.Namespace) -> int:
+    tf32 = args.tf32 or (["on"] if args.allow_tf32 else ["off"])
     try:
-        settings = BenchmarkConfig(backend=args.backend, sizes=args.sizes, dtype=args.dtype,
-                                   levels=args.levels, warmup=args.warmup,
-                                   repeats=args.repeats, strategy=args.strategy,
-                                   allow_tf32=args.allow_tf32, registry=not args.no_registry)
+        variants = [BenchmarkConfig(backend=args.backend, sizes=args.sizes, dtype=args.dtype,
+                                    levels=levels, warmup=args.warmup, repeats=args.repeats,
+                                    strategy=strategy, allow_tf32=mode == "on",
+                                    registry=not args.no_registry, plan=args.plan,
+                                    chain=args.chain)
+                    for mode in dict.fromkeys(tf32) for levels in dict.fromkeys(args.levels)
+                    for strategy in dict.fromkeys(args.strategy)]
+        settings = variants[0]
+        problems = [parse_problem(text) for text in args.shape] if args.shape else None
         targets = [resolve_target(text) for text in args.targets]
-        backend = select_backend(settings.backend, settings.allow_tf32)
-    except (ConfigError, TargetError, AlgorithmFileError, BackendError) as error:
+        backends = {mode: select_backend(settings.backend, mode == "on")
+                    for mode in dict.fromkeys(tf32)}
+    except (ConfigError, ValueError) as error:  # a bad setting or --shape
         print(f"mlo-benchmark: {error}", file=sys.stderr)
         return 2
+    except (TargetError, AlgorithmFileError, BackendError) as error:
+        print(f"mlo-benchmark: {error}", file=sys.stderr)
+        return 2
+    backend = backends[tf32[0]]
     benchmark_id = new_run_id()
     log.info("benchmark_id %s on %s", benchmark_id, backend.device["device"])
-    sizes = settings.sizes or (None if backend.on_gpu else list(CPU_FULL_SIZES))
+    sizes: list[Any] | None = problems or settings.sizes or (
+        None if backend.on_gpu else list(CPU_FULL_SIZES))
     rows: list[dict[str, Any]] = []
     try:
         for algorithm, source_run_id in targets:
             identity = Identity(benchmark_id, benchmark_id, source_run_id)
-            rows += benchmark_algorithm(algorithm, backend, identity, sizes, settings.dtype,
-                                        settings.levels, settings.warmup, settings.repeats,
-                                        settings.strategy, seed=args.seed)
+            for variant in variants:
+                rows += benchmark_algorithm(
+                    algorithm, backends["on" if variant.allow_tf32 else "off"], identity,
+                    sizes, variant.dtype, variant.levels, variant.warmup, variant.repeats,
+                    variant.strategy, seed=args.seed, plan=variant.plan, chain=variant.chain)
     except BenchmarkRefused as error:
         print(f"mlo-benchmark: {error}", file=sys.stderr)
         return 2
     sources = sorted({str(s) for _, s in targets if s})
     run_facts = facts(backend, Identity(benchmark_id, benchmark_id, ",".join(sources) or None),
-                      {**vars(settings), "targets": args.targets, "sizes": sizes})
+                      {**vars(settings), "targets": args.targets, "sizes": sizes,
+                       "levels": args.levels, "strategy": args.strategy, "tf32": tf32})
     for row in rows:
         row["git_commit"] = run_facts["git_commit"]
     now = dt.datetime.now()
     out_dir = args.out or (outputs_root() / "benchmarks" / f"{now:%Y-%m-%d}"
                            / f"{now:%H-%M-%S}_{benchmark_id}")
     payload = {"benchmark_id": benchmark_id, "status": "success", "facts": run_facts,
-               "rows": rows}
+               "rows": rows, "break_even": break_even(rows)}
     # The table first: whatever output is refused below, the measurements are not lost.
     print(format_table(rows, title=f"benchmark {benchmark_id}"), flush=True)
+    print(format_break_even(rows), flush=True)
     refused = 0
 
     def attempt(write) -> bool:  # noqa: ANN001 - a thunk
@@ -247,12 +291,14 @@ def benchmark(args: argparse.Namespace) -> int:
         attempt(lambda: atomic_write_text(args.markdown, markdown_table(rows, run_facts)))
     if args.json:
         attempt(lambda: atomic_write_text(args.json, json.dumps(
-            {"facts": run_facts, "rows": rows}, indent=1, default=str) + "\n"))
+            {"facts": run_facts, "rows": rows, "break_even": payload["break_even"]},
+            indent=1, default=str) + "\n"))
     return 1 if refused else 0
 
 
 def markdown_table(rows: list[dict[str, Any]], run_facts: dict[str, Any]) -> str:
-    """The benchmark as a Markdown document: device facts, then one row per algorithm/size."""
+    """The benchmark as a Markdown document: device facts, the speedups side by side, the
+    break-even sizes, then one row per scheme and size."""
     kind = "GPU" if run_facts.get("backend") == "cupy" else "CPU"
     lines = [f"# Benchmark {run_facts['benchmark_id']} ({kind}, backend {run_facts['backend']})",
              "",
@@ -264,15 +310,28 @@ def markdown_table(rows: list[dict[str, Any]], run_facts: dict[str, Any]) -> str
              f"- git commit: {run_facts.get('git_commit')}; at {run_facts.get('timestamp')}",
              f"- host load average (1/5/15 min) at the end: {run_facts.get('host_load_average')} "
              f"on {run_facts.get('cpu_threads') or '?'} CPU threads",
-             "- timing: warm-up, then repeats alternating baseline and algorithm, each writing "
-             "into an output allocated once; speedup = baseline median / algorithm median; "
-             "TFLOP/s = 2N^3 / median",
+             "- timing: warm-up, then repeats alternating baseline and algorithm (each sample "
+             "`chain` consecutive calls), each writing into an output allocated once; speedup = "
+             "baseline median / algorithm median; TFLOP/s = 2 N1 N2 N3 / median; additions = "
+             "block additions per level with shared subexpressions / term by term",
              "",
-             "| algorithm | R | levels | N | dtype | median s | min s | max s | TFLOP/s | "
-             "plain median s | speedup | min/min | rel. error |",
-             "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "## Speedup over the plain product, side by side (median / median)",
+             "",
+             side_by_side(rows),
+             "",
+             "## Break-even",
+             "",
+             *[f"- {entry['text']}" for entry in break_even(rows)],
+             "",
+             "## All rows",
+             "",
+             "| algorithm | R | levels | strategy | additions | problem | dtype | median s | "
+             "min s | max s | TFLOP/s | plain median s | speedup | min/min | rel. error |",
+             "|---|---:|---:|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['algorithm']} | {r['rank']} | {r['levels']} | {r['size']} | "
+        additions = f"{r.get('additions')}/{r.get('additions_naive')}"
+        lines.append(f"| {r['algorithm']} | {r['rank']} | {r['levels']} | "
+                     f"{r.get('strategy')} | {additions} | {r.get('problem', r['size'])} | "
                      f"{r['dtype']} | {r['median_s']:.4f} | {r['min_s']:.4f} | "
                      f"{r['max_s']:.4f} | {r['tflops']:.3f} | {r['baseline_median_s']:.4f} | "
                      f"{r['speedup']:.3f}x | {r.get('speedup_of_min', float('nan')):.3f}x | "

@@ -10,22 +10,28 @@ factor matrices. Term ``r`` computes ``M_r = (sum_a U[a,r] A_a) @ (sum_b V[b,r] 
 algorithm. Sizes that do not divide by ``n**levels`` (etc.) are zero-padded once at the
 top and the result is cut back.
 
+Evaluation plan (:mod:`mlo_exp.benchmark.plan`): the operand sums ``S_r``, ``T_r`` and the
+output sums ``C_c`` are evaluated by straight-line programs that share common
+subexpressions (and, where one is known, on an exactly verified equivalent scheme with fewer
+additions, e.g. Strassen in Winograd's form: 15 block additions instead of 18).
+``plan="naive"`` sums term by term. Both strategies run the same compiled program per
+level; temporaries live in workspace slots reused after their last use (allocated once,
+kept between calls), and a value that is a ``C`` block is computed straight into it.
+
 Two strategies, one code path for NumPy and CuPy (``xp``):
 
-* ``stream`` (default on the CPU): one term at a time, with three preallocated block
-  buffers per level. Operand sums are formed in place (``add(x, y, out=S)``); a sum with a
-  single block is a view, not a copy, and its coefficient is folded into ``W``; zero
-  coefficients are skipped. A product whose term feeds a single, still empty ``C`` block is
-  written straight into it (``matmul(..., out=C_c)``); other products are accumulated in
-  place (``C_c += M``). Memory traffic per level is a few block passes per term, and no
-  temporary is ever allocated inside the timed loop after the first call. On the CPU the
-  elementwise passes are split by rows over a small thread pool (NumPy's ufuncs are
-  single-threaded; the BLAS products are already multi-threaded), and a sum of three or
-  more blocks is cache-blocked (each block read once, see ``_fused_sum``).
-* ``batched`` (default on the GPU): the blocks are gathered into a ``(nm, block)`` layout
-  and every linear combination is one small GEMM with the factor matrices
-  (``S = U^T A_blocks``), the ``R`` block products are one batched ``matmul``, and
-  ``C_blocks = W M``. Fewer, larger kernels; more memory (``R`` blocks of each of S, T, M).
+* ``stream`` (default on the CPU): one product at a time; the sums it needs are formed
+  just before it (``add(x, y, out=slot)``; a single block is a view, never a copy), the
+  product goes into a slot or straight into its ``C`` block, and every output sum whose
+  terms are ready runs right after. On the CPU the elementwise passes are split by rows
+  over a small thread pool (NumPy's ufuncs are single-threaded; the BLAS products are
+  already multi-threaded), and a sum of three or more blocks is cache-blocked (each block
+  read once, see ``_fused_sum``). On the GPU every sum is one fused CuPy elementwise
+  kernel (``out = c0*x0 + c1*x1 + ...``, one pass).
+* ``batched`` (default on the GPU): all operand sums are written into one ``(R, block)``
+  stack per side, the ``R`` block products are one batched ``matmul`` (recursively at
+  every level), then the output sums run. Fewer, larger kernels; more memory (``R``
+  blocks of each of S, T, M).
 """
 
 from __future__ import annotations
@@ -33,28 +39,42 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.benchmark.backend import Backend
-from mlo_exp.config import BENCHMARK_STRATEGIES
+from mlo_exp.benchmark.plan import SchemePlan, plan_scheme
+from mlo_exp.config import BENCHMARK_PLANS, BENCHMARK_STRATEGIES
 
 PARALLEL_MIN_ELEMENTS = 1 << 20  # below this a thread hand-off costs more than it saves
 FUSED_CHUNK_BYTES = 1 << 17  # row chunk of a CPU sum of 3+ blocks: stays in L2 while summed
 
-Terms = tuple[tuple[int, float], ...]  # (block index, coefficient), zero coefficients dropped
+Value = tuple[str, int]  # ("A", i) / ("B", j) input blocks, ("a"|"b"|"c", k) sums, ("M", r)
+Terms = tuple[tuple[Value, float], ...]
 
 
 @dataclass(frozen=True)
-class Step:
-    """One term ``r`` of the algorithm, prepared for the stream strategy."""
+class Instruction:
+    """One step of a level's program. ``kind``: ``sum`` (``dest = sum c * src``), ``mul``
+    (``dest = left @ right``, recursively), ``out`` (``C_c = c * src``), ``zero``."""
 
-    a_terms: Terms  # S = sum c * A_a   (a single term always has coefficient 1: a view)
-    b_terms: Terms  # T = sum c * B_b
-    c_terms: Terms  # C_c += coefficient * (S @ T)
+    kind: str
+    dest: Value | None
+    terms: Terms = ()
+    home: tuple[str, int] | None = None  # ("C", c) output block, ("S"|"T", k) stack row,
+    slot: tuple[str, int] | None = None  # or a workspace slot (class, index)
+
+
+@dataclass(frozen=True)
+class Program:
+    """A level's instructions for one strategy, and the workspace slots per class
+    (``A``: operand-of-A blocks, ``B``, ``C``: product/output blocks)."""
+
+    instructions: tuple[Instruction, ...]
+    slots: dict[str, int]
+    products: tuple[int, ...]  # the products computed (zero products skipped), in order
 
 
 def padded_size(size: int, block: int, levels: int) -> int:
@@ -74,12 +94,15 @@ class BlockMatmul:
     parallel_min_elements = PARALLEL_MIN_ELEMENTS
 
     def __init__(self, algorithm: Algorithm, backend: Backend, levels: int = 1,
-                 strategy: str = "auto", threads: int | None = None) -> None:
+                 strategy: str = "auto", threads: int | None = None,
+                 plan: str = "reduced") -> None:
         if levels < 1:
             raise ValueError(f"levels={levels!r}; accepted: an integer >= 1")
         if strategy not in BENCHMARK_STRATEGIES:
             raise ValueError(f"strategy={strategy!r}; accepted: "
                              f"{', '.join(BENCHMARK_STRATEGIES)}")
+        if plan not in BENCHMARK_PLANS:
+            raise ValueError(f"plan={plan!r}; accepted: {', '.join(BENCHMARK_PLANS)}")
         if algorithm.ring == "Z2":
             raise ValueError(f"{algorithm.name} is only correct modulo 2; a real-valued "
                              "product needs an algorithm over Z or Q")
@@ -89,16 +112,21 @@ class BlockMatmul:
         self.levels = int(levels)
         self.strategy = ("batched" if backend.on_gpu else "stream") if strategy == "auto" \
             else strategy
-        steps = (_prepare_step(algorithm, r) for r in range(algorithm.rank))
-        self.steps = tuple(step for step in steps if step.c_terms)  # zero products skipped
+        self.plan: SchemePlan = plan_scheme(algorithm, reduce=plan == "reduced")
+        self.program = compile_program(self.plan, self.strategy)
         # NumPy's elementwise ufuncs use one core; large ones are split by rows over a thread
         # pool (ufuncs release the GIL). CuPy kernels are parallel already.
         threads = _cpu_threads() if threads is None else int(threads)
         self._pool = ThreadPoolExecutor(threads) if threads > 1 and not backend.on_gpu \
             else None
         self._chunks = threads
-        self._factors: dict[Any, tuple[Any, Any, Any]] = {}
-        self._workspaces: dict[Any, dict[str, Any]] = {}
+        self._workspaces: dict[Any, dict[Any, Any]] = {}
+        self._kernels: dict[Any, Any] = {}
+
+    @property
+    def additions(self) -> int:
+        """Block additions per level of the plan in use."""
+        return self.plan.additions
 
     # -- public ----------------------------------------------------------------------------
     def __call__(self, a: Any, b: Any, out: Any = None) -> Any:
@@ -122,9 +150,8 @@ class BlockMatmul:
         if self.strategy == "stream":
             c = self._stream(a_work, b_work, self.levels, out=direct)
         else:
-            contiguous = direct is not None and direct.flags.c_contiguous
             c = self._batched(a_work[None], b_work[None], self.levels,
-                              out=direct[None] if contiguous else None)[0]
+                              out=direct[None] if direct is not None else None)[0]
         if not exact_fit:
             c = c[:rows, :cols]
         if out is None:
@@ -136,7 +163,7 @@ class BlockMatmul:
     def describe(self) -> str:
         n, m, p = self.algorithm.shape
         return (f"<{n},{m},{p}> rank {self.algorithm.rank}, {self.levels} level(s), "
-                f"{self.strategy} strategy")
+                f"{self.strategy} strategy, {self.plan.additions} additions per level")
 
     # -- helpers -------------------------------------------------------------------------
     def _pad(self, x: Any, rows: int, cols: int) -> Any:
@@ -146,15 +173,41 @@ class BlockMatmul:
         padded[: x.shape[0], : x.shape[1]] = x
         return padded
 
-    def _workspace(self, level: int, shapes: tuple[tuple[int, int], ...],
-                   dtype: Any) -> dict[str, Any]:
-        key = (level, shapes, np.dtype(dtype).str)  # one set per recursion level
+    def _buffers(self, level: int, shapes: dict[str, tuple[int, ...]], dtype: Any,
+                 extra: dict[str, tuple[int, ...]] | None = None) -> dict[Any, Any]:
+        """The workspace of one level: ``slots[class]`` arrays per class, plus ``extra``
+        named arrays; allocated once per (level, shapes, dtype)."""
+        key = (level, tuple(sorted(shapes.items())), tuple(sorted((extra or {}).items())),
+               np.dtype(dtype).str)
         if key not in self._workspaces:
-            s_shape, t_shape, m_shape = shapes
             xp = self.xp
-            self._workspaces[key] = {"S": xp.empty(s_shape, dtype), "T": xp.empty(t_shape, dtype),
-                                     "M": xp.empty(m_shape, dtype)}
+            work: dict[Any, Any] = {}
+            for kind, count in self.program.slots.items():
+                for index in range(count):
+                    work[(kind, index)] = xp.empty(shapes[kind], dtype)
+            for name, shape in (extra or {}).items():
+                work[name] = xp.empty(shape, dtype)
+            self._workspaces[key] = work
         return self._workspaces[key]
+
+    def _run(self, values: dict[Value, Any], homes: dict[str, Any], work: dict[Any, Any],
+             multiply: Any) -> None:
+        """Execute the level's program; ``multiply(left, right, out)`` does one product."""
+        for step in self.program.instructions:
+            if step.kind == "zero":
+                homes["C"](step.home[1]).fill(0)
+                continue
+            target = homes[step.home[0]](step.home[1]) if step.home is not None \
+                else work[step.slot] if step.slot is not None else None
+            if step.kind == "sum":
+                self._sum([(values[v], c) for v, c in step.terms], target)
+                values[step.dest] = target
+            elif step.kind == "mul":
+                (left, _), (right, _) = step.terms
+                values[step.dest] = multiply(values[left], values[right], target)
+            else:  # "out"
+                ((source, coefficient),) = step.terms
+                self._sum([(values[source], coefficient)], target)
 
     # -- the stream strategy ---------------------------------------------------------------
     def _stream(self, a: Any, b: Any, level: int, out: Any = None) -> Any:
@@ -163,69 +216,132 @@ class BlockMatmul:
             return xp.matmul(a, b, out=out)
         n, m, p = self.algorithm.shape
         b1, b2, b3 = a.shape[0] // n, a.shape[1] // m, b.shape[1] // p
-        a_blocks = [a[i * b1:(i + 1) * b1, j * b2:(j + 1) * b2] for i in range(n)
-                    for j in range(m)]
-        b_blocks = [b[j * b2:(j + 1) * b2, k * b3:(k + 1) * b3] for j in range(m)
-                    for k in range(p)]
+        values: dict[Value, Any] = {}
+        for i in range(n):
+            for j in range(m):
+                values[("A", i * m + j)] = a[i * b1:(i + 1) * b1, j * b2:(j + 1) * b2]
+        for j in range(m):
+            for k in range(p):
+                values[("B", j * p + k)] = b[j * b2:(j + 1) * b2, k * b3:(k + 1) * b3]
         c = out if out is not None else xp.empty((n * b1, p * b3), dtype=a.dtype)
-        c_blocks = [c[i * b1:(i + 1) * b1, k * b3:(k + 1) * b3] for i in range(n)
-                    for k in range(p)]
-        work = self._workspace(level, ((b1, b2), (b2, b3), (b1, b3)), a.dtype)
-        filled = [False] * len(c_blocks)
-        for step in self.steps:
-            left = self._combine(a_blocks, step.a_terms, work, "S")
-            right = self._combine(b_blocks, step.b_terms, work, "T")
-            if len(step.c_terms) == 1 and step.c_terms[0][1] == 1.0 \
-                    and not filled[step.c_terms[0][0]]:
-                target = step.c_terms[0][0]
-                self._stream(left, right, level - 1, out=c_blocks[target])
-                filled[target] = True
-                continue
-            product = self._stream(left, right, level - 1, out=work["M"])
-            for index, coefficient in step.c_terms:
-                self._accumulate(c_blocks[index], product, coefficient, filled[index], work)
-                filled[index] = True
-        for index, done in enumerate(filled):
-            if not done:  # a C block no term writes to (only for degenerate algorithms)
-                c_blocks[index].fill(0)
+
+        def c_block(index: int) -> Any:
+            i, k = divmod(index, p)
+            return c[i * b1:(i + 1) * b1, k * b3:(k + 1) * b3]
+
+        work = self._buffers(level, {"A": (b1, b2), "B": (b2, b3), "C": (b1, b3)}, a.dtype)
+        self._run(values, {"C": c_block}, work,
+                  lambda left, right, target: self._stream(left, right, level - 1, out=target))
         return c
 
-    def _combine(self, blocks: list[Any], terms: Terms, work: dict[str, Any], name: str) -> Any:
-        """``sum c * blocks[i]`` into ``work[name]``; a single term returns the block itself."""
+    # -- the batched strategy --------------------------------------------------------------
+    def _batched(self, a: Any, b: Any, level: int, out: Any = None) -> Any:
+        """``a (batch, N1, N2) @ b (batch, N2, N3)`` with every product of a level in one
+        batched call (into ``out`` when given)."""
         xp = self.xp
-        (first, c0), rest = terms[0], terms[1:]
-        if not rest:
-            return blocks[first]  # coefficient 1 by construction (see _prepare_step)
-        out = work[name]
-        if not self.backend.on_gpu and len(terms) > 2:
-            self._fused_sum(blocks, terms, out)
-            return out
-        (second, c1), rest = rest[0], rest[1:]
-        if c0 == 1.0 and c1 in (1.0, -1.0):
-            self._ufunc(xp.add if c1 == 1.0 else xp.subtract, blocks[first], blocks[second],
-                        out=out)
-        else:
-            self._scale_into(out, blocks[first], c0)
-            self._add_scaled(out, blocks[second], c1, work)
-        for index, coefficient in rest:
-            self._add_scaled(out, blocks[index], coefficient, work)
-        return out
+        if level == 0:
+            return xp.matmul(a, b, out=out)
+        n, m, p = self.algorithm.shape
+        batch, rows, inner = a.shape
+        cols = b.shape[2]
+        b1, b2, b3 = rows // n, inner // m, cols // p
+        count = len(self.program.products)
+        values: dict[Value, Any] = {}
+        for i in range(n):
+            for j in range(m):
+                values[("A", i * m + j)] = a[:, i * b1:(i + 1) * b1, j * b2:(j + 1) * b2]
+        for j in range(m):
+            for k in range(p):
+                values[("B", j * p + k)] = b[:, j * b2:(j + 1) * b2, k * b3:(k + 1) * b3]
+        c = out if out is not None else xp.empty((batch, n * b1, p * b3), dtype=a.dtype)
+        work = self._buffers(level, {"A": (batch, b1, b2), "B": (batch, b2, b3),
+                                     "C": (batch, b1, b3)}, a.dtype,
+                             {"S": (batch, count, b1, b2), "T": (batch, count, b2, b3),
+                              "M": (batch * count, b1, b3)})
+        stacks = {"S": work["S"], "T": work["T"]}
+        products = work["M"].reshape(batch, count, b1, b3)
 
-    def _fused_sum(self, blocks: list[Any], terms: Terms, out: Any) -> None:
-        """CPU: ``out = sum c * blocks[i]`` cache-blocked by rows.
+        def c_block(index: int) -> Any:
+            i, k = divmod(index, p)
+            return c[:, i * b1:(i + 1) * b1, k * b3:(k + 1) * b3]
+
+        def multiply_all(_left: Any, _right: Any, _target: Any) -> Any:
+            left = stacks["S"].reshape(batch * count, b1, b2)
+            right = stacks["T"].reshape(batch * count, b2, b3)
+            self._batched(left, right, level - 1, out=work["M"])
+            return products
+
+        homes = {"C": c_block, "S": lambda k: stacks["S"][:, k], "T": lambda k: stacks["T"][:, k],
+                 "M": lambda k: products[:, k]}
+        self._run_batched(values, homes, work, multiply_all)
+        return c
+
+    def _run_batched(self, values: dict[Value, Any], homes: dict[str, Any],
+                     work: dict[Any, Any], multiply_all: Any) -> None:
+        """Like :meth:`_run`; ``mul`` instructions of the batched program are one call for
+        all products, after which each ``("M", r)`` is a row of the product stack."""
+        done = False
+        for step in self.program.instructions:
+            if step.kind == "mul":
+                if not done:
+                    multiply_all(None, None, None)
+                    done = True
+                values[step.dest] = homes["M"](step.home[1])
+                continue
+            if step.kind == "zero":
+                homes["C"](step.home[1]).fill(0)
+                continue
+            target = homes[step.home[0]](step.home[1]) if step.home is not None \
+                else work[step.slot]
+            if step.kind == "sum":
+                self._sum([(values[v], c) for v, c in step.terms], target)
+                values[step.dest] = target
+            else:
+                ((source, coefficient),) = step.terms
+                self._sum([(values[source], coefficient)], target)
+
+    # -- block sums --------------------------------------------------------------------------
+    def _sum(self, terms: list[tuple[Any, float]], out: Any) -> None:
+        """``out = sum c * x`` over ``terms`` (``out`` never aliases a term)."""
+        xp = self.xp
+        if self.backend.on_gpu:
+            self._fused_kernel(tuple(c for _, c in terms), out.dtype)(
+                *(x for x, _ in terms), out)
+            return
+        if len(terms) == 1:
+            self._scale_into(out, terms[0][0], terms[0][1])
+            return
+        (x, c0), (y, c1) = terms[0], terms[1]
+        if len(terms) == 2 and c0 == 1.0 and c1 in (1.0, -1.0):
+            self._ufunc(xp.add if c1 == 1.0 else xp.subtract, x, y, out=out)
+            return
+        self._fused_sum(terms, out)
+
+    def _fused_kernel(self, coefficients: tuple[float, ...], dtype: Any) -> Any:
+        """A CuPy elementwise kernel ``out = c0*x0 + c1*x1 + ...`` (cached): one pass."""
+        key = (coefficients, np.dtype(dtype).str)
+        if key not in self._kernels:
+            params, operation = fused_sum_source(coefficients)
+            self._kernels[key] = self.xp.ElementwiseKernel(
+                params, "T out", operation, f"mlo_block_sum_{len(coefficients)}")
+        return self._kernels[key]
+
+    def _fused_sum(self, terms: list[tuple[Any, float]], out: Any) -> None:
+        """CPU: ``out = sum c * x`` cache-blocked along the first axis.
 
         Each chunk of ``out`` (about :data:`FUSED_CHUNK_BYTES`) stays in cache while every
         term is added to it, so a sum of ``k`` blocks reads each block once and writes
         ``out`` once (``k + 1`` block passes instead of ``3 (k - 1)`` for whole-array adds).
-        Row ranges are shared out over the thread pool.
+        Ranges are shared out over the thread pool.
         """
         rows = out.shape[0]
-        step = max(1, FUSED_CHUNK_BYTES // max(1, out.shape[1] * out.itemsize))
+        row_bytes = max(1, out.size // max(1, rows) * out.itemsize)
+        step = max(1, FUSED_CHUNK_BYTES // row_bytes)
 
         def run(start: int, stop: int) -> None:
             for low in range(start, stop, step):
                 high = min(low + step, stop)
-                _sum_rows(blocks, terms, out[low:high], low, high)
+                _sum_rows(terms, out[low:high], low, high)
 
         if self._pool is None or out.size < self.parallel_min_elements or rows < self._chunks:
             run(0, rows)
@@ -235,13 +351,6 @@ class BlockMatmul:
                 for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
         for job in jobs:
             job.result()
-
-    def _accumulate(self, target: Any, product: Any, coefficient: float, filled: bool,
-                    work: dict[str, Any]) -> None:
-        if filled:
-            self._add_scaled(target, product, coefficient, work)
-        else:
-            self._scale_into(target, product, coefficient)
 
     def _ufunc(self, ufunc: Any, *operands: Any, out: Any) -> None:
         """``ufunc(*operands, out=out)``, split over row chunks on the CPU thread pool."""
@@ -269,72 +378,35 @@ class BlockMatmul:
         else:
             self._ufunc(xp.multiply, x, coefficient, out=out)
 
-    def _add_scaled(self, out: Any, x: Any, coefficient: float, work: dict[str, Any]) -> None:
-        xp = self.xp
-        if coefficient == 1.0:
-            self._ufunc(xp.add, out, x, out=out)
-        elif coefficient == -1.0:
-            self._ufunc(xp.subtract, out, x, out=out)
+
+def fused_sum_source(coefficients: tuple[float, ...]) -> tuple[str, str]:
+    """The parameters and operation of the CuPy kernel ``out = c0*x0 + c1*x1 + ...``
+    (coefficients +-1 need no multiplication)."""
+    params = ", ".join(f"T x{i}" for i in range(len(coefficients)))
+    parts = []
+    for i, c in enumerate(coefficients):
+        if c == 1.0:
+            parts.append(f"+ x{i}")
+        elif c == -1.0:
+            parts.append(f"- x{i}")
         else:
-            key = ("scratch", x.shape)
-            if key not in work:
-                work[key] = xp.empty(x.shape, x.dtype)
-            scratch = work[key]
-            self._ufunc(xp.multiply, x, coefficient, out=scratch)
-            self._ufunc(xp.add, out, scratch, out=out)
-
-    # -- the batched strategy --------------------------------------------------------------
-    def _factor_arrays(self, dtype: Any) -> tuple[Any, Any, Any]:
-        """``U^T (R, nm)``, ``V^T (R, mp)``, ``W (np, R)`` on the backend in ``dtype``."""
-        key = np.dtype(dtype).str
-        if key not in self._factors:
-            u, v, w = self.algorithm.as_float()
-            self._factors[key] = tuple(self.xp.asarray(np.ascontiguousarray(x), dtype=dtype)
-                                       for x in (u.T, v.T, w))
-        return self._factors[key]
-
-    def _batched(self, a: Any, b: Any, level: int, out: Any = None) -> Any:
-        """``a (batch, N1, N2) @ b (batch, N2, N3)`` with every term batched per level (into
-        the contiguous ``out`` when given)."""
-        xp = self.xp
-        if level == 0:
-            return xp.matmul(a, b, out=out)
-        n, m, p = self.algorithm.shape
-        rank = self.algorithm.rank
-        batch, rows, inner = a.shape
-        cols = b.shape[2]
-        b1, b2, b3 = rows // n, inner // m, cols // p
-        u_t, v_t, w = self._factor_arrays(a.dtype)
-        a_blocks = a.reshape(batch, n, b1, m, b2).transpose(0, 1, 3, 2, 4)
-        a_blocks = xp.ascontiguousarray(a_blocks).reshape(batch, n * m, b1 * b2)
-        b_blocks = b.reshape(batch, m, b2, p, b3).transpose(0, 1, 3, 2, 4)
-        b_blocks = xp.ascontiguousarray(b_blocks).reshape(batch, m * p, b2 * b3)
-        left = xp.matmul(u_t, a_blocks).reshape(batch * rank, b1, b2)
-        del a_blocks
-        right = xp.matmul(v_t, b_blocks).reshape(batch * rank, b2, b3)
-        del b_blocks
-        products = self._batched(left, right, level - 1)
-        del left, right
-        c_blocks = xp.matmul(w, products.reshape(batch, rank, b1 * b3))
-        del products
-        c = c_blocks.reshape(batch, n, p, b1, b3).transpose(0, 1, 3, 2, 4)
-        if out is None:
-            return xp.ascontiguousarray(c).reshape(batch, rows, cols)
-        out.reshape(batch, n, b1, p, b3)[...] = c
-        return out
+            parts.append(f"+ (T)({float(c)!r}) * x{i}")
+    operation = "out = " + " ".join(parts).lstrip("+ ")
+    return params, operation
 
 
-def _sum_rows(blocks: list[Any], terms: Terms, out: Any, low: int, high: int) -> None:
-    """``out = sum c * blocks[i][low:high]`` with NumPy, ``out`` being one small row chunk."""
-    (first, c0), (second, c1) = terms[0], terms[1]
-    a, b = blocks[first][low:high], blocks[second][low:high]
-    if c0 == 1.0 and c1 in (1.0, -1.0):
-        (np.add if c1 == 1.0 else np.subtract)(a, b, out=out)
+def _sum_rows(terms: list[tuple[Any, float]], out: Any, low: int, high: int) -> None:
+    """``out = sum c * x[low:high]`` with NumPy, ``out`` being one small chunk."""
+    (x, c0), rest = terms[0], terms[1:]
+    first = x[low:high]
+    if c0 == 1.0:
+        np.copyto(out, first)
+    elif c0 == -1.0:
+        np.negative(first, out=out)
     else:
-        np.multiply(a, c0, out=out)
-        np.add(out, b * c1, out=out)
-    for index, coefficient in terms[2:]:
-        block = blocks[index][low:high]
+        np.multiply(first, c0, out=out)
+    for y, coefficient in rest:
+        block = y[low:high]
         if coefficient == 1.0:
             np.add(out, block, out=out)
         elif coefficient == -1.0:
@@ -352,50 +424,179 @@ def _cpu_threads() -> int:
     return max(1, min(count, 8))
 
 
-def _prepare_step(algorithm: Algorithm, r: int) -> Step:
-    """Term ``r`` with zero coefficients dropped and scalars moved where they cost least.
+# --- compiling a plan into a level's program ---------------------------------------------
+def compile_program(plan: SchemePlan, strategy: str) -> Program:
+    """The instructions of one level (same at every level) for ``strategy``.
 
-    A single-block operand becomes a view with coefficient 1 (its coefficient moves into the
-    ``W`` column); a sum's leading coefficient is likewise moved into ``W`` (so sums start
-    with ``+1`` and need no scaling pass). A ``-1`` left on a single ``C`` target is pushed
-    back into an operand sum when that sum has a ``+1`` term to start from after the sign
-    flip, so the product can be written straight into ``C``.
+    Values: the input blocks, the plan's sums, the products. Stream order: for each
+    product, the operand sums it needs (each once, when first needed), the product, then
+    every output sum whose terms exist. Batched order: all operand sums (each product's
+    operand written into its row of the S/T stack), all products, all output sums. A value
+    whose only use is output ``c`` with coefficient 1 is computed into ``C_c``; every other
+    sum or product gets a workspace slot of its class, reused after the value's last use.
     """
-    def nonzero(column: np.ndarray) -> list[tuple[int, Fraction]]:
-        return [(int(i), Fraction(x)) for i, x in enumerate(column) if Fraction(x) != 0]
+    rank = plan.algorithm.rank
+    nm, mp = plan.a.inputs, plan.b.inputs
 
-    a_terms, b_terms, c_terms = (nonzero(f[:, r]) for f in (algorithm.u, algorithm.v,
-                                                            algorithm.w))
-    if not a_terms or not b_terms:
-        c_terms = []  # the product is zero
-        a_terms, b_terms = a_terms or [(0, Fraction(0))], b_terms or [(0, Fraction(0))]
-    scale = a_terms[0][1] * b_terms[0][1]
-    a_terms = [(i, c / a_terms[0][1]) for i, c in a_terms] if a_terms[0][1] else a_terms
-    b_terms = [(i, c / b_terms[0][1]) for i, c in b_terms] if b_terms[0][1] else b_terms
-    c_terms = [(i, c * scale) for i, c in c_terms if c * scale != 0]
-    if len(c_terms) == 1 and c_terms[0][1] == -1:
-        for side in ("a", "b"):
-            terms = a_terms if side == "a" else b_terms
-            flipped = _lead_with_plus_one([(i, -c) for i, c in terms])
-            if len(terms) > 1 and flipped is not None:
-                if side == "a":
-                    a_terms = flipped
-                else:
-                    b_terms = flipped
-                c_terms = [(c_terms[0][0], Fraction(1))]
-                break
-    a_terms = _lead_with_plus_one(a_terms) or a_terms
-    b_terms = _lead_with_plus_one(b_terms) or b_terms
+    def operand(side: str, r: int) -> Value | None:
+        linear = plan.a if side == "a" else plan.b
+        output = linear.outputs[r]
+        if output is None:
+            return None
+        inputs = nm if side == "a" else mp
+        return _value(side, output[0], inputs)
 
-    def as_float(terms: list[tuple[int, Fraction]]) -> Terms:
-        return tuple((i, float(c)) for i, c in terms)
+    referenced: set[int] = set()  # products some output depends on
+    pending = [o[0] for o in plan.c.outputs if o is not None]
+    seen: set[int] = set()
+    while pending:
+        v = pending.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        if v < rank:
+            referenced.add(v)
+        else:
+            pending.extend(t for t, _ in plan.c.ops[v - rank])
+    products = tuple(r for r in range(rank) if r in referenced
+                     and operand("a", r) is not None and operand("b", r) is not None)
+    definitions: dict[Value, Terms] = {}
+    for side, linear, inputs in (("a", plan.a, nm), ("b", plan.b, mp), ("c", plan.c, rank)):
+        for k, op in enumerate(linear.ops):
+            definitions[(side, k)] = tuple((_value(side, v, inputs), float(c)) for v, c in op)
+    # Output sums fold their scale into their terms when they are used nowhere else.
+    uses: dict[Value, int] = {}
+    for terms in definitions.values():
+        for v, _ in terms:
+            uses[v] = uses.get(v, 0) + 1
+    outputs: list[tuple[Value, float] | None] = []
+    for output in plan.c.outputs:
+        if output is None:
+            outputs.append(None)
+            continue
+        value, scale = _value("c", output[0], rank), float(output[1])
+        if scale != 1.0 and value[0] == "c" and uses.get(value, 0) == 0 \
+                and sum(1 for o in plan.c.outputs if o is not None and o[0] == output[0]) == 1:
+            definitions[value] = tuple((v, c * scale) for v, c in definitions[value])
+            scale = 1.0
+        outputs.append((value, scale))
+    homes: dict[Value, tuple[str, int]] = {}
+    for c_index, output in enumerate(outputs):
+        if output is not None and output[1] == 1.0 and output[0][0] in ("c", "M") \
+                and output[0] not in homes:
+            homes[output[0]] = ("C", c_index)
 
-    return Step(as_float(a_terms), as_float(b_terms), as_float(c_terms))
+    order: list[tuple[str, Value, Terms]] = []
+    emitted: set[Value] = set()
+
+    def need(value: Value) -> None:
+        if value in emitted or value[0] in ("A", "B"):
+            return
+        for v, _ in definitions[value]:
+            need(v)
+        order.append(("sum", value, definitions[value]))
+        emitted.add(value)
+
+    c_ops = [("c", k) for k in range(len(plan.c.ops))]
+
+    def ready_outputs() -> None:
+        progress = True
+        while progress:
+            progress = False
+            for value in c_ops:
+                if value not in emitted and all(v in emitted for v, _ in definitions[value]):
+                    order.append(("sum", value, definitions[value]))
+                    emitted.add(value)
+                    progress = True
+
+    stack_rows: dict[tuple[str, int], Value] = {}
+    if strategy == "stream":
+        for r in products:
+            left, right = operand("a", r), operand("b", r)
+            need(left)
+            need(right)
+            order.append(("mul", ("M", r), ((left, 1.0), (right, 1.0))))
+            emitted.add(("M", r))
+            ready_outputs()
+    else:
+        for side, stack in (("a", "S"), ("b", "T")):
+            for position, r in enumerate(products):
+                value = operand(side, r)
+                need(value)
+                stack_rows[(stack, position)] = value
+        for position, r in enumerate(products):
+            order.append(("mul", ("M", r), ()))
+            emitted.add(("M", r))
+            homes[("M", r)] = ("M", position)  # a row of the product stack
+        ready_outputs()
+    instructions = _allocate(order, outputs, homes, stack_rows, strategy)
+    return Program(instructions[0], instructions[1], products)
 
 
-def _lead_with_plus_one(terms: list[tuple[int, Fraction]]) -> list[tuple[int, Fraction]] | None:
-    """The same terms with a ``+1`` term first, or None when there is none."""
-    for position, (_index, coefficient) in enumerate(terms):
-        if coefficient == 1:
-            return [terms[position], *terms[:position], *terms[position + 1:]]
-    return None
+def _value(side: str, index: int, inputs: int) -> Value:
+    if index < inputs:
+        return ({"a": "A", "b": "B", "c": "M"}[side], index)
+    return (side, index - inputs)
+
+
+def _slot_class(value: Value) -> str:
+    return {"a": "A", "b": "B"}.get(value[0], "C")
+
+
+def _allocate(order: list[tuple[str, Value, Terms]], outputs: list[tuple[Value, float] | None],
+              homes: dict[Value, tuple[str, int]], stack_rows: dict[tuple[str, int], Value],
+              strategy: str) -> tuple[tuple[Instruction, ...], dict[str, int]]:
+    """Workspace slots by liveness: a slot is free again after its value's last use."""
+    steps: list[tuple[str, Value | None, Terms, tuple[str, int] | None]] = []
+    for kind, dest, terms in order:
+        steps.append((kind, dest, terms, homes.get(dest)))
+    if strategy == "batched":
+        # each operand goes into its stack row: computed there when the row is its only use
+        row_uses: dict[Value, int] = {}
+        for value in stack_rows.values():
+            row_uses[value] = row_uses.get(value, 0) + 1
+        term_uses: dict[Value, int] = {}
+        for _, _, terms, _ in steps:
+            for v, _ in terms:
+                term_uses[v] = term_uses.get(v, 0) + 1
+        placed: dict[Value, tuple[str, int]] = {}
+        copies: list[tuple[str, Value | None, Terms, tuple[str, int] | None]] = []
+        for row, value in stack_rows.items():
+            if value[0] in ("a", "b") and row_uses[value] == 1 and not term_uses.get(value) \
+                    and value not in placed:
+                placed[value] = row
+            else:
+                copies.append(("out", None, ((value, 1.0),), row))
+        steps = [(k, d, t, placed.get(d, h)) for k, d, t, h in steps]
+        first_mul = next(i for i, s in enumerate(steps) if s[0] == "mul") if any(
+            s[0] == "mul" for s in steps) else len(steps)
+        steps[first_mul:first_mul] = copies
+    for c_index, output in enumerate(outputs):
+        if output is None:
+            steps.append(("zero", None, (), ("C", c_index)))
+        elif homes.get(output[0]) != ("C", c_index) or output[1] != 1.0:
+            steps.append(("out", None, ((output[0], output[1]),), ("C", c_index)))
+    last_use: dict[Value, int] = {}
+    for index, (_, _, terms, _) in enumerate(steps):
+        for v, _ in terms:
+            last_use[v] = index
+    free: dict[str, list[int]] = {"A": [], "B": [], "C": []}
+    counts = {"A": 0, "B": 0, "C": 0}
+    slot_of: dict[Value, tuple[str, int]] = {}
+    instructions = []
+    for index, (kind, dest, terms, home) in enumerate(steps):
+        slot = None
+        if dest is not None and home is None:
+            kind_class = _slot_class(dest)
+            if free[kind_class]:
+                slot = (kind_class, free[kind_class].pop())
+            else:
+                slot = (kind_class, counts[kind_class])
+                counts[kind_class] += 1
+            slot_of[dest] = slot
+        instructions.append(Instruction(kind, dest, terms, home, slot))
+        for v, _ in terms:  # freed after the step: a slot never aliases an operand
+            if last_use.get(v) == index and v in slot_of:
+                released = slot_of.pop(v)
+                free[released[0]].append(released[1])
+    return tuple(instructions), {k: c for k, c in counts.items() if c}

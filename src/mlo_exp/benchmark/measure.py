@@ -9,17 +9,22 @@ Order of work for :func:`benchmark_algorithm`:
    padding path runs): relative error against the backend's plain product must be below
    :data:`FLOAT64_TOLERANCE`, else refused (an exactly verified algorithm that executes
    wrongly is a bug, not a result).
-3. Per size ``N`` (square ``N x N`` times ``N x N``): random operands in ``dtype``,
-   ``warmup`` untimed calls of each, then ``repeats`` timed calls, alternating baseline and
-   algorithm so that load drifting on a shared machine hits both alike. Each writes into
+3. Per size ``N`` (square ``N x N`` times ``N x N``) or problem ``(N1, N2, N3)``
+   (``N1 x N2`` times ``N2 x N3``; the row's ``size`` is then the largest side and
+   ``problem`` names all three): random operands in ``dtype``, inside the backend's math
+   scope (TF32 on or off for every GEMM, baseline included), ``warmup`` untimed calls of
+   each, then ``repeats`` timed samples, alternating baseline and algorithm so that load
+   drifting on a shared machine hits both alike; a sample is ``chain`` consecutive calls
+   (time / chain; 1 on the CPU, 10 on a GPU by default). Each writes into
    an output allocated once per size (``matmul(..., out=)``), so no timed call pays for
    faulting in fresh pages (which at N=8192 on the CPU cost either side up to 0.3 s, and
    more when memory is fragmented). Median, min and max
-   seconds; effective TFLOP/s ``2 N^3 / t`` (the school-method flop count, for both);
+   seconds; effective TFLOP/s ``2 N1 N2 N3 / t`` (the school-method flop count, for both);
    speedup = baseline median / algorithm median (``speedup_of_min`` compares the minima,
    which load on a shared machine disturbs less). The relative Frobenius error and the
    largest absolute error of the algorithm against the baseline at that dtype and size
-   are reported with each row.
+   are reported with each row, and so are the block additions per level of the plan in
+   use and of the term-by-term evaluation (``additions``, ``additions_naive``).
 
 Rows are flat dicts (snake_case keys, units in the names) shared by ``benchmark.json``, the
 results registry and the report.
@@ -78,14 +83,14 @@ def check_exact(algorithm: Algorithm) -> None:
 
 
 def check_float64(algorithm: Algorithm, backend: Backend, levels: int, strategy: str,
-                  seed: int = 0) -> float:
+                  seed: int = 0, plan: str = "reduced") -> float:
     """Relative error of the algorithm against the plain product on a small float64 case."""
     n, m, p = algorithm.shape
     rows, inner, cols = 3 * n**levels + 1, 3 * m**levels + 2, 3 * p**levels + 1
     rng = np.random.default_rng(seed)
     a = backend.asarray(rng.standard_normal((rows, inner)))
     b = backend.asarray(rng.standard_normal((inner, cols)))
-    product = BlockMatmul(algorithm, backend, levels, strategy)(a, b)
+    product = BlockMatmul(algorithm, backend, levels, strategy, plan=plan)(a, b)
     expected = backend.xp.matmul(a, b)
     error = _relative_error(backend, product, expected)
     if not error <= FLOAT64_TOLERANCE:
@@ -105,32 +110,71 @@ def default_sizes(backend: Backend, algorithm: Algorithm, levels: int, dtype: st
     return fitting or [min(candidates)]
 
 
-def footprint_bytes(algorithm: Algorithm, size: int, levels: int, dtype: str) -> int:
+def footprint_bytes(algorithm: Algorithm, size: Problem, levels: int, dtype: str) -> int:
     """A generous estimate of the memory one size needs (operands, outputs, workspaces)."""
     n, m, p = algorithm.shape
-    padded = max(padded_size(size, x, levels) for x in (n, m, p))
+    padded = max(padded_size(d, x, levels) for d in problem_dims(size) for x in (n, m, p))
     blocks_ratio = algorithm.rank / min(n * m, m * p, n * p)  # batched S, T, M vs a matrix
-    matrices = 6 + 3 * blocks_ratio  # A, B, two outputs, padding copies, error temporaries
+    # A, B, two outputs, padding copies, error temporaries; plan temporaries (a few blocks)
+    matrices = 7 + 3 * blocks_ratio
     return int(matrices * padded**2 * np.dtype(dtype).itemsize)
 
 
+Problem = int | tuple[int, int, int]  # N (square) or (N1, N2, N3)
+
+
+def problem_dims(problem: Problem) -> tuple[int, int, int]:
+    """``(N1, N2, N3)`` of a size ``N`` or a problem triple."""
+    if isinstance(problem, int):
+        return problem, problem, problem
+    dims = tuple(int(x) for x in problem)
+    if len(dims) != 3:
+        raise ValueError(f"problem {problem!r}; accepted: N or (N1, N2, N3)")
+    return dims  # type: ignore[return-value]
+
+
+def parse_problem(text: str) -> tuple[int, int, int]:
+    """``"4096x2048x4096"`` -> ``(4096, 2048, 4096)`` (sides >= 1)."""
+    try:
+        dims = tuple(int(x) for x in text.lower().split("x"))
+    except ValueError:
+        dims = ()
+    if len(dims) != 3 or min(dims) < 1:
+        raise ValueError(f"shape {text!r}; accepted: N1xN2xN3 with integers >= 1, e.g. "
+                         "4096x2048x4096 (N1 x N2 times N2 x N3)")
+    return dims  # type: ignore[return-value]
+
+
+def default_chain(backend: Backend) -> int:
+    """Consecutive calls per timed sample when none is set: 10 on a GPU, 1 on the CPU."""
+    return 10 if backend.on_gpu else 1
+
+
 def benchmark_algorithm(algorithm: Algorithm, backend: Backend, identity: Identity,
-                        sizes: list[int] | None, dtype: str = "float32", levels: int = 1,
+                        sizes: list[Problem] | None, dtype: str = "float32", levels: int = 1,
                         warmup: int = 1, repeats: int = 3, strategy: str = "auto",
-                        seed: int = 0) -> list[dict[str, Any]]:
-    """Check, then time ``algorithm`` at each size; one row per size (see module docstring)."""
+                        seed: int = 0, plan: str = "reduced",
+                        chain: int | None = None) -> list[dict[str, Any]]:
+    """Check, then time ``algorithm`` at each size or problem; one row each (see module
+    docstring)."""
     if dtype not in BENCHMARK_DTYPES:
         raise ValueError(f"dtype={dtype!r}; accepted: {', '.join(BENCHMARK_DTYPES)}")
     check_exact(algorithm)
-    check_error = check_float64(algorithm, backend, levels, strategy, seed)
-    executor = BlockMatmul(algorithm, backend, levels, strategy)
+    chain = default_chain(backend) if chain is None else int(chain)
+    with backend.math_scope():
+        check_error = check_float64(algorithm, backend, levels, strategy, seed, plan)
+    executor = BlockMatmul(algorithm, backend, levels, strategy, plan=plan)
     sizes = list(sizes) if sizes else default_sizes(backend, algorithm, levels, dtype)
     n, m, p = algorithm.shape
     rows = []
     for size in sizes:
-        log.info("benchmark: %s, N=%d %s, %s on %s", algorithm.name, size, dtype,
-                 executor.describe(), backend.device["device"])
-        timing = _time_one_size(executor, backend, size, dtype, warmup, repeats, seed)
+        dims = problem_dims(size)
+        log.info("benchmark: %s, %s %s, %s on %s", algorithm.name,
+                 "x".join(map(str, dims)), dtype, executor.describe(),
+                 backend.device["device"])
+        with backend.math_scope():
+            timing = _time_one_size(executor, backend, dims, dtype, warmup, repeats, seed,
+                                    chain)
         rows.append({
             "benchmark_id": identity.benchmark_id,
             "run_id": identity.run_id,
@@ -144,14 +188,21 @@ def benchmark_algorithm(algorithm: Algorithm, backend: Backend, identity: Identi
             "multiplications_per_level": algorithm.rank,
             "block_products": algorithm.rank**levels,
             "strategy": executor.strategy,
-            "size": size,
-            "padded_size": [padded_size(size, x, levels) for x in (n, m, p)],
+            "plan": plan,
+            "additions": executor.plan.additions,
+            "additions_naive": executor.plan.naive_additions,
+            "basis_change": executor.plan.basis_change is not None,
+            "size": max(dims),
+            "problem": "x".join(map(str, dims)),
+            "padded_size": [padded_size(d, x, levels) for d, x in zip(dims, (n, m, p),
+                                                                       strict=True)],
             "dtype": dtype,
             "backend": backend.name,
             "device": backend.device["device"],
             "math_mode": backend.math_mode,
             "warmup": warmup,
             "repeats": repeats,
+            "chain": chain,
             "float64_check_error": check_error,
             **timing,
             "timestamp": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -160,18 +211,20 @@ def benchmark_algorithm(algorithm: Algorithm, backend: Backend, identity: Identi
     return rows
 
 
-def _time_one_size(executor: BlockMatmul, backend: Backend, size: int, dtype: str,
-                   warmup: int, repeats: int, seed: int) -> dict[str, Any]:
+def _time_one_size(executor: BlockMatmul, backend: Backend, dims: tuple[int, int, int],
+                   dtype: str, warmup: int, repeats: int, seed: int,
+                   chain: int = 1) -> dict[str, Any]:
     xp = backend.xp
-    rng = xp.random.default_rng(seed + size)
-    a = rng.random((size, size), dtype=dtype)
+    rows_, inner, cols = dims
+    rng = xp.random.default_rng(seed + max(dims))
+    a = rng.random((rows_, inner), dtype=dtype)
     a -= 0.5
-    b = rng.random((size, size), dtype=dtype)
+    b = rng.random((inner, cols), dtype=dtype)
     b -= 0.5
 
     # Both write into outputs allocated once, so neither pays for fresh pages each call.
-    baseline_out = xp.empty((size, size), dtype=dtype)
-    algorithm_out = xp.empty((size, size), dtype=dtype)
+    baseline_out = xp.empty((rows_, cols), dtype=dtype)
+    algorithm_out = xp.empty((rows_, cols), dtype=dtype)
 
     def baseline() -> Any:
         return xp.matmul(a, b, out=baseline_out)
@@ -185,11 +238,11 @@ def _time_one_size(executor: BlockMatmul, backend: Backend, size: int, dtype: st
         backend.sync()
     base_times, alg_times = [], []
     for _ in range(repeats):
-        base_times.append(backend.time(baseline)[0])
-        alg_times.append(backend.time(algorithm)[0])
+        base_times.append(backend.time(baseline, chain)[0])
+        alg_times.append(backend.time(algorithm, chain)[0])
     error = _relative_error(backend, algorithm_out, baseline_out)  # the last timed results
     max_abs = float(xp.abs(algorithm_out - baseline_out).max())
-    flops = 2.0 * size**3
+    flops = 2.0 * rows_ * inner * cols
     median, base_median = statistics.median(alg_times), statistics.median(base_times)
     return {
         "median_s": median,

@@ -1,13 +1,24 @@
 """Benchmark rows as a console table, a logger table and PNG plots.
 
 Rows are those of :mod:`mlo_exp.benchmark.measure` (times in seconds, sizes ``N`` of square
-``N x N`` products). Plots: ``latency.png`` (median seconds, min-max as error bars, against
-``N``, log-log, one line per algorithm plus the plain product) and ``speedup.png``
-(baseline median / algorithm median against ``N``; 1.0 dashed).
+``N x N`` products, or the largest side of a rectangular ``problem``). Plots:
+``latency.png`` (median seconds, min-max as error bars, against ``N``, log-log, one line per
+algorithm plus the plain product) and ``speedup.png`` (baseline median / algorithm median
+against ``N``; 1.0 dashed).
+
+Every summary is of medians: a row's speedup is the median of the plain product's times
+over the median of the algorithm's; rows repeated at one size (the registry, a sweep) are
+summarised by the median of their speedups. Break-even (:func:`break_even`): per scheme
+(algorithm, levels, strategy, plan), device, dtype and problem aspect, the size from which
+the scheme beats the plain product at every larger measured size, interpolated linearly in
+``log N`` between the last size where it lost and the next, or "not within the measured
+sizes".
 """
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -26,6 +37,10 @@ def display_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "Rank": row.get("rank"),
         "Levels": row.get("levels"),
         "N": row.get("size"),
+        "Problem": row.get("problem") or f"{row.get('size')}^3",
+        "Strategy": row.get("strategy"),
+        "Additions": row.get("additions"),
+        "Additions (term by term)": row.get("additions_naive"),
         "dtype": row.get("dtype"),
         "Backend": row.get("backend"),
         "Device": row.get("device"),
@@ -46,14 +61,16 @@ def format_table(rows: list[dict[str, Any]], title: str | None = None) -> str:
     devices = sorted({f"{row['backend']} on {row['device']} ({row.get('math_mode', '')})"
                       for row in rows})
     lines += [f"device: {device}" for device in devices]
-    header = (f"{'algorithm':<22} {'shape':<9} {'R':>3} {'L':>2} {'N':>6} {'dtype':<7} "
+    header = (f"{'algorithm':<22} {'shape':<9} {'R':>3} {'L':>2} {'strat':<7} {'adds':>9} "
+              f"{'problem':>17} {'dtype':<7} "
               f"{'median s':>9} {'min s':>8} {'max s':>8} {'TFLOP/s':>8} {'plain s':>9} "
               f"{'speedup':>7} {'min/min':>7} {'rel.err':>8}")
     lines += [header, "-" * len(header)]
     for row in rows:
         lines.append(
             f"{_short(row['algorithm'], 22):<22} {row['algorithm_shape']:<9} {row['rank']:>3} "
-            f"{row['levels']:>2} {row['size']:>6} {row['dtype']:<7} {row['median_s']:>9.4f} "
+            f"{row['levels']:>2} {str(row.get('strategy', '')):<7} {_additions(row):>9} "
+            f"{_problem(row):>17} {row['dtype']:<7} {row['median_s']:>9.4f} "
             f"{row['min_s']:>8.4f} {row['max_s']:>8.4f} {row['tflops']:>8.3f} "
             f"{row['baseline_median_s']:>9.4f} {row['speedup']:>6.3f}x "
             f"{row.get('speedup_of_min', float('nan')):>6.3f}x "
@@ -61,26 +78,155 @@ def format_table(rows: list[dict[str, Any]], title: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def _additions(row: dict[str, Any]) -> str:
+    """``after/before`` block additions per level (``-`` for rows from older versions)."""
+    if row.get("additions") is None:
+        return "-"
+    return f"{row['additions']}/{row.get('additions_naive', '?')}"
+
+
+def _problem(row: dict[str, Any]) -> str:
+    return str(row.get("problem") or f"{row['size']}x{row['size']}x{row['size']}")
+
+
+def _aspect(row: dict[str, Any]) -> tuple[float, ...]:
+    dims = [int(x) for x in _problem(row).split("x")]
+    return tuple(round(d / max(dims), 3) for d in dims)
+
+
+def scheme_label(row: dict[str, Any]) -> str:
+    """``strassen L1 stream`` (+ ``naive`` when the sums are term by term)."""
+    plan = "" if row.get("plan", "reduced") == "reduced" else f" {row['plan']}"
+    return f"{row['algorithm']} L{row['levels']} {row.get('strategy', '')}{plan}".strip()
+
+
+def break_even(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per scheme, device, dtype and problem aspect (module docstring):
+    ``size`` (interpolated, or the smallest measured size when it already wins there, or
+    None), ``status`` (``crossed``, ``wins_from_smallest``, ``not_within``), the measured
+    ``sizes`` and median ``speedups``, and ``text``."""
+    groups: dict[tuple, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    labels: dict[tuple, dict[str, Any]] = {}
+    for row in rows:
+        key = (scheme_label(row), row.get("backend"), row.get("device"), row.get("dtype"),
+               row.get("math_mode"), _aspect(row))
+        groups[key][int(row["size"])].append(float(row["speedup"]))
+        labels[key] = row
+    results = []
+    for key, by_size in groups.items():
+        sizes = sorted(by_size)
+        speedups = [statistics.median(by_size[size]) for size in sizes]
+        row = labels[key]
+        winning_from = None  # the first index from which every later size wins
+        for index in range(len(sizes) - 1, -1, -1):
+            if speedups[index] >= 1.0:
+                winning_from = index
+            else:
+                break
+        if winning_from is None:
+            status, size = "not_within", None
+            text = (f"not within the measured sizes (up to N={sizes[-1]}: "
+                    f"{speedups[-1]:.2f}x there)")
+        elif winning_from == 0:
+            status, size = "wins_from_smallest", float(sizes[0])
+            text = f"beats the plain product from the smallest measured size, N={sizes[0]}"
+        else:
+            lo, hi = winning_from - 1, winning_from
+            s1, s2 = speedups[lo], speedups[hi]
+            fraction = (1.0 - s1) / (s2 - s1) if s2 != s1 else 0.0
+            size = math.exp(math.log(sizes[lo]) + fraction
+                            * (math.log(sizes[hi]) - math.log(sizes[lo])))
+            status = "crossed"
+            text = (f"beats the plain product from N ~ {size:.0f} (interpolated between "
+                    f"{sizes[lo]}: {s1:.2f}x and {sizes[hi]}: {s2:.2f}x)")
+        aspect = key[5]
+        shape = "" if len(set(aspect)) == 1 else \
+            " for N1:N2:N3 = " + ":".join(f"{x:g}" for x in aspect)
+        results.append({"scheme": key[0], "algorithm": row["algorithm"],
+                        "levels": row["levels"], "strategy": row.get("strategy"),
+                        "backend": key[1], "device": key[2], "dtype": key[3],
+                        "aspect": list(aspect), "status": status, "size": size,
+                        "sizes": sizes, "speedups": speedups,
+                        "text": f"{key[0]}{shape} on {key[1]} ({key[3]}): {text}"})
+    return results
+
+
+def side_by_side(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table: one line per algorithm and problem, one speedup column per setting
+    (levels, strategy, TF32, plan); medians where a cell holds several rows."""
+    def column(row: dict[str, Any]) -> str:
+        tf32 = " TF32" if "TF32 allowed" in str(row.get("math_mode", "")) else ""
+        plan = "" if row.get("plan", "reduced") == "reduced" else f" {row['plan']}"
+        return f"L{row['levels']} {row.get('strategy', '')}{tf32}{plan}"
+
+    columns = list(dict.fromkeys(column(row) for row in rows))
+    cells: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        cells[(row["algorithm"], _problem(row))][column(row)].append(row["speedup"])
+    lines = ["| algorithm | problem | " + " | ".join(columns) + " |",
+             "|---|---|" + "---:|" * len(columns)]
+    for (algorithm, problem), values in cells.items():
+        shown = [f"{statistics.median(values[c]):.3f}x" if c in values else "" for c in columns]
+        lines.append(f"| {algorithm} | {problem} | " + " | ".join(shown) + " |")
+    return "\n".join(lines)
+
+
+def format_break_even(rows: list[dict[str, Any]]) -> str:
+    """The break-even lines of :func:`break_even`, one per scheme and device."""
+    entries = break_even(rows)
+    return "\n".join(["break-even against the plain product (medians):"]
+                     + [f"  {entry['text']}" for entry in entries])
+
+
+def interpret(rows: list[dict[str, Any]]) -> str:
+    """One sentence reading the result for the user (the stage prints it)."""
+    if not rows:
+        return "No benchmark rows to read."
+    entries = break_even(rows)
+    on_gpu = any(row.get("backend") == "cupy" for row in rows)
+    device = "this GPU" if on_gpu else "this CPU"
+    largest = max(int(row["size"]) for row in rows)
+    best = max(rows, key=lambda row: row["speedup"])
+    winners = [entry for entry in entries if entry["status"] != "not_within"]
+    if not winners:
+        if on_gpu:
+            expected = ("on a GPU a fast scheme needs N of many thousands before the saved "
+                        "products outweigh the extra kernels")
+        else:
+            expected = ("expected: a fast scheme saves block multiplications but pays for "
+                        "block additions and memory traffic, and on a CPU the plain product "
+                        "wins below N of a few thousand (perf/benchmark.md has the larger "
+                        "sizes)")
+        return (f"On {device} no scheme beat the plain product at N <= {largest} (best: "
+                f"{scheme_label(best)} {best['speedup']:.2f}x at N={best['size']}); this is "
+                f"{expected}; it says nothing against the algorithm, which is exactly "
+                "verified.")
+    first = min(winners, key=lambda entry: entry["size"])
+    return (f"On {device} {first['scheme']} beats the plain product from N ~ "
+            f"{first['size']:.0f} (best measured: {scheme_label(best)} "
+            f"{best['speedup']:.2f}x at N={best['size']}); below that the plain product is "
+            "faster.")
+
+
 def format_comparison(rows: list[dict[str, Any]]) -> str:
     """Past results side by side: one line per (algorithm, levels, dtype, device, N), one
     speedup column per benchmark (oldest first)."""
     benchmarks: list[str] = []
-    cells: dict[tuple, dict[str, float]] = defaultdict(dict)
+    cells: dict[tuple, dict[str, list[float]]] = defaultdict(dict)
     for row in rows:
         if row["benchmark_id"] not in benchmarks:
             benchmarks.append(row["benchmark_id"])
-        key = (row["algorithm"], row["levels"], row["dtype"], row["backend"], row["device"],
-               row["size"])
-        cells[key][row["benchmark_id"]] = row["speedup"]
-    header = f"{'algorithm':<22} {'L':>2} {'dtype':<7} {'backend':<6} {'N':>6} " + " ".join(
+        key = (scheme_label(row), row["dtype"], row["backend"], row["device"], _problem(row))
+        cells[key].setdefault(row["benchmark_id"], []).append(row["speedup"])
+    header = f"{'scheme':<32} {'dtype':<7} {'backend':<6} {'problem':>17} " + " ".join(
         f"{b[-12:]:>12}" for b in benchmarks)
     lines = [header, "-" * len(header)]
-    for key in sorted(cells, key=lambda k: (k[0], k[1], k[2], k[3], k[4], k[5])):
-        algorithm, levels, dtype, backend, _device, size = key
-        values = " ".join(f"{cells[key][b]:>11.3f}x" if b in cells[key] else f"{'':>12}"
-                          for b in benchmarks)
-        lines.append(f"{_short(algorithm, 22):<22} {levels:>2} {dtype:<7} {backend:<6} "
-                     f"{size:>6} {values}")
+    for key in sorted(cells, key=lambda k: (k[0], k[1], k[2], k[3],
+                                            [int(x) for x in k[4].split("x")])):
+        label, dtype, backend, _device, problem = key
+        values = " ".join(f"{statistics.median(cells[key][b]):>11.3f}x" if b in cells[key]
+                          else f"{'':>12}" for b in benchmarks)
+        lines.append(f"{_short(label, 32):<32} {dtype:<7} {backend:<6} {problem:>17} {values}")
     devices = sorted({f"{row['backend']}: {row['device']}" for row in rows})
     return "\n".join(lines + [f"devices: {'; '.join(devices)}"])
 
@@ -91,7 +237,7 @@ def plot(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
     out_dir = ensure_directory(out_dir)
     series: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        series[f"{row['algorithm']} L{row['levels']} {row['dtype']}"].append(row)
+        series[f"{scheme_label(row)} {row['dtype']}"].append(row)
     device = "; ".join(sorted({f"{r['backend']}: {r['device']}" for r in rows}))
     paths = []
 
@@ -111,8 +257,8 @@ def plot(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
         for r in points:
             by_size[r["size"]].append(r["baseline_median_s"])
         sizes = sorted(by_size)
-        axes.plot(sizes, [min(by_size[s]) for s in sizes], "k--", marker="x",
-                  label=f"plain matmul {dtype}")
+        axes.plot(sizes, [statistics.median(by_size[s]) for s in sizes], "k--", marker="x",
+                  label=f"plain matmul {dtype} (median)")
     _size_ticks(axes, rows)
     axes.set(yscale="log", xlabel="N (N x N times N x N)",
              ylabel="median seconds", title=f"Latency\n{_short(device, 90)}")

@@ -9,7 +9,9 @@ under the run's own ``run_id`` (``benchmark_id = source_run_id = run_id``) and w
 * ``<run_dir>/benchmark/latency.png`` and ``speedup.png``;
 * the rows appended to the results registry (``<outputs>/benchmarks.sqlite``);
 * through the logger, the table (with ``Source Run ID``) and the facts;
-* the console table in the run's log.
+* the console table in the run's log, the break-even size of each scheme (the size from
+  which it beats the plain product, or "not within the measured sizes") and one sentence
+  reading the result (e.g. that on a CPU at N <= 1024 a fast scheme is expected to lose).
 
 A run without a verified algorithm, or an interrupted run, is skipped with one line. A
 refused algorithm or a failing benchmark is logged as an error and recorded in
@@ -24,10 +26,17 @@ from pathlib import Path
 from typing import Any
 
 from mlo_exp.algorithms.algorithm import Algorithm
-from mlo_exp.algorithms.library import lookup
 from mlo_exp.benchmark.backend import cuda_unavailable_reason, select_backend
 from mlo_exp.benchmark.measure import BenchmarkRefused, Identity, benchmark_algorithm, facts
-from mlo_exp.benchmark.report import display_rows, format_table, plot
+from mlo_exp.benchmark.report import (
+    break_even,
+    display_rows,
+    format_break_even,
+    format_table,
+    interpret,
+    plot,
+)
+from mlo_exp.benchmark.schemes import resolve_scheme
 from mlo_exp.benchmark.store import ResultsStore
 from mlo_exp.config import BenchmarkConfig, ConfigError
 from mlo_exp.io import atomic_write_text
@@ -64,6 +73,10 @@ class BenchmarkStage(TrainerCallback):
             if reason is not None:
                 raise ConfigError("benchmark.backend", "cupy",
                                   f"numpy or auto here, because {reason}")
+        if config.allow_tf32 and config.backend != "cupy" and cuda_unavailable_reason():
+            raise ConfigError("benchmark.allow_tf32", True,
+                              "false here: TF32 needs CuPy on a CUDA device, and NumPy "
+                              "always computes fp32 in full precision")
         return config
 
     def on_run_end(self, trainer: Trainer, summary: RunSummary) -> None:
@@ -79,7 +92,7 @@ class BenchmarkStage(TrainerCallback):
                      "(not a real-valued product)")
             return
         try:
-            self.benchmark([best, *(lookup(name) for name in self.settings.compare)])
+            self.benchmark([best, *(resolve_scheme(name) for name in self.settings.compare)])
         except BenchmarkRefused as error:
             log.error("benchmark: %s", error)
             self._write({"status": "refused", "reason": str(error)})
@@ -103,17 +116,22 @@ class BenchmarkStage(TrainerCallback):
             identity = Identity(run_id, run_id, algorithm.provenance.get("run_id"))
             rows += benchmark_algorithm(
                 algorithm, backend, identity, settings.sizes, settings.dtype, settings.levels,
-                settings.warmup, settings.repeats, settings.strategy, seed=self.run.seed)
+                settings.warmup, settings.repeats, settings.strategy, seed=self.run.seed,
+                plan=settings.plan, chain=settings.chain)
         run_facts = facts(backend, Identity(run_id, run_id, run_id), _settings_dict(settings))
         for row in rows:
             row["git_commit"] = run_facts["git_commit"]
-        self._write({"status": "success", "facts": run_facts, "rows": rows})
+        reading = interpret(rows)
+        self._write({"status": "success", "facts": run_facts, "rows": rows,
+                     "break_even": break_even(rows), "reading": reading})
         plot(rows, self.out_dir)
         if settings.registry:
             store = ResultsStore()
             store.append(rows)
             log.info("benchmark: %d rows appended to %s", len(rows), store.path)
-        log.info("benchmark (run_id %s):\n%s", run_id, format_table(rows))
+        log.info("benchmark (run_id %s):\n%s\n%s", run_id, format_table(rows),
+                 format_break_even(rows))
+        log.info("benchmark: %s", reading)
         self.logger.log_benchmark(display_rows(rows), run_facts)
         return rows
 
@@ -131,7 +149,7 @@ class BenchmarkStage(TrainerCallback):
 
 def _real_library_algorithm(name: str) -> bool:
     try:
-        return lookup(name).ring != "Z2"
+        return resolve_scheme(name).ring != "Z2"
     except KeyError:
         return False
 

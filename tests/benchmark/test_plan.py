@@ -1,0 +1,84 @@
+"""Addition-reduced plans: they compute exactly the scheme's maps, with fewer additions."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from mlo_exp.algorithms.library import lookup
+from mlo_exp.benchmark.plan import (
+    LinearPlan,
+    addition_counts,
+    equivalent,
+    greedy_plan,
+    naive_additions,
+    naive_plan,
+    plan_scheme,
+    search_basis_change,
+)
+
+
+def _scaled(plan: LinearPlan, matrix: np.ndarray) -> bool:
+    """Each output of the plan is its row of ``matrix`` up to a non-zero scale."""
+    computed = plan.matrix()
+    for got, want in zip(computed, matrix, strict=True):
+        nonzero = [i for i, x in enumerate(want) if x != 0]
+        if not nonzero:
+            if any(x != 0 for x in got):
+                return False
+            continue
+        scale = Fraction(got[nonzero[0]]) / Fraction(want[nonzero[0]])
+        if scale == 0 or any(Fraction(g) != scale * Fraction(w)
+                             for g, w in zip(got, want, strict=True)):
+            return False
+    return True
+
+
+@pytest.mark.parametrize(("name", "naive", "at_most"), [
+    ("strassen", 18, 15),              # Winograd's form, found by a basis change
+    ("alphatensor-2x2x2", 22, 15),
+    ("alphatensor-3x3x3", 110, 72),    # the public best, 58, is another scheme
+    ("alphatensor-4x4x4", 468, 170),
+])
+def test_additions_before_and_after(name, naive, at_most):
+    algorithm = lookup(name)
+    counts = addition_counts(algorithm)
+    assert counts["naive"] == naive_additions(algorithm) == naive
+    assert counts["reduced"] <= at_most
+
+
+@pytest.mark.parametrize("name", ["strassen", "alphatensor-3x3x3", "alphatensor-3x4x11"])
+def test_plans_compute_the_scheme_they_execute(name):
+    plan = plan_scheme(lookup(name))
+    scheme = plan.algorithm
+    assert scheme.verify().ok
+    u, v, w = (np.asarray(x, dtype=object) for x in (scheme.u, scheme.v, scheme.w))
+    assert _scaled(plan.a, u.T) and _scaled(plan.b, v.T)
+    # the output plan is W with the operands' scales folded in: still W up to column scales
+    assert plan.c.matrix().shape == w.shape
+    assert plan.additions == plan.a.additions + plan.b.additions + plan.c.additions
+
+
+def test_greedy_shares_a_common_pair():
+    matrix = np.array([[1, 1, 1], [1, 1, 0], [1, 1, -1]], dtype=object)
+    assert naive_plan(matrix).additions == 5
+    plan = greedy_plan(matrix)
+    assert plan.additions == 3  # t = x0 + x1; t + x2; t - x2
+    assert (plan.matrix() == matrix).all()
+
+
+def test_basis_change_keeps_the_product_and_search_never_gets_worse():
+    strassen = lookup("strassen")
+    changed = equivalent(strassen, [[1, 1], [0, 1]], [[1, 0], [1, 1]], [[0, 1], [1, 0]])
+    assert changed.verify().ok and changed.shape == (2, 2, 2)
+    with pytest.raises(ValueError, match="do not fit"):
+        equivalent(strassen, [[1]], [[1]], [[1]])
+    found, additions = search_basis_change(lookup("school-2x2x2"), steps=5, seed=1)
+    assert additions <= naive_additions(lookup("school-2x2x2"))
+
+
+def test_naive_plan_is_term_by_term():
+    plan = plan_scheme(lookup("alphatensor-4x4x4"), reduce=False)
+    assert plan.additions == plan.naive_additions == 468 and plan.basis_change is None
