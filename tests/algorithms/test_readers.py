@@ -167,6 +167,8 @@ def test_triadset_hand_written_variants(tmp_path):
     ("TriadSet([Triad([[1]], [[1]], [[1e3]])])", "expected ',' or ']' in a row, found 'e3'"),
     ("TriadSet([Triad([[1]], [[1]], [[1]])]) extra", "expected the end of the file"),
     ("TriadSet([Triad(Matrix(2, 2, [[1]]), [[1]], [[1]])])", "Matrix sizes [2, 2] do not"),
+    ("TriadSet([Triad(Matrix(" + "1, " * 10**5 + "[[1]]), [[1]], [[1]])])",
+     "expected the rows after two Matrix sizes"),
     ("TriadSet([" + "[" * 50, "expected Triad("),
     ("TriadSet([Triad([[1]], [[1]], [[1]])", "expected ',' or ']' after a Triad"),
     ("TriadSet([Triad([[1]], [[1]], [[1]])]", "expected ')' closing TriadSet"),
@@ -211,6 +213,9 @@ def test_alphaevolve_python_tuple_form(tmp_path):
     ("U = [[1], [1]]\nV = [[1]]\nW = [[1]]\n", "rows fit no <n,m,p>"),
     ("import numpy as np\nU = [[1]]", "expected only assignments of U, V, W"),
     ("X = np.array([[1]])", "'X' is not U, V or W"),
+    ("d = " + "(" * 10**5, "a tuple inside a tuple"),
+    ("d = ([[1]], [[1]], [[1]], [[1]])", "more than three items (U, V, W)"),
+    ("U = " + "[" * 10**5, "lists nested deeper than 2"),
     ("U = np.array([[1, 2], [3]])\nV = [[1]]\nW = [[1]]", "U is not a matrix"),
 ])
 def test_alphaevolve_python_refusals(tmp_path, content, expected):

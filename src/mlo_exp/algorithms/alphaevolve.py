@@ -105,8 +105,9 @@ def read_uvw_npz(data: bytes, source: str, ring: str | None = None,
 
 # --- Python text -----------------------------------------------------------------------------
 def looks_like_python_uvw(text: str) -> bool:
-    """Text with ``U =``/``V =``/``W =`` assignments or ``np.array(`` (outside comments)."""
-    return re.search(r"^[^#\n]*(?:\b[UVWuvw]\s*=(?!=)|\bnp\.array\s*\(|\bnumpy\.array\s*\()",
+    """Text with a Python assignment (``U = ...``, ``decomposition = (...)``) or
+    ``np.array(`` (outside comments)."""
+    return re.search(r"^\s*[A-Za-z_][A-Za-z0-9_]*\s*=(?!=)|^[^#\n]*\bnp\.array\s*\(",
                      text, re.MULTILINE | re.ASCII) is not None
 
 
@@ -153,7 +154,7 @@ class _Parser:
         if not self.take(value):
             raise self.error(f"expected {what}")
 
-    def value(self) -> list | tuple:
+    def value(self, tuple_allowed: bool = True) -> list | tuple:
         """``np.array(LIST[, dtype=NAME])``, a nested list, or a tuple of those."""
         kind, word, _ = self.current
         if kind == "name" and word in ("np.array", "numpy.array", "np.asarray",
@@ -172,11 +173,15 @@ class _Parser:
             self.expect(")", "')' closing np.array")
             return array
         if self.take("("):
-            items = [self.value()]
+            if tuple_allowed is False:
+                raise self.error("a tuple inside a tuple")
+            items = [self.value(False)]
             while self.take(","):
                 if self.current[1] == ")":
                     break
-                items.append(self.value())
+                if len(items) == 3:
+                    raise self.error("more than three items (U, V, W) in the tuple")
+                items.append(self.value(False))
             self.expect(")", "')' closing the tuple")
             return tuple(items)
         return self.nested(0)

@@ -164,6 +164,8 @@ def _matrix(scanner: _Scanner) -> list[list[Number]]:
         scanner.expect("(", "'(' after Matrix")
         sizes = []
         while scanner.current[0] == "num":
+            if len(sizes) == 2:
+                raise scanner.error("expected the rows after two Matrix sizes")
             sizes.append(_number(scanner))
             scanner.expect(",", "',' after a Matrix size")
         rows = _rows(scanner)

@@ -66,36 +66,39 @@ class AdditionPlan:
 
 def _expand_side(fresh: list[Combination], outputs: list[Combination], real: int,
                  where: str) -> np.ndarray:
-    """Dense rows over the ``real`` variables for each output: ``(real, len(outputs))`` for
-    the A/B sides (columns are products), ``(real, len(outputs))`` for C (rows are products)."""
+    """Dense coefficients over the ``real`` variables: ``(real, len(outputs))``, one column
+    per output. Rows are kept sparse while the fresh variables are expanded."""
     if len(fresh) > MAX_FRESH:
         raise AlgorithmFileError(f"{where}: {len(fresh)} fresh variables; accepted: at most "
                                  f"{MAX_FRESH}")
-    work = real * (real + sum(len(item) for group in (fresh, outputs) for item in group))
+    work = real * sum(len(item) for group in (fresh, outputs) for item in group)
     if work > MAX_EXPAND_WORK:
         raise AlgorithmFileError(f"{where}: expanding the plan takes {work} steps; accepted: "
                                  f"at most {MAX_EXPAND_WORK}")
-    rows: list[list[int]] = [[1 if i == j else 0 for i in range(real)] for j in range(real)]
+    rows: list[dict[int, int]] = []
     for j, combination in enumerate(fresh):
-        rows.append(_combine(rows, combination, real + j, real, f"{where}: fresh variable "
-                                                                 f"{j + 1}"))
-    out = [_combine(rows, combination, len(rows), real, f"{where}: term {t + 1}")
-           for t, combination in enumerate(outputs)]
-    return np.array(out, dtype=np.int64).reshape(len(outputs), real).T
+        rows.append(_combine(rows, combination, real, real + j,
+                             f"{where}: fresh variable {j + 1}"))
+    dense = np.zeros((real, len(outputs)), dtype=np.int64)
+    for t, combination in enumerate(outputs):
+        for index, value in _combine(rows, combination, real, real + len(rows),
+                                     f"{where}: term {t + 1}").items():
+            dense[index, t] = value
+    return dense
 
 
-def _combine(rows: list[list[int]], combination: Combination, limit: int, real: int,
-             where: str) -> list[int]:
-    total = [0] * real
+def _combine(rows: list[dict[int, int]], combination: Combination, real: int, limit: int,
+             where: str) -> dict[int, int]:
+    """``sum coefficient * variable`` as a sparse row over the real variables."""
+    total: dict[int, int] = {}
     for index, coefficient in combination:
         if not 0 <= index < limit:
             raise AlgorithmFileError(f"{where}: variable {index + 1} is not defined before it; "
                                      f"accepted: variables 1 to {limit}")
-        row = rows[index]
-        for i in range(real):
-            if row[i]:
-                total[i] += coefficient * row[i]
-    if any(abs(x) > MAX_COEFFICIENT for x in total):
+        row = {index: 1} if index < real else rows[index - real]
+        for variable, value in row.items():
+            total[variable] = total.get(variable, 0) + coefficient * value
+    if any(abs(x) > MAX_COEFFICIENT for x in total.values()):
         raise AlgorithmFileError(f"{where}: an expanded coefficient exceeds {MAX_COEFFICIENT}; "
                                  "accepted: at most that")
-    return total
+    return {variable: value for variable, value in total.items() if value}
