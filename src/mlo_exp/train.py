@@ -39,6 +39,10 @@ def main() -> None:
         _check_output_dir_writable(sys.argv[1:])
         _lock_named_run_dir(sys.argv[1:])
         _entry_point()()
+    except SystemExit as exit_:
+        if exit_.code == 1:  # Hydra refused an override: name the keys that exist
+            _hint_unknown_keys(sys.argv[1:])
+        raise
     except KeyboardInterrupt:
         print("mlo-train: interrupted during start-up; no run was started", file=sys.stderr)
         sys.exit(1)
@@ -187,6 +191,65 @@ def _register_help_resolver(conf: Path) -> None:
         return "\n".join(lines)
 
     OmegaConf.register_new_resolver("mlo_help_groups", groups, replace=True)
+
+
+def _hint_unknown_keys(arguments: list[str]) -> None:
+    """After Hydra refused an override such as ``trainer.bogus=1`` (it names the key but not
+    the valid ones, and suggests ``+``, which the schema refuses too): one line per unknown
+    key with the keys its node has. Plain ``key=value`` and ``group.key=value`` only."""
+    try:
+        for override in arguments:
+            key, equals, _ = override.partition("=")
+            if not equals or key.startswith(("+", "~", "hydra", "-")) or "/" in key:
+                continue
+            parts = key.split(".")
+            if len(parts) > 2:
+                continue
+            known = _schema_keys(parts[0] if len(parts) == 2 else None, arguments)
+            if known is not None and parts[-1] not in known:
+                where = f"{parts[0]} has" if len(parts) == 2 else "the config has"
+                print(f"mlo-train: {where} no key {parts[-1]!r}; its keys are "
+                      f"{', '.join(sorted(known))}", file=sys.stderr)
+    except Exception:  # a hint only: never in the way of Hydra's own message
+        return
+
+
+def _schema_keys(group: str | None, arguments: list[str]) -> set[str] | None:
+    """The keys of a config node as its schema defines them: the run's (``group`` None), a
+    fixed node's (``env``, ``trainer``, ``objective``), or the chosen option's of a group."""
+    import dataclasses
+
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    from mlo_exp import config
+    from mlo_exp.config import config_dir
+
+    fields = {f.name: f for f in dataclasses.fields(config.RunConfig)}
+    if group is None:
+        return set(fields)
+    if group not in fields:
+        return None
+    kind = fields[group].type
+    fixed = {"env": config.EnvConfig, "trainer": config.TrainerConfig,
+             "objective": config.ObjectiveConfig}
+    if group in fixed:
+        return {f.name for f in dataclasses.fields(fixed[group]) if not f.name.startswith("_")}
+    if "Any" not in str(kind):
+        return None
+    chosen = next((a.partition("=")[2] for a in arguments if a.startswith(f"{group}=")), None)
+    if chosen is None:
+        defaults = OmegaConf.load(config_dir() / "config.yaml").defaults
+        chosen = next((str(d[group]) for d in defaults if OmegaConf.is_dict(d) and group in d),
+                      None)
+    option = config_dir() / group / f"{chosen}.yaml"
+    if chosen is None or not option.is_file():
+        return None
+    node = ConfigStore.instance().load(f"schema/{group}/{chosen}.yaml").node
+    keys = {k for k in node if not str(k).startswith("_")}
+    keys |= {k for k in OmegaConf.load(option) if not str(k).startswith("_")
+             and k != "defaults"}
+    return keys
 
 
 def _refuse(run_dir: Path, message: str, hydra_subdir: str | None = None) -> None:

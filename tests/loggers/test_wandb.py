@@ -376,3 +376,26 @@ def test_mlo_train_multirun_is_one_wandb_group_and_leaks_no_run(run_train, tmp_p
         [json.loads((d / "run.json").read_text())["run_id"] for d in dirs]
     assert [r.exit_code for r in recorded] == [0, 0]  # both finished
     assert all(r.config["seed"] == s for r, s in zip(recorded, (0, 1), strict=True))
+
+
+@pytest.mark.slow
+def test_a_resumed_run_reads_back_as_one_run_without_link_warnings(run_train, tmp_path):
+    run_dir = tmp_path / "run"
+    common = ("logger=wandb", "agent=greedy", "benchmark=none", "plot=none",
+              f"hydra.run.dir={run_dir}")
+    quiet = {"WANDB_SILENT": "false"}  # W&B's own warnings would show
+    first = run_train(*common, "trainer.episodes=3", env=quiet)
+    assert first.returncode == 0, first.stderr
+    second = run_train(*common, "trainer.episodes=6", "resume=auto", env=quiet)
+    assert second.returncode == 0, second.stderr
+    for output in (first.stderr, second.stderr):  # files go in without W&B's link warnings
+        assert "Symlinked" not in output and "into the W&B run directory" not in output
+    assert len(list((run_dir / "wandb").glob("offline-run-*"))) == 2  # one per process
+    recorded = read_offline_run(run_dir)
+    assert len(recorded.directories) == 2 and recorded.exit_code == 0
+    assert sorted(s for s, row in recorded.history.items() if "reward" in row) == \
+        [1, 2, 3, 4, 5, 6]
+    assert recorded.run["id"] == json.loads((run_dir / "run.json").read_text())["run_id"]
+    assert "algorithm.json" in recorded.files
+    _, rows = recorded.table_rows("episodes_table")
+    assert [row[0] for row in rows] == [1, 2, 3, 4, 5, 6]
