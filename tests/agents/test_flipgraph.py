@@ -141,3 +141,48 @@ def test_threads_split_walks_without_changing_the_result():
     for _ in range(2):
         first, second = one.run_episode(), two.run_episode()
     assert first.moves == second.moves and np.array_equal(one.F, two.F)
+
+
+def _index_matches_factors(agent: FlipGraphAgent, walk: int) -> None:
+    """The Z2 kernel's hash index and flippable list describe the walk's factors exactly."""
+    HK, HC, HH, HD, NX, D, nd = agent.index
+    rank = int(agent.rank[walk])
+    listed = {(int(e) & 3, int(HK[walk, int(e) & 3, int(e) >> 2])) for e in D[walk, :nd[walk]]}
+    assert len(listed) == nd[walk]
+    expected = set()
+    for mode in range(3):
+        values = agent.F[walk, mode, :rank]
+        assert (values != 0).all()
+        unique, counts = np.unique(values, return_counts=True)
+        expected |= {(mode, int(v)) for v in unique[counts >= 2]}
+        assert (HK[walk, mode] != 0).sum() == len(unique)
+        for value, count in zip(unique, counts, strict=True):
+            slot = int(np.flatnonzero(HK[walk, mode] == value)[0])
+            holders, term = [], HH[walk, mode, slot]
+            while term >= 0:
+                holders.append(int(term))
+                term = NX[walk, mode, term]
+            assert sorted(holders) == np.flatnonzero(values == value).tolist()
+            assert HC[walk, mode, slot] == count and (HD[walk, mode, slot] >= 0) == (count >= 2)
+    assert listed == expected
+
+
+def test_z2_kernel_keeps_its_index_exact():
+    # Plateau 300: plus transitions (index rebuilt) and flips (index updated) interleave.
+    agent = make_agent((3, 3, 3), "Z2", walks=3, flips_per_episode=2000, plateau_flips=300,
+                       plus_slack=2, seed=1)
+    for _ in range(10):
+        result = agent.run_episode()
+        assert result.moves == 3 * 2000  # every attempt is a flip: partners come from the list
+        for walk in range(agent.walks):
+            assert verify(*agent.current_factors(walk), (3, 3, 3), "Z2").ok
+            _index_matches_factors(agent, walk)
+    assert result.metrics["plus_transitions"] > 0
+
+
+def test_z2_packing_round_trips_64_bit_factors():
+    from mlo_exp.agents.flipgraph_kernel import pack, unpack
+
+    rng = np.random.default_rng(0)
+    factor = rng.integers(0, 2, size=(64, 9))
+    assert np.array_equal(unpack(pack(factor), 64), factor)

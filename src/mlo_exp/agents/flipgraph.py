@@ -19,12 +19,19 @@ flips. The episode reports the best decomposition found so far (``solved=True``:
 of a walk is a complete decomposition; the trainer still verifies it exactly before keeping
 it), ``rank_used`` its rank, ``moves`` the flips done (all walks).
 
-Representation: factor vectors as int8 rows ``F[walk, term, mode, :dim]`` (mode 0/1/2 = u over
-A, v over B, w over C; layout of :mod:`mlo_exp.algorithms.tensor`), each with a key ``K``
-identifying the
-vector up to sign (its sign-normalised entries packed in base ``2*bound+1``, or as bits over
-``Z2``) and the sign ``S`` of its first non-zero entry, so finding a flip partner is one
-integer comparison per term. The kernel is compiled with numba (``nogil``); walks are split
+Representation over ``Z2`` (:mod:`mlo_exp.agents.flipgraph_kernel`): each factor is one
+machine word (bit ``k`` = entry ``k``; a flip is two XORs), ``F[walk, mode, term]``; a hash
+index per mode maps a factor value to the terms holding it, and a list of the values held by
+two or more terms gives a flip partner in O(1), so every attempt is a flip.
+
+Representation over ``Z``: factor vectors as int8 rows ``F[walk, term, mode, :dim]`` (mode
+0/1/2 = u over A, v over B, w over C; layout of :mod:`mlo_exp.algorithms.tensor`), each with
+a key ``K`` identifying the vector up to sign (its sign-normalised entries packed in base
+``2*bound+1``) and the sign ``S`` of its first non-zero entry; a flip attempt draws a term and
+a mode and finds its partners with one integer comparison per term.
+
+Both kernels are compiled with numba (``nogil``; the first use in a fresh environment
+compiles for ~10-30 s, said once on the log, then numba's cache loads them); walks are split
 into ``threads`` chunks run by Python threads in parallel, and randomness is one xorshift64*
 stream per walk, kept in :meth:`state_dict`, so a run is reproducible and resumable.
 
@@ -38,7 +45,9 @@ Starting point: the school method (built here), or ``start_from``, a user-given 
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -47,9 +56,12 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from mlo_exp.agents import flipgraph_kernel as z2k
 from mlo_exp.agents.base import Agent, EpisodeResult
 from mlo_exp.config import FlipGraphAgentConfig
 from mlo_exp.env import TensorGame
+
+log = logging.getLogger("mlo_exp")
 
 _DEAD = np.uint64(0xFFFFFFFFFFFFFFFF)  # key of a removed term: matches nothing
 _MULT = np.uint64(0x2545F4914F6CDD1D)
@@ -324,17 +336,24 @@ class FlipGraphAgent(Agent):
         if not self.z2 and max(game.dims) * np.log2(2 * self.bound + 1) > 63:
             raise ValueError(f"flipgraph over Z: factor length {max(game.dims)} with bound "
                              f"{self.bound} does not fit a 64-bit key; lower coefficient_bound")
+        _compile_once(self.z2)
         u, v, w = self._start(s.start_from)
         self.start_rank = u.shape[1]
         self.capacity = self.start_rank + max(self.plus_slack, 0) + 1
-        shape = (self.walks, self.capacity, 3, int(max(game.dims)))
-        self.F = np.zeros(shape, dtype=np.int8)
-        for mode, factor in enumerate((u, v, w)):
-            self.F[:, : self.start_rank, mode, : factor.shape[0]] = factor.T
-        self.K = np.full(shape[:3], _DEAD, dtype=np.uint64)
-        self.S = np.zeros(shape[:3], dtype=np.int8)
         self.rank = np.full(self.walks, self.start_rank, dtype=np.int64)
-        _init_keys(self.F, self.K, self.S, self.rank, self.dims, self.z2, self.bound)
+        if self.z2:  # packed words (flipgraph_kernel): F[walk, mode, term] uint64
+            self.F = np.zeros((self.walks, 3, self.capacity), dtype=np.uint64)
+            for mode, factor in enumerate((u, v, w)):
+                self.F[:, mode, : self.start_rank] = z2k.pack(factor)
+            self.index = z2k.new_index(self.walks, self.capacity)
+        else:  # int8 rows with keys (the generic kernel): F[walk, term, mode, entry]
+            shape = (self.walks, self.capacity, 3, int(max(game.dims)))
+            self.F = np.zeros(shape, dtype=np.int8)
+            for mode, factor in enumerate((u, v, w)):
+                self.F[:, : self.start_rank, mode, : factor.shape[0]] = factor.T
+            self.K = np.full(shape[:3], _DEAD, dtype=np.uint64)
+            self.S = np.zeros(shape[:3], dtype=np.int8)
+        self._init_index()
         self.stall = np.zeros(self.walks, dtype=np.int64)
         self.best_F = self.F.copy()
         self.best_rank = self.rank.copy()
@@ -410,8 +429,22 @@ class FlipGraphAgent(Agent):
             },
         )
 
+    def _init_index(self) -> None:
+        """Keys and signs (Z), or the flippable lists (Z2), from ``F`` and ``rank``."""
+        if self.z2:
+            for w in range(self.walks):
+                z2k.rebuild(self.F, self.rank, *self.index, w)
+        else:
+            _init_keys(self.F, self.K, self.S, self.rank, self.dims, self.z2, self.bound)
+
     def _walk_chunk(self, lo: int, hi: int, counts: np.ndarray) -> None:
         """Run walks ``lo..hi-1`` (views: the kernel writes the agent's arrays in place)."""
+        if self.z2:
+            z2k.walk_z2(self.F[lo:hi], self.rank[lo:hi], self.rng[lo:hi],
+                        *(a[lo:hi] for a in self.index), self.stall[lo:hi], self.best_F[lo:hi],
+                        self.best_rank[lo:hi], counts[lo:hi], self.flips_per_episode,
+                        self.plateau_flips, self.plus_slack, self.capacity)
+            return
         _walk(self.F[lo:hi], self.K[lo:hi], self.S[lo:hi], self.rank[lo:hi], self.rng[lo:hi],
               self.stall[lo:hi], self.best_F[lo:hi], self.best_rank[lo:hi], counts[lo:hi],
               self.flips_per_episode, self.dims, self.z2, self.bound, self.plateau_flips,
@@ -429,21 +462,23 @@ class FlipGraphAgent(Agent):
             self.rank[w] = self.best_rank[w] = target
             self.stall[w] = self.idle[w] = 0
         if len(stuck):
-            _init_keys(self.F, self.K, self.S, self.rank, self.dims, self.z2, self.bound)
+            self._init_index()
             self.restarts += len(stuck)
         return int(len(stuck))
 
     def best_factors(self, walk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Walk ``walk``'s best decomposition as ``(U, V, W)``, columns = terms, int64."""
-        rank = int(self.best_rank[walk])
-        terms = self.best_F[walk, :rank].astype(np.int64)
+        return self._factors(self.best_F[walk], int(self.best_rank[walk]))
+
+    def _factors(self, F: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.z2:
+            return tuple(z2k.unpack(F[mode, :rank], int(self.dims[mode])) for mode in range(3))
+        terms = F[:rank].astype(np.int64)
         return tuple(terms[:, mode, : self.dims[mode]].T.copy() for mode in range(3))
 
     def current_factors(self, walk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Walk ``walk``'s current decomposition (same layout as :meth:`best_factors`)."""
-        rank = int(self.rank[walk])
-        terms = self.F[walk, :rank].astype(np.int64)
-        return tuple(terms[:, mode, : self.dims[mode]].T.copy() for mode in range(3))
+        return self._factors(self.F[walk], int(self.rank[walk]))
 
     # -- checkpoints ---------------------------------------------------------------------
     _STATE = ("F", "rank", "stall", "best_F", "best_rank", "idle", "rng")
@@ -464,7 +499,7 @@ class FlipGraphAgent(Agent):
                                  f"this agent needs {expected.shape} (same walks/shape?)")
             setattr(self, name, value.astype(expected.dtype).copy())
         self.restarts = int(state["restarts"])
-        _init_keys(self.F, self.K, self.S, self.rank, self.dims, self.z2, self.bound)
+        self._init_index()
 
 def _school(n: int, m: int, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The school method, one term ``a_ij * b_jk -> c_ik`` per ``(i, j, k)``."""
@@ -486,3 +521,44 @@ def _init_keys(F, K, S, rank, dims, z2, bound) -> None:
         for t in range(int(rank[w])):
             for mode in range(3):
                 _set_key(F, K, S, w, t, mode, int(dims[mode]), z2, bound)
+
+
+_COMPILED: set[bool] = set()
+
+
+def _compile_once(z2: bool) -> None:
+    """Compile (or load from numba's cache) the kernel on a tiny walk before the first run;
+    when that takes more than half a second, say so once (the first use compiles)."""
+    if z2 in _COMPILED:
+        return
+    timer = threading.Timer(0.5, log.info, ["compiling the flip-graph kernel (first use, "
+                                            "~10-30 s; cached after)"])
+    timer.daemon = True
+    timer.start()
+    try:
+        u, v, w = _school(1, 1, 2)
+        if z2:
+            F = np.zeros((1, 3, 4), dtype=np.uint64)
+            for mode, factor in enumerate((u, v, w)):
+                F[0, mode, :2] = z2k.pack(factor)
+            rank = np.array([2])
+            index = z2k.new_index(1, 4)
+            z2k.rebuild(F, rank, *index, 0)
+            z2k.walk_z2(F, rank, np.ones(1, dtype=np.uint64), *index,
+                        np.zeros(1, dtype=np.int64), F.copy(), rank.copy(),
+                        np.zeros((1, 3), dtype=np.int64), 4, 1, 1, 4)
+        else:
+            F = np.zeros((1, 4, 3, 2), dtype=np.int8)
+            for mode, factor in enumerate((u, v, w)):
+                F[0, :2, mode, : factor.shape[0]] = factor.T
+            K = np.full((1, 4, 3), _DEAD, dtype=np.uint64)
+            S = np.zeros((1, 4, 3), dtype=np.int8)
+            rank = np.array([2])
+            dims = np.array([1, 2, 2], dtype=np.int64)
+            _init_keys(F, K, S, rank, dims, False, 1)
+            _walk(F, K, S, rank, np.ones(1, dtype=np.uint64), np.zeros(1, dtype=np.int64),
+                  F.copy(), rank.copy(), np.zeros((1, 3), dtype=np.int64), 4, dims, False, 1,
+                  1, 1, 4)
+    finally:
+        timer.cancel()
+    _COMPILED.add(z2)

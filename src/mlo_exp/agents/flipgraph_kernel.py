@@ -1,0 +1,344 @@
+"""The flip-graph kernel over Z2: factors packed in machine words, O(1) partner sampling.
+
+Used by :mod:`mlo_exp.agents.flipgraph` when the run's ring is ``Z2`` (the integer walks use the
+generic kernel there). Moves and their meaning: that module's docstring.
+
+Representation, per walk ``w``:
+
+* ``P[w, mode, t]`` (uint64): factor ``mode`` (0 = u over A, 1 = v over B, 2 = w over C;
+  layout of :mod:`mlo_exp.algorithms.tensor`) of term ``t`` as a bit set, bit ``k`` = entry
+  ``k``. A flip is two XORs; a mode's values are contiguous, so a scan is a tight loop.
+  Terms ``0 .. rank[w]-1`` are live; a removed term is marked by ``P[w, 0, t] == 0``.
+* an **index** per mode: a hash table from factor value to its holders (count and a linked
+  list of terms), and the **flippable list** of every ``(mode, value)`` held by two or more
+  live terms. A flip attempt draws one entry of that list and two of its holders (O(1)), so
+  every attempt is a flip while the list is not empty (the generic kernel draws a term and a
+  mode and finds no partner most of the time). A flip changes one factor of each of the two
+  terms: two removals and two insertions in the index, O(1) each. Only after a reduction or a
+  plus transition (rare) is the index rebuilt from scratch.
+
+Invariant checked by the tests: after every move the walk is an exact decomposition modulo 2
+and the index and the flippable list match the factors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_MULT = np.uint64(0x2545F4914F6CDD1D)
+_ZERO = np.uint64(0)  # compare uint64 with uint64: numba turns uint64 vs int64 into floats
+
+
+@njit(cache=True, _nrt=False)
+def rand(rng, w, n):
+    """Uniform integer in ``[0, n)`` from walk ``w``'s xorshift64* stream."""
+    x = rng[w]
+    x ^= x >> np.uint64(12)
+    x ^= x << np.uint64(25)
+    x ^= x >> np.uint64(27)
+    rng[w] = x
+    high = (x * _MULT) >> np.uint64(32)  # 32 random bits; multiply-shift maps them to [0, n)
+    return np.int64((high * np.uint64(n)) >> np.uint64(32))
+
+
+# --- the index: per walk and mode, a hash table from factor value to its holders ------------
+# HK[w, m, h]: value in slot h (0 = empty; a live factor is never 0), HC: its holder count,
+# HH: first holder (a term), HD: its position in the flippable list (-1: not there);
+# NX[w, m, t]: the next holder after term t of the same value (-1 ends the list);
+# D[w, :nd[w]]: the flippable list, entries 4 * h + m (no division) (values held by >= 2 terms).
+# Linear probing; a slot emptied is closed by backward shifting (no tombstones).
+
+
+@njit(cache=True, _nrt=False)
+def _home(value, mask):
+    return np.int64((value * _MULT) >> np.uint64(40)) & mask
+
+
+@njit(cache=True, _nrt=False)
+def _slot(HK, w, m, value, mask):
+    """The slot holding ``value`` in mode ``m``, or the empty slot where it would go."""
+    h = _home(value, mask)
+    while HK[w, m, h] != _ZERO and HK[w, m, h] != value:
+        h = (h + 1) & mask
+    return h
+
+
+@njit(cache=True, _nrt=False)
+def _insert(HK, HC, HH, HD, NX, D, nd, w, m, t, value):
+    """Term ``t`` now holds ``value`` in mode ``m``; returns the new holder count."""
+    H = HK.shape[2]
+    h = _slot(HK, w, m, value, H - 1)
+    if HK[w, m, h] == _ZERO:
+        HK[w, m, h] = value
+        HC[w, m, h] = 0
+        HH[w, m, h] = -1
+        HD[w, m, h] = -1
+    NX[w, m, t] = HH[w, m, h]
+    HH[w, m, h] = t
+    HC[w, m, h] += 1
+    if HC[w, m, h] == 2:
+        HD[w, m, h] = nd[w]
+        D[w, nd[w]] = 4 * h + m
+        nd[w] += 1
+    return HC[w, m, h]
+
+
+@njit(cache=True, _nrt=False)
+def _remove(HK, HC, HH, HD, NX, D, nd, w, m, t, value):
+    """Term ``t`` no longer holds ``value`` in mode ``m``."""
+    H = HK.shape[2]
+    mask = H - 1
+    h = _slot(HK, w, m, value, mask)
+    if HH[w, m, h] == t:
+        HH[w, m, h] = NX[w, m, t]
+    else:
+        s = HH[w, m, h]
+        while NX[w, m, s] != t:
+            s = NX[w, m, s]
+        NX[w, m, s] = NX[w, m, t]
+    HC[w, m, h] -= 1
+    if HC[w, m, h] == 1:  # no longer flippable: swap-remove from the list
+        position = HD[w, m, h]
+        last = nd[w] - 1
+        moved = D[w, last]
+        D[w, position] = moved
+        HD[w, moved & 3, moved >> 2] = position
+        HD[w, m, h] = -1
+        nd[w] = last
+    if HC[w, m, h] > 0:
+        return
+    # empty the slot; shift later entries of the probe run back (no tombstones)
+    i = h
+    j = h
+    while True:
+        j = (j + 1) & mask
+        if HK[w, m, j] == _ZERO:
+            break
+        k = _home(HK[w, m, j], mask)
+        if (i <= j and i < k <= j) or (i > j and (i < k or k <= j)):
+            continue  # j's home lies in (i, j]: it stays
+        HK[w, m, i] = HK[w, m, j]
+        HC[w, m, i] = HC[w, m, j]
+        HH[w, m, i] = HH[w, m, j]
+        HD[w, m, i] = HD[w, m, j]
+        if HD[w, m, i] >= 0:
+            D[w, HD[w, m, i]] = 4 * i + m
+        i = j
+    HK[w, m, i] = 0
+
+
+@njit(cache=True, _nrt=False)
+def rebuild(P, rank, HK, HC, HH, HD, NX, D, nd, w):
+    """The index and flippable list of walk ``w`` from scratch."""
+    nd[w] = 0
+    for m in range(3):
+        for h in range(HK.shape[2]):
+            HK[w, m, h] = 0
+    for m in range(3):
+        for t in range(rank[w]):
+            _insert(HK, HC, HH, HD, NX, D, nd, w, m, t, P[w, m, t])
+
+
+@njit(cache=True, _nrt=False)
+def _compact(P, rank, w):
+    """Drop removed terms (``P[w, 0, t] == 0``), keeping the others in order."""
+    out = 0
+    for t in range(rank[w]):
+        if P[w, 0, t] == _ZERO:
+            continue
+        if out != t:
+            for mode in range(3):
+                P[w, mode, out] = P[w, mode, t]
+        out += 1
+    for t in range(out, rank[w]):
+        for mode in range(3):
+            P[w, mode, t] = 0
+    rank[w] = out
+
+
+@njit(cache=True, _nrt=False)
+def _reduce(P, rank, w, t):
+    """Merge every live term sharing two factors with term ``t`` into it (``t`` may vanish:
+    two equal terms cancel modulo 2); True if anything merged. Removed terms get
+    ``P[w, 0, s] = 0``; the caller compacts and rebuilds the index."""
+    merged = False
+    again = True
+    while again and P[w, 0, t] != _ZERO:
+        again = False
+        for s in range(rank[w]):
+            if s == t or P[w, 0, s] == _ZERO:
+                continue
+            other = -1
+            equal = 0
+            for mode in range(3):
+                if P[w, mode, s] == P[w, mode, t]:
+                    equal += 1
+                else:
+                    other = mode
+            if equal < 2:
+                continue
+            if other < 0:  # identical terms: they cancel
+                P[w, 0, s] = 0
+                P[w, 0, t] = 0
+                return True
+            P[w, other, t] ^= P[w, other, s]  # non-zero: `other` differed
+            P[w, 0, s] = 0
+            merged = True
+            again = True
+            break
+    return merged
+
+
+@njit(cache=True, _nrt=False)
+def _shares_two(P, HK, HH, NX, w, m, t, mask):
+    """Does another holder of term ``t``'s factor in mode ``m`` share a second factor?"""
+    h = _slot(HK, w, m, P[w, m, t], mask)
+    s = HH[w, m, h]
+    while s >= 0:
+        if s != t:
+            for other in range(3):
+                if other != m and P[w, other, s] == P[w, other, t]:
+                    return True
+        s = NX[w, m, s]
+    return False
+
+
+@njit(cache=True, _nrt=False)
+def flip(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w):
+    """One flip on walk ``w``: 0 none possible, 1 flipped, 2 flipped and the rank went down."""
+    if nd[w] == 0:
+        return 0
+    H = HK.shape[2]
+    mask = H - 1
+    r = rank[w]
+    entry = D[w, rand(rng, w, nd[w])]
+    x = entry & 3
+    h = entry >> 2
+    count = HC[w, x, h]
+    a = rand(rng, w, count)
+    b = rand(rng, w, count - 1)
+    if b >= a:
+        b += 1
+    i = -1
+    j = -1
+    s = HH[w, x, h]
+    k = 0
+    while s >= 0:
+        if k == a:
+            i = s
+        if k == b:
+            j = s
+        k += 1
+        s = NX[w, x, s]
+    y = (x + 1 + rand(rng, w, 2)) % 3
+    z = 3 - x - y
+    # a(x)b_i(x)c_i + a(x)b_j(x)c_j = a(x)(b_i+b_j)(x)c_i + a(x)b_j(x)(c_j+c_i)  (mod 2)
+    old_y = P[w, y, i]
+    new_y = old_y ^ P[w, y, j]
+    old_z = P[w, z, j]
+    new_z = old_z ^ P[w, z, i]
+    if new_y == _ZERO or new_z == _ZERO:  # i, j share two factors (not from a reduced state)
+        _reduce(P, rank, w, i)  # reduce them instead of flipping
+        _compact(P, rank, w)
+        rebuild(P, rank, HK, HC, HH, HD, NX, D, nd, w)
+        return 2 if rank[w] < r else 1
+    _remove(HK, HC, HH, HD, NX, D, nd, w, y, i, old_y)
+    P[w, y, i] = new_y
+    count_y = _insert(HK, HC, HH, HD, NX, D, nd, w, y, i, new_y)
+    _remove(HK, HC, HH, HD, NX, D, nd, w, z, j, old_z)
+    P[w, z, j] = new_z
+    count_z = _insert(HK, HC, HH, HD, NX, D, nd, w, z, j, new_z)
+    # a pair sharing two factors now must share the changed one
+    if ((count_y >= 2 and _shares_two(P, HK, HH, NX, w, y, i, mask))
+            or (count_z >= 2 and _shares_two(P, HK, HH, NX, w, z, j, mask))):
+        _reduce(P, rank, w, i)
+        if P[w, 0, j] != _ZERO:
+            _reduce(P, rank, w, j)
+        _compact(P, rank, w)
+        rebuild(P, rank, HK, HC, HH, HD, NX, D, nd, w)
+        return 2 if rank[w] < r else 1
+    return 1
+
+
+@njit(cache=True, _nrt=False)
+def plus(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w):
+    """A plus transition on walk ``w`` (rank +1); False when no valid pair was drawn.
+    ``a(x)b(x)c + a'(x)b'(x)c'`` -> ``(a+a')(x)b(x)c + a'(x)b(x)c + a'(x)b'(x)c'`` (mod 2),
+    in a random mode."""
+    r = rank[w]
+    if r < 2:
+        return False
+    for _attempt in range(16):
+        i = rand(rng, w, r)
+        j = rand(rng, w, r - 1)
+        if j >= i:
+            j += 1
+        x = rand(rng, w, 3)
+        if P[w, x, i] == P[w, x, j]:
+            continue
+        for mode in range(3):
+            P[w, mode, r] = P[w, mode, i]
+        P[w, x, r] = P[w, x, j]
+        P[w, x, i] ^= P[w, x, j]
+        rank[w] = r + 1
+        rebuild(P, rank, HK, HC, HH, HD, NX, D, nd, w)
+        return True
+    return False
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def walk_z2(P, rank, rng, HK, HC, HH, HD, NX, D, nd, stall, best_P, best_rank, counts,
+            n_flips, plateau, plus_slack, capacity):
+    """Every walk attempts ``n_flips`` flips; ``counts[w] = (flips, reductions, plus)``."""
+    for w in range(P.shape[0]):
+        flips = 0
+        reductions = 0
+        pluses = 0
+        for _step in range(n_flips):
+            outcome = flip(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w)
+            stall[w] += 1
+            if outcome > 0:
+                flips += 1
+            if outcome == 2:
+                reductions += 1
+                stall[w] = 0
+                if rank[w] < best_rank[w]:
+                    best_rank[w] = rank[w]
+                    for mode in range(3):
+                        for t in range(P.shape[2]):
+                            best_P[w, mode, t] = P[w, mode, t]
+            elif stall[w] > plateau and rank[w] + 1 <= min(capacity, best_rank[w] + plus_slack):
+                if plus(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w):
+                    pluses += 1
+                stall[w] = 0
+        counts[w, 0] = flips
+        counts[w, 1] = reductions
+        counts[w, 2] = pluses
+
+
+def new_index(walks: int, capacity: int) -> tuple[np.ndarray, ...]:
+    """Empty index arrays ``(HK, HC, HH, HD, NX, D, nd)`` for ``walks`` walks of up to
+    ``capacity`` terms (hash tables with 4x the slots: short probe runs)."""
+    size = 1 << max(4, int(4 * capacity - 1).bit_length())
+    return (np.zeros((walks, 3, size), dtype=np.uint64),
+            np.zeros((walks, 3, size), dtype=np.int64),
+            np.zeros((walks, 3, size), dtype=np.int64),
+            np.zeros((walks, 3, size), dtype=np.int64),
+            np.zeros((walks, 3, capacity), dtype=np.int64),
+            np.zeros((walks, 3 * capacity), dtype=np.int64),
+            np.zeros(walks, dtype=np.int64))
+
+
+def pack(factor: np.ndarray) -> np.ndarray:
+    """Columns of a 0/1 factor matrix (rows <= 64) as uint64 bit sets."""
+    bits = (np.asarray(factor, dtype=np.int64) % 2).astype(np.uint64)
+    weights = np.left_shift(np.uint64(1), np.arange(bits.shape[0], dtype=np.uint64))
+    return (bits * weights[:, None]).sum(axis=0, dtype=np.uint64)
+
+
+def unpack(words: np.ndarray, rows: int) -> np.ndarray:
+    """The inverse of :func:`pack`: ``(rows, len(words))`` int64 0/1."""
+    shifts = np.arange(rows, dtype=np.uint64)
+    return ((np.asarray(words, dtype=np.uint64)[None, :] >> shifts[:, None])
+            & np.uint64(1)).astype(np.int64)
