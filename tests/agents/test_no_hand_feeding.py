@@ -23,7 +23,7 @@ import mlo_exp.env
 PACKAGE = Path(mlo_exp.env.__file__).resolve().parent
 AGENTS = PACKAGE / "agents"
 FORBIDDEN_MODULES = ("mlo_exp.algorithms.library", "mlo_exp.algorithms.alphatensor",
-                     "mlo_exp.algorithms.reference")
+                     "mlo_exp.algorithms.reference", "mlo_exp.algorithms.catalogue")
 FORBIDDEN_STRINGS = (".npz", "factorizations", "best_known", "alphatensor")
 
 
