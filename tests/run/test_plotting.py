@@ -236,3 +236,13 @@ def test_figure_of_an_agent_that_always_solves(tmp_path: Path) -> None:
     assert plotter._artists["residual_note"].get_text() == (
         "residual 0 in all 3 episodes: every game ended in an exact decomposition")
     assert_real_png(tmp_path / "run" / "training.png")
+
+
+def test_a_one_episode_run_gets_integer_episode_ticks(tmp_path: Path) -> None:
+    trainer, plotter = make_trainer(tmp_path / "run", {"live": False}, episodes=1)
+    trainer.fit()
+    rank_axis = plotter._figure.axes[2]
+    low, high = rank_axis.get_xlim()
+    ticks = [t for t in rank_axis.get_xticks() if low <= t <= high]
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
+    assert plotter._artists["title"].get_text().endswith("\n1 episode")

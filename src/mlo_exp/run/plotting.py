@@ -334,15 +334,19 @@ class LivePlotter(TrainerCallback):
         if reward.size:
             _pad_limits(reward_axis, float(reward.min()), float(reward.max()))
         residual_axis.set_ylim(0, max(1.0, float(residual.max(initial=0)) * 1.2))
+        count = len(self.episodes)
         art["residual_note"].set_text(
-            f"residual 0 in all {len(self.episodes)} episodes: every game ended in an exact "
-            "decomposition" if self.residuals and max(self.residuals) == 0 else "")
+            f"residual 0 in {'the only episode' if count == 1 else f'all {count} episodes'}: "
+            "every game ended in an exact decomposition"
+            if self.residuals and max(self.residuals) == 0 else "")
+        if episode.size and episode.max() - episode.min() < 2:  # integer ticks need room
+            rank_axis.set_xlim(episode.min() - 1, episode.max() + 1)
         rank_values = [v for v in (*ranks, *best_ranks[np.isfinite(best_ranks)],
                                    self.best_known_rank) if v is not None]
         if rank_values:
             _pad_limits(rank_axis, float(min(rank_values)), float(max(rank_values)))
         self._legends()
-        art["title"].set_text(f"{self.title}\n{len(self.episodes)} episodes")
+        art["title"].set_text(f"{self.title}\n{count} episode{'' if count == 1 else 's'}")
         return figure
 
     def _save(self, figure: Figure) -> None:
