@@ -399,3 +399,24 @@ def test_a_resumed_run_reads_back_as_one_run_without_link_warnings(run_train, tm
     assert "algorithm.json" in recorded.files
     _, rows = recorded.table_rows("episodes_table")
     assert [row[0] for row in rows] == [1, 2, 3, 4, 5, 6]
+
+
+def test_the_wandb_process_lowers_its_priority_and_its_childrens_after_start() -> None:
+    # Not before wandb.init: a niced start-up waited for a core on a busy machine and W&B's
+    # clock began long after the run's. After it: this process and its children (W&B's
+    # service) at NICENESS.
+    import subprocess
+    import sys
+
+    code = ("import os, subprocess, time\n"
+            "from mlo_exp.loggers.wandb_session import NICENESS, lower_priority\n"
+            "before = os.getpriority(os.PRIO_PROCESS, 0)\n"
+            "child = subprocess.Popen(['sleep', '5'])\n"
+            "lower_priority()\n"
+            "print(before, os.getpriority(os.PRIO_PROCESS, 0),\n"
+            "      os.getpriority(os.PRIO_PROCESS, child.pid), NICENESS)\n"
+            "child.kill()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split()
+    before, after, child, niceness = map(int, out)
+    assert after == min(before + niceness, 19) and child == after
