@@ -68,3 +68,25 @@ def test_fractions_survive_and_do_not_mix_with_modulo_2():
     assert op.direct_sum(half, half, "m").verify().ok
     with pytest.raises(op.OperationError, match="Q"):
         op.product(half, alphatensor(4, 4, 4, ring="Z2"))
+
+
+def test_cli_verbs_write_verified_schemes(tmp_path, capsys):
+    from mlo_exp.algorithms.cli import main
+
+    out = tmp_path / "ss.json"
+    assert main(["product", "strassen", "strassen", "--out", str(out)]) == 0
+    assert "<4,4,4> rank 49 over Z, verified exactly" in capsys.readouterr().out
+    assert Algorithm.load(out).rank == 49
+    assert main(["permute", "alphatensor-3x4x5", "--to", "5x3x4"]) == 0
+    assert "<5,3,4> rank 47" in capsys.readouterr().out
+    assert main(["extend", str(out), "--axis", "p", "--out", str(tmp_path / "e.json")]) == 0
+    assert main(["restrict", str(tmp_path / "e.json"), "--axis", "p"]) == 0
+    assert "<4,4,4> rank 49" in capsys.readouterr().out.splitlines()[-1]
+    assert main(["sum", "strassen", "school-2x2x1", "--axis", "p"]) == 0
+    assert "<2,2,3> rank 11" in capsys.readouterr().out
+    assert main(["product", "strassen", "strassen", "--out", str(out)]) == 2  # exists
+    assert main(["sum", "strassen", "school-3x2x1", "--axis", "p"]) == 2
+    assert "differ" in capsys.readouterr().err
+    assert main(["lift", "alphatensor-3x3x3-z2", "--method", "hensel"]) == 0
+    assert "<3,3,3> rank 23 over Z" in capsys.readouterr().out
+    assert main(["lift", "alphatensor-4x4x4-z2", "--method", "sign"]) == 1

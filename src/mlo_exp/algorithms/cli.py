@@ -28,6 +28,11 @@ fast-matmul's coefficients, or an AlphaTensor ``.npz``, which holds several)):
   [--out FILE]`` — an interchange format (:data:`mlo_exp.algorithms.formats.WRITERS`), or a
   standalone Python function ``matmul(A, B)`` (NumPy only) computing ``C = A @ B`` with the
   algorithm, one level, on blocks.
+* ``product A B``, ``sum A B --axis n|m|p``, ``permute A --to NxMxP``, ``extend A --axis
+  n|m|p [--by K]``, ``restrict A --axis n|m|p [--by K]`` (``[--out FILE] [--force]``) —
+  schemes from schemes (:mod:`mlo_exp.algorithms.operations`), each verified exactly.
+* ``lift A [--method hensel|sign] [--out FILE]`` — a Z2 scheme lifted to the integers
+  (:mod:`mlo_exp.algorithms.lifting`); exit 1 when no lift is found.
 
 Exit codes: 0 success, 1 verification failed (a wrong algorithm), 2 unreadable or malformed
 input, bad usage, or output that cannot be written (one line on stderr naming the file, the
@@ -393,6 +398,57 @@ def command_export(args: argparse.Namespace) -> int:
     return 0
 
 
+
+# --- schemes from schemes (mlo_exp.algorithms.operations) and lifting ------------------------
+def command_derive(args: argparse.Namespace) -> int:
+    """``product``, ``permute``, ``extend``, ``restrict``, ``sum``: a verified scheme, written
+    as JSON to ``--out`` (or the formulas' summary line only, without ``--out``)."""
+    from mlo_exp.algorithms import operations
+
+    command = args.command
+    try:
+        if command == "product":
+            result = operations.product(resolve_one(args.first, command),
+                                        resolve_one(args.second, command))
+        elif command == "sum":
+            result = operations.direct_sum(resolve_one(args.first, command),
+                                           resolve_one(args.second, command), args.axis)
+        elif command == "permute":
+            result = operations.permute(resolve_one(args.algorithm, command), args.to)
+        elif command == "extend":
+            result = operations.extend(resolve_one(args.algorithm, command), args.axis, args.by)
+        else:
+            result = operations.restrict(resolve_one(args.algorithm, command), args.axis, args.by)
+    except operations.OperationError as error:
+        raise UsageError(f"{command}: {error}") from None
+    return _write_derived(result, args)
+
+
+def command_lift(args: argparse.Namespace) -> int:
+    """A Z2 scheme lifted to the integers (sign solve, or Hensel lifting modulo 2^k)."""
+    algorithm = resolve_one(args.algorithm, "lift")
+    try:
+        result = lift_z2(algorithm, method=args.method, seed=args.seed)
+    except LiftError as error:
+        print(f"lift: {' '.join(str(error).splitlines())}")
+        return 1
+    return _write_derived(result, args)
+
+
+def _write_derived(result: Algorithm, args: argparse.Namespace) -> int:
+    n, m, p = result.shape
+    line = (f"{args.command}: <{n},{m},{p}> rank {result.rank} over {result.ring}, verified "
+            f"exactly ({result.name})")
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and not args.force:
+            raise UsageError(f"{args.command}: {label(out)} exists; nothing written (use --force)")
+        write_files([(out, json.dumps(result.to_dict(), indent=1) + "\n")], args.command)
+        line += f" -> {out}"
+    print(line)
+    return 0
+
+
 # --- entry point -------------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     """argparse, with its usage errors on one line (exit 2)."""
@@ -443,6 +499,33 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", help="file to write (default: stdout)")
     export.add_argument("--force", action="store_true", help="overwrite an existing --out")
     export.set_defaults(handler=command_export)
+    derive = {"product": ("first", "second"), "sum": ("first", "second"),
+              "permute": ("algorithm",), "extend": ("algorithm",), "restrict": ("algorithm",)}
+    helps = {"product": "<n,m,p> x <n',m',p'> -> <nn',mm',pp'> (rank R R')",
+             "sum": "direct sum: <n1,m,p> + <n2,m,p> -> <n1+n2,m,p> (--axis n|m|p)",
+             "permute": "the same scheme for another order of its shape (--to NxMxP)",
+             "extend": "<n,m,p> -> <n,m,p+1> adding school terms (--axis n|m|p, --by)",
+             "restrict": "<n,m,p+1> -> <n,m,p> by zeroing the last row (--axis, --by)"}
+    for verb, positional in derive.items():
+        parser_ = sub.add_parser(verb, help=helps[verb])
+        for name in positional:
+            parser_.add_argument(name)
+        if verb in ("sum", "extend", "restrict"):
+            parser_.add_argument("--axis", choices=["n", "m", "p"], required=True)
+        if verb in ("extend", "restrict"):
+            parser_.add_argument("--by", type=int, default=1)
+        if verb == "permute":
+            parser_.add_argument("--to", type=_shape_argument, required=True, metavar="NxMxP")
+        parser_.add_argument("--out", help="JSON file to write (default: only a summary line)")
+        parser_.add_argument("--force", action="store_true", help="overwrite an existing --out")
+        parser_.set_defaults(handler=command_derive)
+    lift = sub.add_parser("lift", help="Z2 scheme -> integer scheme (exit 1 when none found)")
+    lift.add_argument("algorithm")
+    lift.add_argument("--method", choices=["auto", "sign", "hensel"], default="auto")
+    lift.add_argument("--seed", type=int, default=0)
+    lift.add_argument("--out", help="JSON file to write (default: only a summary line)")
+    lift.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    lift.set_defaults(handler=command_lift)
     return parser
 
 

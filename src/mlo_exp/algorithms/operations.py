@@ -53,7 +53,7 @@ def _finish(shape, u, v, w, ring: str, name: str, how: str, *sources: Algorithm)
             if np.any(u[:, r] != 0) and np.any(v[:, r] != 0) and np.any(w[:, r] != 0)]
     result = Algorithm(tuple(shape), u[:, keep], v[:, keep], w[:, keep], ring,
                        {"name": name, "source": how,
-                        "derived_from": [s.name for s in sources]})
+                        "derived_from": " ; ".join(s.name for s in sources)})
     check = result.verify()
     if not check.ok:  # pragma: no cover - the constructions are exact
         raise OperationError(f"{name}: the derived scheme failed verification: "
