@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mlo_exp.algorithms.library import lookup
-from mlo_exp.benchmark.backend import BackendError, select_backend
+from mlo_exp.benchmark.backend import BackendError, cuda_available, select_backend
 from mlo_exp.benchmark.execute import BlockMatmul
 from mlo_exp.benchmark.measure import Identity, benchmark_algorithm
 from tests.benchmark.fake_cupy import ElementwiseKernel, fake_cupy_backend
@@ -74,3 +74,39 @@ def test_chained_timing_divides_by_the_chain():
 def test_tf32_on_numpy_is_refused():
     with pytest.raises(BackendError, match="allow_tf32 needs CuPy"):
         select_backend("numpy", allow_tf32=True)
+
+
+needs_cuda = pytest.mark.skipif(not cuda_available(), reason="needs CuPy and a CUDA device")
+
+
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize("strategy", ["stream", "batched"])
+@pytest.mark.parametrize("plan", ["reduced", "naive"])
+def test_real_gpu_products_for_every_plan_and_strategy(strategy, plan):
+    backend = select_backend("cupy")
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((70, 66)), rng.standard_normal((66, 75))
+    for name, levels in (("strassen", 2), ("alphatensor-4x4x4", 2), ("alphatensor-3x3x3", 1)):
+        executor = BlockMatmul(lookup(name), backend, levels, strategy, plan=plan)
+        product = backend.to_host(executor(backend.asarray(a), backend.asarray(b)))
+        np.testing.assert_allclose(product, a @ b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize("allow_tf32", [False, True])
+def test_real_gpu_math_scope_sets_and_restores_the_compute_type(allow_tf32):
+    from cupy._core import _routines_linalg as linalg
+
+    backend = select_backend("cupy", allow_tf32=allow_tf32)
+    before = linalg.get_compute_type(np.float32)
+    with backend.math_scope():
+        inside = linalg.get_compute_type(np.float32)
+    assert inside == (linalg.COMPUTE_TYPE_TF32 if allow_tf32 else linalg.COMPUTE_TYPE_DEFAULT)
+    assert linalg.get_compute_type(np.float32) == before
+    rows = benchmark_algorithm(lookup("alphatensor-4x4x4"), backend, Identity("b", "b", None),
+                               [1024], "float32", levels=2, warmup=1, repeats=3,
+                               strategy="batched")
+    tolerance = 1e-2 if allow_tf32 else 1e-4
+    assert rows[0]["relative_error"] < tolerance and rows[0]["chain"] == 10

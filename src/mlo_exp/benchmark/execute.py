@@ -213,6 +213,9 @@ class BlockMatmul:
     def _stream(self, a: Any, b: Any, level: int, out: Any = None) -> Any:
         xp = self.xp
         if level == 0:
+            if out is not None and self.backend.on_gpu and not out.flags.c_contiguous:
+                out[...] = xp.matmul(a, b)  # a C block view: CuPy's out= wants contiguity
+                return out
             return xp.matmul(a, b, out=out)
         n, m, p = self.algorithm.shape
         b1, b2, b3 = a.shape[0] // n, a.shape[1] // m, b.shape[1] // p
