@@ -1,5 +1,10 @@
 """``mlo-train``: the Hydra entry point. Compose, validate, run, summarise; nothing else.
 
+``mlo-train report <sweep dir>`` writes a multirun's summary again (no Hydra, no run);
+``mlo-train --help`` is ``conf/hydra/help/mlo_train.yaml``. The task function returns the
+run's objective (:func:`mlo_exp.run.sweep.trial_objective`: seconds to the target rank,
+median over ``objective.seeds`` runs), which ``hparams_search`` (Optuna) minimises.
+
 Exit codes: 0 on success (also when the run was interrupted and saved), 1 for Hydra's own
 composition errors (unknown option, wrong type, unknown key), for a run that failed (a
 checkpoint or a run file could not be written: full disk, read-only directory) and for a
