@@ -82,3 +82,18 @@ def test_basis_change_keeps_the_product_and_search_never_gets_worse():
 def test_naive_plan_is_term_by_term():
     plan = plan_scheme(lookup("alphatensor-4x4x4"), reduce=False)
     assert plan.additions == plan.naive_additions == 468 and plan.basis_change is None
+
+
+def test_single_use_sums_are_merged_without_changing_the_map():
+    from mlo_exp.benchmark.plan import inline_single_use
+
+    matrix = np.array([[1, 1, 1, 0], [1, 1, 0, 1], [0, 0, 1, 1]], dtype=object)
+    plan = greedy_plan(matrix)
+    merged = inline_single_use(plan)
+    assert (merged.matrix() == plan.matrix()).all()
+    assert merged.additions <= plan.additions and len(merged.ops) <= len(plan.ops)
+    chain = LinearPlan(3, (((0, Fraction(1)), (1, Fraction(1))),
+                           ((3, Fraction(1)), (2, Fraction(-1)))), ((4, Fraction(1)),))
+    merged = inline_single_use(chain)  # t = x0 + x1 (used once); s = t - x2
+    assert merged.ops == (((0, Fraction(1)), (1, Fraction(1)), (2, Fraction(-1))),)
+    assert merged.additions == chain.additions == 2

@@ -188,9 +188,39 @@ def _build(original: Algorithm, scheme: Algorithm, naive: int, change: Any, trie
         scale = (a.outputs[r][1] if a.outputs[r] else Fraction(0)) * \
                 (b.outputs[r][1] if b.outputs[r] else Fraction(0))
         w[:, r] = [Fraction(x) * scale for x in w[:, r]]
-    a, b = _unit_scales(a), _unit_scales(b)
-    c = make(w)
+    a, b = _unit_scales(inline_single_use(a)), _unit_scales(inline_single_use(b))
+    c = inline_single_use(make(w))
     return SchemePlan(scheme, a, b, c, naive, change)
+
+
+def inline_single_use(plan: LinearPlan) -> LinearPlan:
+    """The same map with every intermediate sum used only once merged into its user
+    (``t = x + y; s = t + z`` becomes ``s = x + y + z``): as many additions, fewer block
+    passes (a fused sum of ``k`` terms reads ``k`` blocks and writes one) and fewer
+    temporaries."""
+    uses: Counter = Counter()
+    for op in plan.ops:
+        for value, _ in op:
+            uses[value] += 1
+    outputs = {o[0] for o in plan.outputs if o is not None}
+    mapping: dict[int, int] = {i: i for i in range(plan.inputs)}
+    expanded: dict[int, list[Term]] = {}
+    ops: list[tuple[Term, ...]] = []
+    for k, op in enumerate(plan.ops):
+        value = plan.inputs + k
+        terms: dict[int, Fraction] = {}
+        for source, coefficient in op:
+            parts = expanded.get(source, [(mapping.get(source, source), Fraction(1))])
+            for target, c in parts:
+                terms[target] = terms.get(target, Fraction(0)) + coefficient * c
+        merged = [(t, c) for t, c in terms.items() if c != 0]
+        if uses[value] == 1 and value not in outputs:
+            expanded[value] = merged
+            continue
+        ops.append(tuple(merged))
+        mapping[value] = plan.inputs + len(ops) - 1
+    new_outputs = tuple(None if o is None else (mapping[o[0]], o[1]) for o in plan.outputs)
+    return LinearPlan(plan.inputs, tuple(ops), new_outputs)
 
 
 def _unit_scales(plan: LinearPlan) -> LinearPlan:

@@ -37,7 +37,7 @@ def display_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "Rank": row.get("rank"),
         "Levels": row.get("levels"),
         "N": row.get("size"),
-        "Problem": row.get("problem") or f"{row.get('size')}^3",
+        "Problem": _problem(row),
         "Strategy": row.get("strategy"),
         "Additions": row.get("additions"),
         "Additions (term by term)": row.get("additions_naive"),
