@@ -131,8 +131,10 @@ class FlipGraphAgentConfig(AgentConfig):
     plus_slack: int = 3  # plus transitions keep a walk's rank <= its best rank + this
     restart_after: int = 20  # episodes without improving before a lagging walk restarts
     coefficient_bound: int | None = None  # over Z: |coefficient| <= this (None: from env)
-    start_from: str | None = None  # algorithm file to start from (None: school method)
+    start_from: str | None = None  # algorithm file or library name (None: school method)
     threads: int | None = 1  # Python threads running walk chunks (None: all cores)
+    library_name: ClassVar[str] = (r"strassen|school-\d+x\d+x\d+|alphatensor-\d+x\d+x\d+(-z2)?"
+                                   r"|best-\d+x\d+x\d+(-z|-q|-z2)?")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -141,9 +143,12 @@ class FlipGraphAgentConfig(AgentConfig):
         _check(self.plus_slack >= 0, "agent.plus_slack", self.plus_slack, "an integer >= 0")
         _positive("agent", "coefficient_bound", self.coefficient_bound, allow_none=True)
         _positive("agent", "threads", self.threads, allow_none=True)
-        if self.start_from is not None:
-            _check(Path(self.start_from).expanduser().is_file(), "agent.start_from",
-                   self.start_from, "an existing algorithm file (.json or flip-graph .txt)")
+        if self.start_from is not None:  # a library name is resolved by the run
+            _check(Path(self.start_from).expanduser().is_file()
+                   or re.fullmatch(self.library_name, self.start_from, re.IGNORECASE) is not None,
+                   "agent.start_from", self.start_from,
+                   "an existing algorithm file (.json or flip-graph .txt) or a library name "
+                   "(strassen, school-NxMxP, alphatensor-NxMxP[-z2], best-NxMxP[-q|-z2])")
 
 
 @dataclass

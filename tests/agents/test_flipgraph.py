@@ -186,3 +186,23 @@ def test_z2_packing_round_trips_64_bit_factors():
     rng = np.random.default_rng(0)
     factor = rng.integers(0, 2, size=(64, 9))
     assert np.array_equal(unpack(pack(factor), 64), factor)
+
+
+def test_start_from_takes_a_library_name(run_train, tmp_path, compose_config):
+    # The run resolves the name into <run dir>/start_from.json; the agent reads only that file.
+    settings = validate(compose_config(["agent=flipgraph",
+                                        "agent.start_from=alphatensor-4x4x4-z2"]))
+    assert settings.agent.start_from == "alphatensor-4x4x4-z2"
+    with pytest.raises(ConfigError, match="library name"):
+        validate(compose_config(["agent=flipgraph", "agent.start_from=strassen-3x3x3"]))
+    done = run_train("agent=flipgraph", "env=matmul_2x2_z2", "agent.walks=2",
+                     "agent.flips_per_episode=100", "agent.start_from=strassen",
+                     "trainer.episodes=1")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(next((tmp_path / "outputs").rglob("summary.json")).read_text())
+    assert summary["best_rank"] == 7
+    written = next((tmp_path / "outputs").rglob("start_from.json"))
+    assert Algorithm.load(written).rank == 7
+    refused = run_train("agent=flipgraph", "env=matmul_2x2_z2", "agent.start_from=school-3x3x3",
+                        "trainer.episodes=1")
+    assert refused.returncode == 2 and "<3,3,3>" in refused.stderr

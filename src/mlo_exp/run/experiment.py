@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mlo_exp.agents.base import Agent
 from mlo_exp.algorithms.reference import best_known_rank
@@ -52,6 +52,29 @@ def build_agent(cfg: DictConfig, game: TensorGame, seed: int) -> Agent:
             name = str(cfg.agent._target_).rsplit(".", 1)[-1]
             raise ConfigError("agent", name, str(error.__cause__)) from None
         raise
+
+
+def resolve_start_from(cfg: DictConfig, run_dir: Path) -> None:
+    """``agent.start_from`` naming a library or catalogue algorithm (``strassen``,
+    ``alphatensor-4x4x4-z2``, ``best-4x4x4``...) rather than a file: written, verified, to
+    ``<run dir>/start_from.json``, whose path the agent gets (agents never read the library);
+    the run's config keeps the name. An unknown name is a ConfigError."""
+    name = cfg.agent.get("start_from") if "agent" in cfg else None
+    if not name or Path(str(name)).expanduser().is_file():
+        return
+    from mlo_exp.algorithms.library import lookup
+
+    try:
+        algorithm = lookup(str(name))
+    except (KeyError, ValueError) as error:
+        message = error.args[0] if error.args else str(error)
+        raise ConfigError("agent.start_from", name, f"an algorithm file or a library name "
+                          f"({message})") from None
+    path = algorithm.save(run_dir / "start_from.json")
+    with open_dict(cfg):
+        cfg.agent.start_from = str(path)
+    log.info("agent.start_from=%s: %s, rank %d over %s, written to %s", name, algorithm.name,
+             algorithm.rank, algorithm.ring, path)
 
 
 def build_logger(cfg: DictConfig, run: RunContext) -> LoggerGroup:
@@ -168,6 +191,7 @@ def _run(cfg: DictConfig, settings: RunConfig, run: RunContext, resolved: dict[s
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)  # process-wide: the run's, not an agent's
     game = build_game(settings)
+    resolve_start_from(cfg, run.run_dir)
     agent = build_agent(cfg, game, settings.seed)  # refused settings stop before any file
     check_components(cfg)
     log.info("resume with: %s", resume.resume_command(list(overrides or []), run.run_id,
