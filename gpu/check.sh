@@ -73,19 +73,19 @@ if [ $DRY = 1 ]; then
   MARKDOWN=$RESULTS/benchmark-gpu.md
 else
   DEVICE=(device=cuda benchmark.backend=cupy 'benchmark.sizes=[4096,8192]')
-  BENCH=(--backend cupy --sizes 8192 16384 --tf32 off on --repeats 7 --warmup 2 --chain 3)
+  BENCH=(--backend cupy --sizes 8192 16384 --tf32 off on --repeats 5 --warmup 2 --chain 3)
   MARKDOWN=$ROOT/perf/benchmark-gpu.md
 fi
 
 # 3. CUDA tests (skipped, not failed, without a device)
-step cuda-tests 240 $PY -m pytest -q -m cuda -p no:cacheprovider tests/benchmark
+step cuda-tests 180 $PY -m pytest -q -m cuda -p no:cacheprovider tests/benchmark
 
 # 4. a small training run that ends in the CuPy benchmark stage
-step train 150 $PY -m mlo_exp.train "${DEVICE[@]}" trainer.time_limit_s=20 plot=none \
+step train 120 $PY -m mlo_exp.train "${DEVICE[@]}" trainer.time_limit_s=20 plot=none \
   'benchmark.compare=[strassen]'
 
 # 5. the comparison
-step benchmark 330 $PY -m mlo_exp.benchmark.cli strassen alphatensor-4x4x4 "${BENCH[@]}" \
+step benchmark 360 $PY -m mlo_exp.benchmark.cli strassen alphatensor-4x4x4 "${BENCH[@]}" \
   --levels 1 2 --strategy stream batched --no-registry \
   --json "$RESULTS/benchmark-gpu.json" --markdown "$MARKDOWN"
 [ -f "$MARKDOWN" ] && [ "$MARKDOWN" != "$RESULTS/benchmark-gpu.md" ] \

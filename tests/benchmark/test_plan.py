@@ -39,7 +39,7 @@ def _scaled(plan: LinearPlan, matrix: np.ndarray) -> bool:
 @pytest.mark.parametrize(("name", "naive", "at_most"), [
     ("strassen", 18, 15),              # Winograd's form, found by a basis change
     ("alphatensor-2x2x2", 22, 15),
-    ("alphatensor-3x3x3", 110, 72),    # the public best, 58, is another scheme
+    ("alphatensor-3x3x3", 110, 71),    # the public best, 58, is another scheme
     ("alphatensor-4x4x4", 468, 170),
 ])
 def test_additions_before_and_after(name, naive, at_most):

@@ -429,4 +429,8 @@ KNOWN_BASIS_CHANGES: dict[str, tuple[Any, Any, Any]] = {
     # Strassen 1969 -> Winograd's form: 18 -> 15 additions.
     "74021ade308b62b99bebf9550a3593768d9b806fc39e09d25805881161e3a33e":
         ([[-1, -1], [-1, 0]], [[-1, 0], [-1, 1]], [[-1, 0], [0, -1]]),
+    # AlphaTensor's <3,3,3> rank 23: 72 -> 71 (search_basis_change, seed 0; B side 21 -> 20).
+    "ba5f34f33a824a440d04a544551d80194b521edbf801bf32b24e851e8e737c20":
+        ([[1, 0, 0], [0, 1, 0], [0, 0, 1]], [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+         [[1, 0, 1], [0, 1, 0], [0, 0, 1]]),
 }
