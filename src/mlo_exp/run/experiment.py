@@ -200,10 +200,10 @@ def _run(cfg: DictConfig, settings: RunConfig, run: RunContext, resolved: dict[s
     logger = build_logger(cfg, run)
     status = "failed"
     try:
-        logger.start(run, {"run_id": run.run_id, **resolved})
+        known = best_known_rank(settings.env.shape, settings.env.ring)
+        logger.start(run, {"run_id": run.run_id, "best_known_rank": known, **resolved})
         trainer = Trainer(game, agent, logger, run, settings.trainer,
-                          build_components(cfg, run, logger),
-                          best_known_rank(settings.env.shape, settings.env.ring), RUN_SIGNALS)
+                          build_components(cfg, run, logger), known, RUN_SIGNALS)
         if point is not None:
             restore(trainer, point.payload, point.path)
         summary = trainer.fit()
