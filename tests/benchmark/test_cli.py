@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -158,3 +159,33 @@ def test_report_on_a_registry_it_cannot_read(tmp_path: Path, capsys):
     assert capsys.readouterr().err.strip() == (
         f"mlo-benchmark report: cannot read {broken}: not an SQLite database (file is not a "
         "database) (SQLITE_NOTADB)")
+
+
+def test_settings_side_by_side_and_rectangular_shapes(outputs: Path, tmp_path: Path, capsys):
+    markdown = tmp_path / "side.md"
+    code = main(["strassen", "alphatensor-4x2x4", "--shape", "16x8x16", "20x10x20",
+                 "--levels", "1", "2", "--strategy", "stream", "batched", "--repeats", "1",
+                 "--warmup", "0", "--no-registry", "--markdown", str(markdown)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "break-even against the plain product" in out and "86/114" in out
+    text = markdown.read_text()
+    assert "| algorithm | problem | L1 stream | L1 batched | L2 stream | L2 batched |" in text
+    assert "| alphatensor-4x2x4 | 20x10x20 |" in text and "## Break-even" in text
+    (result,) = (outputs / "benchmarks").rglob("benchmark.json")
+    payload = json.loads(result.read_text())
+    assert len(payload["rows"]) == 2 * 2 * 2 * 2
+    assert {r["problem"] for r in payload["rows"]} == {"16x8x16", "20x10x20"}
+    assert len(payload["break_even"]) == 8
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--shape", "16x8"], "accepted: N1xN2xN3"),
+    (["--tf32", "on", "--backend", "numpy"], "allow_tf32 needs CuPy"),
+    (["--plan", "clever"], "invalid choice"),
+    (["--chain", "0"], "benchmark.chain"),
+])
+def test_bad_new_settings_exit_2(arguments, message, capsys):
+    with pytest.raises(SystemExit) if message == "invalid choice" else contextlib.nullcontext():
+        assert main(["strassen", *QUICK, "--no-registry", *arguments]) == 2
+    assert message in capsys.readouterr().err
