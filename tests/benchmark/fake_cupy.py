@@ -87,8 +87,13 @@ def make_fake_cupy() -> types.SimpleNamespace:
         Stream=types.SimpleNamespace(null=types.SimpleNamespace(synchronize=lambda: None)),
         Event=_Event,
         get_elapsed_time=lambda start, end: (end.at - start.at) * 1000.0,
-        runtime=types.SimpleNamespace(memGetInfo=lambda: (8 << 30, 16 << 30)),
+        runtime=types.SimpleNamespace(
+            memGetInfo=lambda: (8 << 30, 16 << 30), getDevice=lambda: 0,
+            getDeviceCount=lambda: 1, driverGetVersion=lambda: 12040,
+            runtimeGetVersion=lambda: 12040,
+            getDeviceProperties=lambda device: {"name": b"Fake H200", "major": 9, "minor": 0}),
     )
+    fake.__version__ = "13.0.0-fake"
     return fake
 
 

@@ -71,6 +71,23 @@ def test_chained_timing_divides_by_the_chain():
     assert len(calls) == 4 and result == 4 and seconds >= 0
 
 
+def test_device_facts_sizes_and_memory_on_the_gpu_path():
+    from mlo_exp.benchmark.backend import _cupy_backend
+    from mlo_exp.benchmark.measure import default_sizes
+    from tests.benchmark.fake_cupy import make_fake_cupy
+
+    backend = _cupy_backend(make_fake_cupy(), allow_tf32=True)
+    assert backend.device["device"] == "GPU 0: Fake H200"
+    assert backend.device["driver_version"] == "12.4" and backend.device["cupy_version"]
+    assert backend.device["compute_capability"] == "9.0" and backend.allow_tf32
+    assert "COMPUTE_TYPE_TF32" in backend.math_mode
+    assert backend.free_memory_bytes() == 8 << 30
+    sizes = default_sizes(backend, lookup("alphatensor-4x4x4"), 1, "float32")
+    assert 4096 in sizes and 16384 not in sizes  # 8 GiB free: the largest does not fit
+    backend.release()
+    backend.sync()
+
+
 def test_tf32_on_numpy_is_refused():
     with pytest.raises(BackendError, match="allow_tf32 needs CuPy"):
         select_backend("numpy", allow_tf32=True)
