@@ -16,8 +16,8 @@ from pathlib import Path
 
 from mlo_exp.benchmark.cli import main as benchmark_main
 
-QUICK_NOTE = ("**quick run (sizes 512 and 1024, one repeat): a smoke test, not a "
-              "measurement**\n\n")
+QUICK_NOTE = ("**quick run (small sizes, one repeat): a smoke test, not a measurement**"
+              "\n\n")
 
 
 def main(out_dir: Path, quick: bool) -> None:
