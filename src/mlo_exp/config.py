@@ -133,6 +133,7 @@ class FlipGraphAgentConfig(AgentConfig):
     coefficient_bound: int | None = None  # over Z: |coefficient| <= this (None: from env)
     start_from: str | None = None  # algorithm file or library name (None: school method)
     threads: int | None = 1  # Python threads running walk chunks (None: all cores)
+    symmetry: str = "none"  # "c3": C3-invariant schemes of <n,n,n> over Z2 (flipgraph_c3)
     library_name: ClassVar[str] = (r"strassen|school-\d+x\d+x\d+|alphatensor-\d+x\d+x\d+(-z2)?"
                                    r"|best-\d+x\d+x\d+(-z|-q|-z2)?")
 
@@ -143,6 +144,7 @@ class FlipGraphAgentConfig(AgentConfig):
         _check(self.plus_slack >= 0, "agent.plus_slack", self.plus_slack, "an integer >= 0")
         _positive("agent", "coefficient_bound", self.coefficient_bound, allow_none=True)
         _positive("agent", "threads", self.threads, allow_none=True)
+        _check(self.symmetry in ("none", "c3"), "agent.symmetry", self.symmetry, "none or c3")
         if self.start_from is not None:  # a library name is resolved by the run
             _check(Path(self.start_from).expanduser().is_file()
                    or re.fullmatch(self.library_name, self.start_from, re.IGNORECASE) is not None,

@@ -336,8 +336,28 @@ class FlipGraphAgent(Agent):
         if not self.z2 and max(game.dims) * np.log2(2 * self.bound + 1) > 63:
             raise ValueError(f"flipgraph over Z: factor length {max(game.dims)} with bound "
                              f"{self.bound} does not fit a 64-bit key; lower coefficient_bound")
-        _compile_once(self.z2)
         u, v, w = self._start(s.start_from)
+        self._setup(game, u, v, w)
+        self._init_index()
+        self.stall = np.zeros(self.walks, dtype=np.int64)
+        self.best_rank = self.rank.copy()
+        self.idle = np.zeros(self.walks, dtype=np.int64)  # episodes since the walk improved
+        # One xorshift stream per walk, seeded from the run seed (never zero).
+        seeds = np.random.SeedSequence(int(seed)).generate_state(self.walks, dtype=np.uint64)
+        self.rng = seeds | np.uint64(1)
+        self.restarts = 0
+
+    def __new__(cls, *args: Any, **settings: Any) -> FlipGraphAgent:
+        """``symmetry="c3"`` builds :class:`~mlo_exp.agents.flipgraph_c3.C3FlipGraphAgent`."""
+        if cls is FlipGraphAgent and settings.get("symmetry", "none") == "c3":
+            from mlo_exp.agents.flipgraph_c3 import C3FlipGraphAgent
+
+            cls = C3FlipGraphAgent
+        return super().__new__(cls)
+
+    def _setup(self, game: TensorGame, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> None:
+        """The walks' arrays, all starting at ``(u, v, w)``."""
+        compile_once("z2" if self.z2 else "z", lambda: _warm_up(self.z2))
         self.start_rank = u.shape[1]
         self.capacity = self.start_rank + max(self.plus_slack, 0) + 1
         self.rank = np.full(self.walks, self.start_rank, dtype=np.int64)
@@ -353,15 +373,7 @@ class FlipGraphAgent(Agent):
                 self.F[:, : self.start_rank, mode, : factor.shape[0]] = factor.T
             self.K = np.full(shape[:3], _DEAD, dtype=np.uint64)
             self.S = np.zeros(shape[:3], dtype=np.int8)
-        self._init_index()
-        self.stall = np.zeros(self.walks, dtype=np.int64)
         self.best_F = self.F.copy()
-        self.best_rank = self.rank.copy()
-        self.idle = np.zeros(self.walks, dtype=np.int64)  # episodes since the walk improved
-        # One xorshift stream per walk, seeded from the run seed (never zero).
-        seeds = np.random.SeedSequence(int(seed)).generate_state(self.walks, dtype=np.uint64)
-        self.rng = seeds | np.uint64(1)
-        self.restarts = 0
 
     # -- starting point ------------------------------------------------------------------
     def _start(self, start_from: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -457,14 +469,18 @@ class FlipGraphAgent(Agent):
         stuck = np.flatnonzero((self.idle >= self.restart_after) & (self.best_rank > target))
         for w in stuck:
             source = leaders[int(self.rng[w] % np.uint64(len(leaders)))]
-            self.F[w] = self.best_F[source]
-            self.best_F[w] = self.best_F[source]
-            self.rank[w] = self.best_rank[w] = target
+            self._copy_best_into(w, source)
             self.stall[w] = self.idle[w] = 0
         if len(stuck):
             self._init_index()
             self.restarts += len(stuck)
         return int(len(stuck))
+
+    def _copy_best_into(self, walk: int, source: int) -> None:
+        """Walk ``walk`` (current and best) becomes walk ``source``'s best."""
+        self.F[walk] = self.best_F[source]
+        self.best_F[walk] = self.best_F[source]
+        self.rank[walk] = self.best_rank[walk] = self.best_rank[source]
 
     def best_factors(self, walk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Walk ``walk``'s best decomposition as ``(U, V, W)``, columns = terms, int64."""
@@ -523,42 +539,47 @@ def _init_keys(F, K, S, rank, dims, z2, bound) -> None:
                 _set_key(F, K, S, w, t, mode, int(dims[mode]), z2, bound)
 
 
-_COMPILED: set[bool] = set()
+_COMPILED: set[str] = set()
 
 
-def _compile_once(z2: bool) -> None:
-    """Compile (or load from numba's cache) the kernel on a tiny walk before the first run;
-    when that takes more than half a second, say so once (the first use compiles)."""
-    if z2 in _COMPILED:
+def compile_once(key: str, warm_up: Any) -> None:
+    """Run ``warm_up()`` (a tiny walk: numba compiles, or loads from its cache) once per
+    process and ``key``; when that takes more than half a second, say so once."""
+    if key in _COMPILED:
         return
     timer = threading.Timer(0.5, log.info, ["compiling the flip-graph kernel (first use, "
                                             "~10-30 s; cached after)"])
     timer.daemon = True
     timer.start()
     try:
-        u, v, w = _school(1, 1, 2)
-        if z2:
-            F = np.zeros((1, 3, 4), dtype=np.uint64)
-            for mode, factor in enumerate((u, v, w)):
-                F[0, mode, :2] = z2k.pack(factor)
-            rank = np.array([2])
-            index = z2k.new_index(1, 4)
-            z2k.rebuild(F, rank, *index, 0)
-            z2k.walk_z2(F, rank, np.ones(1, dtype=np.uint64), *index,
-                        np.zeros(1, dtype=np.int64), F.copy(), rank.copy(),
-                        np.zeros((1, 3), dtype=np.int64), 4, 1, 1, 4)
-        else:
-            F = np.zeros((1, 4, 3, 2), dtype=np.int8)
-            for mode, factor in enumerate((u, v, w)):
-                F[0, :2, mode, : factor.shape[0]] = factor.T
-            K = np.full((1, 4, 3), _DEAD, dtype=np.uint64)
-            S = np.zeros((1, 4, 3), dtype=np.int8)
-            rank = np.array([2])
-            dims = np.array([1, 2, 2], dtype=np.int64)
-            _init_keys(F, K, S, rank, dims, False, 1)
-            _walk(F, K, S, rank, np.ones(1, dtype=np.uint64), np.zeros(1, dtype=np.int64),
-                  F.copy(), rank.copy(), np.zeros((1, 3), dtype=np.int64), 4, dims, False, 1,
-                  1, 1, 4)
+        warm_up()
     finally:
         timer.cancel()
-    _COMPILED.add(z2)
+    _COMPILED.add(key)
+
+
+def _warm_up(z2: bool) -> None:
+    """A tiny walk on <1,1,2>: compiles (or loads) the kernel of the ring."""
+    u, v, w = _school(1, 1, 2)
+    if z2:
+        F = np.zeros((1, 3, 4), dtype=np.uint64)
+        for mode, factor in enumerate((u, v, w)):
+            F[0, mode, :2] = z2k.pack(factor)
+        rank = np.array([2])
+        index = z2k.new_index(1, 4)
+        z2k.rebuild(F, rank, *index, 0)
+        z2k.walk_z2(F, rank, np.ones(1, dtype=np.uint64), *index,
+                    np.zeros(1, dtype=np.int64), F.copy(), rank.copy(),
+                    np.zeros((1, 3), dtype=np.int64), 4, 1, 1, 4)
+    else:
+        F = np.zeros((1, 4, 3, 2), dtype=np.int8)
+        for mode, factor in enumerate((u, v, w)):
+            F[0, :2, mode, : factor.shape[0]] = factor.T
+        K = np.full((1, 4, 3), _DEAD, dtype=np.uint64)
+        S = np.zeros((1, 4, 3), dtype=np.int8)
+        rank = np.array([2])
+        dims = np.array([1, 2, 2], dtype=np.int64)
+        _init_keys(F, K, S, rank, dims, False, 1)
+        _walk(F, K, S, rank, np.ones(1, dtype=np.uint64), np.zeros(1, dtype=np.int64),
+              F.copy(), rank.copy(), np.zeros((1, 3), dtype=np.int64), 4, dims, False, 1,
+              1, 1, 4)

@@ -308,7 +308,8 @@ def walk_z2(P, rank, rng, HK, HC, HH, HD, NX, D, nd, stall, best_P, best_rank, c
                     for mode in range(3):
                         for t in range(P.shape[2]):
                             best_P[w, mode, t] = P[w, mode, t]
-            elif stall[w] > plateau and rank[w] + 1 <= min(capacity, best_rank[w] + plus_slack):
+            elif ((stall[w] > plateau or nd[w] == 0)  # no flip possible: do not wait
+                  and rank[w] + 1 <= min(capacity, best_rank[w] + plus_slack)):
                 if plus(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w):
                     pluses += 1
                 stall[w] = 0

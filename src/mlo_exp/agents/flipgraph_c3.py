@@ -1,0 +1,417 @@
+"""Flip-graph walks over C3-symmetric schemes of ``<n,n,n>`` modulo 2 (``agent.symmetry=c3``).
+
+**The symmetry.** With the layout of :mod:`mlo_exp.algorithms.tensor` a decomposition says
+``sum_r (u_r . A)(v_r . B)(w_r . C) = trace(A B C^T)``, and ``trace(A B C^T) =
+trace(B C^T A)``; so for square shapes the map on terms
+
+    ``sigma(a, b, c) = (b, c^T, a^T)``     (``x^T``: the n x n factor matrix transposed)
+
+sends a decomposition of ``T<n,n,n>`` to another one (it is
+:func:`mlo_exp.algorithms.operations.cyclic`), and ``sigma^3 = id``. A scheme is
+**C3-invariant** when ``sigma`` permutes its terms. Its terms then fall into **orbits**
+``{t, sigma t, sigma^2 t}`` of three distinct terms, and **fixed terms** ``t = sigma t``, which
+are exactly the terms ``(a, a, a^T)``. Rank = 3 x orbits + fixed terms. The school method is
+invariant (``(i, j, k) -> (j, k, i)``; the ``n`` terms ``i = j = k`` are fixed).
+
+**State.** Per walk: one representative ``R[w, :, o]`` per orbit (packed words as in
+:mod:`mlo_exp.agents.flipgraph_kernel`), the expansion ``X[w, :, 3o + k] = sigma^k(R[o])``
+(kept in step, for partner search), and the fixed terms' ``a`` in ``FX[w, :s]``.
+
+**Moves** (each keeps the invariance, so every state is an exact C3-invariant decomposition):
+
+* flip: an expanded term and a partner sharing the factor in a mode, from **another orbit**;
+  the flip is done on the pair and on its two images under ``sigma`` (three disjoint pairs).
+* reduction: a term sharing two factors with a term of another orbit merges with it, with
+  both images (rank -3; -6 when they cancel); an orbit whose representative became fixed is
+  three copies of one term, which is that term modulo 2 (rank -2); two equal fixed terms
+  cancel.
+* plus transition: between two orbits, with both images (rank +3).
+
+Fixed terms are not flipped (a flip of a fixed term with an orbit term has no symmetric
+counterpart of three disjoint pairs); they change only when an orbit becomes fixed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from mlo_exp.agents import flipgraph_kernel as z2k
+from mlo_exp.agents.flipgraph import FlipGraphAgent, compile_once, log
+from mlo_exp.env import TensorGame
+
+_ONE = np.uint64(1)
+_ZERO = np.uint64(0)
+
+
+# --- the kernel ---------------------------------------------------------------------------------
+@njit(cache=True, _nrt=False)
+def transpose_bits(x, n):
+    """The packed ``n x n`` matrix ``x`` (bit ``i*n + j``) transposed."""
+    y = _ZERO
+    for i in range(n):
+        for j in range(n):
+            if (x >> np.uint64(i * n + j)) & _ONE:
+                y |= _ONE << np.uint64(j * n + i)
+    return y
+
+
+@njit(cache=True, _nrt=False)
+def _expand(R, X, w, o, n):
+    """``X[w, :, 3o + k] = sigma^k(R[w, :, o])``: ``(a,b,c)``, ``(b,c^T,a^T)``, ``(c^T,a,b^T)``."""
+    a = R[w, 0, o]
+    b = R[w, 1, o]
+    c = R[w, 2, o]
+    t = 3 * o
+    X[w, 0, t] = a
+    X[w, 1, t] = b
+    X[w, 2, t] = c
+    X[w, 0, t + 1] = b
+    X[w, 1, t + 1] = transpose_bits(c, n)
+    X[w, 2, t + 1] = transpose_bits(a, n)
+    X[w, 0, t + 2] = X[w, 1, t + 1]
+    X[w, 1, t + 2] = a
+    X[w, 2, t + 2] = transpose_bits(b, n)
+
+
+@njit(cache=True, _nrt=False)
+def _set_from_image(R, X, w, o, k, e0, e1, e2, n):
+    """Orbit ``o`` becomes the orbit of ``e = sigma^k(rep)``: ``rep = sigma^(3-k)(e)``."""
+    if k == 0:
+        R[w, 0, o] = e0
+        R[w, 1, o] = e1
+        R[w, 2, o] = e2
+    elif k == 1:  # rep = sigma^2(e) = (e2^T, e0, e1^T)
+        R[w, 0, o] = transpose_bits(e2, n)
+        R[w, 1, o] = e0
+        R[w, 2, o] = transpose_bits(e1, n)
+    else:  # rep = sigma(e) = (e1, e2^T, e0^T)
+        R[w, 0, o] = e1
+        R[w, 1, o] = transpose_bits(e2, n)
+        R[w, 2, o] = transpose_bits(e0, n)
+    _expand(R, X, w, o, n)
+
+
+@njit(cache=True, _nrt=False)
+def _drop_orbit(R, X, q, w, o, n):
+    """Remove orbit ``o`` (the last orbit moves into its place); returns the moved index."""
+    last = q[w] - 1
+    if o != last:
+        for mode in range(3):
+            R[w, mode, o] = R[w, mode, last]
+        _expand(R, X, w, o, n)
+    q[w] = last
+    return last
+
+
+@njit(cache=True, _nrt=False)
+def _toggle_fixed(FX, s, w, a):
+    """Add the fixed term ``(a, a, a^T)``; an equal one already there cancels it (mod 2)."""
+    for f in range(s[w]):
+        if FX[w, f] == a:
+            s[w] -= 1
+            FX[w, f] = FX[w, s[w]]
+            return
+    FX[w, s[w]] = a
+    s[w] += 1
+
+
+@njit(cache=True, _nrt=False)
+def _settle(R, X, FX, q, s, w, o, other, n):
+    """Reduce around orbit ``o`` until nothing applies; returns ``other``'s index afterwards
+    (-1 when that orbit is gone). Orbit indices move when an orbit is dropped."""
+    while o >= 0:
+        a = R[w, 0, o]
+        b = R[w, 1, o]
+        c = R[w, 2, o]
+        if a == b and c == transpose_bits(a, n):  # fixed: three equal terms = one (mod 2)
+            last = _drop_orbit(R, X, q, w, o, n)
+            if other == o:
+                other = -1
+            elif other == last:
+                other = o
+            _toggle_fixed(FX, s, w, a)
+            return other
+        merged = False
+        for t in range(3 * q[w]):
+            o3 = t // 3
+            if o3 == o:
+                continue
+            equal = 0
+            diff = -1
+            for mode in range(3):
+                if X[w, mode, t] == R[w, mode, o]:
+                    equal += 1
+                else:
+                    diff = mode
+            if equal < 2:
+                continue
+            if diff < 0:  # equal terms: both orbits cancel
+                keep = o
+                last = _drop_orbit(R, X, q, w, o3, n)
+                if keep == last:
+                    keep = o3
+                if other == o3:
+                    other = -1
+                elif other == last:
+                    other = o3
+                last = _drop_orbit(R, X, q, w, keep, n)
+                if other == keep:
+                    other = -1
+                elif other == last:
+                    other = keep
+                return other
+            R[w, diff, o] ^= X[w, diff, t]
+            _expand(R, X, w, o, n)
+            last = _drop_orbit(R, X, q, w, o3, n)
+            if o == last:
+                o = o3
+            if other == o3:
+                other = -1
+            elif other == last:
+                other = o3
+            merged = True
+            break
+        if not merged:
+            return other
+    return other
+
+
+@njit(cache=True, _nrt=False)
+def flip_c3(R, X, FX, q, s, rng, w, n):
+    """One flip attempt: 0 no partner, 1 flipped, 2 flipped and the rank went down."""
+    Q = q[w]
+    if Q < 2:
+        return 0
+    rank = 3 * Q + s[w]
+    t1 = z2k.rand(rng, w, 3 * Q)
+    x = z2k.rand(rng, w, 3)
+    o1 = t1 // 3
+    value = X[w, x, t1]
+    count = 0
+    for t in range(3 * Q):
+        if X[w, x, t] == value and t // 3 != o1:
+            count += 1
+    if count == 0:
+        return 0
+    pick = z2k.rand(rng, w, count)
+    t2 = -1
+    for t in range(3 * Q):
+        if X[w, x, t] == value and t // 3 != o1:
+            if pick == 0:
+                t2 = t
+                break
+            pick -= 1
+    y = (x + 1 + z2k.rand(rng, w, 2)) % 3
+    z = 3 - x - y
+    if X[w, y, t1] == X[w, y, t2] or X[w, z, t1] == X[w, z, t2]:
+        return 0  # they share two factors: a reduction, left to _settle
+    # (a, b1, c1) + (a, b2, c2) = (a, b1 + b2, c1) + (a, b2, c2 + c1)   (mod 2)
+    add_y = X[w, y, t2]
+    add_z = X[w, z, t1]
+    i0 = X[w, 0, t1] ^ (add_y if y == 0 else _ZERO)
+    i1 = X[w, 1, t1] ^ (add_y if y == 1 else _ZERO)
+    i2 = X[w, 2, t1] ^ (add_y if y == 2 else _ZERO)
+    j0 = X[w, 0, t2] ^ (add_z if z == 0 else _ZERO)
+    j1 = X[w, 1, t2] ^ (add_z if z == 1 else _ZERO)
+    j2 = X[w, 2, t2] ^ (add_z if z == 2 else _ZERO)
+    o2 = t2 // 3
+    _set_from_image(R, X, w, o1, t1 - 3 * o1, i0, i1, i2, n)
+    _set_from_image(R, X, w, o2, t2 - 3 * o2, j0, j1, j2, n)
+    o2 = _settle(R, X, FX, q, s, w, o1, o2, n)
+    if o2 >= 0:
+        _settle(R, X, FX, q, s, w, o2, -1, n)
+    return 2 if 3 * q[w] + s[w] < rank else 1
+
+
+@njit(cache=True, _nrt=False)
+def plus_c3(R, X, q, rng, w, n):
+    """A plus transition between two orbits, with both images (rank +3)."""
+    Q = q[w]
+    if Q < 2:
+        return False
+    for _attempt in range(16):
+        o1 = z2k.rand(rng, w, Q)
+        o2 = z2k.rand(rng, w, Q - 1)
+        if o2 >= o1:
+            o2 += 1
+        t2 = 3 * o2 + z2k.rand(rng, w, 3)
+        x = z2k.rand(rng, w, 3)
+        if R[w, x, o1] == X[w, x, t2]:
+            continue
+        for mode in range(3):
+            R[w, mode, Q] = R[w, mode, o1]
+        R[w, x, Q] = X[w, x, t2]
+        R[w, x, o1] ^= X[w, x, t2]
+        q[w] = Q + 1
+        _expand(R, X, w, o1, n)
+        _expand(R, X, w, Q, n)
+        return True
+    return False
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def walk_c3(R, X, FX, q, s, rng, stall, best_R, best_FX, best_q, best_s, rank, best_rank,
+            counts, n_flips, plateau, plus_slack, orbit_capacity, n):
+    """Every walk attempts ``n_flips`` flips; ``counts[w] = (flips, reductions, plus)``."""
+    for w in range(R.shape[0]):
+        flips = 0
+        reductions = 0
+        pluses = 0
+        for _step in range(n_flips):
+            outcome = flip_c3(R, X, FX, q, s, rng, w, n)
+            rank[w] = 3 * q[w] + s[w]
+            stall[w] += 1
+            if outcome > 0:
+                flips += 1
+            if outcome == 2:
+                reductions += 1
+                stall[w] = 0
+                if rank[w] < best_rank[w]:
+                    best_rank[w] = rank[w]
+                    best_q[w] = q[w]
+                    best_s[w] = s[w]
+                    for mode in range(3):
+                        for o in range(R.shape[2]):
+                            best_R[w, mode, o] = R[w, mode, o]
+                    for f in range(FX.shape[1]):
+                        best_FX[w, f] = FX[w, f]
+            elif (stall[w] > plateau and q[w] + 1 <= orbit_capacity
+                  and rank[w] + 3 <= best_rank[w] + plus_slack):
+                if plus_c3(R, X, q, rng, w, n):
+                    pluses += 1
+                    rank[w] = 3 * q[w] + s[w]
+                stall[w] = 0
+        counts[w, 0] = flips
+        counts[w, 1] = reductions
+        counts[w, 2] = pluses
+
+
+# --- orbits of a given scheme ------------------------------------------------------------------
+def _sigma(term: tuple[int, int, int], n: int) -> tuple[int, int, int]:
+    a, b, c = (np.uint64(x) for x in term)
+    return (int(b), int(transpose_bits(c, n)), int(transpose_bits(a, n)))
+
+
+def orbits(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int) -> tuple[list, list]:
+    """``(orbit representatives, fixed a's)`` of a C3-invariant 0/1 scheme of ``<n,n,n>``;
+    ValueError when ``sigma`` does not permute its terms."""
+    packed = [z2k.pack(f) for f in (u, v, w)]
+    remaining: dict[tuple[int, int, int], int] = {}
+    for r in range(u.shape[1]):
+        term = (int(packed[0][r]), int(packed[1][r]), int(packed[2][r]))
+        remaining[term] = remaining.get(term, 0) + 1
+    reps, fixed = [], []
+    for term in list(remaining):
+        while remaining.get(term, 0):
+            one = _sigma(term, n)
+            if one == term:
+                remaining[term] -= 1
+                fixed.append(term[0])
+                continue
+            two = _sigma(one, n)
+            if remaining.get(one, 0) < 1 or remaining.get(two, 0) < 1:
+                raise ValueError("the scheme is not C3-invariant (sigma(a,b,c) = (b,c^T,a^T) "
+                                 "does not permute its terms)")
+            for image in (term, one, two):
+                remaining[image] -= 1
+            reps.append(term)
+    return reps, fixed
+
+
+# --- the agent -----------------------------------------------------------------------------------
+class C3FlipGraphAgent(FlipGraphAgent):
+    """Flip-graph walks over C3-invariant schemes (module docstring); built by
+    :class:`~mlo_exp.agents.flipgraph.FlipGraphAgent` for ``symmetry="c3"``."""
+
+    _STATE = ("R", "FX", "q", "s", "rank", "stall", "best_R", "best_FX", "best_q", "best_s",
+              "best_rank", "idle", "rng")
+
+    def _setup(self, game: TensorGame, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> None:
+        n, m, p = game.shape
+        if not (n == m == p) or not self.z2:
+            raise ValueError(f"agent.symmetry=c3 needs a square shape over Z2; the run is "
+                             f"<{n},{m},{p}> over {game.ring}")
+        if n * n > 64:
+            raise ValueError(f"agent.symmetry=c3: <{n},{n},{n}> factors do not fit 64 bits")
+        self.n = n
+        compile_once("c3", _warm_up)
+        reps, fixed = orbits(u, v, w, n)
+        self.start_rank = 3 * len(reps) + len(fixed)
+        slack = max(self.plus_slack, 0) // 3 + 1
+        self.orbit_capacity = len(reps) + slack
+        self.capacity = self.start_rank + 3 * slack
+        self.R = np.zeros((self.walks, 3, self.orbit_capacity), dtype=np.uint64)
+        for o, term in enumerate(reps):
+            self.R[:, :, o] = np.array(term, dtype=np.uint64)
+        self.FX = np.zeros((self.walks, len(fixed) + len(reps) + 1), dtype=np.uint64)
+        self.FX[:, : len(fixed)] = np.array(fixed, dtype=np.uint64)
+        self.q = np.full(self.walks, len(reps), dtype=np.int64)
+        self.s = np.full(self.walks, len(fixed), dtype=np.int64)
+        self.rank = 3 * self.q + self.s
+        self.best_R, self.best_FX = self.R.copy(), self.FX.copy()
+        self.best_q, self.best_s = self.q.copy(), self.s.copy()
+        self.X = np.zeros((self.walks, 3, 3 * self.orbit_capacity), dtype=np.uint64)
+        log.info("flipgraph c3: %d orbits of three terms + %d fixed terms (rank %d)",
+                 len(reps), len(fixed), self.start_rank)
+
+    def _init_index(self) -> None:
+        _expand_all(self.R, self.X, self.q, self.n)
+
+    def _walk_chunk(self, lo: int, hi: int, counts: np.ndarray) -> None:
+        walk_c3(self.R[lo:hi], self.X[lo:hi], self.FX[lo:hi], self.q[lo:hi], self.s[lo:hi],
+                self.rng[lo:hi], self.stall[lo:hi], self.best_R[lo:hi], self.best_FX[lo:hi],
+                self.best_q[lo:hi], self.best_s[lo:hi], self.rank[lo:hi], self.best_rank[lo:hi],
+                counts[lo:hi], self.flips_per_episode, self.plateau_flips, self.plus_slack,
+                self.orbit_capacity, self.n)
+
+    def _copy_best_into(self, walk: int, source: int) -> None:
+        for name in ("R", "FX", "q", "s"):
+            getattr(self, name)[walk] = getattr(self, f"best_{name}")[source]
+            getattr(self, f"best_{name}")[walk] = getattr(self, f"best_{name}")[source]
+        self.rank[walk] = self.best_rank[walk] = self.best_rank[source]
+
+    def _factors_of(self, R, FX, q, s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = self.n
+        terms = []
+        for o in range(int(q)):
+            term = tuple(int(x) for x in R[:, o])
+            one = _sigma(term, n)
+            terms += [term, one, _sigma(one, n)]
+        for f in range(int(s)):
+            a = np.uint64(FX[f])
+            terms.append((int(a), int(a), int(transpose_bits(a, n))))
+        words = np.array(terms, dtype=np.uint64).reshape(-1, 3)
+        return tuple(z2k.unpack(words[:, mode], n * n) for mode in range(3))
+
+    def best_factors(self, walk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self._factors_of(self.best_R[walk], self.best_FX[walk], self.best_q[walk],
+                                self.best_s[walk])
+
+    def current_factors(self, walk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self._factors_of(self.R[walk], self.FX[walk], self.q[walk], self.s[walk])
+
+
+@njit(cache=True, _nrt=False)
+def _expand_all(R, X, q, n):
+    for w in range(R.shape[0]):
+        for o in range(q[w]):
+            _expand(R, X, w, o, n)
+
+
+def _warm_up() -> None:
+    """Compile (or load) the kernel on the school method of <2,2,2>."""
+    from mlo_exp.agents.flipgraph import _school
+
+    reps, fixed = orbits(*_school(2, 2, 2), 2)
+    R = np.zeros((1, 3, len(reps) + 1), dtype=np.uint64)
+    R[0, :, : len(reps)] = np.array(reps, dtype=np.uint64).T
+    FX = np.zeros((1, len(reps) + len(fixed) + 1), dtype=np.uint64)
+    FX[0, : len(fixed)] = fixed
+    q, s = np.array([len(reps)]), np.array([len(fixed)])
+    X = np.zeros((1, 3, 3 * R.shape[2]), dtype=np.uint64)
+    _expand_all(R, X, q, 2)
+    rank = 3 * q + s
+    walk_c3(R, X, FX, q, s, np.ones(1, dtype=np.uint64), np.zeros(1, dtype=np.int64),
+            R.copy(), FX.copy(), q.copy(), s.copy(), rank, rank.copy(),
+            np.zeros((1, 3), dtype=np.int64), 4, 1, 3, R.shape[2], 2)

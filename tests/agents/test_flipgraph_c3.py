@@ -1,0 +1,86 @@
+"""C3-symmetric flip-graph walks: every state an exact, C3-invariant decomposition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlo_exp.agents.flipgraph import FlipGraphAgent
+from mlo_exp.agents.flipgraph_c3 import C3FlipGraphAgent, orbits
+from mlo_exp.algorithms.algorithm import Algorithm
+from mlo_exp.algorithms.operations import cyclic
+from mlo_exp.algorithms.tensor import verify
+from mlo_exp.config import ConfigError, validate
+from mlo_exp.env import TensorGame
+
+
+def make_agent(n, ring="Z2", **settings) -> FlipGraphAgent:
+    coefficients = [0, 1] if ring == "Z2" else [-1, 0, 1]
+    return FlipGraphAgent(TensorGame((n, n, n), coefficients, ring=ring),
+                          **{"seed": 0, "symmetry": "c3", **settings})
+
+
+def _terms(factors) -> list[tuple]:
+    return sorted(tuple(np.concatenate([f[:, r] for f in factors]).tolist())
+                  for r in range(factors[0].shape[1]))
+
+
+def assert_invariant(factors, n):
+    """sigma(a, b, c) = (b, c^T, a^T) (operations.cyclic for <n,n,n>) permutes the terms."""
+    algorithm = Algorithm((n, n, n), *factors, "Z2")
+    image = cyclic(algorithm)
+    assert _terms((image.u, image.v, image.w)) == _terms(factors)
+
+
+def test_walks_stay_exact_and_invariant():
+    agent = make_agent(3, walks=4, flips_per_episode=3000, plateau_flips=300, plus_slack=6,
+                       seed=2)
+    assert isinstance(agent, C3FlipGraphAgent) and agent.start_rank == 27
+    counts = {"reductions": 0, "plus_transitions": 0}
+    for _ in range(8):
+        result = agent.run_episode()
+        for key in counts:
+            counts[key] += result.metrics[key]
+        for walk in range(agent.walks):
+            for factors in (agent.current_factors(walk), agent.best_factors(walk)):
+                assert verify(*factors, (3, 3, 3), "Z2").ok
+                assert_invariant(factors, 3)
+            assert agent.current_factors(walk)[0].shape[1] == agent.rank[walk]
+    assert result.rank_used < 27 and verify(*result.factors, (3, 3, 3), "Z2").ok
+    assert counts["reductions"] > 0 and counts["plus_transitions"] > 0
+
+
+def test_orbits_of_the_school_method_and_a_refusal():
+    from mlo_exp.agents.flipgraph import _school
+
+    reps, fixed = orbits(*_school(4, 4, 4), 4)
+    assert (len(reps), len(fixed)) == (20, 4)  # (64 - 4) / 3 orbits, i = j = k fixed
+    one = np.zeros((4, 1), dtype=np.int64)
+    one[0] = 1
+    other = np.zeros((4, 1), dtype=np.int64)
+    other[1] = 1
+    with pytest.raises(ValueError, match="not C3-invariant"):
+        orbits(one, other, one, 2)
+
+
+def test_resume_is_exact():
+    agent = make_agent(3, walks=2, flips_per_episode=2000, plateau_flips=300)
+    agent.run_episode()
+    state = agent.state_dict()
+    first = agent.run_episode()
+    clone = make_agent(3, walks=2, flips_per_episode=2000, plateau_flips=300, seed=9)
+    clone.load_state_dict(state)
+    second = clone.run_episode()
+    assert first.rank_used == second.rank_used and first.moves == second.moves
+    assert all(np.array_equal(a, b) for a, b in zip(first.factors, second.factors, strict=True))
+
+
+def test_refusals(compose_config):
+    with pytest.raises(ValueError, match="square shape over Z2"):
+        FlipGraphAgent(TensorGame((2, 2, 3), [0, 1], ring="Z2"), seed=0, symmetry="c3")
+    with pytest.raises(ValueError, match="square shape over Z2"):
+        make_agent(2, ring="Z")
+    assert validate(compose_config(["agent=flipgraph", "agent.symmetry=c3"])).agent.symmetry \
+        == "c3"
+    with pytest.raises(ConfigError, match="agent.symmetry"):
+        validate(compose_config(["agent=flipgraph", "agent.symmetry=c4"]))
