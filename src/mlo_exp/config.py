@@ -134,6 +134,8 @@ class FlipGraphAgentConfig(AgentConfig):
     start_from: str | None = None  # algorithm file or library name (None: school method)
     threads: int | None = 1  # Python threads running walk chunks (None: all cores)
     symmetry: str = "none"  # "c3": C3-invariant schemes of <n,n,n> over Z2 (flipgraph_c3)
+    pool_dir: str | None = None  # folder shared by the jobs of one search (None: no pool)
+    pool_every: int = 5  # episodes between publishing to / reading from the pool
     library_name: ClassVar[str] = (r"strassen|school-\d+x\d+x\d+|alphatensor-\d+x\d+x\d+(-z2)?"
                                    r"|best-\d+x\d+x\d+(-z|-q|-z2)?")
 
@@ -145,6 +147,7 @@ class FlipGraphAgentConfig(AgentConfig):
         _positive("agent", "coefficient_bound", self.coefficient_bound, allow_none=True)
         _positive("agent", "threads", self.threads, allow_none=True)
         _check(self.symmetry in ("none", "c3"), "agent.symmetry", self.symmetry, "none or c3")
+        _positive("agent", "pool_every", self.pool_every)
         if self.start_from is not None:  # a library name is resolved by the run
             _check(Path(self.start_from).expanduser().is_file()
                    or re.fullmatch(self.library_name, self.start_from, re.IGNORECASE) is not None,

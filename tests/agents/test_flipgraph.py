@@ -206,3 +206,28 @@ def test_start_from_takes_a_library_name(run_train, tmp_path, compose_config):
     refused = run_train("agent=flipgraph", "env=matmul_2x2_z2", "agent.start_from=school-3x3x3",
                         "trainer.episodes=1")
     assert refused.returncode == 2 and "<3,3,3>" in refused.stderr
+
+
+def test_jobs_share_their_best_schemes_through_the_pool(tmp_path):
+    # Job A reaches 23 on <3,3,3> mod 2 and publishes it; job B (a walk too short to get
+    # there itself) picks it up at its next pool read. A killed job loses nothing: the pool
+    # keeps the files, and a new job reads them.
+    pool = tmp_path / "pool"
+    settings = {"walks": 2, "pool_dir": str(pool), "pool_every": 1, "restart_after": 1}
+    a = make_agent((3, 3, 3), "Z2", flips_per_episode=100_000, seed=0, **settings)
+    for _ in range(40):
+        if a.run_episode().rank_used <= 23:
+            break
+    a.run_episode()  # publishes (every episode here)
+    files = sorted(pool.glob("rank*.json"))
+    assert files and files[0].name.startswith("rank0023-")
+    assert Algorithm.load(files[0]).verify().ok
+    b = make_agent((3, 3, 3), "Z2", flips_per_episode=10, seed=1, **settings)
+    result = b.run_episode()
+    assert result.metrics["pool_restarts"] >= 1
+    assert result.rank_used == 23 and verify(*result.factors, (3, 3, 3), "Z2").ok
+    # files that do not fit (another shape, unreadable) are skipped, never fatal
+    (pool / "rank0001-broken.json").write_text("{")
+    make_agent((2, 2, 2), "Z2", flips_per_episode=10, **settings).run_episode()
+    assert make_agent((3, 3, 3), "Z2", flips_per_episode=10, **settings).run_episode() \
+        .rank_used == 23

@@ -58,6 +58,7 @@ from numba import njit
 
 from mlo_exp.agents import flipgraph_kernel as z2k
 from mlo_exp.agents.base import Agent, EpisodeResult
+from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.config import FlipGraphAgentConfig
 from mlo_exp.env import TensorGame
 
@@ -346,6 +347,10 @@ class FlipGraphAgent(Agent):
         seeds = np.random.SeedSequence(int(seed)).generate_state(self.walks, dtype=np.uint64)
         self.rng = seeds | np.uint64(1)
         self.restarts = 0
+        self.episodes_run = 0
+        self.pool = None if s.pool_dir is None else Path(s.pool_dir).expanduser().resolve()
+        self.pool_every = s.pool_every
+        self.published: int | None = None  # rank last published to the pool
 
     def __new__(cls, *args: Any, **settings: Any) -> FlipGraphAgent:
         """``symmetry="c3"`` builds :class:`~mlo_exp.agents.flipgraph_c3.C3FlipGraphAgent`."""
@@ -421,6 +426,8 @@ class FlipGraphAgent(Agent):
         improved = self.best_rank < best_before
         self.idle = np.where(improved, 0, self.idle + 1)
         restarted = self._restart_stuck_walks()
+        self.episodes_run += 1
+        pooled = self._share_pool() if self.pool is not None else 0
         best = int(np.argmin(self.best_rank))
         flips = int(counts[:, 0].sum())
         return EpisodeResult(
@@ -438,6 +445,7 @@ class FlipGraphAgent(Agent):
                 "reductions": int(counts[:, 1].sum()),
                 "plus_transitions": int(counts[:, 2].sum()),
                 "restarts": restarted,
+                "pool_restarts": pooled,
             },
         )
 
@@ -475,6 +483,82 @@ class FlipGraphAgent(Agent):
             self._init_index()
             self.restarts += len(stuck)
         return int(len(stuck))
+
+    # -- the pool: one search over many jobs -------------------------------------------------
+    def _share_pool(self) -> int:
+        """Every ``pool_every`` episodes: publish this agent's best scheme to ``pool_dir`` when
+        it improved (verified first; an atomic write), then restart walks from the pool's best
+        when it is better than theirs and they are stalled (idle ``restart_after`` episodes),
+        or better than this agent's best. Returns the walks restarted."""
+        if self.episodes_run % self.pool_every:
+            return 0
+        best = int(np.argmin(self.best_rank))
+        rank = int(self.best_rank[best])
+        if self.published is None or rank < self.published:
+            algorithm = Algorithm(self.game.shape, *self.best_factors(best), self.game.ring,
+                                  {"name": f"pool-rank{rank}", "source": "flipgraph pool"})
+            if algorithm.verify().ok:
+                name = f"rank{rank:04d}-{algorithm.digest()[:16]}.json"
+                try:
+                    self.pool.mkdir(parents=True, exist_ok=True)
+                    if not (self.pool / name).exists():
+                        algorithm.save(self.pool / name)
+                    self.published = rank
+                except OSError as error:
+                    log.warning("flipgraph pool: cannot publish to %s: %s", self.pool, error)
+        found = self._pool_best()
+        if found is None:
+            return 0
+        pool_rank, factors = found
+        walks = np.flatnonzero((self.best_rank > pool_rank)
+                               & ((self.idle >= self.restart_after)
+                                  | (pool_rank < self.best_rank.min())))
+        if pool_rank < self.best_rank.min():  # news: at least one walk takes it now
+            walks = walks if len(walks) else np.array([int(np.argmax(self.best_rank))])
+        restarted = 0
+        for walk in walks:
+            if self._load_walk(int(walk), *factors):
+                self.stall[walk] = self.idle[walk] = 0
+                restarted += 1
+        if restarted:
+            self._init_index()
+        return restarted
+
+    def _pool_best(self) -> tuple[int, tuple[np.ndarray, ...]] | None:
+        """The lowest-rank scheme in the pool that reads, fits this run and verifies."""
+        try:
+            files = sorted(self.pool.glob("rank*.json"))
+        except OSError:
+            return None
+        for path in files[:8]:
+            try:
+                algorithm = Algorithm.load(path)
+            except (OSError, ValueError):
+                continue  # half-written files never appear (atomic writes); others are skipped
+            if (tuple(algorithm.shape) != tuple(self.game.shape)
+                    or algorithm.ring != self.game.ring or not algorithm.verify().ok
+                    or algorithm.rank > self.capacity):
+                continue
+            factors = tuple(np.asarray(x, dtype=np.int64) for x in
+                            (algorithm.u, algorithm.v, algorithm.w))
+            if not self.z2 and max(int(np.abs(f).max()) for f in factors) > self.bound:
+                continue
+            return algorithm.rank, factors
+        return None
+
+    def _load_walk(self, walk: int, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> bool:
+        """Walk ``walk`` (current and best) becomes the scheme ``(u, v, w)``; call
+        :meth:`_init_index` after. False when it does not fit the walk."""
+        rank = u.shape[1]
+        self.F[walk] = 0
+        for mode, factor in enumerate((u, v, w)):
+            if self.z2:
+                self.F[walk, mode, :rank] = z2k.pack(factor)
+            else:
+                self.F[walk, :rank, mode, : factor.shape[0]] = factor.T
+        self.best_F[walk] = self.F[walk]
+        self.rank[walk] = self.best_rank[walk] = rank
+        return True
 
     def _copy_best_into(self, walk: int, source: int) -> None:
         """Walk ``walk`` (current and best) becomes walk ``source``'s best."""

@@ -371,6 +371,23 @@ class C3FlipGraphAgent(FlipGraphAgent):
             getattr(self, f"best_{name}")[walk] = getattr(self, f"best_{name}")[source]
         self.rank[walk] = self.best_rank[walk] = self.best_rank[source]
 
+    def _load_walk(self, walk: int, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> bool:
+        try:
+            reps, fixed = orbits(u, v, w, self.n)
+        except ValueError:
+            return False  # not C3-invariant: not a state of these walks
+        if len(reps) > self.orbit_capacity or len(fixed) > self.FX.shape[1]:
+            return False
+        self.R[walk] = self.FX[walk] = 0
+        if reps:
+            self.R[walk, :, : len(reps)] = np.array(reps, dtype=np.uint64).T
+        self.FX[walk, : len(fixed)] = np.array(fixed, dtype=np.uint64)
+        self.q[walk], self.s[walk] = len(reps), len(fixed)
+        for name in ("R", "FX", "q", "s"):
+            getattr(self, f"best_{name}")[walk] = getattr(self, name)[walk]
+        self.rank[walk] = self.best_rank[walk] = 3 * len(reps) + len(fixed)
+        return True
+
     def _factors_of(self, R, FX, q, s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n = self.n
         terms = []
