@@ -54,6 +54,7 @@ from typing import NoReturn
 
 import numpy as np
 
+from mlo_exp.algorithms.additions import addition_counts
 from mlo_exp.algorithms.algorithm import Algorithm, AlgorithmFileError
 from mlo_exp.algorithms.alphatensor import default_data_dir, load_alphatensor
 from mlo_exp.algorithms.catalogue import add_to_catalogue, format_table, load_catalogue, warn
@@ -237,6 +238,10 @@ def command_show(args: argparse.Namespace) -> int:
     for algorithm in resolve(args.algorithm):
         n, m, p = algorithm.shape
         print(f"# {algorithm.name}: <{n},{m},{p}> rank {algorithm.rank} over {algorithm.ring}")
+        if algorithm.ring != "Z2":  # block additions per level, as the benchmark runs them
+            counts = addition_counts(algorithm)
+            print(f"# additions per level: {counts['naive']} term by term, "
+                  f"{counts['reduced']} with shared subexpressions")
         print(algorithm.formulas())
     return 0
 

@@ -10,7 +10,7 @@ factor matrices. Term ``r`` computes ``M_r = (sum_a U[a,r] A_a) @ (sum_b V[b,r] 
 algorithm. Sizes that do not divide by ``n**levels`` (etc.) are zero-padded once at the
 top and the result is cut back.
 
-Evaluation plan (:mod:`mlo_exp.benchmark.plan`): the operand sums ``S_r``, ``T_r`` and the
+Evaluation plan (:mod:`mlo_exp.algorithms.additions`): the operand sums ``S_r``, ``T_r`` and the
 output sums ``C_c`` are evaluated by straight-line programs that share common
 subexpressions (and, where one is known, on an exactly verified equivalent scheme with fewer
 additions, e.g. Strassen in Winograd's form: 15 block additions instead of 18).
@@ -43,9 +43,9 @@ from typing import Any
 
 import numpy as np
 
+from mlo_exp.algorithms.additions import SchemePlan, plan_scheme
 from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.benchmark.backend import Backend
-from mlo_exp.benchmark.plan import SchemePlan, plan_scheme
 from mlo_exp.config import BENCHMARK_PLANS, BENCHMARK_STRATEGIES
 
 PARALLEL_MIN_ELEMENTS = 1 << 20  # below this a thread hand-off costs more than it saves

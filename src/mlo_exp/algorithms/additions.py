@@ -20,8 +20,8 @@ schemes, searches all unimodular 2x2 matrices with entries in ``{-1, 0, 1}``; th
 verified exactly before it is used. Counts: :func:`addition_counts` (before and after), for
 ``mlo-algorithms show`` and the benchmark report.
 
-This module depends on NumPy and the algorithm type only, so it can move to
-``mlo_exp.algorithms`` as it is.
+This module depends on NumPy and the algorithm type only (``mlo-algorithms show`` reports
+its counts; the benchmark runs its plans).
 """
 
 from __future__ import annotations

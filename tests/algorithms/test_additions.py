@@ -7,8 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from mlo_exp.algorithms.library import lookup
-from mlo_exp.benchmark.plan import (
+from mlo_exp.algorithms.additions import (
     LinearPlan,
     addition_counts,
     equivalent,
@@ -18,6 +17,7 @@ from mlo_exp.benchmark.plan import (
     plan_scheme,
     search_basis_change,
 )
+from mlo_exp.algorithms.library import lookup
 
 
 def _scaled(plan: LinearPlan, matrix: np.ndarray) -> bool:
@@ -85,7 +85,7 @@ def test_naive_plan_is_term_by_term():
 
 
 def test_single_use_sums_are_merged_without_changing_the_map():
-    from mlo_exp.benchmark.plan import inline_single_use
+    from mlo_exp.algorithms.additions import inline_single_use
 
     matrix = np.array([[1, 1, 1, 0], [1, 1, 0, 1], [0, 0, 1, 1]], dtype=object)
     plan = greedy_plan(matrix)
