@@ -4,10 +4,15 @@ Runs the agent directly (one thread, so flips/s is per core) from the school met
 episode after another until the target rank or the budget; the found decomposition is
 verified exactly before it counts. Writes ``flipgraph.md`` and ``flipgraph.json``.
 
-Sections: (1) <3,3,3> over Z2, 10 seeds, target 23; (2) every shape with n,m,p <= 3 plus
+Sections: (0) kernel speed: flip attempts and flips per CPU-second on <3,3,3>, <4,4,4>,
+<5,5,5> over Z2 (and C3-symmetric <5,5,5>), next to the figures of the previous kernel;
+(1) <3,3,3> over Z2, 10 seeds, target 23; (2) every shape with n,m,p <= 3 plus
 <2,2,4>, <2,3,4>, <2,4,4>, over Z2 and Z ({-1,0,1}), target the best known rank; (3) <4,4,4>
-over Z2 (aim 47) and over Z (aim 49), 3 seeds each, best rank within the budget. ``quick``
-shrinks budgets and seed counts.
+over Z2 (aim 47) and over Z (aim 49), 3 seeds each, best rank within the budget; (4) the
+targets of issue 15, 30-minute runs (``quick``: 10 s each, a smoke test of the entries):
+<4,4,4> Z2 aim 47, <5,5,5> Z2 with ``symmetry=c3`` aim 93, <4,5,5> Z2 aim 76, and the
+lifting (:func:`mlo_exp.algorithms.lifting.lift_z2`, sign solve then Hensel) of every Z2
+result. ``quick`` shrinks budgets and seed counts.
 """
 
 from __future__ import annotations
@@ -26,14 +31,22 @@ import numpy as np
 
 from mlo_exp.agents.flipgraph import FlipGraphAgent
 from mlo_exp.algorithms.algorithm import Algorithm
+from mlo_exp.algorithms.lifting import LiftError, lift_z2
 from mlo_exp.algorithms.reference import best_known_rank
 from mlo_exp.env import TensorGame
 
 SHAPES = [(2, 2, 2), (2, 2, 3), (2, 3, 3), (3, 3, 3), (2, 2, 4), (2, 3, 4), (2, 4, 4)]
 
 
-def search(shape, ring, target, seconds, seed, **settings) -> dict:
-    """Episodes until ``target`` or ``seconds``; returns best rank, time to target, flips/s."""
+# The previous kernel (a term and a mode drawn, partners found by a scan; int8 factors) on
+# the development machine, one thread, 15 s each, 2026-12-01 (before the packed Z2 kernel).
+BEFORE = {"3x3x3": (9_973_679, 1_546_373), "4x4x4": (5_314_669, 1_530_730),
+          "5x5x5": (2_786_941, 1_000_160)}  # (attempts/CPU-s, flips/CPU-s)
+
+
+def search(shape, ring, target, seconds, seed, lift=False, **settings) -> dict:
+    """Episodes until ``target`` or ``seconds``; returns best rank, time to target, flips/s;
+    with ``lift`` (Z2) also the integer lift of the best scheme, or why there is none."""
     coefficients = [0, 1] if ring == "Z2" else [-1, 0, 1]
     agent = FlipGraphAgent(TensorGame(shape, coefficients, ring=ring), seed=seed, threads=1,
                            **settings)
@@ -53,7 +66,16 @@ def search(shape, ring, target, seconds, seed, **settings) -> dict:
             break
     algorithm = Algorithm(shape, *best[1], ring)
     verified = algorithm.verify().ok
+    lifted = None
+    if lift and verified and ring == "Z2":
+        try:
+            result = lift_z2(algorithm, method="auto", restarts=10)
+            lifted = (f"Z rank {result.rank}, max |c| "
+                      f"{max(int(abs(x).max()) for x in (result.u, result.v, result.w))}")
+        except LiftError as error:
+            lifted = "no lift: " + str(error).split("; tried ")[-1][-160:]
     return {"shape": "x".join(map(str, shape)), "ring": ring, "seed": seed, "target": target,
+            "symmetry": settings.get("symmetry", "none"), "lift": lifted,
             "best_rank": best[0] if verified else None, "verified": verified,
             "seconds_to_target": None if reached is None else round(reached, 3),
             "budget_s": seconds, "flips": flips,
@@ -64,11 +86,31 @@ def search(shape, ring, target, seconds, seed, **settings) -> dict:
                                         / max(cpu_s, 1e-9))}
 
 
+def kernel_speed(shape, seconds, **settings) -> dict:
+    """Flip attempts and flips per CPU-second of one thread (no target: the full budget)."""
+    row = search(shape, "Z2", 0, seconds, 0, **settings)
+    before = BEFORE.get(row["shape"]) if settings.get("symmetry", "none") == "none" else None
+    return {**row, "before_attempts_per_cpu_s": before and before[0],
+            "before_flips_per_cpu_s": before and before[1]}
+
+
 def main(out_dir: Path, quick: bool) -> None:
-    rows: dict[str, list[dict]] = {"seeds_333": [], "shapes": [], "444": []}
+    rows: dict[str, list[dict]] = {"kernel": [], "seeds_333": [], "shapes": [], "444": [],
+                                   "targets": []}
     small = {"walks": 8, "flips_per_episode": 50_000, "plateau_flips": 20_000}
-    # warm-up: compile (or load) the kernel outside any timing
+    # warm-up: compile (or load) the kernels outside any timing
     search((2, 2, 2), "Z2", 7, 5, 0, walks=1, flips_per_episode=10)
+    search((2, 2, 2), "Z2", 7, 5, 0, walks=1, flips_per_episode=10, symmetry="c3")
+    for shape, settings in (((3, 3, 3), small),
+                            ((4, 4, 4), {"walks": 16, "flips_per_episode": 100_000,
+                                         "plateau_flips": 20_000, "plus_slack": 3}),
+                            ((5, 5, 5), {"walks": 8, "flips_per_episode": 100_000,
+                                         "plateau_flips": 20_000, "plus_slack": 3}),
+                            ((5, 5, 5), {"walks": 8, "flips_per_episode": 20_000,
+                                         "plateau_flips": 50_000, "plus_slack": 6,
+                                         "symmetry": "c3"})):
+        rows["kernel"].append(kernel_speed(shape, 5 if quick else 15, **settings))
+        print(rows["kernel"][-1], flush=True)
     for seed in range(3 if quick else 10):
         rows["seeds_333"].append(search((3, 3, 3), "Z2", 23, 5 if quick else 30, seed, **small))
         print(rows["seeds_333"][-1], flush=True)
@@ -92,6 +134,20 @@ def main(out_dir: Path, quick: bool) -> None:
         for future in futures:
             rows["444"].append(future.result())
             print(rows["444"][-1], flush=True)
+    # Issue 15's targets: 30-minute runs, two at a time (one core each); every Z2 result lifted.
+    budget = 10 if quick else 1800
+    targets = [((4, 4, 4), 47, {"walks": 16, "flips_per_episode": 100_000,
+                                "plateau_flips": 20_000, "plus_slack": 3}),
+               ((5, 5, 5), 93, {"walks": 8, "flips_per_episode": 20_000,
+                                "plateau_flips": 50_000, "plus_slack": 6, "symmetry": "c3"}),
+               ((4, 5, 5), 76, {"walks": 16, "flips_per_episode": 100_000,
+                                "plateau_flips": 20_000, "plus_slack": 3})]
+    with ProcessPoolExecutor(min(2, os.cpu_count() or 1), mp_context=get_context("fork")) as pool:
+        futures = [pool.submit(search, shape, "Z2", aim, budget, 0, lift=True, **settings)
+                   for shape, aim, settings in targets]
+        for future in futures:
+            rows["targets"].append(future.result())
+            print(rows["targets"][-1], flush=True)
     meta = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "threads_per_search": 1, "numba": numba.__version__, "numpy": np.__version__,
             "quick": quick, "load_average_at_end": os.getloadavg()[0]}
@@ -106,12 +162,35 @@ def _markdown(meta: dict, rows: dict[str, list[dict]]) -> str:
 
     seeds = rows["seeds_333"]
     times = [r["seconds_to_target"] for r in seeds if r["seconds_to_target"] is not None]
+    def number(value):
+        return "-" if value is None else f"{value:,}"
+
     lines = [
         "# Flip-graph agent (CPU, one thread per search)", "",
         f"{meta['cpu']}, {meta['cores']} cores, numba {meta['numba']}, quick={meta['quick']}; "
         f"load average at the end {meta['load_average_at_end']:.1f} (a shared machine makes "
         "times longer, never shorter). Every rank below is exactly verified.", "",
-        "## <3,3,3> over Z2: school method (27) to 23", "",
+        "## Kernel speed over Z2 (one thread, from the school method)", "",
+        "Before: the previous kernel (a term and a mode drawn, partners by a scan) on the "
+        "development machine. Now: packed words, a hash index and the list of flippable "
+        "values (every attempt is a flip while the list is not empty).", "",
+        "| shape | symmetry | attempts/CPU-s | flips/CPU-s | before: attempts/CPU-s | "
+        "before: flips/CPU-s | best rank in budget |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {r['shape']} | {r['symmetry']} | {r['attempts_per_cpu_s']:,} | "
+              f"{r['flips_per_cpu_s']:,} | {number(r['before_attempts_per_cpu_s'])} | "
+              f"{number(r['before_flips_per_cpu_s'])} | {r['best_rank']} |"
+              for r in rows["kernel"]]
+    lines += [
+        "", "## Issue 15 targets (Z2; lifts to Z of every result)", "",
+        "| shape | symmetry | aim | best rank | seconds to aim | budget s | flips/CPU-s | "
+        "integer lift |", "|---|---|---:|---:|---:|---:|---:|---|"]
+    lines += [f"| {r['shape']} | {r['symmetry']} | {r['target']} | {r['best_rank']} | "
+              f"{seconds(r['seconds_to_target'])} | {r['budget_s']} | {r['flips_per_cpu_s']:,} | "
+              f"{r['lift']} |" for r in rows["targets"]]
+    lines += [
+        "", "## <3,3,3> over Z2: school method (27) to 23", "",
         f"{len(times)} of {len(seeds)} seeds reached 23; median "
         f"{seconds(statistics.median(times)) if times else '-'} s, max "
         f"{seconds(max(times)) if times else '-'} s (budget {seeds[0]['budget_s']} s per seed). "
