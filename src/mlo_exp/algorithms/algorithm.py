@@ -134,6 +134,20 @@ class Algorithm:
         return path
 
     @classmethod
+    def from_read_factors(cls, shape: tuple[int, int, int],
+                          factors: tuple[np.ndarray, np.ndarray, np.ndarray], ring: str | None,
+                          source: str, provenance: dict[str, Any]) -> Algorithm:
+        """An algorithm from factors a reader parsed (our layout): the exact check's cost
+        bounded first; ``ring`` None takes Z for integers, else Q; Z or Z2 asked for with
+        fractions is an :class:`AlgorithmFileError`."""
+        check_exact_cost(shape, factors, source)
+        integral = all(is_integral(x) for x in factors)
+        if ring in ("Z", "Z2") and not integral:
+            raise AlgorithmFileError(f"{source}: ring {ring} asked for, but the coefficients "
+                                     "include fractions; accepted: ring Q")
+        return cls(shape, *factors, ring or ("Z" if integral else "Q"), provenance)
+
+    @classmethod
     def from_dict(cls, data: Any, source: str = "<dict>") -> Algorithm:
         """Build from a parsed file, checking every field; raises :class:`AlgorithmFileError`.
 

@@ -22,10 +22,8 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Iterator
 
 import numpy as np
-from numpy.lib import format as npy_format
 
 from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.algorithms.alphatensor import _check_dtype, _exact, _read_members
@@ -34,20 +32,20 @@ from mlo_exp.algorithms.parsing import (
     MAX_DIM,
     AlgorithmFileError,
     Number,
+    TokenStream,
     check_coefficient,
-    check_exact_cost,
     check_size,
     exact_matrix,
     factor_dims,
+    npy_header,
     parse_decimal,
     show,
 )
-from mlo_exp.algorithms.tensor import is_integral, w_from_alphatensor
+from mlo_exp.algorithms.tensor import w_from_alphatensor
 
 ACCEPTED = ("accepted: AlphaEvolve factors U (n*m x R), V (m*p x R), W (p*n x R, C "
             "transposed): an .npz of U.npy, V.npy, W.npy, or Python 'U = np.array([[...]])' "
             "lines for U, V and W")
-MAX_TOKENS = 2**22
 _MEMBER = re.compile(r"[UVWuvw]\.npy", re.ASCII)
 _TOKEN = re.compile(r"(?P<space>[ \t\r\n\\]+)|(?P<comment>#[^\n]*)"
                     r"|(?P<num>[0-9]+(?:\.[0-9]*)?(?:/[0-9]+)?(?![0-9A-Za-z_.]))"
@@ -65,16 +63,7 @@ def is_uvw_npz(data: bytes) -> bool:
 
 
 def _read_2d(stream: io.BytesIO, where: str) -> np.ndarray:
-    try:
-        version = npy_format.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = npy_format.read_array_header_1_0(stream)
-        elif version == (2, 0):
-            shape, fortran, dtype = npy_format.read_array_header_2_0(stream)
-        else:
-            raise ValueError(f"version {version}")
-    except (ValueError, TypeError, OverflowError) as error:
-        raise AlgorithmFileError(f"{where}: not a .npy array ({error}); {ACCEPTED}") from None
+    shape, fortran, dtype = npy_header(stream, where, ACCEPTED)
     if len(shape) != 2 or not all(type(x) is int and x >= 0 for x in shape) or dtype.hasobject:
         raise AlgorithmFileError(f"{where}: array of shape {shape} and dtype {show(str(dtype))}; "
                                  "accepted: a 2-D integer or float array")
@@ -111,65 +100,26 @@ def looks_like_python_uvw(text: str) -> bool:
                      text, re.MULTILINE | re.ASCII) is not None
 
 
-class _Parser:
-    def __init__(self, text: str, source: str) -> None:
-        self.text, self.source, self.count = text, source, 0
-        self.tokens = self._scan()
-        self.current = self._next()
-
-    def _scan(self) -> Iterator[tuple[str, str, int]]:
-        position, line, length = 0, 1, len(self.text)
-        while position < length:
-            match = _TOKEN.match(self.text, position)
-            if match is None:
-                raise AlgorithmFileError(f"{self.source}:{line}: cannot read "
-                                         f"{show(self.text[position:position + 20])}; {ACCEPTED}")
-            kind = match.lastgroup or ""
-            if kind == "space":
-                line += match.group().count("\n")
-            elif kind != "comment":
-                yield kind, match.group(), line
-            position = match.end()
-        yield "end", "", line
-
-    def _next(self) -> tuple[str, str, int]:
-        self.count += 1
-        if self.count > MAX_TOKENS:
-            raise AlgorithmFileError(f"{self.source}: more than {MAX_TOKENS} tokens; accepted: "
-                                     "at most that")
-        return next(self.tokens)
-
-    def error(self, message: str) -> AlgorithmFileError:
-        kind, value, line = self.current
-        shown = "the end of the file" if kind == "end" else show(value)
-        return AlgorithmFileError(f"{self.source}:{line}: {message}, found {shown}; {ACCEPTED}")
-
-    def take(self, value: str) -> bool:
-        if self.current[1] == value and self.current[0] == "op":
-            self.current = self._next()
-            return True
-        return False
-
-    def expect(self, value: str, what: str) -> None:
-        if not self.take(value):
-            raise self.error(f"expected {what}")
+class _Parser(TokenStream):
+    pattern = _TOKEN
+    accepted = ACCEPTED
 
     def value(self, tuple_allowed: bool = True) -> list | tuple:
         """``np.array(LIST[, dtype=NAME])``, a nested list, or a tuple of those."""
         kind, word, _ = self.current
         if kind == "name" and word in ("np.array", "numpy.array", "np.asarray",
                                         "numpy.asarray"):
-            self.current = self._next()
+            self.current = self.advance()
             self.expect("(", "'(' after np.array")
             array = self.nested(0)
             while self.take(","):
                 if self.current[0] != "name" or self.current[1] != "dtype":
                     raise self.error("expected dtype=... after the list")
-                self.current = self._next()
+                self.current = self.advance()
                 self.expect("=", "'=' after dtype")
                 if self.current[0] != "name":
                     raise self.error("expected a dtype name such as np.int32")
-                self.current = self._next()
+                self.current = self.advance()
             self.expect(")", "')' closing np.array")
             return array
         if self.take("("):
@@ -210,7 +160,7 @@ class _Parser:
         kind, text, line = self.current
         if kind != "num":
             raise self.error("expected a number (complex entries are not accepted)")
-        self.current = self._next()
+        self.current = self.advance()
         where = f"{self.source}:{line}"
         return check_coefficient(sign * parse_decimal(text.rstrip("."), where), where)
 
@@ -226,7 +176,7 @@ def read_python_uvw(text: str, source: str, ring: str | None = None,
             raise parser.error("expected an assignment such as U = np.array([[...]])")
         if target in ("import", "from"):
             raise parser.error("expected only assignments of U, V, W")
-        parser.current = parser._next()
+        parser.current = parser.advance()
         parser.expect("=", f"'=' after {target}")
         value = parser.value()
         if isinstance(value, tuple):
@@ -263,14 +213,10 @@ def _assemble(u: np.ndarray, v: np.ndarray, w: np.ndarray, ring: str | None, sou
     n, m, p = factor_dims((u.shape[0], v.shape[0], w.shape[0]), source)
     check_size((n, m, p), rank, source)
     w = w_from_alphatensor(w, n, p)
-    check_exact_cost((n, m, p), (u, v, w), source)
-    integral = all(is_integral(x) for x in (u, v, w))
-    if ring in ("Z", "Z2") and not integral:
-        raise AlgorithmFileError(f"{source}: ring {ring} asked for, but the coefficients include "
-                                 "fractions; accepted: ring Q")
-    return Algorithm((n, m, p), u, v, w, ring or ("Z" if integral else "Q"),
-                     {"name": name or f"alphaevolve-{n}x{m}x{p}-{rank}",
-                      "source": f"AlphaEvolve arrays {source}"})
+    return Algorithm.from_read_factors(
+        (n, m, p), (u, v, w), ring, source,
+        {"name": name or f"alphaevolve-{n}x{m}x{p}-{rank}",
+         "source": f"AlphaEvolve arrays {source}"})
 
 
 def format_python_uvw(algorithm: Algorithm) -> str:

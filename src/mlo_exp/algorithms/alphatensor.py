@@ -27,7 +27,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from numpy.lib import format as npy_format
 
 from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.algorithms.parsing import (
@@ -36,6 +35,7 @@ from mlo_exp.algorithms.parsing import (
     check_exact_cost,
     check_size,
     label,
+    npy_header,
     read_bytes,
     show,
 )
@@ -132,16 +132,7 @@ def _read_members(data: bytes, source: str, member: re.Pattern = _MEMBER,
 
 def _read_npy(stream: io.BytesIO, where: str) -> np.ndarray:
     """One ``.npy`` member: a ``(3, rows, R)`` integer/float array or an object array of 3."""
-    try:
-        version = npy_format.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = npy_format.read_array_header_1_0(stream)
-        elif version == (2, 0):
-            shape, fortran, dtype = npy_format.read_array_header_2_0(stream)
-        else:
-            raise ValueError(f"version {version}")
-    except (ValueError, TypeError, OverflowError) as error:
-        raise AlgorithmFileError(f"{where}: not a .npy array ({error}); {_ACCEPTED}") from None
+    shape, fortran, dtype = npy_header(stream, where, _ACCEPTED)
     if not all(type(x) is int and x >= 0 for x in shape):
         raise AlgorithmFileError(f"{where}: array shape {shape}; {_ACCEPTED}")
     if dtype.hasobject:

@@ -22,14 +22,12 @@ from mlo_exp.algorithms.parsing import (
     MAX_RANK,
     AlgorithmFileError,
     Number,
-    check_exact_cost,
     check_size,
     exact_matrix,
     factor_dims,
     parse_decimal,
     show,
 )
-from mlo_exp.algorithms.tensor import is_integral
 
 ACCEPTED = ("accepted: fast-matmul coefficients: rows of R numbers, U (n*m rows), V (m*p "
             "rows), W (n*p rows), the blocks separated by '#' lines")
@@ -95,14 +93,10 @@ def read_benson(text: str, source: str, ring: str | None = None,
     check_size((n, m, p), rank, source)
     u, v, w = (exact_matrix([x for row in block for x in row], len(block), rank)
                for block in blocks)
-    check_exact_cost((n, m, p), (u, v, w), source)
-    integral = all(is_integral(x) for x in (u, v, w))
-    if ring in ("Z", "Z2") and not integral:
-        raise AlgorithmFileError(f"{source}: ring {ring} asked for, but the coefficients include "
-                                 "fractions; accepted: ring Q")
-    return Algorithm((n, m, p), u, v, w, ring or ("Z" if integral else "Q"),
-                     {"name": name or f"fast-matmul-{n}x{m}x{p}-{rank}",
-                      "source": f"fast-matmul coefficients {show(source, 200)[1:-1]}"})
+    return Algorithm.from_read_factors(
+        (n, m, p), (u, v, w), ring, source,
+        {"name": name or f"fast-matmul-{n}x{m}x{p}-{rank}",
+         "source": f"fast-matmul coefficients {show(source, 200)[1:-1]}"})
 
 
 def format_benson(algorithm: Algorithm) -> str:

@@ -18,7 +18,6 @@ Bounds: those of :mod:`mlo_exp.algorithms.parsing`; at most ``MAX_TOKENS`` token
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from fractions import Fraction
 
 import numpy as np
@@ -29,19 +28,16 @@ from mlo_exp.algorithms.parsing import (
     MAX_RANK,
     AlgorithmFileError,
     Number,
+    TokenStream,
     check_coefficient,
-    check_exact_cost,
     check_size,
     exact_matrix,
     parse_decimal,
-    show,
 )
-from mlo_exp.algorithms.tensor import is_integral
 
 ACCEPTED = ("accepted: TriadSet([Triad(A, B, C), ...]) with A (n x m), B (m x p), C (p x n, "
             "transposed) written Matrix([[..], ..]) or [[..], ..], entries integers, p/q or "
             "decimals")
-MAX_TOKENS = 2**22
 _TOKEN = re.compile(r"(?P<space>[ \t\r\n]+)|(?P<comment>#[^\n]*)"
                     r"|(?P<num>[0-9]+(?:\.[0-9]+)?(?:/[0-9]+)?)"
                     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>:=|[()\[\],;:\-+])", re.ASCII)
@@ -52,49 +48,10 @@ def looks_like_triadset(text: str) -> bool:
     return re.search(r"^[^#\n]*\bTriadSet\s*\(", text, re.MULTILINE | re.ASCII) is not None
 
 
-class _Scanner:
-    def __init__(self, text: str, source: str) -> None:
-        self.text, self.source = text, source
-        self.tokens = self._scan()
-        self.count = 0
-        self.current = self._advance()
-
-    def _scan(self) -> Iterator[tuple[str, str, int]]:
-        position, line, length = 0, 1, len(self.text)
-        while position < length:
-            match = _TOKEN.match(self.text, position)
-            if match is None:
-                raise AlgorithmFileError(f"{self.source}:{line}: cannot read "
-                                         f"{show(self.text[position:position + 20])}; {ACCEPTED}")
-            kind = match.lastgroup or ""
-            if kind == "space":
-                line += match.group().count("\n")
-            elif kind != "comment":
-                yield kind, match.group(), line
-            position = match.end()
-        yield "end", "", line
-
-    def _advance(self) -> tuple[str, str, int]:
-        self.count += 1
-        if self.count > MAX_TOKENS:
-            raise AlgorithmFileError(f"{self.source}: more than {MAX_TOKENS} tokens; accepted: "
-                                     f"at most that")
-        return next(self.tokens)
-
-    def error(self, message: str) -> AlgorithmFileError:
-        kind, value, line = self.current
-        shown = "the end of the file" if kind == "end" else show(value)
-        return AlgorithmFileError(f"{self.source}:{line}: {message}, found {shown}; {ACCEPTED}")
-
-    def take(self, value: str) -> bool:
-        if self.current[1] == value and self.current[0] in ("op", "name"):
-            self.current = self._advance()
-            return True
-        return False
-
-    def expect(self, value: str, what: str) -> None:
-        if not self.take(value):
-            raise self.error(f"expected {what}")
+class _Scanner(TokenStream):
+    pattern = _TOKEN
+    accepted = ACCEPTED
+    keyword_kinds = ("op", "name")
 
 
 def read_triadset(text: str, source: str, ring: str | None = None,
@@ -102,7 +59,7 @@ def read_triadset(text: str, source: str, ring: str | None = None,
     """Parse a ``TriadSet`` file (see module docstring); not verified here."""
     scanner = _Scanner(text.lstrip("\ufeff"), source)
     if scanner.current[0] == "name" and scanner.current[1] != "TriadSet":
-        scanner.current = scanner._advance()
+        scanner.current = scanner.advance()
         scanner.expect(":=", "':=' after a name")
     scanner.expect("TriadSet", "TriadSet(")
     scanner.expect("(", "'(' after TriadSet")
@@ -148,15 +105,9 @@ def read_triadset(text: str, source: str, ring: str | None = None,
         columns["c"] += [c[k][i] for i in range(n) for k in range(p)]
     u, v, w = (exact_matrix(columns[key], rank, rows).T
                for key, rows in (("a", n * m), ("b", m * p), ("c", n * p)))
-    check_exact_cost((n, m, p), (u, v, w), source)
-    integral = all(is_integral(x) for x in (u, v, w))
-    if ring in ("Z", "Z2") and not integral:
-        raise AlgorithmFileError(f"{source}: ring {ring} asked for, but the coefficients "
-                                 "include fractions; accepted: ring Q")
-    chosen = ring or ("Z" if integral else "Q")
-    return Algorithm((n, m, p), u, v, w, chosen,
-                     {"name": name or f"triadset-{n}x{m}x{p}-{rank}",
-                      "source": f"Maple TriadSet {source}"})
+    return Algorithm.from_read_factors(
+        (n, m, p), (u, v, w), ring, source,
+        {"name": name or f"triadset-{n}x{m}x{p}-{rank}", "source": f"Maple TriadSet {source}"})
 
 
 def _matrix(scanner: _Scanner) -> list[list[Number]]:
@@ -205,7 +156,7 @@ def _number(scanner: _Scanner) -> Number:
     kind, value, line = scanner.current
     if kind != "num":
         raise scanner.error("expected a number")
-    scanner.current = scanner._advance()
+    scanner.current = scanner.advance()
     number = parse_decimal(value, f"{scanner.source}:{line}")
     return check_coefficient(sign * number, f"{scanner.source}:{line}")
 

@@ -30,8 +30,10 @@ import math
 import os
 import re
 import stat
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -42,6 +44,7 @@ MAX_CHECK_CELLS = 2**26
 MAX_COEFFICIENT = 2**31 - 1
 MAX_COMMON_DENOMINATOR = 2**62
 MAX_BIG_CHECK_WORK = 2**26
+MAX_TOKENS = 2**22  # tokens a text reader reads before it refuses the file
 _MACHINE_SAFE = 2**62  # mlo_exp.algorithms.tensor's int64 bound for one reconstruction
 
 Number = int | Fraction  # an exact coefficient: an int, or a Fraction when not integral
@@ -281,3 +284,79 @@ def factor_dims(rows: tuple[int, int, int], where: str) -> tuple[int, int, int]:
     raise AlgorithmFileError(f"{where}: factor matrices with {nm}, {mp} and {np_} rows fit no "
                              f"<n,m,p>; accepted: n*m, m*p and n*p rows, each size 1 to "
                              f"{MAX_DIM}")
+
+
+class TokenStream:
+    """The tokens of ``text``, for the text readers' small recursive-descent parsers.
+
+    A subclass sets ``pattern`` (named groups; ``space`` and ``comment`` are skipped, a
+    newline in ``space`` counts a line) and ``accepted`` (the end of every error message);
+    ``keyword_kinds`` are the token kinds :meth:`take` matches by their text. ``current`` is
+    ``(kind, text, line)``; ``("end", "", line)`` after the last token. At most
+    ``MAX_TOKENS`` tokens are read; every error names the file and line."""
+
+    pattern: ClassVar[re.Pattern[str]]
+    accepted: ClassVar[str]
+    keyword_kinds: ClassVar[tuple[str, ...]] = ("op",)
+
+    def __init__(self, text: str, source: str) -> None:
+        self.text, self.source, self.count = text, source, 0
+        self.tokens = self._scan()
+        self.current = self.advance()
+
+    def _scan(self) -> Iterator[tuple[str, str, int]]:
+        position, line, length = 0, 1, len(self.text)
+        while position < length:
+            match = self.pattern.match(self.text, position)
+            if match is None:
+                raise AlgorithmFileError(
+                    f"{self.source}:{line}: cannot read "
+                    f"{show(self.text[position:position + 20])}; {self.accepted}")
+            kind = match.lastgroup or ""
+            if kind == "space":
+                line += match.group().count("\n")
+            elif kind != "comment":
+                yield kind, match.group(), line
+            position = match.end()
+        yield "end", "", line
+
+    def advance(self) -> tuple[str, str, int]:
+        """The next token (also returned)."""
+        self.count += 1
+        if self.count > MAX_TOKENS:
+            raise AlgorithmFileError(f"{self.source}: more than {MAX_TOKENS} tokens; accepted: "
+                                     "at most that")
+        return next(self.tokens)
+
+    def error(self, message: str) -> AlgorithmFileError:
+        kind, value, line = self.current
+        shown = "the end of the file" if kind == "end" else show(value)
+        return AlgorithmFileError(f"{self.source}:{line}: {message}, found {shown}; "
+                                  f"{self.accepted}")
+
+    def take(self, value: str) -> bool:
+        """Move past the current token when it is ``value`` (of a keyword kind)."""
+        if self.current[1] == value and self.current[0] in self.keyword_kinds:
+            self.current = self.advance()
+            return True
+        return False
+
+    def expect(self, value: str, what: str) -> None:
+        if not self.take(value):
+            raise self.error(f"expected {what}")
+
+
+def npy_header(stream: object, where: str, accepted: str) -> tuple[tuple, bool, np.dtype]:
+    """``(shape, fortran_order, dtype)`` of a ``.npy`` stream (versions 1.0 and 2.0 only),
+    read without loading data or unpickling; else an :class:`AlgorithmFileError`."""
+    from numpy.lib import format as npy_format
+
+    try:
+        version = npy_format.read_magic(stream)
+        if version == (1, 0):
+            return npy_format.read_array_header_1_0(stream)
+        if version == (2, 0):
+            return npy_format.read_array_header_2_0(stream)
+        raise ValueError(f"version {version}")
+    except (ValueError, TypeError, OverflowError) as error:
+        raise AlgorithmFileError(f"{where}: not a .npy array ({error}); {accepted}") from None
