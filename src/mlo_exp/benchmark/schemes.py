@@ -2,8 +2,8 @@
 
 AlphaTensor's file holds one algorithm per shape up to the order of its sides (``<2,4,4>``,
 not ``<4,2,4>`` or ``<4,4,2>``). The symmetries of the matrix-multiplication tensor give the
-others exactly, with the same rank: the transpose ``(AB)^T = B^T A^T`` turns ``<n,m,p>``
-into ``<p,m,n>``, and the cyclic symmetry of ``trace(ABC)`` turns it into ``<m,p,n>``.
+others exactly, with the same rank (:func:`mlo_exp.algorithms.operations.permute`: the
+transpose ``(AB)^T = B^T A^T`` and the cyclic symmetry of ``trace(ABC)``).
 :func:`resolve_scheme` accepts ``alphatensor-NxMxP`` for any order (and every name
 ``lookup`` knows); each derived scheme is verified exactly before it is returned.
 :func:`fitting_schemes` lists the library schemes whose block shape fits a product
@@ -14,43 +14,9 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
-
 from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.algorithms.library import lookup
-
-
-def transpose(algorithm: Algorithm) -> Algorithm:
-    """``<n,m,p>`` -> ``<p,m,n>`` (from ``C^T = B^T A^T``)."""
-    n, m, p = algorithm.shape
-    u, v, w = (np.asarray(x, dtype=object) for x in (algorithm.u, algorithm.v, algorithm.w))
-    new_u = _reindex(v, (m, p), lambda j, k: (k, j), (p, m))
-    new_v = _reindex(u, (n, m), lambda i, j: (j, i), (m, n))
-    new_w = _reindex(w, (n, p), lambda i, k: (k, i), (p, n))
-    return _checked(algorithm, (p, m, n), new_u, new_v, new_w)
-
-
-def rotate(algorithm: Algorithm) -> Algorithm:
-    """``<n,m,p>`` -> ``<m,p,n>`` (the cyclic symmetry of ``trace(A B C^T)``)."""
-    n, m, p = algorithm.shape
-    u, v, w = (np.asarray(x, dtype=object) for x in (algorithm.u, algorithm.v, algorithm.w))
-    new_v = _reindex(w, (n, p), lambda i, k: (k, i), (p, n))
-    new_w = _reindex(u, (n, m), lambda i, j: (j, i), (m, n))
-    return _checked(algorithm, (m, p, n), v.copy(), new_v, new_w)
-
-
-def reshape_to(algorithm: Algorithm, shape: tuple[int, int, int]) -> Algorithm:
-    """The scheme for ``shape``, a reordering of the algorithm's sides; ValueError if not."""
-    shape = tuple(int(x) for x in shape)  # type: ignore[assignment]
-    candidate = algorithm
-    for flip in (False, True):
-        candidate = transpose(algorithm) if flip else algorithm
-        for _ in range(3):
-            if candidate.shape == shape:
-                return candidate
-            candidate = rotate(candidate)
-    raise ValueError(f"{algorithm.name} is for <{','.join(map(str, algorithm.shape))}>, "
-                     f"which no reordering turns into <{','.join(map(str, shape))}>")
+from mlo_exp.algorithms.operations import permute
 
 
 def resolve_scheme(name: str) -> Algorithm:
@@ -75,7 +41,7 @@ def resolve_scheme(name: str) -> Algorithm:
                 base = lookup(f"alphatensor-{'x'.join(map(str, order))}")
             except KeyError:
                 continue
-            scheme = reshape_to(base, shape)  # type: ignore[arg-type]
+            scheme = permute(base, shape)  # type: ignore[arg-type]
             scheme.provenance["name"] = f"alphatensor-{parts[1]}"
             return scheme
         raise
@@ -92,26 +58,3 @@ def fitting_schemes(dims: tuple[int, int, int], names: list[str],
         if waste <= padding:
             fitting.append(name)
     return fitting
-
-
-def _reindex(factor: np.ndarray, old: tuple[int, int], move, new: tuple[int, int]) -> np.ndarray:  # noqa: ANN001
-    """Rows of ``factor`` (entries of an ``old`` matrix, row-major) moved to the entries of a
-    ``new`` matrix: row ``(r, s)`` goes to ``move(r, s)``."""
-    result = np.empty((new[0] * new[1], factor.shape[1]), dtype=object)
-    for r in range(old[0]):
-        for s in range(old[1]):
-            x, y = move(r, s)
-            result[x * new[1] + y] = factor[r * old[1] + s]
-    return result
-
-
-def _checked(algorithm: Algorithm, shape: tuple[int, int, int], u: np.ndarray, v: np.ndarray,
-             w: np.ndarray) -> Algorithm:
-    derived = Algorithm(shape, u, v, w, algorithm.ring,
-                        {**algorithm.provenance,
-                         "name": f"{algorithm.name} as <{','.join(map(str, shape))}>",
-                         "derived_from": list(algorithm.shape)})
-    check = derived.verify()
-    if not check.ok:  # a bug here, never a result
-        raise AssertionError(f"reordering {algorithm.name}: {check.describe()}")
-    return derived
