@@ -239,11 +239,11 @@ def hensel_lift(algorithm: Algorithm, levels: int = 8, restarts: int = 40,
     target = matmul_tensor(n, m, p)
     unknowns = [(mode, row, term) for mode, factor in enumerate(base)
                 for term in range(factor.shape[1]) for row in range(factor.shape[0])]
-    jacobian = _linear_system(base, unknowns)
+    system = _GF2System(_linear_system(base, unknowns))  # eliminated once, solved per level
     rng = np.random.default_rng(seed)
     failures: dict[str, int] = {}
     for attempt in range(restarts):
-        found, why = _hensel_attempt(base, unknowns, jacobian, target, levels, rng,
+        found, why = _hensel_attempt(base, unknowns, system, target, levels, rng,
                                      randomise=attempt > 0)
         if found is not None:
             lifted = Algorithm(algorithm.shape, *found, "Z",
@@ -261,7 +261,7 @@ def hensel_lift(algorithm: Algorithm, levels: int = 8, restarts: int = 40,
                     f"2^{levels} ({restarts} attempts: {summary})")
 
 
-def _hensel_attempt(base, unknowns, jacobian, target, levels, rng, randomise):
+def _hensel_attempt(base, unknowns, system, target, levels, rng, randomise):
     """One lifting path; ``(factors, "")`` when exact, else ``(None, reason)``."""
     factors = [f.copy() for f in base]
     for k in range(1, levels + 1):
@@ -269,11 +269,10 @@ def _hensel_attempt(base, unknowns, jacobian, target, levels, rng, randomise):
         if not error.any():
             return factors, ""
         rhs = ((error // 2**k) % 2).ravel().astype(np.uint8)
-        solved = _solve_gf2(jacobian, rhs)
-        if solved is None:
+        particular = system.solve(rhs)
+        if particular is None:
             return None, f"no solution modulo 2^{k + 1}"
-        particular, null_space = solved
-        step = _light_solution(particular, null_space, rng, randomise and k == 1)
+        step = _light_solution(particular, system.null_space, rng, randomise and k == 1)
         for index in np.flatnonzero(step):
             mode, row, term = unknowns[index]
             value = factors[mode][row, term]
@@ -281,6 +280,66 @@ def _hensel_attempt(base, unknowns, jacobian, target, levels, rng, randomise):
     if not (target - _reconstruct(*factors)).any():
         return factors, ""
     return None, f"not exact after 2^{levels}"
+
+
+class _GF2System:
+    """``matrix @ x == rhs`` over GF(2) for many right-hand sides: the elimination (to reduced
+    row echelon form) is done once and its row operations are replayed on each ``rhs``."""
+
+    def __init__(self, matrix: np.ndarray) -> None:
+        rows, cols = matrix.shape
+        self.keep = np.flatnonzero(matrix.any(axis=1))  # an rhs bit on a zero row: no solution
+        self.drop = np.setdiff1d(np.arange(rows), self.keep)
+        packed = np.packbits(matrix[self.keep].astype(bool), axis=1)
+        self.ops: list[tuple[int, int, np.ndarray]] = []  # (row, swapped with, rows hit: bits)
+        pivots: list[int] = []
+        row = 0
+        for col in range(cols):
+            if row == len(packed):
+                break
+            byte, bit = divmod(col, 8)
+            mask = np.uint8(0x80 >> bit)
+            candidates = np.flatnonzero(packed[row:, byte] & mask) + row
+            if len(candidates) == 0:
+                continue
+            pivot = int(candidates[0])
+            if pivot != row:
+                packed[[row, pivot]] = packed[[pivot, row]]
+            hit = (packed[:, byte] & mask).astype(bool)
+            hit[row] = False
+            packed[hit] ^= packed[row]
+            self.ops.append((row, pivot, np.packbits(hit)))
+            pivots.append(col)
+            row += 1
+        self.rank, self.pivots, self.cols = row, pivots, cols
+        reduced = np.unpackbits(packed[:row], axis=1)[:, :cols]
+        pivot_set = set(pivots)
+        basis = []
+        for free in range(cols):
+            if free in pivot_set:
+                continue
+            vector = np.zeros(cols, dtype=np.uint8)
+            vector[free] = 1
+            vector[pivots] = reduced[:, free]
+            basis.append(vector)
+        self.null_space = basis
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray | None:
+        """A particular solution (free variables 0), or None when there is none."""
+        if rhs[self.drop].any():
+            return None
+        b = rhs[self.keep].astype(np.uint8).copy()
+        size = len(b)
+        for row, pivot, hit in self.ops:
+            if pivot != row:
+                b[row], b[pivot] = b[pivot], b[row]
+            if b[row]:
+                b ^= np.unpackbits(hit)[:size]
+        if b[self.rank:].any():
+            return None
+        particular = np.zeros(self.cols, dtype=np.uint8)
+        particular[self.pivots] = b[: self.rank]
+        return particular
 
 
 def _light_solution(particular: np.ndarray, null_space: list[np.ndarray],
