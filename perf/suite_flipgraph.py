@@ -70,10 +70,12 @@ def search(shape, ring, target, seconds, seed, lift=False, **settings) -> dict:
     if lift and verified and ring == "Z2":
         try:
             result = lift_z2(algorithm, method="auto", restarts=10)
-            lifted = (f"Z rank {result.rank}, max |c| "
+            lifted = (f"Z rank {result.rank}, largest coefficient "
                       f"{max(int(abs(x).max()) for x in (result.u, result.v, result.w))}")
-        except LiftError as error:
-            lifted = "no lift: " + str(error).split("; tried ")[-1][-160:]
+        except LiftError as error:  # sign solve's reason; Hensel's reason
+            reasons = [part.replace(f"{algorithm.name}: ", "") for part in
+                       str(error).split("; ") if "modulo" in part]
+            lifted = "no lift: " + " / ".join(reasons)[-240:]
     return {"shape": "x".join(map(str, shape)), "ring": ring, "seed": seed, "target": target,
             "symmetry": settings.get("symmetry", "none"), "lift": lifted,
             "best_rank": best[0] if verified else None, "verified": verified,

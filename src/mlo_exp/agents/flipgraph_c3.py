@@ -24,7 +24,9 @@ invariant (``(i, j, k) -> (j, k, i)``; the ``n`` terms ``i = j = k`` are fixed).
 * reduction: a term sharing two factors with a term of another orbit merges with it, with
   both images (rank -3; -6 when they cancel); an orbit whose representative became fixed is
   three copies of one term, which is that term modulo 2 (rank -2); two equal fixed terms
-  cancel.
+  cancel; a term ``e`` sharing two factors with a fixed term ``f`` is ``f + e'`` (``e'``:
+  ``e`` with ``f``'s factor added in the third mode), so ``orbit(e) + f = orbit(e')`` modulo
+  2 (rank -1).
 * plus transition: between two orbits, with both images (rank +3).
 
 Fixed terms are not flipped (a flip of a fixed term with an orbit term has no symmetric
@@ -132,7 +134,28 @@ def _settle(R, X, FX, q, s, w, o, other, n):
                 other = o
             _toggle_fixed(FX, s, w, a)
             return other
+        # sharing two factors with a fixed term f: e = f + e' (linear in the third mode), so
+        # orbit(e) + f = 4f + orbit(e') = orbit(e') modulo 2 (rank -1)
         merged = False
+        for f in range(s[w]):
+            d = FX[w, f]
+            dt = transpose_bits(d, n)
+            equal = (a == d) + (b == d) + (c == dt)
+            if equal < 2:
+                continue
+            if a != d:
+                R[w, 0, o] ^= d
+            elif b != d:
+                R[w, 1, o] ^= d
+            else:
+                R[w, 2, o] ^= dt
+            s[w] -= 1
+            FX[w, f] = FX[w, s[w]]
+            _expand(R, X, w, o, n)
+            merged = True
+            break
+        if merged:
+            continue
         for t in range(3 * q[w]):
             o3 = t // 3
             if o3 == o:
