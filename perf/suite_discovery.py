@@ -217,8 +217,9 @@ def plot_median(runs: list[dict[str, Any]], shape: str, path: Path) -> None:
     figure, axis = plt.subplots(figsize=(7, 4))
     for index, agent in enumerate(dict.fromkeys(r["agent"] for r in group)):
         mine = [r for r in group if r["agent"] == agent]
-        budget = max(r["budget_s"] for r in mine)
-        grid = [budget * i / 400 for i in range(401)]
+        # A run stops between episodes, so it may end a little after its budget.
+        end = max(max(r["budget_s"], r["wall_time_s"]) for r in mine)
+        grid = [end * i / 400 for i in range(401)]
 
         def at(run: dict[str, Any], t: float) -> int:
             best = none

@@ -354,7 +354,7 @@ class MctsAgent(GamePlayer):
         fresh = norm > 1e-6 * pair.norm(dim=1, keepdim=True).clamp_min(1e-12)
         q = torch.where(fresh, perp / norm.clamp_min(1e-12), torch.zeros_like(perp))
         basis = basis.clone()
-        basis[torch.arange(len(q)), :, column] = q
+        basis[torch.arange(len(q), device=q.device), :, column] = q
         relaxed = relaxed - q[:, :, None] * (q[:, None, :] @ relaxed)
         return basis, relaxed
 
