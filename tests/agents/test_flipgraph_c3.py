@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mlo_exp.agents.flipgraph import FlipGraphAgent
-from mlo_exp.agents.flipgraph_c3 import C3FlipGraphAgent, orbits
+from mlo_exp.agents.flipgraph_c3 import C3Walks, orbits
 from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.algorithms.operations import cyclic
 from mlo_exp.algorithms.tensor import verify
@@ -35,7 +35,8 @@ def assert_invariant(factors, n):
 def test_walks_stay_exact_and_invariant():
     agent = make_agent(3, walks=4, flips_per_episode=3000, plateau_flips=300, plus_slack=6,
                        seed=2)
-    assert isinstance(agent, C3FlipGraphAgent) and agent.start_rank == 27
+    assert isinstance(agent, C3Walks) and isinstance(agent, FlipGraphAgent)
+    assert type(agent).__name__ == "C3FlipGraphAgent" and agent.start_rank == 27
     counts = {"reductions": 0, "plus_transitions": 0}
     for _ in range(8):
         result = agent.run_episode()

@@ -40,11 +40,26 @@ device (``device=cuda`` is accepted and changes nothing); the agent never plays 
 reports its decompositions as NumPy arrays, which the trainer verifies exactly.
 
 Starting point: the school method (built here), or ``start_from``, a user-given algorithm file
-(JSON ``mlo-exp/algorithm`` or the flip-graph text format of :mod:`mlo_exp.algorithms.formats`).
+(JSON ``mlo-exp/algorithm`` or the flip-graph text format of :mod:`mlo_exp.algorithms.formats`);
+a library name there is resolved by the run (``run/experiment.resolve_start_from``), never
+here.
+
+Symmetry: ``symmetry="c3"`` builds this agent with the walks of
+:class:`~mlo_exp.agents.flipgraph_c3.C3Walks` (over C3-invariant schemes of ``<n,n,n>``
+modulo 2; its docstring states the convention).
+
+Pool (one search over many jobs): with ``pool_dir`` every ``pool_every`` episodes the agent
+publishes its best scheme there (verified first, ``Algorithm.save``: an atomic write, named
+``rank<R>-<digest>.json``) when it improved, and restarts walks from the pool's best scheme
+(read, shape/ring checked, verified again) when it beats their best and they are stalled
+(``restart_after`` idle episodes), or beats this agent's best. The jobs of a Hydra multirun
+(joblib, submitit) given the same ``pool_dir`` share their progress; a killed job loses
+nothing the pool had. ``metrics["pool_restarts"]`` counts the walks restarted.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -353,11 +368,10 @@ class FlipGraphAgent(Agent):
         self.published: int | None = None  # rank last published to the pool
 
     def __new__(cls, *args: Any, **settings: Any) -> FlipGraphAgent:
-        """``symmetry="c3"`` builds :class:`~mlo_exp.agents.flipgraph_c3.C3FlipGraphAgent`."""
+        """``symmetry="c3"`` builds ``C3FlipGraphAgent``: this agent with the walks of
+        :class:`~mlo_exp.agents.flipgraph_c3.C3Walks`."""
         if cls is FlipGraphAgent and settings.get("symmetry", "none") == "c3":
-            from mlo_exp.agents.flipgraph_c3 import C3FlipGraphAgent
-
-            cls = C3FlipGraphAgent
+            cls = _c3_agent_class()
         return super().__new__(cls)
 
     def _setup(self, game: TensorGame, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> None:
@@ -621,6 +635,13 @@ def _init_keys(F, K, S, rank, dims, z2, bound) -> None:
         for t in range(int(rank[w])):
             for mode in range(3):
                 _set_key(F, K, S, w, t, mode, int(dims[mode]), z2, bound)
+
+
+@functools.cache
+def _c3_agent_class() -> type:
+    from mlo_exp.agents.flipgraph_c3 import C3Walks
+
+    return type("C3FlipGraphAgent", (C3Walks, FlipGraphAgent), {"__doc__": C3Walks.__doc__})
 
 
 _COMPILED: set[str] = set()

@@ -39,7 +39,7 @@ import numpy as np
 from numba import njit
 
 from mlo_exp.agents import flipgraph_kernel as z2k
-from mlo_exp.agents.flipgraph import FlipGraphAgent, compile_once, log
+from mlo_exp.agents.flipgraph import compile_once, log
 from mlo_exp.env import TensorGame
 
 _ONE = np.uint64(1)
@@ -343,9 +343,11 @@ def orbits(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int) -> tuple[list, l
 
 
 # --- the agent -----------------------------------------------------------------------------------
-class C3FlipGraphAgent(FlipGraphAgent):
-    """Flip-graph walks over C3-invariant schemes (module docstring); built by
-    :class:`~mlo_exp.agents.flipgraph.FlipGraphAgent` for ``symmetry="c3"``."""
+class C3Walks:
+    """The C3-symmetric walks (module docstring), a mode of the flip-graph agent, not an agent
+    of its own: :class:`~mlo_exp.agents.flipgraph.FlipGraphAgent` with ``symmetry="c3"`` is
+    built as ``C3FlipGraphAgent(C3Walks, FlipGraphAgent)``, whose methods here replace the
+    arrays and kernel of the unsymmetric walks."""
 
     _STATE = ("R", "FX", "q", "s", "rank", "stall", "best_R", "best_FX", "best_q", "best_s",
               "best_rank", "idle", "rng")
