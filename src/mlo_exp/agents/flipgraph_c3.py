@@ -47,6 +47,23 @@ _ZERO = np.uint64(0)
 
 
 # --- the kernel ---------------------------------------------------------------------------------
+# Every compiled function this kernel calls lives in this file: numba's cache checks only the
+# file of the function it caches, so a callee in another module could go stale.
+_MULT = np.uint64(0x2545F4914F6CDD1D)
+
+
+@njit(cache=True, _nrt=False)
+def _rand(rng, w, n):
+    """Uniform integer in ``[0, n)`` from walk ``w``'s xorshift64* stream (as the Z2 kernel)."""
+    x = rng[w]
+    x ^= x >> np.uint64(12)
+    x ^= x << np.uint64(25)
+    x ^= x >> np.uint64(27)
+    rng[w] = x
+    high = (x * _MULT) >> np.uint64(32)
+    return np.int64((high * np.uint64(n)) >> np.uint64(32))
+
+
 @njit(cache=True, _nrt=False)
 def transpose_bits(x, n):
     """The packed ``n x n`` matrix ``x`` (bit ``i*n + j``) transposed."""
@@ -207,8 +224,8 @@ def flip_c3(R, X, FX, q, s, rng, w, n):
     if Q < 2:
         return 0
     rank = 3 * Q + s[w]
-    t1 = z2k.rand(rng, w, 3 * Q)
-    x = z2k.rand(rng, w, 3)
+    t1 = _rand(rng, w, 3 * Q)
+    x = _rand(rng, w, 3)
     o1 = t1 // 3
     value = X[w, x, t1]
     count = 0
@@ -217,7 +234,7 @@ def flip_c3(R, X, FX, q, s, rng, w, n):
             count += 1
     if count == 0:
         return 0
-    pick = z2k.rand(rng, w, count)
+    pick = _rand(rng, w, count)
     t2 = -1
     for t in range(3 * Q):
         if X[w, x, t] == value and t // 3 != o1:
@@ -225,7 +242,7 @@ def flip_c3(R, X, FX, q, s, rng, w, n):
                 t2 = t
                 break
             pick -= 1
-    y = (x + 1 + z2k.rand(rng, w, 2)) % 3
+    y = (x + 1 + _rand(rng, w, 2)) % 3
     z = 3 - x - y
     if X[w, y, t1] == X[w, y, t2] or X[w, z, t1] == X[w, z, t2]:
         return 0  # they share two factors: a reduction, left to _settle
@@ -254,12 +271,12 @@ def plus_c3(R, X, q, rng, w, n):
     if Q < 2:
         return False
     for _attempt in range(16):
-        o1 = z2k.rand(rng, w, Q)
-        o2 = z2k.rand(rng, w, Q - 1)
+        o1 = _rand(rng, w, Q)
+        o2 = _rand(rng, w, Q - 1)
         if o2 >= o1:
             o2 += 1
-        t2 = 3 * o2 + z2k.rand(rng, w, 3)
-        x = z2k.rand(rng, w, 3)
+        t2 = 3 * o2 + _rand(rng, w, 3)
+        x = _rand(rng, w, 3)
         if R[w, x, o1] == X[w, x, t2]:
             continue
         for mode in range(3):
