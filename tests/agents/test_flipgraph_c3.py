@@ -85,3 +85,19 @@ def test_refusals(compose_config):
         == "c3"
     with pytest.raises(ConfigError, match="agent.symmetry"):
         validate(compose_config(["agent=flipgraph", "agent.symmetry=c4"]))
+
+
+def test_symmetric_jobs_share_through_the_pool(tmp_path):
+    settings = {"walks": 2, "pool_dir": str(tmp_path / "pool"), "pool_every": 1,
+                "restart_after": 1, "plateau_flips": 300}
+    first = make_agent(3, flips_per_episode=5000, seed=3, **settings)
+    for _ in range(5):
+        reached = first.run_episode().rank_used
+    first.run_episode()
+    assert reached < 27 and sorted((tmp_path / "pool").glob("rank*.json"))
+    second = make_agent(3, flips_per_episode=1, seed=4, **settings)
+    result = second.run_episode()
+    assert result.metrics["pool_restarts"] >= 1 and result.rank_used <= reached
+    assert verify(*result.factors, (3, 3, 3), "Z2").ok
+    for walk in range(second.walks):
+        assert_invariant(second.current_factors(walk), 3)
