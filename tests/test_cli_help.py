@@ -18,9 +18,10 @@ def test_help_names_the_app_its_groups_resume_sweeps_and_searches(run_train) -> 
     assert text.startswith("mlo-train: play the matrix-multiplication tensor game")
     assert "powered by Hydra" not in text and "schema/" not in text
     for group in GROUPS:  # every selectable group, with every option, the default first
-        line = next(l for l in text.splitlines() if l.startswith(f"  {group}: "))
-        block = text[text.index(line):].split("\n  ", 2)
-        listed = " ".join(block[:2])
+        lines = text.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith(f"  {group}: "))
+        end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("      "))
+        listed = " ".join(lines[start:end])  # the options, however many lines they wrap to
         assert all(option in listed for option in group_options(group)), group
     assert "  agent: pair_policy (default)," in text
     for words in ("== Resume ==", "resume=auto", "== Sweeps, seeds and launchers ==",
