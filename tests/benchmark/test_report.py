@@ -113,3 +113,43 @@ def test_side_by_side_has_one_column_per_setting():
     header = table.splitlines()[0]
     assert "L1 " in header and "L2 batched" in header and "L2 batched TF32" in header
     assert "| strassen | 512x512x512 | 1.100x | 0.800x | 0.700x |" in table
+
+
+RUN_NAME = "matmul2x2x2__pairpolicy__s{seed}__20261201-124854-{tag}-rank7"
+
+
+def test_runs_found_algorithms_are_told_apart_in_tables_and_legends(tmp_path: Path):
+    rows = [_row("b1", RUN_NAME.format(seed=0, tag="e06b33b0"), 256, 0.9),
+            _row("b1", RUN_NAME.format(seed=1, tag="77aa01ff"), 256, 0.8)]
+    table = format_table(rows)
+    assert "pairpolicy s0 e06b33b0" in table and "pairpolicy s1 77aa01ff" in table
+    assert max(len(line) for line in table.splitlines()) < 180
+    plot(rows, tmp_path)
+    # the legends, read back from the figure objects the plot draws
+    from matplotlib.figure import Figure
+
+    drawn: list[Figure] = []
+    original = Figure.savefig
+
+    def keep(self, *args, **kwargs):
+        drawn.append(self)
+        return original(self, *args, **kwargs)
+
+    Figure.savefig = keep
+    try:
+        plot(rows, tmp_path)
+    finally:
+        Figure.savefig = original
+    latency, speedup = drawn
+    labels = [t.get_text() for t in speedup.axes[0].get_legend().get_texts()]
+    assert "1.0x: as fast as plain matmul" in labels
+    assert all(len(label) <= 48 for label in labels)
+    assert any("pairpolicy s0 e06b33b0 r7" in label for label in labels)
+    assert "min to max" in latency.axes[0].get_ylabel()
+
+
+def test_the_comparison_keeps_the_newest_benchmarks_only():
+    rows = [_row(f"b{k}", "strassen", 512, 1.0 + k / 100) for k in range(9)]
+    text = format_comparison(rows)
+    assert max(len(line) for line in text.splitlines()) < 135
+    assert "4 older benchmark(s) left out" in text and "1.080x" in text

@@ -61,15 +61,16 @@ def format_table(rows: list[dict[str, Any]], title: str | None = None) -> str:
     devices = sorted({f"{row['backend']} on {row['device']} ({row.get('math_mode', '')})"
                       for row in rows})
     lines += [f"device: {device}" for device in devices]
-    header = (f"{'algorithm':<22} {'shape':<9} {'R':>3} {'L':>2} {'strat':<7} {'adds':>9} "
+    header = (f"{'algorithm':<26} {'shape':<9} {'R':>3} {'L':>2} {'strat':<7} {'adds':>9} "
               f"{'problem':>17} {'dtype':<7} "
               f"{'median s':>9} {'min s':>8} {'max s':>8} {'TFLOP/s':>8} {'plain s':>9} "
               f"{'speedup':>7} {'min/min':>7} {'rel.err':>8}")
     lines += [header, "-" * len(header)]
     for row in rows:
         lines.append(
-            f"{_short(row['algorithm'], 22):<22} {row['algorithm_shape']:<9} {row['rank']:>3} "
-            f"{row['levels']:>2} {str(row.get('strategy', '')):<7} {_additions(row):>9} "
+            f"{_short(display_name(row['algorithm']), 26):<26} {row['algorithm_shape']:<9} "
+            f"{row['rank']:>3} {row['levels']:>2} {str(row.get('strategy', '')):<7} "
+            f"{_additions(row):>9} "
             f"{_problem(row):>17} {row['dtype']:<7} {row['median_s']:>9.4f} "
             f"{row['min_s']:>8.4f} {row['max_s']:>8.4f} {row['tflops']:>8.3f} "
             f"{row['baseline_median_s']:>9.4f} {row['speedup']:>6.3f}x "
@@ -94,10 +95,24 @@ def _aspect(row: dict[str, Any]) -> tuple[float, ...]:
     return tuple(round(d / max(dims), 3) for d in dims)
 
 
+def display_name(name: str) -> str:
+    """A short name that still tells runs apart: an algorithm a run found is named after the
+    run (``matmul2x2x2__pairpolicy__s0__20261201-124854-e06b33b0-rank7``), shown as
+    ``pairpolicy s0 e06b33b0 r7`` (agent, seed, the run_id's random part, rank); library
+    names stay as they are."""
+    parts = str(name).split("__")
+    if len(parts) < 4:
+        return str(name)
+    run_id, _, rank = parts[-1].rpartition("-rank")
+    tail = run_id.rsplit("-", 1)[-1] if run_id else parts[-1]
+    return " ".join([*parts[1:-2], parts[-2], tail, f"r{rank}" if rank.isdigit() else ""]).strip()
+
+
 def scheme_label(row: dict[str, Any]) -> str:
     """``strassen L1 stream`` (+ ``naive`` when the sums are term by term)."""
     plan = "" if row.get("plan", "reduced") == "reduced" else f" {row['plan']}"
-    return f"{row['algorithm']} L{row['levels']} {row.get('strategy', '')}{plan}".strip()
+    return (f"{display_name(row['algorithm'])} L{row['levels']} "
+            f"{row.get('strategy', '')}{plan}").strip()
 
 
 def break_even(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -208,6 +223,9 @@ def interpret(rows: list[dict[str, Any]]) -> str:
             "faster.")
 
 
+COMPARISON_COLUMNS = 5  # benchmark columns in format_comparison
+
+
 def format_comparison(rows: list[dict[str, Any]]) -> str:
     """Past results side by side: one line per (algorithm, levels, dtype, device, N), one
     speedup column per benchmark (oldest first)."""
@@ -218,6 +236,8 @@ def format_comparison(rows: list[dict[str, Any]]) -> str:
             benchmarks.append(row["benchmark_id"])
         key = (scheme_label(row), row["dtype"], row["backend"], row["device"], _problem(row))
         cells[key].setdefault(row["benchmark_id"], []).append(row["speedup"])
+    left_out = benchmarks[:-COMPARISON_COLUMNS]
+    benchmarks = benchmarks[-COMPARISON_COLUMNS:]  # the newest: the table stays < 135 wide
     header = f"{'scheme':<32} {'dtype':<7} {'backend':<6} {'problem':>17} " + " ".join(
         f"{b[-12:]:>12}" for b in benchmarks)
     lines = [header, "-" * len(header)]
@@ -228,7 +248,11 @@ def format_comparison(rows: list[dict[str, Any]]) -> str:
                           else f"{'':>12}" for b in benchmarks)
         lines.append(f"{_short(label, 32):<32} {dtype:<7} {backend:<6} {problem:>17} {values}")
     devices = sorted({f"{row['backend']}: {row['device']}" for row in rows})
-    return "\n".join(lines + [f"devices: {'; '.join(devices)}"])
+    notes = [f"devices: {'; '.join(devices)}"]
+    if left_out:
+        notes.append(f"({len(left_out)} older benchmark(s) left out; see them with --last or "
+                     "--benchmark-id)")
+    return "\n".join(lines + notes)
 
 
 def plot(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
@@ -249,7 +273,8 @@ def plot(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
         medians = [r["median_s"] for r in points]
         spread = [[r["median_s"] - r["min_s"] for r in points],
                   [r["max_s"] - r["median_s"] for r in points]]
-        axes.errorbar(sizes, medians, yerr=spread, marker="o", capsize=3, label=label)
+        axes.errorbar(sizes, medians, yerr=spread, marker="o", capsize=3,
+                      label=_short(label, 48))
         for r in points:
             baselines[r["dtype"]].append(r)
     for dtype, points in baselines.items():
@@ -261,7 +286,8 @@ def plot(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
                   label=f"plain matmul {dtype} (median)")
     _size_ticks(axes, rows)
     axes.set(yscale="log", xlabel="N (N x N times N x N)",
-             ylabel="median seconds", title=f"Latency\n{_short(device, 90)}")
+             ylabel="seconds (median; bars: min to max of the repeats)",
+             title=f"Latency\n{_short(device, 90)}")
     axes.legend(fontsize=8)
     paths.append(_save(figure, out_dir / "latency.png"))
 
@@ -269,8 +295,9 @@ def plot(rows: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
     for label, points in series.items():
         points = sorted(points, key=lambda r: r["size"])
         axes.plot([r["size"] for r in points], [r["speedup"] for r in points], marker="o",
-                  label=label)
-    axes.axhline(1.0, color="k", linestyle="--", linewidth=1)
+                  label=_short(label, 48))
+    axes.axhline(1.0, color="k", linestyle="--", linewidth=1,
+                 label="1.0x: as fast as plain matmul")
     _size_ticks(axes, rows)
     axes.set(xlabel="N", ylabel="speedup over plain matmul (median/median)",
              title=f"Speedup\n{_short(device, 90)}")
