@@ -20,3 +20,14 @@ def test_lookup_names():
 def test_lookup_rejects_unknown_names_listing_what_is_accepted(name):
     with pytest.raises(KeyError, match="accepted: strassen, school-NxMxP"):
         lookup(name)
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("strasen", "strassen"),
+                                              ("alphatensr-4x4x4", "alphatensor-4x4x4"),
+                                              ("bset-3x3x3", "best-3x3x3")])
+def test_a_misspelt_name_gets_a_suggestion(typed, meant):
+    with pytest.raises(KeyError, match=f"did you mean '{meant}'"):
+        lookup(typed)
+    with pytest.raises(KeyError) as error:
+        lookup("nothing-like-it")
+    assert "did you mean" not in str(error.value)

@@ -107,10 +107,22 @@ def lookup(name: str) -> Algorithm:
     except ValueError:
         pass
     raise KeyError(
-        f"unknown library algorithm {name!r}; accepted: strassen, school-NxMxP "
-        "(e.g. school-2x3x4), alphatensor-NxMxP, alphatensor-NxMxP-z2, best-NxMxP, "
-        "best-NxMxP-q, best-NxMxP-z2"
+        f"unknown library algorithm {name!r}{_did_you_mean(name)}; accepted: strassen, "
+        "school-NxMxP (e.g. school-2x3x4), alphatensor-NxMxP, alphatensor-NxMxP-z2, "
+        "best-NxMxP, best-NxMxP-q, best-NxMxP-z2"
     )
+
+
+def _did_you_mean(name: str) -> str:
+    """`` (did you mean 'strassen'?)`` for a near miss of a family word, else ``""``."""
+    import difflib
+
+    head, _, rest = name.lower().partition("-")
+    match = difflib.get_close_matches(head, ["strassen", "school", "alphatensor", "best"], 1,
+                                      0.6)
+    if not match or match[0] == head:
+        return ""
+    return f" (did you mean {'-'.join([match[0], rest]).rstrip('-')!r}?)"
 
 
 def _parse_shape(text: str) -> tuple[int, int, int]:
