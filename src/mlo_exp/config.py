@@ -16,6 +16,7 @@ their ConfigStore registrations together.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -28,9 +29,17 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 cs = ConfigStore.instance()
 
 # A random token per process for run-directory names: two runs started in the same second
-# (or two sweeps) never share a directory.
-_PROCESS_TOKEN = secrets.token_hex(3)
-OmegaConf.register_new_resolver("mlo_token", lambda: _PROCESS_TOKEN, replace=True)
+# (or two sweeps) never share a directory. Keyed by pid, so a process forked after this module
+# was imported (a fork server, a launcher's worker) draws its own.
+_PROCESS_TOKENS: dict[int, str] = {}
+
+
+def process_token() -> str:
+    """This process's token (the same on every call within one process)."""
+    return _PROCESS_TOKENS.setdefault(os.getpid(), secrets.token_hex(3))
+
+
+OmegaConf.register_new_resolver("mlo_token", process_token, replace=True)
 
 
 def config_dir() -> Path:
