@@ -123,6 +123,33 @@ class Agent(ABC):
                     "as it would have on %s)", kind, self.device, kind)
         self.generator.manual_seed(seed)
 
+    def summarise(self, trajectory: Trajectory, metrics: dict[str, float]) -> EpisodeResult:
+        """The episode's result from a batch of finished games: its best game (solved with the
+        fewest moves, else the highest return) and the batch's mean reward and solve rate."""
+        final = trajectory.final
+        returns = (trajectory.returns if trajectory.rewards
+                   else torch.zeros(final.batch_size, device=final.moves.device))
+        # Best game: solved with the fewest moves, else the highest return.
+        score = torch.where(final.solved, -final.moves.double() + 1e6, returns.double())
+        best = int(torch.argmax(score))
+        info = self.game.info(final)
+        solved = bool(final.solved[best])
+        metrics = {
+            "mean_reward": float(returns.mean()),
+            "solve_rate": float(final.solved.float().mean()),
+            **metrics,
+        }
+        return EpisodeResult(
+            reward=float(returns[best]),
+            residual_norm=float(info["residual_norm"][best]),
+            rank_used=int(final.moves[best]),
+            solved=solved,
+            factors=self.game.factors(final, best),
+            moves=int(final.moves.sum()),
+            games=final.batch_size,
+            metrics=metrics,
+        )
+
     # -- helpers for subclasses ---------------------------------------------------------
     def sample_coefficients(self, count: int, length: int) -> torch.Tensor:
         """``(count, length)`` entries drawn uniformly from the coefficient set."""
@@ -180,31 +207,6 @@ class GamePlayer(Agent):
             rewards.append(reward)
             state = next_state
         return Trajectory(states, actions, rewards, state)
-
-    def summarise(self, trajectory: Trajectory, metrics: dict[str, float]) -> EpisodeResult:
-        final = trajectory.final
-        returns = (trajectory.returns if trajectory.rewards
-                   else torch.zeros(final.batch_size, device=final.moves.device))
-        # Best game: solved with the fewest moves, else the highest return.
-        score = torch.where(final.solved, -final.moves.double() + 1e6, returns.double())
-        best = int(torch.argmax(score))
-        info = self.game.info(final)
-        solved = bool(final.solved[best])
-        metrics = {
-            "mean_reward": float(returns.mean()),
-            "solve_rate": float(final.solved.float().mean()),
-            **metrics,
-        }
-        return EpisodeResult(
-            reward=float(returns[best]),
-            residual_norm=float(info["residual_norm"][best]),
-            rank_used=int(final.moves[best]),
-            solved=solved,
-            factors=self.game.factors(final, best),
-            moves=int(final.moves.sum()),
-            games=final.batch_size,
-            metrics=metrics,
-        )
 
 
 def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:

@@ -78,7 +78,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mlo_exp.agents.base import EpisodeResult, GamePlayer, Trajectory, load_optimizer_state
+from mlo_exp.agents.base import Agent, EpisodeResult, Trajectory, load_optimizer_state
 from mlo_exp.config import MctsAgentConfig
 from mlo_exp.env import GameState, TensorGame
 
@@ -160,7 +160,7 @@ class _Node:
         self.children = [None] * k
 
 
-class MctsAgent(GamePlayer):
+class MctsAgent(Agent):
     """Sampled MCTS guided by a policy-value network, trained on demonstrations and self-play."""
 
     def __init__(self, game: TensorGame, seed: int, **settings: Any) -> None:
@@ -769,12 +769,6 @@ class MctsAgent(GamePlayer):
         return float(hit.any(dim=1).float().mean())
 
     # -- one episode --------------------------------------------------------------------------
-    def act(self, state: GameState, plan: Any = None) -> torch.Tensor:
-        """Not used: every move comes from a search over the episode's trees, which
-        :meth:`run_episode` runs for all games at once."""
-        raise NotImplementedError("MctsAgent plays whole episodes (run_episode): a move needs "
-                                  "its game's search tree")
-
     def pretrain(self) -> dict[str, float]:
         """Before the first game: ``pretrain_steps`` steps on demonstrations alone."""
         metrics: dict[str, float] = {}
