@@ -16,7 +16,6 @@ their ConfigStore registrations together.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -29,17 +28,10 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 cs = ConfigStore.instance()
 
 # A random token per process for run-directory names: two runs started in the same second
-# (or two sweeps) never share a directory. Keyed by pid, so a process forked after this module
-# was imported (a fork server, a launcher's worker) draws its own.
-_PROCESS_TOKENS: dict[int, str] = {}
-
-
-def process_token() -> str:
-    """This process's token (the same on every call within one process)."""
-    return _PROCESS_TOKENS.setdefault(os.getpid(), secrets.token_hex(3))
-
-
-OmegaConf.register_new_resolver("mlo_token", process_token, replace=True)
+# (or two sweeps) never share a directory. Drawn at import, so a sweep's workers forked from
+# the launching process resolve the same sweep directory as it does.
+_PROCESS_TOKEN = secrets.token_hex(3)
+OmegaConf.register_new_resolver("mlo_token", lambda: _PROCESS_TOKEN, replace=True)
 
 
 def config_dir() -> Path:

@@ -48,6 +48,10 @@ for line in sys.stdin:
             os.dup2(out, 2)
             os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
             sys.argv = ["mlo-train", *job["argv"]]
+            # A real launch is a new process with its own run-directory token; a fork of this
+            # server would share the server's and meet a sibling started in the same second.
+            import secrets, mlo_exp.config
+            mlo_exp.config._PROCESS_TOKEN = secrets.token_hex(3)
             try:
                 mlo_exp.train.main()
                 code = 0
