@@ -67,11 +67,7 @@ def lift_z2(algorithm: Algorithm, exhaustive_dim: int = 12, restarts: int = 40,
                 return hensel_lift(algorithm, restarts=restarts, seed=seed)
             except LiftError as hensel_error:
                 raise LiftError(f"{sign_error}; {hensel_error}") from None
-    if algorithm.ring != "Z2":
-        raise LiftError(f"{algorithm.name}: ring is {algorithm.ring}; only Z2 algorithms "
-                        "are lifted")
-    if not algorithm.verify().ok:
-        raise LiftError(f"{algorithm.name}: not a valid decomposition modulo 2; nothing to lift")
+    _check_liftable(algorithm)
     n, m, p = algorithm.shape
     factors = [np.asarray(x, dtype=np.int64) % 2 for x in (algorithm.u, algorithm.v, algorithm.w)]
     target = matmul_tensor(n, m, p)
@@ -229,11 +225,7 @@ def hensel_lift(algorithm: Algorithm, levels: int = 8, restarts: int = 40,
     """An exactly verified ``Z`` algorithm congruent to the ``Z2`` ``algorithm`` modulo 2, by
     Hensel lifting modulo ``2^levels`` (see the module docstring); :class:`LiftError` when no
     attempt reaches an exact decomposition."""
-    if algorithm.ring != "Z2":
-        raise LiftError(f"{algorithm.name}: ring is {algorithm.ring}; only Z2 algorithms "
-                        "are lifted")
-    if not algorithm.verify().ok:
-        raise LiftError(f"{algorithm.name}: not a valid decomposition modulo 2; nothing to lift")
+    _check_liftable(algorithm)
     n, m, p = algorithm.shape
     base = [np.asarray(x, dtype=np.int64) % 2 for x in (algorithm.u, algorithm.v, algorithm.w)]
     target = matmul_tensor(n, m, p)
@@ -363,3 +355,12 @@ def _light_solution(particular: np.ndarray, null_space: list[np.ndarray],
         solution ^= basis[best]
         weight = int(weights[best])
     return solution
+
+
+def _check_liftable(algorithm: Algorithm) -> None:
+    """A :class:`LiftError` unless ``algorithm`` is a valid decomposition modulo 2."""
+    if algorithm.ring != "Z2":
+        raise LiftError(f"{algorithm.name}: ring is {algorithm.ring}; only Z2 algorithms "
+                        "are lifted")
+    if not algorithm.verify().ok:
+        raise LiftError(f"{algorithm.name}: not a valid decomposition modulo 2; nothing to lift")
