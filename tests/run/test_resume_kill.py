@@ -265,7 +265,7 @@ def test_resume_that_cannot_work_exits_2_naming_the_problem(fork_server, tmp_pat
 
 
 # A short pair_policy run: a warm-up episode, then search, learning and the rank curriculum.
-PAIR_EPISODES = 40
+PAIR_EPISODES = 100  # long enough that a kill after episode 20 lands before the end
 PAIR = ["agent=pair_policy", "agent.batch_size=8", "agent.steps_per_episode=5",
         f"trainer.episodes={PAIR_EPISODES}", "trainer.time_limit_s=null",
         "trainer.stop_at_rank=1", "checkpoint.every_episodes=5", "checkpoint.keep_last=2",
