@@ -66,12 +66,14 @@ AGENTS: dict[str, tuple[list[str], bool]] = {
     "mcts_frozen": (["agent=mcts", "agent.learning_rate=0"], True),
     "mcts_no_demonstrations": (["agent=mcts", "agent.demonstrations=false"], True),
     "mcts_no_search": (["agent=mcts", "agent.simulations=0"], True),
+    "mcts_no_resampling": (["agent=mcts", "agent.resample_steps=0"], True),
 }
 # Named sets of agents (DISCOVERY_SET): the default, and the MCTS agent with its ablations.
 SETS = {"default": ["pair_policy", "pair_policy_no_learning", "greedy", "random"],
         "mcts": ["mcts", "mcts_frozen", "mcts_no_demonstrations", "mcts_no_search"]}
 # Ablation rows get DISCOVERY_ABLATION_SEEDS seeds (default 3) instead of DISCOVERY_SEEDS.
-ABLATION_ROWS = {"mcts_frozen", "mcts_no_demonstrations", "mcts_no_search"}
+ABLATION_ROWS = {"mcts_frozen", "mcts_no_demonstrations", "mcts_no_search",
+                 "mcts_no_resampling"}
 # The MCTS set's protocol (issue 14): 5 seeds, 15 minutes each, on <2,2,2>.
 MCTS_PLAN = {"2x2x2": ((5, 900.0), (3, 900.0))}
 ENV_OPTION = {"2x2x2": "matmul_2x2", "2x2x3": "matmul_2x2x3", "2x3x3": "matmul_2x3x3",

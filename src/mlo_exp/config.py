@@ -211,18 +211,30 @@ class MctsAgentConfig(AgentConfig):
     basis_elementary: float = 0.25
     basis_shears: int = 1
     value_scale: float | None = None
+    resample_steps: int = 50  # per episode; 0: no pair resampling (an ablation)
+    chains: int = 64
+    resample_candidates: int = 64
+    resample_temperature: float = 2.0
+    resample_beta: float = 16.0
+    restart_steps: int = 400
 
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("candidates", "hidden", "decoder_hidden", "train_batch", "demo_nonzeros",
-                     "buffer_size", "demo_pool"):
+                     "buffer_size", "demo_pool", "chains", "resample_candidates",
+                     "restart_steps"):
             _positive("agent", name, getattr(self, name))
-        for name in ("simulations", "history", "train_steps", "pretrain_steps", "basis_shears"):
+        for name in ("simulations", "history", "train_steps", "pretrain_steps", "basis_shears",
+                     "resample_steps"):
             _check(getattr(self, name) >= 0, f"agent.{name}", getattr(self, name),
                    "an integer >= 0")
         _positive("agent", "demo_max_rank", self.demo_max_rank, allow_none=True)
         _check(self.c_puct > 0, "agent.c_puct", self.c_puct, "a number > 0")
         _check(self.temperature > 0, "agent.temperature", self.temperature, "a number > 0")
+        _check(self.resample_temperature > 0, "agent.resample_temperature",
+               self.resample_temperature, "a number > 0")
+        _check(self.resample_beta >= 0, "agent.resample_beta", self.resample_beta,
+               "a number >= 0")
         _check(self.learning_rate >= 0, "agent.learning_rate", self.learning_rate,
                "a number >= 0 (0: the network stays at its initialisation, an ablation)")
         for name in ("basis_change", "basis_elementary"):

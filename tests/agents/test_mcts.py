@@ -13,7 +13,8 @@ from mlo_exp.algorithms.tensor import verify
 from mlo_exp.env import TensorGame
 
 SMALL = dict(batch_size=3, simulations=3, candidates=4, hidden=32, decoder_hidden=16,
-             pretrain_steps=5, train_steps=2, train_batch=8, buffer_size=64)
+             pretrain_steps=5, train_steps=2, train_batch=8, buffer_size=64, chains=4,
+             resample_steps=3, resample_candidates=4)
 
 
 def small_agent(seed: int = 0, **overrides) -> MctsAgent:
@@ -116,3 +117,62 @@ def test_demonstrations_are_consistent():
         assert float(demos["value"][b]) == -len(remaining)
         target = values[demos["target"][b]]
         assert any(torch.equal(target, term) for term in remaining)
+
+
+def school_moves(game: TensorGame) -> torch.Tensor:
+    """The school method's ``n*m*p`` single-entry terms as moves ``(R, A)``."""
+    n, m, p = game.shape
+    terms = []
+    for i in range(n):
+        for j in range(p):
+            for k in range(m):
+                u = torch.zeros(n * m, dtype=torch.long)
+                v = torch.zeros(m * p, dtype=torch.long)
+                w = torch.zeros(n * p, dtype=torch.long)
+                u[i * m + k], v[k * p + j], w[i * p + j] = 1, 1, 1
+                terms.append(torch.cat([u, v, w]))
+    moves = torch.stack(terms)
+    assert torch.equal(game.rank_one(moves).sum(dim=0), game.target)  # layout check
+    return moves
+
+
+def test_gain_is_the_drop_of_the_relaxed_residual():
+    agent = small_agent(seed=5)
+    others = agent._random_chains(6)[:, :5]
+    state = agent._chain_states(others)
+    moves = agent._random_chains(6)[:, :3]
+    gain = agent._gains(state["basis"], state["relaxed"], moves)
+    before = (state["relaxed"] ** 2).sum(dim=(1, 2))
+    wider = torch.cat([state["basis"], torch.zeros(6, state["basis"].shape[1], 1,
+                                                  dtype=torch.float64)], dim=2)
+    for k in range(3):
+        column = torch.full((6,), 5)
+        _, after = agent.project_out(wider, state["relaxed"], column, moves[:, k])
+        drop = before - (after**2).sum(dim=(1, 2))
+        expected = torch.where(gain[:, k] < 0, torch.zeros_like(drop), drop)
+        assert torch.allclose(gain[:, k].clamp_min(0), expected, atol=1e-9)
+
+
+def test_a_completing_pair_is_found_and_the_solution_is_exact():
+    agent = small_agent()
+    moves = school_moves(agent.game)
+    others, last = moves[None, 1:], moves[0]
+    state = agent._chain_states(others)
+    wrong = agent._random_chains(1)[0, :1]
+    options = torch.stack([wrong[0], last])[None]
+    gain = agent._gains(state["basis"], state["relaxed"], options)
+    left = (state["relaxed"] ** 2).sum() - gain[0]
+    assert float(left[1]) < 1e-9 and float(left[0]) > 1e-3
+    solution = agent.exact_solution(torch.cat([others[0], last[None]]), agent.game.target)
+    assert solution is not None
+    u, v, w = (f.T.numpy() for f in torch.split(solution, agent.game.dims, dim=1))
+    assert verify(u, v, w, (2, 2, 2)).ok
+
+
+def test_resampling_keeps_chains_in_the_state():
+    agent = small_agent()
+    agent.run_episode()
+    state = agent.state_dict()
+    assert state["chains"].shape[0] == 4 and state["chains"].shape[2] == agent.action_dim
+    result = small_agent(resample_steps=0).run_episode()
+    assert "resample_closest" not in result.metrics

@@ -217,9 +217,16 @@ class MctsAgent(Agent):
             "candidates": torch.zeros(buffer_size, k, a, dtype=torch.int64, device=self.device),
             "visits": torch.zeros(buffer_size, k, device=self.device),
             "value": torch.zeros(buffer_size, device=self.device),
+            "value_weight": torch.zeros(buffer_size, device=self.device),  # 0: no return known
         }
         self.buffer_size, self.buffer_count, self.buffer_next = int(buffer_size), 0, 0
         self.play_rank = game.max_rank  # the curriculum's move limit
+        self.resample_steps, self.num_chains = int(s.resample_steps), int(s.chains)
+        self.resample_candidates = int(s.resample_candidates)
+        self.resample_temperature, self.resample_beta = s.resample_temperature, s.resample_beta
+        self.restart_steps = int(s.restart_steps)
+        self.chains: torch.Tensor | None = None  # (chains, play_rank, A) values, real target
+        self.chain_age = torch.zeros(self.num_chains, dtype=torch.int64, device=self.device)
         self.evaluations = 0  # network evaluations (states), cumulative
         self.simulations_done = 0  # simulations (leaves), cumulative
 
@@ -251,9 +258,11 @@ class MctsAgent(Agent):
         return torch.cat([first.flatten(-2), second], dim=-1).flatten(-2)
 
     def sample_moves(self, context: torch.Tensor, tensors: torch.Tensor, count: int,
-                     greedy: bool = False) -> torch.Tensor:
+                     greedy: bool = False, temperature: float | None = None) -> torch.Tensor:
         """``count`` moves per state, drawn coefficient by coefficient: ``(B, count, A)``.
-        ``tensors``: residual and relaxed residual, ``(B, 2, *dims)``."""
+        ``tensors``: residual and relaxed residual, ``(B, 2, *dims)``; ``temperature``
+        divides the logits (default: the agent's ``temperature``)."""
+        temperature = self.temperature if temperature is None else temperature
         rows = context.repeat_interleave(count, dim=0)
         tensor = tensors.float().repeat_interleave(count, dim=0)
         n, c = rows.shape[0], len(self.values)
@@ -273,7 +282,7 @@ class MctsAgent(Agent):
             else:  # Gumbel-max with the agent's generator (on the agent's device)
                 noise = torch.rand(n, c, generator=self.generator, device=self.device)
                 gumbel = -torch.log(-torch.log(noise.clamp_min(1e-12)))
-                pick = (logits / self.temperature + gumbel).argmax(dim=1)
+                pick = (logits / temperature + gumbel).argmax(dim=1)
             chosen[:, t] = pick
             coefficients[:, t] = self.values[pick].float()
             partial[torch.arange(n, device=self.device), t * c + pick] = 1.0
@@ -326,13 +335,15 @@ class MctsAgent(Agent):
         return self.network.encode(residual, relaxed, history, left.to(self.device))
 
     @torch.no_grad()
-    def evaluate(self, residual, relaxed, history, moves, limit
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Values ``(B,)`` (in return units) and ``candidates`` sampled moves ``(B, K, A)``."""
+    def evaluate(self, residual, relaxed, history, moves, limit, count: int | None = None,
+                 temperature: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Values ``(B,)`` (in return units) and ``count`` (default ``candidates``) sampled
+        moves ``(B, K, A)``."""
         context, value = self.network(self.features(residual, relaxed, history, moves, limit))
         self.evaluations += residual.shape[0]
         tensors = torch.stack([residual.float(), relaxed.float()], dim=1)
-        return value * self.value_scale, self.sample_moves(context, tensors, self.num_candidates)
+        return value * self.value_scale, self.sample_moves(
+            context, tensors, count or self.num_candidates, temperature=temperature)
 
     # -- the relaxed residual ---------------------------------------------------------------
     def khatri_rao(self, actions: torch.Tensor) -> torch.Tensor:
@@ -676,6 +687,107 @@ class MctsAgent(Agent):
                  "search_solutions": float(len(self._found))}
         return played, bases, examples, stats
 
+    # -- pair resampling --------------------------------------------------------------------
+    def _chain_states(self, others: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Network inputs and projections for chains with one pair left out.
+
+        ``others (B, L, A)`` (values, the real target). Returns the residual (target minus the
+        other terms with ``w`` re-fitted by least squares, rounded to the set), the relaxed
+        residual ``(B, X, np)``, the orthonormal basis of their pairs and the history."""
+        batch, length = others.shape[:2]
+        x = self.dims[0] * self.dims[1]
+        target = self.game.target
+        basis = torch.zeros(batch, x, length, dtype=torch.float64, device=self.device)
+        relaxed = target.reshape(x, -1).double().expand(batch, -1, -1).clone()
+        for j in range(length):
+            column = torch.full((batch,), j, device=self.device)
+            basis, relaxed = self.project_out(basis, relaxed, column, others[:, j])
+        pairs = self.khatri_rao(others)  # (B, L, X)
+        fit = torch.linalg.pinv(pairs.transpose(1, 2)) @ target.reshape(x, -1).double()
+        w = self.values[(fit[..., None] - self.values.double()).abs().argmin(dim=-1)]
+        terms = torch.einsum("blx,blz->bxz", pairs, w.double()).round().long()
+        residual = target[None] - terms.view(batch, *self.dims)
+        history = torch.full((batch, self.history, self.action_dim), self.zero_index or 0,
+                             dtype=torch.int64, device=self.device)
+        last = min(self.history, length)
+        if last:  # history[:, -1] is the last move
+            history[:, self.history - last:] = self.to_index(others[:, length - last:])
+        return {"residual": residual, "relaxed": relaxed, "basis": basis, "history": history}
+
+    def _gains(self, basis: torch.Tensor, relaxed: torch.Tensor, moves: torch.Tensor
+               ) -> torch.Tensor:
+        """How much adding each pair of ``moves (B, K, A)`` lowers ``|relaxed|_F^2``:
+        ``sum_c <s_perp, r_c>^2 / |s_perp|^2`` (``-1`` for a pair already in the span)."""
+        pair = self.khatri_rao(moves)  # (B, K, X)
+        perp = pair - ((pair @ basis) @ basis.transpose(1, 2))
+        norm2 = (perp**2).sum(dim=-1)
+        gain = ((perp @ relaxed) ** 2).sum(dim=-1) / norm2.clamp_min(1e-12)
+        fresh = norm2 > 1e-6 * (pair**2).sum(dim=-1).clamp_min(1e-12)
+        return torch.where(fresh, gain, torch.full_like(gain, -1.0))
+
+    def _random_chains(self, count: int) -> torch.Tensor:
+        """``count`` chains of ``play_rank`` random sparse moves (values)."""
+        rows = count * self.play_rank
+        moves = torch.cat([self._sparse_factors(rows, d) for d in self.dims], dim=1)
+        return self.canonical(moves.view(count, self.play_rank, self.action_dim))
+
+    def resample(self) -> tuple[dict[int, torch.Tensor], list[dict], dict[str, float]]:
+        """``resample_steps`` steps of pair resampling on the chains (see the docstring).
+
+        Returns the exact solutions met (chain -> moves on the real target, at most
+        ``play_rank`` terms), the training examples (state, the chosen pair) and statistics."""
+        count, rank = self.num_chains, self.play_rank
+        if rank < 2 or not self.resample_steps:
+            return {}, [], {"resample_solutions": 0.0}
+        if self.chains is None or self.chains.shape[1] != rank:
+            self.chains, self.chain_age = self._random_chains(count), torch.zeros(
+                count, dtype=torch.int64, device=self.device)
+        rows = torch.arange(count, device=self.device)
+        target = self.game.target
+        scale = float((target.double() ** 2).sum())
+        found: dict[int, torch.Tensor] = {}
+        examples: list[dict] = []
+        closest = math.inf
+        for _ in range(self.resample_steps):
+            slot = torch.randint(rank, (count,), generator=self.generator, device=self.device)
+            keep = torch.ones(count, rank, dtype=torch.bool, device=self.device)
+            keep[rows, slot] = False
+            others = self.chains[keep].view(count, rank - 1, self.action_dim)
+            state = self._chain_states(others)
+            relaxed = state["relaxed"].float().view(count, *self.dims)
+            moves_so_far = torch.full((count,), rank - 1, device=self.device)
+            _, samples = self.evaluate(state["residual"], relaxed, state["history"],
+                                       moves_so_far, rank, self.resample_candidates,
+                                       self.resample_temperature)
+            options = torch.cat([self.chains[rows, slot][:, None], self.values[samples]], dim=1)
+            gain = self._gains(state["basis"], state["relaxed"], options)
+            left = (state["relaxed"] ** 2).sum(dim=(1, 2))[:, None] - gain
+            closest = min(closest, float(left.min()) / scale)
+            for b, k in torch.nonzero(left <= 1e-9 * scale).tolist():
+                if b in found:
+                    continue
+                solution = self.exact_solution(torch.cat([others[b], options[b, k][None]]),
+                                               target)
+                if solution is not None and len(solution) <= rank:
+                    found[b] = solution
+            pick = torch.multinomial(torch.softmax(self.resample_beta * gain, dim=1), 1,
+                                     generator=self.generator)[:, 0]
+            chosen = self.canonical(options[rows, pick])
+            self.chains[rows, slot] = chosen
+            for b in range(count):
+                examples.append({"residual": state["residual"][b], "relaxed": state["relaxed"][b],
+                                 "history": state["history"][b], "moves": rank - 1,
+                                 "candidates": self.to_index(chosen[b])[None],
+                                 "visits": torch.ones(1), "value": None})
+            self.chain_age += 1
+            stale = (self.chain_age >= self.restart_steps) | torch.isin(
+                rows, torch.tensor(sorted(found), dtype=torch.int64, device=self.device))
+            if bool(stale.any()):
+                self.chains[stale] = self._random_chains(int(stale.sum()))
+                self.chain_age[stale] = 0
+        stats = {"resample_solutions": float(len(found)), "resample_closest": closest}
+        return found, examples, stats
+
     # -- replay buffer and learning ---------------------------------------------------------
     def store(self, examples: list[dict]) -> None:
         k = self.num_candidates
@@ -691,7 +803,9 @@ class MctsAgent(Agent):
             buf["candidates"][i] = torch.cat([cands, cands[:1].expand(pad, -1)])
             buf["visits"][i] = torch.cat([visits.to(self.device),
                                           torch.zeros(pad, device=self.device)])
-            buf["value"][i] = example["value"]
+            known = example["value"] is not None
+            buf["value"][i] = example["value"] if known else 0.0
+            buf["value_weight"][i] = float(known)
             self.buffer_next = (i + 1) % self.buffer_size
             self.buffer_count = min(self.buffer_count + 1, self.buffer_size)
 
@@ -723,7 +837,9 @@ class MctsAgent(Agent):
             chosen = buf["candidates"][torch.arange(replay, device=self.device), draw]
             tensors = torch.stack([buf["residual"].float(), buf["relaxed"]], dim=1)
             play_policy = -self.log_prob(context, tensors, chosen).mean()
-            play_value = ((value - buf["value"] / self.value_scale) ** 2).mean()
+            weight = buf["value_weight"]
+            play_value = (weight * (value - buf["value"] / self.value_scale) ** 2).sum() \
+                / weight.sum().clamp_min(1.0)
             losses.append(play_policy + play_value)
             metrics.update(play_policy_loss=float(play_policy.detach()),
                            play_value_loss=float(play_value.detach()))
@@ -781,6 +897,8 @@ class MctsAgent(Agent):
         pretrain = self.pretrain()
         played, bases, examples, stats = self.self_play()
         self.store(examples)
+        chain_solutions, chain_examples, chain_stats = self.resample()
+        self.store(chain_examples)
         metrics = self.learn()
         # Map every game back to the real target and replay it there, move by move.
         rejected = 0
@@ -791,10 +909,17 @@ class MctsAgent(Agent):
                 rejected += 1
                 real = torch.zeros_like(real)  # not a move of this game: counts as unsolved
             moves.append(real)
+        # A game that did not solve yields its place to a chain's solution (same index).
+        for g, solution in chain_solutions.items():
+            index = g % len(moves)
+            if not torch.equal(self.game.rank_one(moves[index]).sum(dim=0), self.game.target) \
+                    or len(solution) < len(moves[index]):
+                moves[index] = solution
         trajectory = self.replay(moves)
         final = trajectory.final
         solved = final.solved.cpu() & (final.moves.cpu() <= self.play_rank)
         metrics.update(stats)
+        metrics.update(chain_stats)
         metrics.update(pretrain)
         metrics.update({"play_max_rank": float(self.play_rank),
                         "games_solved": float(solved.sum()),
@@ -838,6 +963,8 @@ class MctsAgent(Agent):
             "pretrained": self.pretrained,
             "evaluations": self.evaluations,
             "simulations_done": self.simulations_done,
+            "chains": None if self.chains is None else self.chains.clone(),
+            "chain_age": self.chain_age.clone(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -851,3 +978,5 @@ class MctsAgent(Agent):
         self.pretrained = int(state["pretrained"])
         self.evaluations = int(state["evaluations"])
         self.simulations_done = int(state["simulations_done"])
+        self.chains = None if state["chains"] is None else state["chains"].clone()
+        self.chain_age = state["chain_age"].clone()
