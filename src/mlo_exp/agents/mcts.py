@@ -1,7 +1,8 @@
 """AlphaTensor, scaled down: a policy-value network, sampled MCTS, demonstrations, self-play.
 
 Read top to bottom: the network, the relaxed residual, demonstrations, changes of basis, the
-search, learning, the episode (a batch of games searched at once, then learning).
+search, pair resampling, learning, the episode (a batch of games searched at once, chains
+resampled, then learning).
 
 **Network** (:class:`MctsNetwork`). Input: the residual tensor (entries clipped to
 ``[-2, 2]``, one-hot), the relaxed residual (below), the last ``history`` moves (one-hot
@@ -50,6 +51,23 @@ the move is drawn from the root's visit counts (temperature 1) and the subtree i
 ``simulations=0``: no search, the move is the policy's first sample. A game reports the best
 solution its search met (any leaf), else the moves it played.
 
+**Pair resampling** (:meth:`MctsAgent.resample`; ``resample_steps`` steps per episode, 0
+turns it off). The tree builds a decomposition move by move and rarely reaches Strassen's
+rank (its trained policy prefers the school method's single-entry terms). Resampling works
+on whole sets: ``chains`` sets of ``play_rank`` pairs (random sparse at the start, kept
+across episodes, on the real target). A step removes one random pair from every chain and
+asks the network, given the state the other pairs leave (their residual with ``w``
+re-fitted, the relaxed residual, the last moves), for ``resample_candidates`` moves at
+``resample_temperature``. The new pair is drawn from the removed one and the proposals with
+probability ``softmax(resample_beta * gain)``, ``gain`` being how much the pair shrinks
+``|relaxed residual|^2`` (the game's own distance from spanning; pair_policy's prior). A
+proposal that leaves nothing is checked exactly (integral ``W`` in the set, terms rebuilding
+the target): that chain has solved the game at ``play_rank`` and starts afresh; so does a
+chain after ``restart_steps`` steps. Every draw is a training example (the state, the chosen
+pair, no value target), so the policy learns to propose what the selection keeps. The
+network is the only source of candidates: frozen at its initialisation (the
+``learning_rate=0`` ablation) it proposes what an untrained network proposes.
+
 **Learning.** Before the first game, ``pretrain_steps`` steps on demonstrations alone. Every
 searched root becomes a training example (policy towards the visit distribution over its
 candidates, estimated with one candidate drawn from it; value towards the return that
@@ -61,10 +79,15 @@ Ablations: ``learning_rate=0`` (the network stays at its initialisation),
 **Curriculum.** Games start with the game's move limit (the school method's rank). Once a
 game solves with ``r`` moves (checked in the real game), later games get ``r - 1`` moves.
 
+A chain's solution takes the place of an unsolved game (same index) in the episode's
+replay, so it reaches the trainer like any game and is verified again there.
+
 ``EpisodeResult.metrics``: losses (policy, value; demonstration and self-play parts),
-demonstration accuracy (greedy decoding hits a remaining term), search statistics, the
-current move limit and cumulative counts of network evaluations and simulations.
-Everything (network, optimiser, buffer, generator, curriculum, counters) is in
+demonstration accuracy (greedy decoding hits a remaining term), search statistics,
+resampling statistics (``resample_solutions``; ``resample_closest``: the smallest
+``|relaxed residual|^2`` left, relative to ``|T|^2``), the current move limit and cumulative
+counts of network evaluations and simulations.
+Everything (network, optimiser, buffer, generator, curriculum, chains, counters) is in
 :meth:`state_dict`; episodes share no other state, so a resumed run replays exactly.
 """
 
