@@ -79,8 +79,9 @@ Ablations: ``learning_rate=0`` (the network stays at its initialisation),
 **Curriculum.** Games start with the game's move limit (the school method's rank). Once a
 game solves with ``r`` moves (checked in the real game), later games get ``r - 1`` moves.
 
-A chain's solution takes the place of an unsolved game (same index) in the episode's
-replay, so it reaches the trainer like any game and is verified again there.
+A chain's solution takes the place of an unsolved (or longer) game in the episode's replay
+(chain ``c`` replaces game ``c mod batch_size``), so it reaches the trainer like any game
+and is verified again there.
 
 ``EpisodeResult.metrics``: losses (policy, value; demonstration and self-play parts),
 demonstration accuracy (greedy decoding hits a remaining term), search statistics,
@@ -932,7 +933,8 @@ class MctsAgent(Agent):
                 rejected += 1
                 real = torch.zeros_like(real)  # not a move of this game: counts as unsolved
             moves.append(real)
-        # A game that did not solve yields its place to a chain's solution (same index).
+        # A game that did not solve (or is longer) yields its place to the solution of chain
+        # g (game g mod batch_size).
         for g, solution in chain_solutions.items():
             index = g % len(moves)
             if not torch.equal(self.game.rank_one(moves[index]).sum(dim=0), self.game.target) \
