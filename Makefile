@@ -11,7 +11,7 @@ TORCH_INDEX ?=
 TORCH_SPEC := torch>=2.10,<2.14
 EXTRAS ?= dev
 
-.PHONY: install train sweep test perf benchmark gpu-check report lint format clean
+.PHONY: install train sweep test perf benchmark benchmark-rectangular gpu-check report lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,17 @@ benchmark: $(STAMP)
 		--repeats $(BENCH_REPEATS) --dtype $(BENCH_DTYPE) \
 		$(if $(UPDATE_PERF),--markdown perf/benchmark.md --json perf/benchmark.json) \
 		$(BENCH_ARGS)
+
+# Rectangular products (issue 17): non-square schemes on the products they fit, Strassen
+# for reference; NAME*NAME is the product of two schemes (<3,2,3> x Strassen = <6,4,6>
+# rank 105). UPDATE_PERF=1 rewrites perf/benchmark-rectangular.md and .json.
+RECT_ALGORITHMS ?= strassen best-3x2x3 best-4x2x4 best-3x2x3*strassen
+RECT_SHAPES ?= 6144x4096x6144 12288x8192x12288
+benchmark-rectangular: $(STAMP)
+	$(BIN)/mlo-benchmark $(foreach name,$(RECT_ALGORITHMS),'$(name)') --shape $(RECT_SHAPES) \
+		--repeats $(BENCH_REPEATS) --dtype $(BENCH_DTYPE) \
+		$(if $(UPDATE_PERF),--markdown perf/benchmark-rectangular.md \
+		--json perf/benchmark-rectangular.json) $(BENCH_ARGS)
 
 # On a bare GPU machine (one H200, < 8 minutes): installs the wheels carried in .whl/, runs
 # the CUDA tests, a small mlo-train with the CuPy benchmark, and mlo-benchmark with CuPy

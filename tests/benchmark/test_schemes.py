@@ -22,3 +22,11 @@ def test_fitting_schemes():
     assert fitting_schemes((4096, 2048, 4096), names, padding=0.0) == ["strassen",
                                                                       "alphatensor-4x2x4"]
     assert "alphatensor-3x3x3" in fitting_schemes((4096, 2048, 4096), names)  # 0.05% padding
+
+
+def test_products_of_names_are_verified_schemes():
+    scheme = resolve_scheme("best-3x2x3*strassen")
+    assert scheme.shape == (6, 4, 6) and scheme.rank == 15 * 7
+    assert scheme.name == "best-3x2x3*strassen" and scheme.verify().ok
+    with pytest.raises(KeyError):
+        resolve_scheme("best-3x2x3*nonsense")

@@ -86,8 +86,9 @@ from mlo_exp.run_files import outputs_root
 log = logging.getLogger("mlo_exp")
 
 RUN_ID_PATTERN = re.compile(r"\d{8}-\d{6}-[0-9a-f]{8}")
-TARGET_FORMS = ("a run directory, a run_id, an algorithm .json file, or a library name "
-                "(strassen, school-NxMxP, alphatensor-NxMxP)")
+TARGET_FORMS = ("a run directory, a run_id, an algorithm .json file, a library name "
+                "(strassen, school-NxMxP, alphatensor-NxMxP, best-NxMxP) or a product of "
+                "names (best-3x2x3*strassen)")
 
 
 class TargetError(ValueError):

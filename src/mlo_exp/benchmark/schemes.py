@@ -5,7 +5,10 @@ not ``<4,2,4>`` or ``<4,4,2>``). The symmetries of the matrix-multiplication ten
 others exactly, with the same rank (:func:`mlo_exp.algorithms.operations.permute`: the
 transpose ``(AB)^T = B^T A^T`` and the cyclic symmetry of ``trace(ABC)``).
 :func:`resolve_scheme` accepts ``alphatensor-NxMxP`` for any order (and every name
-``lookup`` knows); each derived scheme is verified exactly before it is returned.
+``lookup`` knows), and products of names, ``FIRST*SECOND`` (e.g. ``best-3x2x3*strassen``:
+the ``<6,4,6>`` rank-105 scheme that applies ``<3,2,3>`` to the blocks and Strassen to
+their products, evaluated as one level with shared subexpressions); each derived scheme is
+verified exactly before it is returned.
 :func:`fitting_schemes` lists the library schemes whose block shape fits a product
 ``N1 x N2`` times ``N2 x N3`` (the sides divide, or nearly: at most a few percent of padding).
 """
@@ -16,12 +19,20 @@ import itertools
 
 from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.algorithms.library import lookup
-from mlo_exp.algorithms.operations import permute
+from mlo_exp.algorithms.operations import permute, product
 
 
 def resolve_scheme(name: str) -> Algorithm:
-    """A library name, ``alphatensor-NxMxP`` in any order of its sides included (module
-    docstring). KeyError (the library's message) when nothing fits."""
+    """A library name, ``alphatensor-NxMxP`` in any order of its sides included, or a
+    product ``FIRST*SECOND`` of such names (module docstring). KeyError (the library's
+    message) when nothing fits."""
+    if "*" in name:
+        factors = [resolve_scheme(part.strip()) for part in name.split("*")]
+        scheme = factors[0]
+        for factor in factors[1:]:
+            scheme = product(scheme, factor)  # verified exactly by the operation
+        scheme.provenance["name"] = name
+        return scheme
     try:
         return lookup(name)
     except KeyError as error:
