@@ -213,7 +213,7 @@ class MctsAgentConfig(AgentConfig):
     value_scale: float | None = None
     resample_steps: int = 50  # per episode; 0: no pair resampling (an ablation)
     chains: int = 64
-    resample_candidates: int = 64
+    resample_candidates: int = 16  # few: the proposals must be good (learning matters)
     resample_temperature: float = 2.0
     resample_beta: float = 16.0
     restart_steps: int = 400
