@@ -370,7 +370,7 @@ cs.store(name="default", group="schema/checkpoint", node=CheckpointConfig)
 BENCHMARK_BACKENDS = ("auto", "cupy", "numpy")
 BENCHMARK_DTYPES = ("float32", "float64")
 BENCHMARK_STRATEGIES = ("auto", "stream", "batched")
-BENCHMARK_PLANS = ("reduced", "naive")
+BENCHMARK_PLANS = ("reduced", "file", "naive")  # see mlo_exp.algorithms.additions
 
 
 @dataclass
@@ -384,7 +384,9 @@ class BenchmarkConfig:
     ``compare``: library algorithms benchmarked alongside the run's best (e.g. [strassen]).
     ``registry``: also append the rows to the SQLite results registry in the outputs root.
     ``plan``: ``reduced`` evaluates the block sums with shared subexpressions (and an
-    equivalent scheme with fewer additions where one is known), ``naive`` term by term.
+    equivalent scheme with fewer additions where one is known), or with an addition-reduced
+    file's own plan when that has fewer; ``file`` uses such a file's plan as it is (else as
+    ``reduced``); ``naive`` sums term by term.
     ``chain``: consecutive calls per timed sample (time / chain); null: 1 on the CPU, 10 on
     a GPU (short kernels are timed over several calls, as AlphaTensor's benchmark does).
     """

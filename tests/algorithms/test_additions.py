@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 
 import numpy as np
@@ -11,12 +12,14 @@ from mlo_exp.algorithms.additions import (
     LinearPlan,
     addition_counts,
     equivalent,
+    file_plan,
     greedy_plan,
     naive_additions,
     naive_plan,
     plan_scheme,
     search_basis_change,
 )
+from mlo_exp.algorithms.formats import read_algorithms
 from mlo_exp.algorithms.library import lookup
 
 
@@ -97,3 +100,25 @@ def test_single_use_sums_are_merged_without_changing_the_map():
     merged = inline_single_use(chain)  # t = x0 + x1 (used once); s = t - x2
     assert merged.ops == (((0, Fraction(1)), (1, Fraction(1)), (2, Fraction(-1))),)
     assert merged.additions == chain.additions == 2
+
+
+def test_best_3x3x3_reaches_the_issue_target():
+    assert addition_counts(lookup("best-3x3x3"))["reduced"] <= 62  # Perminov's 23 terms
+
+
+def test_an_addition_reduced_file_brings_its_own_plan(tmp_path):
+    from tests.algorithms.test_readers import STRASSEN_REDUCED
+
+    path = tmp_path / "reduced.json"
+    path.write_text(json.dumps(STRASSEN_REDUCED))
+    (algorithm,) = read_algorithms(path)
+    own = file_plan(algorithm)
+    assert own is not None and own.from_file and own.additions == 20 < own.naive_additions
+    u, v, w = (np.asarray(x, dtype=object) for x in (algorithm.u, algorithm.v, algorithm.w))
+    assert _scaled(own.a, u.T) and _scaled(own.b, v.T)
+    assert plan_scheme(algorithm, plan="file") == own
+    assert plan_scheme(algorithm).additions <= 20  # reduced: the file's plan or fewer
+    assert file_plan(lookup("strassen")) is None
+    assert plan_scheme(lookup("strassen"), plan="file").additions == 15  # none: as reduced
+    with pytest.raises(ValueError, match="accepted: reduced, file, naive"):
+        plan_scheme(algorithm, plan="cse")

@@ -192,3 +192,20 @@ def test_cache_blocked_sums_match_whole_array_sums():
         np.testing.assert_allclose(executor(a, b), a @ b, rtol=1e-10, atol=1e-10)
     finally:
         execute.FUSED_CHUNK_BYTES = chunk_bytes
+
+
+@pytest.mark.parametrize("strategy", ["stream", "batched"])
+def test_an_addition_reduced_file_runs_its_own_plan(tmp_path, strategy):
+    import json
+
+    from mlo_exp.algorithms.formats import read_algorithms
+    from tests.algorithms.test_readers import STRASSEN_REDUCED
+
+    path = tmp_path / "reduced.json"
+    path.write_text(json.dumps(STRASSEN_REDUCED))
+    (algorithm,) = read_algorithms(path)
+    executor = BlockMatmul(algorithm, NUMPY, 2, strategy, plan="file")
+    assert executor.plan.from_file and executor.additions == 20
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((12, 8)), rng.standard_normal((8, 16))
+    assert np.allclose(executor(a, b), a @ b)

@@ -11,6 +11,12 @@ small linear combinations of inputs and earlier values, and each output is
 over a few seeded tries, the best try kept). Operand scales are folded into ``W``, so the
 products' operands are used as they are.
 
+An addition-reduced file (Perminov's, with fresh variables: ``Algorithm.plan``, an
+:class:`~mlo_exp.algorithms.plan.AdditionPlan`) brings its own plan: :func:`file_plan` runs
+it as it is (checked exactly against the scheme's maps first). ``plan="reduced"`` keeps the
+file's plan unless the shared-subexpression search finds fewer additions; ``plan="file"``
+always uses the file's plan where there is one.
+
 Equivalent schemes: for invertible ``X, Y, Z`` the terms of ``(X^T (x) Y) U``,
 ``(Y^-T (x) Z) V``, ``(X^-1 (x) Z^-T) W`` are again an algorithm for the same product (the
 tensor is invariant under this basis change). The number of additions is not: Strassen's
@@ -20,8 +26,8 @@ schemes, searches all unimodular 2x2 matrices with entries in ``{-1, 0, 1}``; th
 verified exactly before it is used. Counts: :func:`addition_counts` (before and after), for
 ``mlo-algorithms show`` and the benchmark report.
 
-This module depends on NumPy and the algorithm type only (``mlo-algorithms show`` reports
-its counts; the benchmark runs its plans).
+This module depends on NumPy, the algorithm type and the config's plan names only
+(``mlo-algorithms show`` reports its counts; the benchmark runs its plans).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from mlo_exp.algorithms.algorithm import Algorithm
+from mlo_exp.config import BENCHMARK_PLANS
 
 Term = tuple[int, Fraction]  # (value index, coefficient)
 
@@ -102,6 +109,7 @@ class SchemePlan:
     c: LinearPlan  # C blocks from the products M_r
     naive_additions: int  # of the original algorithm, term by term
     basis_change: tuple[Any, Any, Any] | None  # (X, Y, Z) as nested lists, or None
+    from_file: bool = False  # the algorithm file's own plan, run as it is
 
     @property
     def additions(self) -> int:
@@ -109,6 +117,7 @@ class SchemePlan:
 
     def describe(self) -> str:
         change = ", after a basis change" if self.basis_change is not None else ""
+        change += ", the file's own plan" if self.from_file else ""
         return (f"{self.additions} block additions per level (term by term: "
                 f"{self.naive_additions}; A {self.a.additions}, B {self.b.additions}, "
                 f"C {self.c.additions}{change})")
@@ -125,10 +134,78 @@ def naive_additions(algorithm: Algorithm) -> int:
 
 
 def plan_scheme(algorithm: Algorithm, reduce: bool = True, tries: int | None = None,
-                seed: int = 0) -> SchemePlan:
-    """The evaluation plan of ``algorithm`` (cached by digest): shared subexpressions and
-    the best known basis change when ``reduce``, else term by term."""
-    return _plan_cached(algorithm.digest(), reduce, tries, seed, _Holder(algorithm))
+                seed: int = 0, plan: str | None = None) -> SchemePlan:
+    """The evaluation plan of ``algorithm`` (cached by digest). ``plan="reduced"`` (the
+    default; ``reduce=True``): the fewest additions of the file's own plan (if any) and of
+    shared subexpressions with the best known basis change; ``"file"``: the file's own plan
+    where the algorithm has one, else as ``reduced``; ``"naive"`` (``reduce=False``): term
+    by term."""
+    plan = plan or ("reduced" if reduce else "naive")
+    if plan not in BENCHMARK_PLANS:
+        raise ValueError(f"plan={plan!r}; accepted: {', '.join(BENCHMARK_PLANS)}")
+    own = file_plan(algorithm) if plan != "naive" else None
+    if plan == "file" and own is not None:
+        return own
+    chosen = _plan_cached(algorithm.digest(), plan != "naive", tries, seed,
+                          _Holder(algorithm))
+    if own is not None and own.additions <= chosen.additions:
+        return own
+    return chosen
+
+
+def file_plan(algorithm: Algorithm) -> SchemePlan | None:
+    """The algorithm file's own plan (``algorithm.plan``) as it is, the operands' scales
+    folded into the output side; None when the algorithm has none, when the plan does not
+    compute the scheme's three maps exactly, or when it uses a zero operand."""
+    source = getattr(algorithm, "plan", None)
+    if source is None:
+        return None
+    n, m, p = algorithm.shape
+    a = _linear(source.a_fresh, source.u, n * m)
+    b = _linear(source.b_fresh, source.v, m * p)
+    c = _linear(source.m_fresh, source.c, algorithm.rank)
+    u, v, w = (np.asarray(x, dtype=object) for x in (algorithm.u, algorithm.v, algorithm.w))
+    if not all(_same(plan.matrix(), want) for plan, want in ((a, u.T), (b, v.T), (c, w))):
+        return None
+    if any(o is None for o in a.outputs + b.outputs):
+        return None
+    scales = [a.outputs[r][1] * b.outputs[r][1] for r in range(algorithm.rank)]
+    return SchemePlan(algorithm, _unit_scales(a), _unit_scales(b), _scale_inputs(c, scales),
+                      naive_additions(algorithm), None, from_file=True)
+
+
+def _linear(fresh: list, outputs: list, inputs: int) -> LinearPlan:
+    """An :class:`~mlo_exp.algorithms.plan.AdditionPlan` side as a :class:`LinearPlan` (same
+    numbering: fresh variable ``j`` is value ``inputs + j``); an output of several terms
+    becomes one more op."""
+    ops = [tuple((i, Fraction(c)) for i, c in combination) for combination in fresh]
+    results: list[tuple[int, Fraction] | None] = []
+    for combination in outputs:
+        if not combination:
+            results.append(None)
+        elif len(combination) == 1:
+            ((index, coefficient),) = combination
+            results.append((index, Fraction(coefficient)))
+        else:
+            ops.append(tuple((i, Fraction(c)) for i, c in combination))
+            results.append((inputs + len(ops) - 1, Fraction(1)))
+    return LinearPlan(inputs, tuple(ops), tuple(results))
+
+
+def _scale_inputs(plan: LinearPlan, scales: list[Fraction]) -> LinearPlan:
+    """The same map reading input ``i`` divided by ``scales[i]`` (each reference to it is
+    multiplied by ``scales[i]``)."""
+    def scaled(value: int, coefficient: Fraction) -> Fraction:
+        return coefficient * scales[value] if value < plan.inputs else coefficient
+
+    ops = tuple(tuple((value, scaled(value, c)) for value, c in op) for op in plan.ops)
+    outputs = tuple(None if o is None else (o[0], scaled(*o)) for o in plan.outputs)
+    return LinearPlan(plan.inputs, ops, outputs)
+
+
+def _same(got: np.ndarray, want: np.ndarray) -> bool:
+    return got.shape == want.shape and all(
+        Fraction(x) == Fraction(y) for x, y in zip(got.ravel(), want.ravel(), strict=True))
 
 
 def addition_counts(algorithm: Algorithm) -> dict[str, int]:

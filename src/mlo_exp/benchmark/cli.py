@@ -159,7 +159,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--strategy", choices=BENCHMARK_STRATEGIES, nargs="+",
                         default=[defaults.strategy], help="several: each is timed")
     parser.add_argument("--plan", choices=BENCHMARK_PLANS, default=defaults.plan,
-                        help="block sums with shared subexpressions (reduced) or term by term")
+                        help="block sums: the fewest additions found (reduced: shared sums "
+                        "or the file's own plan), an addition-reduced file's own plan (file), "
+                        "or term by term (naive)")
     parser.add_argument("--tf32", choices=("off", "on"), nargs="+", default=None,
                         help="CuPy fp32 math: off, on, or both (side by side)")
     parser.add_argument("--allow-tf32", action="store_true",

@@ -112,7 +112,7 @@ class BlockMatmul:
         self.levels = int(levels)
         self.strategy = ("batched" if backend.on_gpu else "stream") if strategy == "auto" \
             else strategy
-        self.plan: SchemePlan = plan_scheme(algorithm, reduce=plan == "reduced")
+        self.plan: SchemePlan = plan_scheme(algorithm, plan=plan)
         self.program = compile_program(self.plan, self.strategy)
         # NumPy's elementwise ufuncs use one core; large ones are split by rows over a thread
         # pool (ufuncs release the GIL). CuPy kernels are parallel already.
