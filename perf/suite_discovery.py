@@ -28,6 +28,10 @@ it leaves alone). Its rows add network evaluations/s and simulations/s, and a fi
 median best rank against wall time per agent. ``DISCOVERY_ABLATION_SEEDS`` sets the seeds of
 the ablation rows; ``DISCOVERY_WORKERS`` (default 1) runs that many runs at once, each in its
 own process (one torch thread each: the run's ``threads`` key).
+
+``DISCOVERY_SET=pair_policy`` runs ``pair_policy`` and its frozen-network ablation
+(``learning_rate=0``), 5 seeds of 10 minutes each, on <2,3,3> (issue 14: does its learning
+help beyond <2,2,2>?), and writes ``discovery_pair_policy.md``/``.json``/figures.
 """
 
 from __future__ import annotations
@@ -70,12 +74,16 @@ AGENTS: dict[str, tuple[list[str], bool]] = {
 }
 # Named sets of agents (DISCOVERY_SET): the default, and the MCTS agent with its ablations.
 SETS = {"default": ["pair_policy", "pair_policy_no_learning", "greedy", "random"],
-        "mcts": ["mcts", "mcts_frozen", "mcts_no_demonstrations", "mcts_no_search"]}
+        "mcts": ["mcts", "mcts_frozen", "mcts_no_demonstrations", "mcts_no_search"],
+        "pair_policy": ["pair_policy", "pair_policy_no_learning"]}
 # Ablation rows get DISCOVERY_ABLATION_SEEDS seeds (default 3) instead of DISCOVERY_SEEDS.
 ABLATION_ROWS = {"mcts_frozen", "mcts_no_demonstrations", "mcts_no_search",
                  "mcts_no_resampling"}
 # The MCTS set's protocol (issue 14): 5 seeds, 15 minutes each, on <2,2,2>.
 MCTS_PLAN = {"2x2x2": ((5, 900.0), (3, 900.0))}
+# pair_policy's frozen-network ablation beyond <2,2,2> (issue 14): 5 seeds, 10 minutes each.
+PAIR_POLICY_PLAN = {"2x3x3": ((5, 600.0), (5, 600.0))}
+SET_PLANS = {"mcts": MCTS_PLAN, "pair_policy": PAIR_POLICY_PLAN}
 ENV_OPTION = {"2x2x2": "matmul_2x2", "2x2x3": "matmul_2x2x3", "2x3x3": "matmul_2x3x3",
               "3x3x3": "matmul_3x3"}
 # Per shape: (seeds, budget_s) for learning agents and for baselines, full mode.
@@ -93,7 +101,7 @@ def _plan(quick: bool) -> list[tuple[str, str, list[int], float]]:
     chosen = os.environ.get("DISCOVERY_SET", "default")
     if chosen not in SETS:
         raise SystemExit(f"DISCOVERY_SET: unknown set {chosen!r}; accepted: {list(SETS)}")
-    table = QUICK if quick else (MCTS_PLAN if chosen == "mcts" else FULL)
+    table = QUICK if quick else SET_PLANS.get(chosen, FULL)
     shapes = os.environ.get("DISCOVERY_SHAPES", ",".join(table)).split(",")
     explicit = "DISCOVERY_AGENTS" in os.environ
     agents = os.environ.get("DISCOVERY_AGENTS", ",".join(SETS[chosen])).split(",")
@@ -108,7 +116,8 @@ def _plan(quick: bool) -> list[tuple[str, str, list[int], float]]:
     for shape in shapes:
         (seeds, budget), (base_seeds, base_budget) = table.get(shape, FULL[shape])
         for agent in agents:
-            if not explicit and shape not in ABLATIONS.get(agent, {shape}):
+            if not explicit and chosen == "default" and shape not in ABLATIONS.get(agent,
+                                                                                {shape}):
                 continue
             learning = AGENTS[agent][1]
             count = int(os.environ.get("DISCOVERY_SEEDS" if learning else
