@@ -66,7 +66,9 @@ the target): that chain has solved the game at ``play_rank`` and starts afresh; 
 chain after ``restart_steps`` steps. Every draw is a training example (the state, the chosen
 pair, no value target), so the policy learns to propose what the selection keeps. The
 network is the only source of candidates: frozen at its initialisation (the
-``learning_rate=0`` ablation) it proposes what an untrained network proposes.
+``learning_rate=0`` ablation) it proposes what an untrained network proposes. The
+proposals are few (16 by default) on purpose: with many, the selection finds good pairs
+among an untrained network's near-uniform samples too, and learning matters less.
 
 **Learning.** Before the first game, ``pretrain_steps`` steps on demonstrations alone. Every
 searched root becomes a training example (policy towards the visit distribution over its
