@@ -72,7 +72,8 @@ AGENTS: dict[str, tuple[list[str], bool]] = {
     "mcts_no_search": (["agent=mcts", "agent.simulations=0"], True),
     "mcts_no_resampling": (["agent=mcts", "agent.resample_steps=0"], True),
 }
-# Named sets of agents (DISCOVERY_SET): the default, and the MCTS agent with its ablations.
+# Named sets of agents (DISCOVERY_SET): the default, the MCTS agent with its ablations, and
+# pair_policy with its frozen ablation on <2,3,3>.
 SETS = {"default": ["pair_policy", "pair_policy_no_learning", "greedy", "random"],
         "mcts": ["mcts", "mcts_frozen", "mcts_no_demonstrations", "mcts_no_search"],
         "pair_policy": ["pair_policy", "pair_policy_no_learning"]}

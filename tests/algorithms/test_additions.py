@@ -83,7 +83,7 @@ def test_basis_change_keeps_the_product_and_search_never_gets_worse():
 
 
 def test_naive_plan_is_term_by_term():
-    plan = plan_scheme(lookup("alphatensor-4x4x4"), reduce=False)
+    plan = plan_scheme(lookup("alphatensor-4x4x4"), plan="naive")
     assert plan.additions == plan.naive_additions == 468 and plan.basis_change is None
 
 

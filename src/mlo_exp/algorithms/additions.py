@@ -133,14 +133,12 @@ def naive_additions(algorithm: Algorithm) -> int:
     return total
 
 
-def plan_scheme(algorithm: Algorithm, reduce: bool = True, tries: int | None = None,
-                seed: int = 0, plan: str | None = None) -> SchemePlan:
+def plan_scheme(algorithm: Algorithm, plan: str = "reduced", tries: int | None = None,
+                seed: int = 0) -> SchemePlan:
     """The evaluation plan of ``algorithm`` (cached by digest). ``plan="reduced"`` (the
-    default; ``reduce=True``): the fewest additions of the file's own plan (if any) and of
+    default): the fewest additions of the file's own plan (if any) and of
     shared subexpressions with the best known basis change; ``"file"``: the file's own plan
-    where the algorithm has one, else as ``reduced``; ``"naive"`` (``reduce=False``): term
-    by term."""
-    plan = plan or ("reduced" if reduce else "naive")
+    where the algorithm has one, else as ``reduced``; ``"naive"``: term by term."""
     if plan not in BENCHMARK_PLANS:
         raise ValueError(f"plan={plan!r}; accepted: {', '.join(BENCHMARK_PLANS)}")
     own = file_plan(algorithm) if plan != "naive" else None
@@ -157,7 +155,7 @@ def file_plan(algorithm: Algorithm) -> SchemePlan | None:
     """The algorithm file's own plan (``algorithm.plan``) as it is, the operands' scales
     folded into the output side; None when the algorithm has none, when the plan does not
     compute the scheme's three maps exactly, or when it uses a zero operand."""
-    source = getattr(algorithm, "plan", None)
+    source = algorithm.plan
     if source is None:
         return None
     n, m, p = algorithm.shape
