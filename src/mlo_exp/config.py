@@ -135,6 +135,9 @@ class FlipGraphAgentConfig(AgentConfig):
     start_from: str | None = None  # algorithm file or library name (None: school method)
     threads: int | None = 1  # Python threads running walk chunks (None: all cores)
     symmetry: str = "none"  # "c3": C3-invariant schemes of <n,n,n> over Z2 (flipgraph_c3)
+    # c3 without start_from: "pairs" (diagonal pairs make ceil(n/2) fixed terms, as
+    # Moosbauer-Poole) or "school" (the school method: n fixed terms); see flipgraph_c3
+    c3_start: str = "pairs"
     pool_dir: str | None = None  # folder shared by the jobs of one search (None: no pool)
     pool_every: int = 5  # episodes between publishing to / reading from the pool
     library_name: ClassVar[str] = (r"strassen|school-\d+x\d+x\d+|alphatensor-\d+x\d+x\d+(-z2)?"
@@ -148,6 +151,8 @@ class FlipGraphAgentConfig(AgentConfig):
         _positive("agent", "coefficient_bound", self.coefficient_bound, allow_none=True)
         _positive("agent", "threads", self.threads, allow_none=True)
         _check(self.symmetry in ("none", "c3"), "agent.symmetry", self.symmetry, "none or c3")
+        _check(self.c3_start in ("pairs", "school"), "agent.c3_start", self.c3_start,
+               "pairs or school")
         _positive("agent", "pool_every", self.pool_every)
         if self.start_from is not None:  # a library name is resolved by the run
             _check(Path(self.start_from).expanduser().is_file()

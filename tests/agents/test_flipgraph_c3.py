@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mlo_exp.agents.flipgraph import FlipGraphAgent
-from mlo_exp.agents.flipgraph_c3 import C3Walks, orbits
+from mlo_exp.agents.flipgraph_c3 import C3Walks, diagonal_pairs_start, orbits
 from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.algorithms.operations import cyclic
 from mlo_exp.algorithms.tensor import verify
@@ -32,11 +32,12 @@ def assert_invariant(factors, n):
     assert _terms((image.u, image.v, image.w)) == _terms(factors)
 
 
-def test_walks_stay_exact_and_invariant():
+@pytest.mark.parametrize(("c3_start", "start_rank"), [("school", 27), ("pairs", 32)])
+def test_walks_stay_exact_and_invariant(c3_start, start_rank):
     agent = make_agent(3, walks=4, flips_per_episode=3000, plateau_flips=300, plus_slack=6,
-                       seed=2)
+                       seed=2, c3_start=c3_start)
     assert isinstance(agent, C3Walks) and isinstance(agent, FlipGraphAgent)
-    assert type(agent).__name__ == "C3FlipGraphAgent" and agent.start_rank == 27
+    assert type(agent).__name__ == "C3FlipGraphAgent" and agent.start_rank == start_rank
     counts = {"reductions": 0, "plus_transitions": 0}
     for _ in range(8):
         result = agent.run_episode()
@@ -49,6 +50,24 @@ def test_walks_stay_exact_and_invariant():
             assert agent.current_factors(walk)[0].shape[1] == agent.rank[walk]
     assert result.rank_used < 27 and verify(*result.factors, (3, 3, 3), "Z2").ok
     assert counts["reductions"] > 0 and counts["plus_transitions"] > 0
+
+
+@pytest.mark.parametrize(("n", "orbit_count", "fixed_count"),
+                         [(2, 4, 1), (4, 24, 2), (5, 44, 3), (6, 76, 3)])
+def test_the_diagonal_pairs_start(n, orbit_count, fixed_count):
+    # One fixed term (D_P, D_P, D_P) per part {0,1}, {2,3}, ...: the ranks 3 x orbits + 2 for
+    # <4,4,4> (47 = 3 x 15 + 2) and + 3 for <5,5,5> (93 = 3 x 30 + 3) become reachable.
+    factors = diagonal_pairs_start(n)
+    assert verify(*factors, (n, n, n), "Z2").ok
+    assert_invariant(factors, n)
+    reps, fixed = orbits(*factors, n)
+    assert (len(reps), len(fixed)) == (orbit_count, fixed_count)
+    diagonal = [i * n + i for i in range(n)]
+    for a in fixed:  # each a diagonal D_P with one or two ones
+        bits = [b for b in range(n * n) if a >> b & 1]
+        assert set(bits) <= set(diagonal) and len(bits) in (1, 2)
+    agent = make_agent(n, walks=1, flips_per_episode=10)
+    assert agent.start_rank == 3 * orbit_count + fixed_count
 
 
 def test_orbits_of_the_school_method_and_a_refusal():
@@ -85,6 +104,8 @@ def test_refusals(compose_config):
         == "c3"
     with pytest.raises(ConfigError, match="agent.symmetry"):
         validate(compose_config(["agent=flipgraph", "agent.symmetry=c4"]))
+    with pytest.raises(ConfigError, match="agent.c3_start.*pairs or school"):
+        validate(compose_config(["agent=flipgraph", "agent.c3_start=diagonal"]))
 
 
 def test_symmetric_jobs_share_through_the_pool(tmp_path):

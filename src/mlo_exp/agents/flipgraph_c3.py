@@ -29,6 +29,16 @@ invariant (``(i, j, k) -> (j, k, i)``; the ``n`` terms ``i = j = k`` are fixed).
   2 (rank -1).
 * plus transition: between two orbits, with both images (rank +3).
 
+**Start** (without ``start_from``; ``agent.c3_start``). ``"school"``: the school method, ``n``
+fixed terms ``(E_ii, E_ii, E_ii)``. ``"pairs"`` (the default; the start of Moosbauer and
+Poole, "Flip graphs with symmetry", 2025): the diagonal indices are grouped into parts
+``{0,1}, {2,3}, ...`` and each part ``P`` gives one fixed term ``(D_P, D_P, D_P)``,
+``D_P = sum_{i in P} E_ii``; its expansion holds the ``n`` diagonal school terms plus the
+cross terms ``(E_ii, E_jj, E_kk)`` (``i, j, k`` in ``P``, not all equal), which are added as
+orbits (modulo 2, adding a term twice removes it). Rank ``3 x orbits + ceil(n/2)``: record
+ranks such as ``<4,4,4>`` 47 = 3 x 15 + 2 and ``<5,5,5>`` 93 = 3 x 30 + 3 need that many
+fixed terms, which the school start (rank ``3 x orbits + n``) cannot reach by flips.
+
 Fixed terms are not flipped (a flip of a fixed term with an orbit term has no symmetric
 counterpart of three disjoint pairs); they change only when an orbit becomes fixed.
 """
@@ -64,14 +74,27 @@ def _rand(rng, w, n):
     return np.int64((high * np.uint64(n)) >> np.uint64(32))
 
 
+def _transpose_table() -> np.ndarray:
+    """``T[n, c, byte]``: the bits of ``byte`` at bits ``8c .. 8c+7`` of a packed ``n x n``
+    matrix, transposed (a transpose is ``ceil(n^2/8)`` lookups instead of ``n^2`` tests)."""
+    table = np.zeros((9, 8, 256), dtype=np.uint64)
+    for n in range(1, 9):
+        for chunk in range(8):
+            for byte in range(256):
+                bits = [chunk * 8 + b for b in range(8) if byte >> b & 1 and chunk * 8 + b < n * n]
+                table[n, chunk, byte] = sum(1 << (i % n * n + i // n) for i in bits)
+    return table
+
+
+_TRANSPOSE = _transpose_table()
+
+
 @njit(cache=True, _nrt=False)
 def transpose_bits(x, n):
-    """The packed ``n x n`` matrix ``x`` (bit ``i*n + j``) transposed."""
+    """The packed ``n x n`` matrix ``x`` (bit ``i*n + j``) transposed (``n <= 8``)."""
     y = _ZERO
-    for i in range(n):
-        for j in range(n):
-            if (x >> np.uint64(i * n + j)) & _ONE:
-                y |= _ONE << np.uint64(j * n + i)
+    for chunk in range((n * n + 7) // 8):
+        y |= _TRANSPOSE[n, chunk, (x >> np.uint64(8 * chunk)) & np.uint64(255)]
     return y
 
 
@@ -156,9 +179,10 @@ def _settle(R, X, FX, q, s, w, o, other, n):
         merged = False
         for f in range(s[w]):
             d = FX[w, f]
+            if a != d and b != d:
+                continue  # two equal factors need one of the first two
             dt = transpose_bits(d, n)
-            equal = (a == d) + (b == d) + (c == dt)
-            if equal < 2:
+            if (a == d) + (b == d) + (c == dt) < 2:
                 continue
             if a != d:
                 R[w, 0, o] ^= d
@@ -174,18 +198,16 @@ def _settle(R, X, FX, q, s, w, o, other, n):
         if merged:
             continue
         for t in range(3 * q[w]):
+            equal0 = X[w, 0, t] == a
+            equal1 = X[w, 1, t] == b
+            if not (equal0 or equal1):
+                continue  # two equal factors need one of the first two
+            equal2 = X[w, 2, t] == c
+            if equal0 + equal1 + equal2 < 2 or t // 3 == o:
+                continue
             o3 = t // 3
-            if o3 == o:
-                continue
-            equal = 0
-            diff = -1
-            for mode in range(3):
-                if X[w, mode, t] == R[w, mode, o]:
-                    equal += 1
-                else:
-                    diff = mode
-            if equal < 2:
-                continue
+            diff = -1 if equal0 and equal1 and equal2 else (0 if not equal0 else
+                                                             (1 if not equal1 else 2))
             if diff < 0:  # equal terms: both orbits cancel
                 keep = o
                 last = _drop_orbit(R, X, q, w, o3, n)
@@ -327,6 +349,28 @@ def walk_c3(R, X, FX, q, s, rng, stall, best_R, best_FX, best_q, best_s, rank, b
         counts[w, 2] = pluses
 
 
+# --- the starting scheme ------------------------------------------------------------------------
+def diagonal_pairs_start(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``"pairs"`` start (module docstring): a C3-invariant 0/1 decomposition of
+    ``<n,n,n>`` modulo 2 with one fixed term per diagonal part ``{0,1}, {2,3}, ...``; factors
+    in the layout of :func:`mlo_exp.agents.flipgraph._school` (``u = E_ij``, ``v = E_jk``,
+    ``w = E_ik`` for the term ``a_ij b_jk -> c_ik``)."""
+    parts = [list(range(start, min(start + 2, n))) for start in range(0, n, 2)]
+    terms = [(i * n + j, j * n + k, i * n + k) for i in range(n) for j in range(n)
+             for k in range(n) if not i == j == k]  # school terms, diagonal ones dropped
+    for part in parts:
+        terms += [(i * n + i, j * n + j, k * n + k) for i in part for j in part for k in part
+                  if not i == j == k]
+    rank = len(terms) + len(parts)
+    u, v, w = (np.zeros((n * n, rank), dtype=np.int64) for _ in range(3))
+    for r, (a, b, c) in enumerate(terms):
+        u[a, r] = v[b, r] = w[c, r] = 1
+    for r, part in enumerate(parts, start=len(terms)):
+        for i in part:
+            u[i * n + i, r] = v[i * n + i, r] = w[i * n + i, r] = 1
+    return u, v, w
+
+
 # --- orbits of a given scheme ------------------------------------------------------------------
 def _sigma(term: tuple[int, int, int], n: int) -> tuple[int, int, int]:
     a, b, c = (np.uint64(x) for x in term)
@@ -378,6 +422,8 @@ class C3Walks:
             raise ValueError(f"agent.symmetry=c3: <{n},{n},{n}> factors do not fit 64 bits")
         self.n = n
         compile_once("c3", _warm_up)
+        if self.settings.start_from is None and self.settings.c3_start == "pairs":
+            u, v, w = diagonal_pairs_start(n)
         reps, fixed = orbits(u, v, w, n)
         self.start_rank = 3 * len(reps) + len(fixed)
         slack = max(self.plus_slack, 0) // 3 + 1
