@@ -17,7 +17,8 @@ result. ``quick`` shrinks budgets and seed counts.
 ``FLIPGRAPH_SET=targets`` runs sections (0) and (4) only and writes ``flipgraph_targets.md``
 and ``.json`` (the other tables stay as they are): ``FLIPGRAPH_TARGET_SEEDS`` (default
 ``0,1,2``), ``FLIPGRAPH_BUDGET_S`` (default 1800); jobs run seed by seed, two at a time, so
-with fewer seeds every target still gets its seed 0.
+with fewer seeds every target still gets its seed 0. ``FLIPGRAPH_TARGETS=5x5x5-c3,...``
+(``shape-symmetry``) runs only those targets and writes ``flipgraph_targets_<those>.md``.
 """
 
 from __future__ import annotations
@@ -131,7 +132,9 @@ def main(out_dir: Path, quick: bool) -> None:
         print(rows["kernel"][-1], flush=True)
     if os.environ.get("FLIPGRAPH_SET", "all") == "targets":
         rows["targets"] = run_targets(quick)
-        _write(out_dir, "flipgraph_targets", quick, rows, _targets_markdown)
+        chosen = os.environ.get("FLIPGRAPH_TARGETS")  # e.g. 5x5x5-c3: its own file
+        name = "flipgraph_targets" + (f"_{chosen.replace(',', '_')}" if chosen else "")
+        _write(out_dir, name, quick, rows, _targets_markdown)
         return
     for seed in range(3 if quick else 10):
         rows["seeds_333"].append(search((3, 3, 3), "Z2", 23, 5 if quick else 30, seed, **small))
@@ -165,8 +168,11 @@ def run_targets(quick: bool) -> list[dict]:
     each), seed by seed; every Z2 result lifted."""
     budget = 10 if quick else float(os.environ.get("FLIPGRAPH_BUDGET_S", 1800))
     seeds = [int(x) for x in os.environ.get("FLIPGRAPH_TARGET_SEEDS", "0,1,2").split(",")]
+    chosen = os.environ.get("FLIPGRAPH_TARGETS")
+    targets = [t for t in TARGETS if chosen is None
+               or f"{'x'.join(map(str, t[0]))}-{t[1]}" in chosen.split(",")]
     jobs = [(shape, aim, seed, settings) for seed in (seeds[:1] if quick else seeds)
-            for shape, _symmetry, aim, settings in TARGETS]
+            for shape, _symmetry, aim, settings in targets]
     rows = []
     with ProcessPoolExecutor(min(2, os.cpu_count() or 1), mp_context=get_context("fork")) as pool:
         futures = [pool.submit(search, shape, "Z2", aim, budget, seed, lift=True, **settings)
