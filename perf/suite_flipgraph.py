@@ -237,20 +237,19 @@ def _targets_markdown(meta: dict, rows: dict[str, list[dict]]) -> str:
 
 
 def _markdown(meta: dict, rows: dict[str, list[dict]]) -> str:
-    seconds = _seconds
     seeds = rows["seeds_333"]
     times = [r["seconds_to_target"] for r in seeds if r["seconds_to_target"] is not None]
     lines = [_targets_markdown(meta, rows).rstrip("\n")]
     lines += [
         "", "## <3,3,3> over Z2: school method (27) to 23", "",
         f"{len(times)} of {len(seeds)} seeds reached 23; median "
-        f"{seconds(statistics.median(times)) if times else '-'} s, max "
-        f"{seconds(max(times)) if times else '-'} s (budget {seeds[0]['budget_s']} s per seed). "
+        f"{_seconds(statistics.median(times)) if times else '-'} s, max "
+        f"{_seconds(max(times)) if times else '-'} s (budget {seeds[0]['budget_s']} s per seed). "
         "The published C++ code: 0.1 to 1.7 s on one core.", "",
         "| seed | best rank | seconds to 23 | flips/s (wall) | flips/CPU-s | attempts/CPU-s |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
-    lines += [f"| {r['seed']} | {r['best_rank']} | {seconds(r['seconds_to_target'])} | "
+    lines += [f"| {r['seed']} | {r['best_rank']} | {_seconds(r['seconds_to_target'])} | "
               f"{r['flips_per_s']:,} | {r['flips_per_cpu_s']:,} | {r['attempts_per_cpu_s']:,} |"
               for r in seeds]
     lines += ["", "## Best known rank per shape", "",
@@ -264,8 +263,8 @@ def _markdown(meta: dict, rows: dict[str, list[dict]]) -> str:
         hit = [r["seconds_to_target"] for r in group if r["seconds_to_target"] is not None]
         lines.append(
             f"| {shape} | {ring} | {group[0]['target']} | {len(hit)} of {len(group)} | "
-            f"{seconds(statistics.median(hit)) if hit else '-'} | "
-            f"{seconds(max(hit)) if hit else '-'} | {min(r['best_rank'] for r in group)} | "
+            f"{_seconds(statistics.median(hit)) if hit else '-'} | "
+            f"{_seconds(max(hit)) if hit else '-'} | {min(r['best_rank'] for r in group)} | "
             f"{group[0]['budget_s']} | "
             f"{round(statistics.mean(r['flips_per_cpu_s'] for r in group)):,} | "
             f"{round(statistics.mean(r['attempts_per_cpu_s'] for r in group)):,} |")
@@ -276,7 +275,7 @@ def _markdown(meta: dict, rows: dict[str, list[dict]]) -> str:
               "flips/s (wall) | flips/CPU-s | attempts/CPU-s |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['ring']} | {r['seed']} | {r['target']} | {r['best_rank']} | "
-              f"{seconds(r['seconds_to_target'])} | {r['budget_s']} | {r['flips']:,} | "
+              f"{_seconds(r['seconds_to_target'])} | {r['budget_s']} | {r['flips']:,} | "
               f"{r['flips_per_s']:,} | {r['flips_per_cpu_s']:,} | {r['attempts_per_cpu_s']:,} |"
               for r in rows["444"]]
     lines += ["", "flips/s (wall) counts successful flips per second of kernel wall time on one "

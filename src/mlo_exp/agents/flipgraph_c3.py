@@ -413,6 +413,14 @@ class C3Walks:
     _STATE = ("R", "FX", "q", "s", "rank", "stall", "best_R", "best_FX", "best_q", "best_s",
               "best_rank", "idle", "rng")
 
+    def _start(self, start_from: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``agent.c3_start=pairs`` without ``start_from``: the diagonal-pairs scheme; else
+        the agent's own start (the school method or the file)."""
+        n, m, p = self.game.shape
+        if start_from is None and self.settings.c3_start == "pairs" and n == m == p:
+            return diagonal_pairs_start(n)
+        return super()._start(start_from)
+
     def _setup(self, game: TensorGame, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> None:
         n, m, p = game.shape
         if not (n == m == p) or not self.z2:
@@ -422,8 +430,6 @@ class C3Walks:
             raise ValueError(f"agent.symmetry=c3: <{n},{n},{n}> factors do not fit 64 bits")
         self.n = n
         compile_once("c3", _warm_up)
-        if self.settings.start_from is None and self.settings.c3_start == "pairs":
-            u, v, w = diagonal_pairs_start(n)
         reps, fixed = orbits(u, v, w, n)
         self.start_rank = 3 * len(reps) + len(fixed)
         slack = max(self.plus_slack, 0) // 3 + 1
