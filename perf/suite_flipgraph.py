@@ -9,16 +9,16 @@ Sections: (0) kernel speed: flip attempts and flips per CPU-second on <3,3,3>, <
 (1) <3,3,3> over Z2, 10 seeds, target 23; (2) every shape with n,m,p <= 3 plus
 <2,2,4>, <2,3,4>, <2,4,4>, over Z2 and Z ({-1,0,1}), target the best known rank; (3) <4,4,4>
 over Z2 (aim 47) and over Z (aim 49), 3 seeds each, best rank within the budget; (4) the
-targets of issue 15, 30-minute runs (``quick``: 10 s each, a smoke test of the entries):
-<4,4,4> Z2 aim 47, <5,5,5> Z2 with ``symmetry=c3`` aim 93, <4,5,5> Z2 aim 76, and the
-lifting (:func:`mlo_exp.algorithms.lifting.lift_z2`, sign solve then Hensel) of every Z2
-result. ``quick`` shrinks budgets and seed counts.
+frontier targets of issue 26 (``TARGETS``), 30-minute runs (``quick``: 10 s each, a smoke test
+of the entries), over Z2 (with the lifting, :func:`mlo_exp.algorithms.lifting.lift_z2`, sign
+solve then Hensel, of every result) and over Z with coefficients -1, 0, 1 (the ternary
+kernel). ``quick`` shrinks budgets and seed counts.
 
 ``FLIPGRAPH_SET=targets`` runs sections (0) and (4) only and writes ``flipgraph_targets.md``
 and ``.json`` (the other tables stay as they are): ``FLIPGRAPH_TARGET_SEEDS`` (default
 ``0,1,2``), ``FLIPGRAPH_BUDGET_S`` (default 1800); jobs run seed by seed, two at a time, so
-with fewer seeds every target still gets its seed 0. ``FLIPGRAPH_TARGETS=5x5x5-c3,...``
-(``shape-symmetry``) runs only those targets and writes ``flipgraph_targets_<those>.md``.
+with fewer seeds every target still gets its seed 0. ``FLIPGRAPH_TARGETS=5x5x5-Z2-c3,...``
+(``shape-ring-symmetry``) runs only those targets and writes ``flipgraph_targets_<those>.md``.
 """
 
 from __future__ import annotations
@@ -44,24 +44,26 @@ from mlo_exp.env import TensorGame
 SHAPES = [(2, 2, 2), (2, 2, 3), (2, 3, 3), (3, 3, 3), (2, 2, 4), (2, 3, 4), (2, 4, 4)]
 
 
-# The previous kernel (a term and a mode drawn, partners found by a scan; int8 factors) on
-# the development machine, one thread, 15 s each, 2026-12-01 (before the packed Z2 kernel).
-BEFORE = {"3x3x3": (9_973_679, 1_546_373), "4x4x4": (5_314_669, 1_530_730),
-          "5x5x5": (2_786_941, 1_000_160)}  # (attempts/CPU-s, flips/CPU-s)
-# The C3 kernel of commit 06c99d0 (bit-by-bit transposes, a three-mode compare per term in
-# the reduction scan), from the diagonal-pairs start, seed 0, 15 s, this machine, 2026-12-01.
-BEFORE_C3 = {"5x5x5": (3_192_773, 831_093)}
+# The kernels of commit fc8a995 (before issue 26: no bounded paths, no adaptive plus limit,
+# no population), one thread, 15 s each, from perf/flipgraph_targets.md (2026-12-05):
+# (attempts/CPU-s, flips/CPU-s).
+BEFORE = {"3x3x3": (5_831_866, 5_831_864), "4x4x4": (5_320_634, 5_289_297),
+          "5x5x5": (5_095_585, 5_095_585)}
+BEFORE_C3 = {"5x5x5": (6_213_988, 1_543_050)}
 
-# Issue 15's targets: (shape, symmetry, aim, settings); the aim stops a search early.
+# Issue 26's targets: (shape, ring, symmetry, aim, settings); the aim stops a search early.
 C3_SETTINGS = {"walks": 8, "flips_per_episode": 20_000, "plateau_flips": 50_000,
-               "plus_slack": 6, "symmetry": "c3"}
+               "plus_slack": 6, "max_plus_slack": 9, "symmetry": "c3"}
 PLAIN_SETTINGS = {"walks": 16, "flips_per_episode": 100_000, "plateau_flips": 20_000,
                   "plus_slack": 3}
-TARGETS = [((5, 5, 5), "c3", 93, C3_SETTINGS),
-           ((4, 4, 4), "c3", 47, C3_SETTINGS),
-           ((4, 5, 5), "none", 73, PLAIN_SETTINGS),  # the issue: at most 76, aim 73
-           ((4, 4, 5), "none", 60, PLAIN_SETTINGS),
-           ((5, 5, 5), "none", 93, PLAIN_SETTINGS)]  # the comparison for symmetry=c3
+TARGETS = [((4, 4, 4), "Z2", "none", 47, PLAIN_SETTINGS),
+           ((4, 4, 5), "Z2", "none", 60, PLAIN_SETTINGS),
+           ((4, 5, 5), "Z2", "none", 73, PLAIN_SETTINGS),  # the issue: <= 76, aim 73
+           ((5, 5, 5), "Z2", "c3", 93, C3_SETTINGS),
+           ((4, 4, 4), "Z2", "c3", 47, C3_SETTINGS),
+           ((3, 4, 5), "Z", "none", 47, PLAIN_SETTINGS),  # ternary: coefficients -1, 0, 1
+           ((3, 5, 5), "Z", "none", 58, PLAIN_SETTINGS),
+           ((4, 5, 6), "Z", "none", 90, PLAIN_SETTINGS)]
 
 
 def search(shape, ring, target, seconds, seed, lift=False, **settings) -> dict:
@@ -71,7 +73,7 @@ def search(shape, ring, target, seconds, seed, lift=False, **settings) -> dict:
     agent = FlipGraphAgent(TensorGame(shape, coefficients, ring=ring), seed=seed, threads=1,
                            **settings)
     started = time.perf_counter()
-    flips, episodes, kernel_s, cpu_s, reached, best = 0, 0, 0.0, 0.0, None, None
+    flips, useless, episodes, kernel_s, cpu_s, reached, best = 0, 0, 0, 0.0, 0.0, None, None
     while time.perf_counter() - started < seconds:
         episodes += 1
         before, cpu_before = time.perf_counter(), time.thread_time()
@@ -79,6 +81,7 @@ def search(shape, ring, target, seconds, seed, lift=False, **settings) -> dict:
         kernel_s += time.perf_counter() - before
         cpu_s += time.thread_time() - cpu_before
         flips += result.moves
+        useless += result.metrics["useless_attempts"]
         if best is None or result.rank_used < best[0]:
             best = (result.rank_used, result.factors)
         if result.rank_used <= target:
@@ -103,9 +106,11 @@ def search(shape, ring, target, seconds, seed, lift=False, **settings) -> dict:
             "budget_s": seconds, "flips": flips,
             "flips_per_s": round(flips / max(kernel_s, 1e-9)),
             "flips_per_cpu_s": round(flips / max(cpu_s, 1e-9)),
-            # every walk attempts flips_per_episode flips an episode; most find no partner
-            "attempts_per_cpu_s": round(episodes * agent.walks * agent.flips_per_episode
-                                        / max(cpu_s, 1e-9))}
+            # every walk attempts flips_per_episode flips an episode
+            "attempts_per_cpu_s": round(episodes * agent.settings.walks
+                                        * agent.settings.flips_per_episode / max(cpu_s, 1e-9)),
+            "useless_share": round(useless / max(episodes * agent.settings.walks
+                                                 * agent.settings.flips_per_episode, 1), 4)}
 
 
 def kernel_speed(shape, seconds, **settings) -> dict:
@@ -132,7 +137,7 @@ def main(out_dir: Path, quick: bool) -> None:
         print(rows["kernel"][-1], flush=True)
     if os.environ.get("FLIPGRAPH_SET", "all") == "targets":
         rows["targets"] = run_targets(quick)
-        chosen = os.environ.get("FLIPGRAPH_TARGETS")  # e.g. 5x5x5-c3: its own file
+        chosen = os.environ.get("FLIPGRAPH_TARGETS")  # e.g. 5x5x5-Z2-c3: its own file
         name = "flipgraph_targets" + (f"_{chosen.replace(',', '_')}" if chosen else "")
         _write(out_dir, name, quick, rows, _targets_markdown)
         return
@@ -164,19 +169,20 @@ def main(out_dir: Path, quick: bool) -> None:
 
 
 def run_targets(quick: bool) -> list[dict]:
-    """Issue 15's targets: 30-minute runs (``FLIPGRAPH_BUDGET_S``), two at a time (one core
+    """Issue 26's targets: 30-minute runs (``FLIPGRAPH_BUDGET_S``), two at a time (one core
     each), seed by seed; every Z2 result lifted."""
     budget = 10 if quick else float(os.environ.get("FLIPGRAPH_BUDGET_S", 1800))
     seeds = [int(x) for x in os.environ.get("FLIPGRAPH_TARGET_SEEDS", "0,1,2").split(",")]
     chosen = os.environ.get("FLIPGRAPH_TARGETS")
     targets = [t for t in TARGETS if chosen is None
-               or f"{'x'.join(map(str, t[0]))}-{t[1]}" in chosen.split(",")]
-    jobs = [(shape, aim, seed, settings) for seed in (seeds[:1] if quick else seeds)
-            for shape, _symmetry, aim, settings in targets]
+               or f"{'x'.join(map(str, t[0]))}-{t[1]}-{t[2]}" in chosen.split(",")]
+    jobs = [(shape, ring, aim, seed, settings) for seed in (seeds[:1] if quick else seeds)
+            for shape, ring, _symmetry, aim, settings in targets]
     rows = []
     with ProcessPoolExecutor(min(2, os.cpu_count() or 1), mp_context=get_context("fork")) as pool:
-        futures = [pool.submit(search, shape, "Z2", aim, budget, seed, lift=True, **settings)
-                   for shape, aim, seed, settings in jobs]
+        futures = [pool.submit(search, shape, ring, aim, budget, seed, lift=ring == "Z2",
+                               **settings)
+                   for shape, ring, aim, seed, settings in jobs]
         for future in futures:
             rows.append(future.result())
             print(rows[-1], flush=True)
@@ -199,7 +205,7 @@ def _seconds(value) -> str:
 
 
 def _targets_markdown(meta: dict, rows: dict[str, list[dict]]) -> str:
-    """The header, the kernel speed and the issue-15 targets."""
+    """The header, the kernel speed and the issue-26 targets."""
     def number(value):
         return "-" if value is None else f"{value:,}"
 
@@ -210,29 +216,30 @@ def _targets_markdown(meta: dict, rows: dict[str, list[dict]]) -> str:
         "times longer, never shorter). Every rank below is exactly verified.", "",
         f"## Kernel speed over Z2 (one thread, {5 if meta['quick'] else 15} s; from the "
         "school method, c3: from the diagonal-pairs start)", "",
-        "Before, no symmetry: the previous kernel (a term and a mode drawn, partners by a "
-        "scan) on the development machine. Now: packed words, a hash index and the list of "
-        "flippable values (every attempt is a flip while the list is not empty). Before, c3: "
-        "the C3 kernel of commit 06c99d0 (bit-by-bit transposes), this machine. Now: "
-        "transposes by table lookup and a cheaper reduction scan.", "",
-        "| shape | symmetry | attempts/CPU-s | flips/CPU-s | before: attempts/CPU-s | "
-        "before: flips/CPU-s | best rank in budget |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "Before: the kernels of commit fc8a995 (15 s each, from the committed table of "
+        "2026-12-05). Now: the same moves with bounded paths, the adaptive plus limit and "
+        "the population (issue 26); useless: the share of attempts that changed nothing.", "",
+        "| shape | symmetry | attempts/CPU-s | flips/CPU-s | useless | "
+        "before: attempts/CPU-s | before: flips/CPU-s | best rank in budget |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [f"| {r['shape']} | {r['symmetry']} | {r['attempts_per_cpu_s']:,} | "
-              f"{r['flips_per_cpu_s']:,} | {number(r['before_attempts_per_cpu_s'])} | "
+              f"{r['flips_per_cpu_s']:,} | {r['useless_share']:.1%} | "
+              f"{number(r['before_attempts_per_cpu_s'])} | "
               f"{number(r['before_flips_per_cpu_s'])} | {r['best_rank']} |"
               for r in rows["kernel"]]
     lines += [
-        "", "## Issue 15 targets (Z2; lifts to Z of every result)", "",
-        "Z2, one core per search (two at a time), 30 minutes unless the aim is reached first; "
+        "", "## Issue 26 targets (Z2 with the lift to Z of every result; Z: ternary)", "",
+        "One core per search (two at a time), 30 minutes unless the aim is reached first; "
         "`<4,5,5>`: the issue's target is at most 76, its aim 73. The lift: "
         "`lift_z2(method=\"auto\")` (sign solve, then Hensel modulo 2^k).", "",
-        "| shape | symmetry | seed | aim | best rank | seconds to aim | budget s | flips/CPU-s | "
-        "integer lift |", "|---|---|---:|---:|---:|---:|---:|---:|---|"]
-    lines += [f"| {r['shape']} | {r['symmetry']} | {r['seed']} | {r['target']} | "
+        "| shape | ring | symmetry | seed | aim | best rank | seconds to aim | budget s | "
+        "flips/CPU-s | useless | integer lift |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines += [f"| {r['shape']} | {r['ring']} | {r['symmetry']} | {r['seed']} | {r['target']} | "
               f"{r['best_rank']} | {_seconds(r['seconds_to_target'])} | {r['budget_s']:g} | "
-              f"{r['flips_per_cpu_s']:,} | {r['lift']} |" for r in rows["targets"]]
+              f"{r['flips_per_cpu_s']:,} | {r['useless_share']:.1%} | {r['lift'] or '-'} |"
+              for r in rows["targets"]]
     return "\n".join(lines) + "\n"
 
 

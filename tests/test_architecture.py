@@ -26,6 +26,7 @@ RULES: dict[str, set[str]] = {
     "mlo_exp.algorithms": GROUND | {"mlo_exp.algorithms"},
     "mlo_exp.env": GROUND | {"mlo_exp.algorithms.tensor"},
     "mlo_exp.agents": GROUND | ALGEBRA | {"mlo_exp.env", "mlo_exp.agents"},
+    "mlo_exp.agents.flipgraph": GROUND | ALGEBRA | {"mlo_exp.env", "mlo_exp.agents"},
     "mlo_exp.loggers": GROUND | {"mlo_exp.algorithms.algorithm", "mlo_exp.loggers"},
     "mlo_exp.benchmark": GROUND | {"mlo_exp.algorithms", "mlo_exp.benchmark"},
     "mlo_exp.run": GROUND | {"mlo_exp.algorithms", "mlo_exp.env", "mlo_exp.agents",

@@ -123,14 +123,18 @@ class GreedyAgentConfig(AgentConfig):
 
 @dataclass
 class FlipGraphAgentConfig(AgentConfig):
-    """Flip-graph random walks (``mlo_exp.agents.flipgraph``); ``batch_size`` is unused."""
+    """Flip-graph random walks (``mlo_exp.agents.flipgraph``, whose docstring says what each
+    setting does); ``batch_size`` is unused."""
 
     batch_size: int = 1
     walks: int = 32
     flips_per_episode: int = 200_000  # flip attempts per walk per episode
     plateau_flips: int = 20_000  # flips without a reduction before a plus transition
-    plus_slack: int = 3  # plus transitions keep a walk's rank <= its best rank + this
-    restart_after: int = 20  # episodes without improving before a lagging walk restarts
+    plus_slack: int = 3  # plus transitions keep a walk's rank <= its best rank + this...
+    max_plus_slack: int = 6  # ...a limit raised by one per fruitless path, up to this
+    path_flips: int = 5_000_000  # attempts without a new best before a walk goes back to it
+    population: int = 64  # distinct schemes kept per rank at the frontier (restart sources)
+    restart_after: int = 20  # episodes without improving before a walk restarts
     coefficient_bound: int | None = None  # over Z: |coefficient| <= this (None: from env)
     start_from: str | None = None  # algorithm file or library name (None: school method)
     threads: int | None = 1  # Python threads running walk chunks (None: all cores)
@@ -148,6 +152,11 @@ class FlipGraphAgentConfig(AgentConfig):
         for name in ("walks", "flips_per_episode", "plateau_flips", "restart_after"):
             _positive("agent", name, getattr(self, name))
         _check(self.plus_slack >= 0, "agent.plus_slack", self.plus_slack, "an integer >= 0")
+        _check(self.max_plus_slack >= self.plus_slack, "agent.max_plus_slack",
+               self.max_plus_slack, f"an integer >= agent.plus_slack ({self.plus_slack})")
+        _check(self.path_flips >= 0, "agent.path_flips", self.path_flips,
+               "an integer >= 0 (0: paths are not bounded)")
+        _positive("agent", "population", self.population)
         _positive("agent", "coefficient_bound", self.coefficient_bound, allow_none=True)
         _positive("agent", "threads", self.threads, allow_none=True)
         _check(self.symmetry in ("none", "c3"), "agent.symmetry", self.symmetry, "none or c3")

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlo_exp.agents import flipgraph
 from mlo_exp.agents.flipgraph import FlipGraphAgent
 from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.algorithms.library import strassen
@@ -31,7 +30,7 @@ def test_every_walk_stays_an_exact_decomposition_after_many_flips(ring):
     for _ in range(3):
         result = agent.run_episode()
         assert result.moves > 1000
-        for walk in range(agent.walks):
+        for walk in range(agent.settings.walks):
             for factors in (agent.current_factors(walk), agent.best_factors(walk)):
                 assert verify(*factors, (2, 3, 3), ring).ok
                 if ring == "Z":
@@ -43,7 +42,7 @@ def test_every_walk_stays_an_exact_decomposition_after_many_flips(ring):
 def test_reductions_lower_the_rank_below_the_school_method():
     agent = make_agent((2, 2, 3), "Z2", walks=4, flips_per_episode=3000, seed=1)
     result = agent.run_episode()
-    assert agent.start_rank == 12
+    assert agent.walks.start_rank == 12
     assert result.rank_used < 12
     assert result.metrics["reductions"] >= 12 - result.rank_used
 
@@ -73,15 +72,14 @@ def test_state_dict_resumes_exactly():
     agent = make_agent((2, 2, 3), "Z", walks=3, flips_per_episode=2000, seed=5)
     agent.run_episode()
     state = agent.state_dict()
-    assert all(isinstance(v, (np.ndarray, int)) or k.startswith("generator")
-               for k, v in state.items())
+    assert all(isinstance(v, np.ndarray) for v in state["walks"].values())
     first = agent.run_episode()
     clone = make_agent((2, 2, 3), "Z", walks=3, flips_per_episode=2000, seed=99)
     clone.load_state_dict(state)
     second = clone.run_episode()
     assert first.rank_used == second.rank_used and first.moves == second.moves
     assert all(np.array_equal(a, b) for a, b in zip(first.factors, second.factors, strict=True))
-    assert np.array_equal(agent.F, clone.F)
+    assert np.array_equal(agent.walks.F, clone.walks.F)
 
 
 def test_load_state_dict_rejects_a_different_agent():
@@ -93,7 +91,7 @@ def test_load_state_dict_rejects_a_different_agent():
 def test_starts_from_a_given_algorithm_file(tmp_path):
     path = strassen().save(tmp_path / "strassen.json")
     agent = make_agent((2, 2, 2), "Z", walks=2, flips_per_episode=100, start_from=str(path))
-    assert agent.start_rank == 7
+    assert agent.walks.start_rank == 7
     assert agent.run_episode().rank_used == 7
     with pytest.raises(ValueError, match="<2,2,2>"):
         make_agent((2, 2, 3), "Z", walks=2, start_from=str(path))
@@ -104,13 +102,18 @@ def test_starts_from_a_given_algorithm_file(tmp_path):
 
 
 def test_agent_does_not_load_known_algorithms():
-    tree = ast.parse(Path(flipgraph.__file__).read_text())
-    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-                 for a in node.names}
-    assert not imported & {"mlo_exp.algorithms.library", "mlo_exp.algorithms.alphatensor",
-                           "mlo_exp.algorithms.reference"}
-    assert "data" not in Path(flipgraph.__file__).read_text().split("import")[0]
+    import mlo_exp.agents.flipgraph as package
+
+    files = sorted(Path(package.__file__).parent.glob("*.py"))
+    assert len(files) >= 7
+    for path in files:
+        tree = ast.parse(path.read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                     for a in node.names}
+        assert not imported & {"mlo_exp.algorithms.library", "mlo_exp.algorithms.alphatensor",
+                               "mlo_exp.algorithms.reference", "mlo_exp.algorithms.catalogue"}
+        assert "data" not in path.read_text().split("import")[0]
 
 
 def test_config_composes_and_rejects_bad_values(compose_config, tmp_path):
@@ -140,18 +143,18 @@ def test_threads_split_walks_without_changing_the_result():
     two = make_agent((2, 2, 3), "Z2", walks=4, flips_per_episode=3000, seed=7, threads=2)
     for _ in range(2):
         first, second = one.run_episode(), two.run_episode()
-    assert first.moves == second.moves and np.array_equal(one.F, two.F)
+    assert first.moves == second.moves and np.array_equal(one.walks.F, two.walks.F)
 
 
 def _index_matches_factors(agent: FlipGraphAgent, walk: int) -> None:
     """The Z2 kernel's hash index and flippable list describe the walk's factors exactly."""
-    HK, HC, HH, HD, NX, D, nd = agent.index
-    rank = int(agent.rank[walk])
+    HK, HC, HH, HD, NX, D, nd = agent.walks.index
+    rank = int(agent.walks.rank[walk])
     listed = {(int(e) & 3, int(HK[walk, int(e) & 3, int(e) >> 2])) for e in D[walk, :nd[walk]]}
     assert len(listed) == nd[walk]
     expected = set()
     for mode in range(3):
-        values = agent.F[walk, mode, :rank]
+        values = agent.walks.F[walk, mode, :rank]
         assert (values != 0).all()
         unique, counts = np.unique(values, return_counts=True)
         expected |= {(mode, int(v)) for v in unique[counts >= 2]}
@@ -173,15 +176,17 @@ def test_z2_kernel_keeps_its_index_exact():
                        plus_slack=2, seed=1)
     for _ in range(10):
         result = agent.run_episode()
-        assert result.moves == 3 * 2000  # every attempt is a flip: partners come from the list
-        for walk in range(agent.walks):
+        # partners come from the list: an attempt does nothing only when the list is empty
+        assert result.moves + result.metrics["useless_attempts"] == 3 * 2000
+        assert result.metrics["useless_attempts"] <= 60
+        for walk in range(agent.settings.walks):
             assert verify(*agent.current_factors(walk), (3, 3, 3), "Z2").ok
             _index_matches_factors(agent, walk)
     assert result.metrics["plus_transitions"] > 0
 
 
 def test_z2_packing_round_trips_64_bit_factors():
-    from mlo_exp.agents.flipgraph_kernel import pack, unpack
+    from mlo_exp.agents.flipgraph.kernel_z2 import pack, unpack
 
     rng = np.random.default_rng(0)
     factor = rng.integers(0, 2, size=(64, 9))
@@ -231,3 +236,77 @@ def test_jobs_share_their_best_schemes_through_the_pool(tmp_path):
     make_agent((2, 2, 2), "Z2", flips_per_episode=10, **settings).run_episode()
     assert make_agent((3, 3, 3), "Z2", flips_per_episode=10, **settings).run_episode() \
         .rank_used == 23
+
+
+def test_a_dead_end_never_spins(tmp_path):
+    # Strassen modulo 2 has no two terms sharing a factor: no flip is possible. With no plus
+    # slack the previous kernel spun on it (every attempt useless); now the walk goes back to
+    # its best scheme and, as that is isolated, makes a plus transition anyway.
+    path = strassen()
+    agent = make_agent((2, 2, 2), "Z2", walks=2, flips_per_episode=20_000, plus_slack=0,
+                       max_plus_slack=0, start_from=str(path.save(tmp_path / "s.json")))
+    result = agent.run_episode()
+    assert result.metrics["useless_share"] < 0.2, result.metrics
+    assert result.metrics["path_resets"] > 0 and result.metrics["plus_transitions"] > 0
+    assert result.rank_used == 7 and verify(*result.factors, (2, 2, 2), "Z2").ok
+
+
+@pytest.mark.parametrize("ring", ["Z2", "Z"])
+def test_resume_is_exact_with_bounded_paths_restarts_and_the_population(ring):
+    # Short paths and restarts after one idle episode: every mechanism acts between the
+    # checkpoint and the episodes compared.
+    settings = {"walks": 4, "flips_per_episode": 3000, "plateau_flips": 200, "plus_slack": 1,
+                "max_plus_slack": 3, "path_flips": 1500, "restart_after": 1, "population": 4}
+    agent = make_agent((3, 3, 3), ring, seed=2, **settings)
+    for _ in range(3):
+        agent.run_episode()
+    state = agent.state_dict()
+    later = [agent.run_episode() for _ in range(4)]
+    clone = make_agent((3, 3, 3), ring, seed=77, **settings)
+    clone.load_state_dict(state)
+    again = [clone.run_episode() for _ in range(4)]
+    for first, second in zip(later, again, strict=True):
+        assert _same_but_speed(first, second)
+        assert first.rank_used == second.rank_used and first.moves == second.moves
+    assert sum(r.metrics["path_resets"] for r in later) > 0
+    assert sum(r.metrics["restarts"] for r in later) > 0
+    for name, value in agent.walks.state_dict().items():
+        assert np.array_equal(value, clone.walks.state_dict()[name]), name
+
+
+def _same_but_speed(first, second) -> bool:
+    """Equal metrics, but for the two rates per wall-clock second."""
+    timing = {"flips_per_s", "attempts_per_s"}
+    return first.metrics.keys() == second.metrics.keys() and all(
+        first.metrics[k] == second.metrics[k] for k in first.metrics if k not in timing)
+
+
+def test_restarts_spread_over_distinct_schemes():
+    from mlo_exp.agents.flipgraph.population import scheme_key
+
+    agent = make_agent((3, 3, 3), "Z2", walks=8, flips_per_episode=20_000, restart_after=1,
+                       seed=4)
+    for _ in range(6):
+        result = agent.run_episode()
+    population = agent.population
+    frontier = result.rank_used
+    assert population.count(frontier) >= 2
+    keys = [k for k, (rank, _) in population.entries.items() if rank == frontier]
+    assert len(set(keys)) == len(keys)
+    for key in keys:  # every kept scheme is exact and its key is its own digest
+        factors = population.entries[key][1]
+        assert verify(*factors, (3, 3, 3), "Z2").ok and scheme_key(factors, "Z2") == key
+    started = [n for k, n in population.starts.items() if population.entries[k][0] == frontier]
+    assert len(started) >= 2  # restarts were spread over more than one scheme
+
+
+def test_scheme_key_ignores_term_order_and_sign_convention():
+    from mlo_exp.agents.flipgraph.population import scheme_key
+
+    u, v, w = (np.asarray(x) for x in (strassen().u, strassen().v, strassen().w))
+    order = np.random.default_rng(0).permutation(u.shape[1])
+    assert scheme_key((u, v, w), "Z") == scheme_key((u[:, order], v[:, order], w[:, order]), "Z")
+    flipped = (-u, -v, w)  # (-a)(x)(-b)(x)c is the same term
+    assert scheme_key((u, v, w), "Z") == scheme_key(flipped, "Z")
+    assert scheme_key((u, v, w), "Z") != scheme_key((u, v, -w), "Z")
+    assert np.array_equal(u, np.asarray(strassen().u))  # the caller's arrays are untouched

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from mlo_exp.agents.flipgraph import FlipGraphAgent
-from mlo_exp.agents.flipgraph_c3 import C3Walks, diagonal_pairs_start, orbits
+from mlo_exp.agents.flipgraph.c3 import diagonal_pairs_start, orbits
+from mlo_exp.agents.flipgraph.start import school
+from mlo_exp.agents.flipgraph.walks import C3Walks
 from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.algorithms.operations import cyclic
 from mlo_exp.algorithms.tensor import verify
@@ -36,18 +38,17 @@ def assert_invariant(factors, n):
 def test_walks_stay_exact_and_invariant(c3_start, start_rank):
     agent = make_agent(3, walks=4, flips_per_episode=3000, plateau_flips=300, plus_slack=6,
                        seed=2, c3_start=c3_start)
-    assert isinstance(agent, C3Walks) and isinstance(agent, FlipGraphAgent)
-    assert type(agent).__name__ == "C3FlipGraphAgent" and agent.start_rank == start_rank
+    assert isinstance(agent.walks, C3Walks) and agent.walks.start_rank == start_rank
     counts = {"reductions": 0, "plus_transitions": 0}
     for _ in range(8):
         result = agent.run_episode()
         for key in counts:
             counts[key] += result.metrics[key]
-        for walk in range(agent.walks):
+        for walk in range(agent.settings.walks):
             for factors in (agent.current_factors(walk), agent.best_factors(walk)):
                 assert verify(*factors, (3, 3, 3), "Z2").ok
                 assert_invariant(factors, 3)
-            assert agent.current_factors(walk)[0].shape[1] == agent.rank[walk]
+            assert agent.current_factors(walk)[0].shape[1] == agent.walks.rank[walk]
     assert result.rank_used < 27 and verify(*result.factors, (3, 3, 3), "Z2").ok
     assert counts["reductions"] > 0 and counts["plus_transitions"] > 0
 
@@ -67,13 +68,11 @@ def test_the_diagonal_pairs_start(n, orbit_count, fixed_count):
         bits = [b for b in range(n * n) if a >> b & 1]
         assert set(bits) <= set(diagonal) and len(bits) in (1, 2)
     agent = make_agent(n, walks=1, flips_per_episode=10)
-    assert agent.start_rank == 3 * orbit_count + fixed_count
+    assert agent.walks.start_rank == 3 * orbit_count + fixed_count
 
 
 def test_orbits_of_the_school_method_and_a_refusal():
-    from mlo_exp.agents.flipgraph import _school
-
-    reps, fixed = orbits(*_school(4, 4, 4), 4)
+    reps, fixed = orbits(*school(4, 4, 4), 4)
     assert (len(reps), len(fixed)) == (20, 4)  # (64 - 4) / 3 orbits, i = j = k fixed
     one = np.zeros((4, 1), dtype=np.int64)
     one[0] = 1
@@ -120,5 +119,5 @@ def test_symmetric_jobs_share_through_the_pool(tmp_path):
     result = second.run_episode()
     assert result.metrics["pool_restarts"] >= 1 and result.rank_used <= reached
     assert verify(*result.factors, (3, 3, 3), "Z2").ok
-    for walk in range(second.walks):
+    for walk in range(second.settings.walks):
         assert_invariant(second.current_factors(walk), 3)

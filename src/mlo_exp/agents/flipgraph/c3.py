@@ -48,9 +48,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from mlo_exp.agents import flipgraph_kernel as z2k
-from mlo_exp.agents.flipgraph import compile_once, log
-from mlo_exp.env import TensorGame
+from mlo_exp.agents.flipgraph.kernel_z2 import pack, unpack
+from mlo_exp.agents.flipgraph.start import school
 
 _ONE = np.uint64(1)
 _ZERO = np.uint64(0)
@@ -312,25 +311,50 @@ def plus_c3(R, X, q, rng, w, n):
     return False
 
 
+@njit(cache=True, _nrt=False)
+def restore_best_c3(R, X, FX, q, s, best_R, best_FX, best_q, best_s, rank, best_rank, w, n):
+    """Walk ``w`` goes back to its best scheme (the end of a bounded path)."""
+    for mode in range(3):
+        for o in range(R.shape[2]):
+            R[w, mode, o] = best_R[w, mode, o]
+    for f in range(FX.shape[1]):
+        FX[w, f] = best_FX[w, f]
+    q[w] = best_q[w]
+    s[w] = best_s[w]
+    rank[w] = best_rank[w]
+    for o in range(q[w]):
+        _expand(R, X, w, o, n)
+
+
 @njit(cache=True, nogil=True, _nrt=False)
-def walk_c3(R, X, FX, q, s, rng, stall, best_R, best_FX, best_q, best_s, rank, best_rank,
-            counts, n_flips, plateau, plus_slack, orbit_capacity, n):
-    """Every walk attempts ``n_flips`` flips; ``counts[w] = (flips, reductions, plus)``."""
+def walk_c3(R, X, FX, q, s, rng, stall, path, slack, best_R, best_FX, best_q, best_s, rank,
+            best_rank, counts, n_flips, plateau, plus_slack, max_slack, path_limit,
+            orbit_capacity, n):
+    """Every walk makes ``n_flips`` attempts; ``counts[w] = (flips, reductions, plus, useless,
+    resets)``; ``stall``, ``path``, ``slack`` as in
+    :func:`mlo_exp.agents.flipgraph.kernel_z2.walk_z2` (a plus transition adds 3 to the rank)."""
     for w in range(R.shape[0]):
         flips = 0
         reductions = 0
         pluses = 0
+        useless = 0
+        resets = 0
         for _step in range(n_flips):
             outcome = flip_c3(R, X, FX, q, s, rng, w, n)
             rank[w] = 3 * q[w] + s[w]
             stall[w] += 1
-            if outcome > 0:
+            path[w] += 1
+            if outcome == 0:
+                useless += 1
+            else:
                 flips += 1
             if outcome == 2:
                 reductions += 1
                 stall[w] = 0
                 if rank[w] < best_rank[w]:
                     best_rank[w] = rank[w]
+                    path[w] = 0
+                    slack[w] = plus_slack
                     best_q[w] = q[w]
                     best_s[w] = s[w]
                     for mode in range(3):
@@ -338,15 +362,27 @@ def walk_c3(R, X, FX, q, s, rng, stall, best_R, best_FX, best_q, best_s, rank, b
                             best_R[w, mode, o] = R[w, mode, o]
                     for f in range(FX.shape[1]):
                         best_FX[w, f] = FX[w, f]
-            elif (stall[w] > plateau and q[w] + 1 <= orbit_capacity
-                  and rank[w] + 3 <= best_rank[w] + plus_slack):
-                if plus_c3(R, X, q, rng, w, n):
-                    pluses += 1
-                    rank[w] = 3 * q[w] + s[w]
+                continue
+            if path_limit > 0 and path[w] > path_limit:
+                restore_best_c3(R, X, FX, q, s, best_R, best_FX, best_q, best_s, rank,
+                                best_rank, w, n)
+                slack[w] = min(slack[w] + 3, max_slack)
+                path[w] = 0
                 stall[w] = 0
+                resets += 1
+                continue
+            if stall[w] <= plateau:
+                continue
+            stall[w] = 0
+            allowed = q[w] + 1 <= orbit_capacity and rank[w] + 3 <= best_rank[w] + slack[w]
+            if allowed and plus_c3(R, X, q, rng, w, n):
+                pluses += 1
+                rank[w] = 3 * q[w] + s[w]
         counts[w, 0] = flips
         counts[w, 1] = reductions
         counts[w, 2] = pluses
+        counts[w, 3] = useless
+        counts[w, 4] = resets
 
 
 # --- the starting scheme ------------------------------------------------------------------------
@@ -380,7 +416,7 @@ def _sigma(term: tuple[int, int, int], n: int) -> tuple[int, int, int]:
 def orbits(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int) -> tuple[list, list]:
     """``(orbit representatives, fixed a's)`` of a C3-invariant 0/1 scheme of ``<n,n,n>``;
     ValueError when ``sigma`` does not permute its terms."""
-    packed = [z2k.pack(f) for f in (u, v, w)]
+    packed = [pack(f) for f in (u, v, w)]
     remaining: dict[tuple[int, int, int], int] = {}
     for r in range(u.shape[1]):
         term = (int(packed[0][r]), int(packed[1][r]), int(packed[2][r]))
@@ -403,126 +439,41 @@ def orbits(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int) -> tuple[list, l
     return reps, fixed
 
 
-# --- the agent -----------------------------------------------------------------------------------
-class C3Walks:
-    """The C3-symmetric walks (module docstring), a mode of the flip-graph agent, not an agent
-    of its own: :class:`~mlo_exp.agents.flipgraph.FlipGraphAgent` with ``symmetry="c3"`` is
-    built as ``C3FlipGraphAgent(C3Walks, FlipGraphAgent)``, whose methods here replace the
-    arrays and kernel of the unsymmetric walks."""
-
-    _STATE = ("R", "FX", "q", "s", "rank", "stall", "best_R", "best_FX", "best_q", "best_s",
-              "best_rank", "idle", "rng")
-
-    def _start(self, start_from: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``agent.c3_start=pairs`` without ``start_from``: the diagonal-pairs scheme; else
-        the agent's own start (the school method or the file)."""
-        n, m, p = self.game.shape
-        if start_from is None and self.settings.c3_start == "pairs" and n == m == p:
-            return diagonal_pairs_start(n)
-        return super()._start(start_from)
-
-    def _setup(self, game: TensorGame, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> None:
-        n, m, p = game.shape
-        if not (n == m == p) or not self.z2:
-            raise ValueError(f"agent.symmetry=c3 needs a square shape over Z2; the run is "
-                             f"<{n},{m},{p}> over {game.ring}")
-        if n * n > 64:
-            raise ValueError(f"agent.symmetry=c3: <{n},{n},{n}> factors do not fit 64 bits")
-        self.n = n
-        compile_once("c3", _warm_up)
-        reps, fixed = orbits(u, v, w, n)
-        self.start_rank = 3 * len(reps) + len(fixed)
-        slack = max(self.plus_slack, 0) // 3 + 1
-        self.orbit_capacity = len(reps) + slack
-        self.capacity = self.start_rank + 3 * slack
-        self.R = np.zeros((self.walks, 3, self.orbit_capacity), dtype=np.uint64)
-        for o, term in enumerate(reps):
-            self.R[:, :, o] = np.array(term, dtype=np.uint64)
-        self.FX = np.zeros((self.walks, len(fixed) + len(reps) + 1), dtype=np.uint64)
-        self.FX[:, : len(fixed)] = np.array(fixed, dtype=np.uint64)
-        self.q = np.full(self.walks, len(reps), dtype=np.int64)
-        self.s = np.full(self.walks, len(fixed), dtype=np.int64)
-        self.rank = 3 * self.q + self.s
-        self.best_R, self.best_FX = self.R.copy(), self.FX.copy()
-        self.best_q, self.best_s = self.q.copy(), self.s.copy()
-        self.X = np.zeros((self.walks, 3, 3 * self.orbit_capacity), dtype=np.uint64)
-        log.info("flipgraph c3: %d orbits of three terms + %d fixed terms (rank %d)",
-                 len(reps), len(fixed), self.start_rank)
-
-    def _init_index(self) -> None:
-        _expand_all(self.R, self.X, self.q, self.n)
-
-    def _walk_chunk(self, lo: int, hi: int, counts: np.ndarray) -> None:
-        walk_c3(self.R[lo:hi], self.X[lo:hi], self.FX[lo:hi], self.q[lo:hi], self.s[lo:hi],
-                self.rng[lo:hi], self.stall[lo:hi], self.best_R[lo:hi], self.best_FX[lo:hi],
-                self.best_q[lo:hi], self.best_s[lo:hi], self.rank[lo:hi], self.best_rank[lo:hi],
-                counts[lo:hi], self.flips_per_episode, self.plateau_flips, self.plus_slack,
-                self.orbit_capacity, self.n)
-
-    def _copy_best_into(self, walk: int, source: int) -> None:
-        for name in ("R", "FX", "q", "s"):
-            getattr(self, name)[walk] = getattr(self, f"best_{name}")[source]
-            getattr(self, f"best_{name}")[walk] = getattr(self, f"best_{name}")[source]
-        self.rank[walk] = self.best_rank[walk] = self.best_rank[source]
-
-    def _load_walk(self, walk: int, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> bool:
-        try:
-            reps, fixed = orbits(u, v, w, self.n)
-        except ValueError:
-            return False  # not C3-invariant: not a state of these walks
-        if len(reps) > self.orbit_capacity or len(fixed) > self.FX.shape[1]:
-            return False
-        self.R[walk] = self.FX[walk] = 0
-        if reps:
-            self.R[walk, :, : len(reps)] = np.array(reps, dtype=np.uint64).T
-        self.FX[walk, : len(fixed)] = np.array(fixed, dtype=np.uint64)
-        self.q[walk], self.s[walk] = len(reps), len(fixed)
-        for name in ("R", "FX", "q", "s"):
-            getattr(self, f"best_{name}")[walk] = getattr(self, name)[walk]
-        self.rank[walk] = self.best_rank[walk] = 3 * len(reps) + len(fixed)
-        return True
-
-    def _factors_of(self, R, FX, q, s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        n = self.n
-        terms = []
-        for o in range(int(q)):
-            term = tuple(int(x) for x in R[:, o])
-            one = _sigma(term, n)
-            terms += [term, one, _sigma(one, n)]
-        for f in range(int(s)):
-            a = np.uint64(FX[f])
-            terms.append((int(a), int(a), int(transpose_bits(a, n))))
-        words = np.array(terms, dtype=np.uint64).reshape(-1, 3)
-        return tuple(z2k.unpack(words[:, mode], n * n) for mode in range(3))
-
-    def best_factors(self, walk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self._factors_of(self.best_R[walk], self.best_FX[walk], self.best_q[walk],
-                                self.best_s[walk])
-
-    def current_factors(self, walk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self._factors_of(self.R[walk], self.FX[walk], self.q[walk], self.s[walk])
+def expand_to_factors(R: np.ndarray, FX: np.ndarray, q: int, s: int,
+                      n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The full scheme of ``q`` orbit representatives ``R[:, :q]`` and ``s`` fixed terms
+    ``FX[:s]``: ``(U, V, W)`` int64 0/1, columns = terms (each orbit as three terms)."""
+    terms = []
+    for o in range(q):
+        term = tuple(int(x) for x in R[:, o])
+        one = _sigma(term, n)
+        terms += [term, one, _sigma(one, n)]
+    for f in range(s):
+        a = np.uint64(FX[f])
+        terms.append((int(a), int(a), int(transpose_bits(a, n))))
+    words = np.array(terms, dtype=np.uint64).reshape(-1, 3)
+    return tuple(unpack(words[:, mode], n * n) for mode in range(3))
 
 
 @njit(cache=True, _nrt=False)
-def _expand_all(R, X, q, n):
+def expand_all(R, X, q, n):
     for w in range(R.shape[0]):
         for o in range(q[w]):
             _expand(R, X, w, o, n)
 
 
-def _warm_up() -> None:
+def warm_up() -> None:
     """Compile (or load) the kernel on the school method of <2,2,2>."""
-    from mlo_exp.agents.flipgraph import _school
-
-    reps, fixed = orbits(*_school(2, 2, 2), 2)
+    reps, fixed = orbits(*school(2, 2, 2), 2)
     R = np.zeros((1, 3, len(reps) + 1), dtype=np.uint64)
     R[0, :, : len(reps)] = np.array(reps, dtype=np.uint64).T
     FX = np.zeros((1, len(reps) + len(fixed) + 1), dtype=np.uint64)
     FX[0, : len(fixed)] = fixed
     q, s = np.array([len(reps)]), np.array([len(fixed)])
     X = np.zeros((1, 3, 3 * R.shape[2]), dtype=np.uint64)
-    _expand_all(R, X, q, 2)
+    expand_all(R, X, q, 2)
     rank = 3 * q + s
-    walk_c3(R, X, FX, q, s, np.ones(1, dtype=np.uint64), np.zeros(1, dtype=np.int64),
+    zero = np.zeros(1, dtype=np.int64)
+    walk_c3(R, X, FX, q, s, np.ones(1, dtype=np.uint64), zero, zero.copy(), zero + 3,
             R.copy(), FX.copy(), q.copy(), s.copy(), rank, rank.copy(),
-            np.zeros((1, 3), dtype=np.int64), 4, 1, 3, R.shape[2], 2)
+            np.zeros((1, 5), dtype=np.int64), 4, 1, 3, 6, 0, R.shape[2], 2)

@@ -1,7 +1,8 @@
 """The flip-graph kernel over Z2: factors packed in machine words, O(1) partner sampling.
 
-Used by :mod:`mlo_exp.agents.flipgraph` when the run's ring is ``Z2`` (the integer walks use the
-generic kernel there). Moves and their meaning: that module's docstring.
+Used by :class:`~mlo_exp.agents.flipgraph.walks.Z2Walks` when the run's ring is ``Z2`` (the
+integer walks use :mod:`~mlo_exp.agents.flipgraph.kernel_int`). Moves and their meaning, and the
+search around them (bounded paths, the adaptive plus limit): :mod:`mlo_exp.agents.flipgraph`.
 
 Representation, per walk ``w``:
 
@@ -287,35 +288,81 @@ def plus(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w):
     return False
 
 
+@njit(cache=True, _nrt=False)
+def restore_best(P, rank, best_P, best_rank, HK, HC, HH, HD, NX, D, nd, w):
+    """Walk ``w`` goes back to its best scheme (the end of a bounded path)."""
+    for mode in range(3):
+        for t in range(P.shape[2]):
+            P[w, mode, t] = best_P[w, mode, t]
+    rank[w] = best_rank[w]
+    rebuild(P, rank, HK, HC, HH, HD, NX, D, nd, w)
+
+
 @njit(cache=True, nogil=True, _nrt=False)
-def walk_z2(P, rank, rng, HK, HC, HH, HD, NX, D, nd, stall, best_P, best_rank, counts,
-            n_flips, plateau, plus_slack, capacity):
-    """Every walk attempts ``n_flips`` flips; ``counts[w] = (flips, reductions, plus)``."""
+def walk_z2(P, rank, rng, HK, HC, HH, HD, NX, D, nd, stall, path, slack, best_P, best_rank,
+            counts, n_flips, plateau, plus_slack, max_slack, path_limit, capacity):
+    """Every walk makes ``n_flips`` attempts; ``counts[w] = (flips, reductions, plus, useless,
+    resets)``.
+
+    Per walk: ``stall`` counts attempts since the last reduction (a plus transition after
+    ``plateau``), ``path`` attempts since the walk's best rank last fell, ``slack`` its plus
+    limit (rank <= best + slack), raised by one (up to ``max_slack``) at the end of every path
+    that found nothing and set back to ``plus_slack`` when the best rank falls. A path ends
+    after ``path_limit`` attempts (0: never) or at a dead end (no flip possible and no plus
+    allowed): the walk goes back to its best scheme. A useless attempt is one that changed
+    nothing (no flip possible); a dead end never spins.
+    """
     for w in range(P.shape[0]):
         flips = 0
         reductions = 0
         pluses = 0
+        useless = 0
+        resets = 0
         for _step in range(n_flips):
             outcome = flip(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w)
             stall[w] += 1
-            if outcome > 0:
+            path[w] += 1
+            if outcome == 0:
+                useless += 1
+            else:
                 flips += 1
             if outcome == 2:
                 reductions += 1
                 stall[w] = 0
                 if rank[w] < best_rank[w]:
                     best_rank[w] = rank[w]
+                    path[w] = 0
+                    slack[w] = plus_slack
                     for mode in range(3):
                         for t in range(P.shape[2]):
                             best_P[w, mode, t] = P[w, mode, t]
-            elif ((stall[w] > plateau or nd[w] == 0)  # no flip possible: do not wait
-                  and rank[w] + 1 <= min(capacity, best_rank[w] + plus_slack)):
+                continue
+            if path_limit > 0 and path[w] > path_limit:
+                restore_best(P, rank, best_P, best_rank, HK, HC, HH, HD, NX, D, nd, w)
+                slack[w] = min(slack[w] + 1, max_slack)
+                path[w] = 0
+                stall[w] = 0
+                resets += 1
+                continue
+            if stall[w] <= plateau and nd[w] > 0:
+                continue
+            stall[w] = 0
+            if rank[w] + 1 <= min(capacity, best_rank[w] + slack[w]):
                 if plus(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w):
                     pluses += 1
-                stall[w] = 0
+            elif nd[w] == 0:  # a dead end at the limit: back to the best scheme
+                restore_best(P, rank, best_P, best_rank, HK, HC, HH, HD, NX, D, nd, w)
+                slack[w] = min(slack[w] + 1, max_slack)
+                path[w] = 0
+                resets += 1
+                isolated = nd[w] == 0 and rank[w] + 1 <= capacity  # no flip from the best
+                if isolated and plus(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w):
+                    pluses += 1
         counts[w, 0] = flips
         counts[w, 1] = reductions
         counts[w, 2] = pluses
+        counts[w, 3] = useless
+        counts[w, 4] = resets
 
 
 def new_index(walks: int, capacity: int) -> tuple[np.ndarray, ...]:
@@ -343,3 +390,17 @@ def unpack(words: np.ndarray, rows: int) -> np.ndarray:
     shifts = np.arange(rows, dtype=np.uint64)
     return ((np.asarray(words, dtype=np.uint64)[None, :] >> shifts[:, None])
             & np.uint64(1)).astype(np.int64)
+
+
+def warm_up() -> None:
+    """A tiny walk on <1,1,2>: compiles (or loads from numba's cache) this kernel."""
+    F = np.zeros((1, 3, 4), dtype=np.uint64)
+    F[0, 0, :2] = 1  # u = a_11 twice; v = b_11, b_12; w = c_11, c_12
+    F[0, 1, :2] = (1, 2)
+    F[0, 2, :2] = (1, 2)
+    rank = np.array([2])
+    index = new_index(1, 4)
+    rebuild(F, rank, *index, 0)
+    walk_z2(F, rank, np.ones(1, dtype=np.uint64), *index, np.zeros(1, dtype=np.int64),
+            np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.int64), F.copy(), rank.copy(),
+            np.zeros((1, 5), dtype=np.int64), 4, 1, 1, 2, 0, 4)

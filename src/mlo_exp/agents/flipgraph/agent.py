@@ -1,0 +1,198 @@
+"""The flip-graph agent: walks, restarts and the pool, one episode at a time.
+
+**Episode** (for the trainer): one walk segment — every walk makes ``flips_per_episode`` flip
+attempts (:meth:`Walks.run`), then stalled walks restart from the population and the pool is
+shared. The episode reports the best decomposition found so far (``solved=True``: every state
+of a walk is a complete decomposition; the trainer still verifies it exactly before keeping
+it), ``rank_used`` its rank, ``moves`` the flips made (all walks). The moves and the search:
+:mod:`mlo_exp.agents.flipgraph`.
+
+Threads: walks are split into ``threads`` chunks run by Python threads (the kernels release
+the GIL). Randomness: one xorshift64* stream per walk, seeded from the run seed and kept in
+:meth:`state_dict` with the walks and the population, so a run is reproducible and a resumed
+run replays the uninterrupted one exactly (indexes are rebuilt from the schemes after every
+episode and after loading, so they never differ between the two).
+
+Device: the search runs on the CPU (NumPy arrays, numba kernels) whatever the game's device
+(``device=cuda`` is accepted and changes nothing); the trainer verifies every reported scheme
+exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlo_exp.agents.base import Agent, EpisodeResult
+from mlo_exp.agents.flipgraph.population import JobPool, Population
+from mlo_exp.agents.flipgraph.walks import COUNTS, Walks, bound_of, make_walks
+from mlo_exp.config import FlipGraphAgentConfig
+from mlo_exp.env import TensorGame
+
+log = logging.getLogger("mlo_exp")
+
+
+class FlipGraphAgent(Agent):
+    """Many flip-graph random walks (see :mod:`mlo_exp.agents.flipgraph`)."""
+
+    device_types = None  # any game device: the search itself runs on the CPU
+    compute_on_cpu = True
+
+    def __init__(self, game: TensorGame, seed: int, **settings: Any) -> None:
+        """``settings``: fields of :class:`~mlo_exp.config.FlipGraphAgentConfig` (defaults
+        and checks there)."""
+        self.settings = s = FlipGraphAgentConfig(**settings)
+        super().__init__(game, seed=seed, batch_size=s.batch_size)
+        self.threads = max(1, min(int(s.threads or os.cpu_count() or 1), s.walks))
+        seeds = np.random.SeedSequence(int(seed)).generate_state(s.walks, dtype=np.uint64)
+        self.walks: Walks = make_walks(game, s, seeds | np.uint64(1))  # xorshift: never 0
+        self.idle = np.zeros(s.walks, dtype=np.int64)  # episodes since the walk improved
+        self.population = Population(s.population, game.ring)
+        self.restarts = 0
+        self.episodes_run = 0
+        self.pool = None if s.pool_dir is None else JobPool(
+            Path(s.pool_dir).expanduser().resolve(), game.shape, game.ring,
+            bound_of(game, s), self.walks.capacity)
+
+    # -- one episode -------------------------------------------------------------------------
+    def run_episode(self) -> EpisodeResult:
+        walks = self.walks
+        counts = np.zeros((self.settings.walks, len(COUNTS)), dtype=np.int64)
+        best_before = walks.best_rank.copy()
+        started = time.perf_counter()
+        chunks = [c for c in np.array_split(np.arange(self.settings.walks), self.threads)
+                  if len(c)]
+        if len(chunks) == 1:
+            walks.run(0, self.settings.walks, counts)
+        else:
+            with ThreadPoolExecutor(len(chunks)) as pool:
+                for job in [pool.submit(walks.run, int(c[0]), int(c[-1]) + 1, counts)
+                            for c in chunks]:
+                    job.result()
+        seconds = time.perf_counter() - started
+        walks.rebuild()  # indexes as a function of the schemes: resume replays exactly
+        self.idle = np.where(walks.best_rank < best_before, 0, self.idle + 1)
+        self._remember_frontier()
+        restarted = self._restart_stalled_walks()
+        self.episodes_run += 1
+        pooled = self._share_pool() if self.pool is not None else 0
+        best = int(np.argmin(walks.best_rank))
+        total = counts.sum(axis=0)
+        attempts = self.settings.walks * self.settings.flips_per_episode
+        return EpisodeResult(
+            reward=-float(walks.best_rank[best]),
+            residual_norm=0.0,
+            rank_used=int(walks.best_rank[best]),
+            solved=True,
+            factors=walks.best_factors(best),
+            moves=int(total[0]),
+            games=self.settings.walks,
+            metrics={
+                "mean_rank": float(walks.rank.mean()),
+                "min_rank": int(walks.rank.min()),
+                "flips_per_s": float(total[0]) / max(seconds, 1e-9),
+                "attempts_per_s": attempts / max(seconds, 1e-9),
+                "useless_share": float(total[3]) / attempts,
+                **{name: int(value) for name, value in zip(COUNTS[1:], total[1:], strict=True)},
+                "mean_plus_limit": float(walks.slack.mean()),
+                "population": self.population.count(int(walks.best_rank[best])),
+                "restarts": restarted,
+                "pool_restarts": pooled,
+            },
+        )
+
+    def _remember_frontier(self) -> None:
+        """Offer every walk's best scheme, and its current one when it is at its best rank, to
+        the population (distinct schemes of the two lowest ranks)."""
+        frontier = int(self.walks.best_rank.min())
+        for walk in range(self.settings.walks):
+            if self.walks.best_rank[walk] <= frontier + 1:
+                self.population.add(self.walks.best_factors(walk))
+            if self.walks.rank[walk] == self.walks.best_rank[walk] <= frontier + 1:
+                self.population.add(self.walks.current_factors(walk))
+
+    def _restart_stalled_walks(self) -> int:
+        """Walks idle for ``restart_after`` episodes restart from the population's
+        least-used scheme of the best rank."""
+        frontier = int(self.walks.best_rank.min())
+        stalled = np.flatnonzero(self.idle >= self.settings.restart_after)
+        restarted = 0
+        for walk in stalled:
+            factors = self.population.pick(frontier)
+            if factors is None or not self.walks.load(int(walk), factors):
+                continue
+            self.walks.reset_counters(int(walk))
+            self.idle[walk] = 0
+            restarted += 1
+        if restarted:
+            self.walks.rebuild()
+            self.restarts += restarted
+        return restarted
+
+    # -- the pool: one search over many jobs -------------------------------------------------
+    def _share_pool(self) -> int:
+        """Every ``pool_every`` episodes: publish this agent's best when it improved, then
+        restart walks from the pool's best when it is better than theirs and they are
+        stalled, or better than this agent's best (then at least one walk takes it)."""
+        if self.episodes_run % self.settings.pool_every:
+            return 0
+        walks = self.walks
+        self.pool.publish(walks.best_factors(int(np.argmin(walks.best_rank))))
+        found = self.pool.best()
+        if found is None:
+            return 0
+        pool_rank, factors = found
+        news = pool_rank < walks.best_rank.min()
+        targets = np.flatnonzero((walks.best_rank > pool_rank)
+                                 & ((self.idle >= self.settings.restart_after) | news))
+        if news and not len(targets):
+            targets = np.array([int(np.argmax(walks.best_rank))])
+        restarted = 0
+        for walk in targets:
+            if walks.load(int(walk), factors):
+                walks.reset_counters(int(walk))
+                self.idle[walk] = 0
+                restarted += 1
+        if restarted:
+            walks.rebuild()
+            self.population.add(factors)
+        return restarted
+
+    # -- what the trainer and the tests read ----------------------------------------------
+    def best_factors(self, walk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Walk ``walk``'s best decomposition as ``(U, V, W)``, columns = terms, int64."""
+        return self.walks.best_factors(walk)
+
+    def current_factors(self, walk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Walk ``walk``'s current decomposition (same layout as :meth:`best_factors`)."""
+        return self.walks.current_factors(walk)
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state.update({"walks": self.walks.state_dict(), "idle": self.idle.copy(),
+                      "population": self.population.state_dict(),
+                      "restarts": self.restarts, "episodes_run": self.episodes_run,
+                      "published": -1 if self.pool is None or self.pool.published is None
+                      else self.pool.published})
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.walks.load_state_dict(state["walks"])
+        idle = np.asarray(state["idle"])
+        if idle.shape != self.idle.shape:
+            raise ValueError(f"flipgraph checkpoint: idle has shape {idle.shape}, this agent "
+                             f"needs {self.idle.shape} (same walks?)")
+        self.idle = idle.astype(np.int64).copy()
+        self.population.load_state_dict(state["population"])
+        self.restarts = int(state["restarts"])
+        self.episodes_run = int(state["episodes_run"])
+        if self.pool is not None and int(state["published"]) >= 0:
+            self.pool.published = int(state["published"])
