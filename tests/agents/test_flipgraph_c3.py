@@ -121,3 +121,34 @@ def test_symmetric_jobs_share_through_the_pool(tmp_path):
     assert verify(*result.factors, (3, 3, 3), "Z2").ok
     for walk in range(second.settings.walks):
         assert_invariant(second.current_factors(walk), 3)
+
+
+def test_the_index_describes_the_expanded_terms_exactly():
+    # Flips (index updated in place), reductions, plus transitions and path resets (rebuilt)
+    # interleave; after each episode the hash index holds exactly the live orbits' images.
+    agent = make_agent(4, walks=3, flips_per_episode=4000, plateau_flips=300, plus_slack=3,
+                       max_plus_slack=6, path_flips=3000, seed=5)
+    walks = agent.walks
+    for _ in range(6):
+        result = agent.run_episode()
+        HK, HC, HH, HD, NX, D, nd = walks.index
+        for walk in range(agent.settings.walks):
+            live = 3 * int(walks.q[walk])
+            expected = set()
+            for mode in range(3):
+                values = walks.X[walk, mode, :live]
+                unique, counts = np.unique(values, return_counts=True)
+                expected |= {(mode, int(v)) for v in unique[counts >= 2]}
+                assert (HK[walk, mode] != 0).sum() == len(unique)
+                for value, count in zip(unique, counts, strict=True):
+                    slot = int(np.flatnonzero(HK[walk, mode] == value)[0])
+                    holders, term = [], HH[walk, mode, slot]
+                    while term >= 0:
+                        holders.append(int(term))
+                        term = NX[walk, mode, term]
+                    assert sorted(holders) == np.flatnonzero(values == value).tolist()
+                    assert HC[walk, mode, slot] == count
+            listed = {(int(e) & 3, int(HK[walk, int(e) & 3, int(e) >> 2]))
+                      for e in D[walk, :nd[walk]]}
+            assert listed == expected and len(listed) == nd[walk]
+    assert result.metrics["useless_share"] < 0.5

@@ -48,29 +48,18 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from mlo_exp.agents.flipgraph.index import insert, rand, remove, slot
 from mlo_exp.agents.flipgraph.kernel_z2 import pack, unpack
 from mlo_exp.agents.flipgraph.start import school
 
-_ONE = np.uint64(1)
 _ZERO = np.uint64(0)
 
 
 # --- the kernel ---------------------------------------------------------------------------------
-# Every compiled function this kernel calls lives in this file: numba's cache checks only the
-# file of the function it caches, so a callee in another module could go stale.
-_MULT = np.uint64(0x2545F4914F6CDD1D)
-
-
-@njit(cache=True, _nrt=False)
-def _rand(rng, w, n):
-    """Uniform integer in ``[0, n)`` from walk ``w``'s xorshift64* stream (as the Z2 kernel)."""
-    x = rng[w]
-    x ^= x >> np.uint64(12)
-    x ^= x << np.uint64(25)
-    x ^= x >> np.uint64(27)
-    rng[w] = x
-    high = (x * _MULT) >> np.uint64(32)
-    return np.int64((high * np.uint64(n)) >> np.uint64(32))
+# The index (mlo_exp.agents.flipgraph.index) holds the expanded terms of the live orbits, by
+# factor value per mode: ``ix = (HK, HC, HH, HD, NX, D, nd)``, term ids ``3o + k``. Fixed terms
+# are not in it (they are never flipped). Every change of an orbit goes through _unindex /
+# _expand / _index, so the index always describes X exactly.
 
 
 def _transpose_table() -> np.ndarray:
@@ -116,7 +105,65 @@ def _expand(R, X, w, o, n):
 
 
 @njit(cache=True, _nrt=False)
-def _set_from_image(R, X, w, o, k, e0, e1, e2, n):
+def _index(X, ix, w, o):
+    """Enter orbit ``o``'s three expanded terms in the index."""
+    HK, HC, HH, HD, NX, D, nd = ix
+    for t in range(3 * o, 3 * o + 3):
+        for m in range(3):
+            insert(HK, HC, HH, HD, NX, D, nd, w, m, t, X[w, m, t])
+
+
+@njit(cache=True, _nrt=False)
+def _unindex(X, ix, w, o):
+    """Take orbit ``o``'s three expanded terms out of the index."""
+    HK, HC, HH, HD, NX, D, nd = ix
+    for t in range(3 * o, 3 * o + 3):
+        for m in range(3):
+            remove(HK, HC, HH, HD, NX, D, nd, w, m, t, X[w, m, t])
+
+
+@njit(cache=True, _nrt=False)
+def rebuild_c3(R, X, q, ix, w, n):
+    """The expansion and the index of walk ``w`` from its orbit representatives."""
+    HK, HC, HH, HD, NX, D, nd = ix
+    nd[w] = 0
+    for m in range(3):
+        for h in range(HK.shape[2]):
+            HK[w, m, h] = 0
+    for o in range(q[w]):
+        _expand(R, X, w, o, n)
+        _index(X, ix, w, o)
+
+
+@njit(cache=True, _nrt=False)
+def _reindex(R, X, ix, w, o, n):
+    """Orbit ``o``'s representative changed: its expansion and the index follow, touching only
+    the entries whose value changed (a change of one mode of the representative changes
+    three of the nine)."""
+    HK, HC, HH, HD, NX, D, nd = ix
+    a = R[w, 0, o]
+    b = R[w, 1, o]
+    c = R[w, 2, o]
+    at = transpose_bits(a, n)
+    bt = transpose_bits(b, n)
+    ct = transpose_bits(c, n)
+    t = 3 * o
+    for k in range(3):
+        for m in range(3):
+            if k == 0:
+                value = a if m == 0 else (b if m == 1 else c)
+            elif k == 1:
+                value = b if m == 0 else (ct if m == 1 else at)
+            else:
+                value = ct if m == 0 else (a if m == 1 else bt)
+            if X[w, m, t + k] != value:
+                remove(HK, HC, HH, HD, NX, D, nd, w, m, t + k, X[w, m, t + k])
+                X[w, m, t + k] = value
+                insert(HK, HC, HH, HD, NX, D, nd, w, m, t + k, value)
+
+
+@njit(cache=True, _nrt=False)
+def _set_from_image(R, X, ix, w, o, k, e0, e1, e2, n):
     """Orbit ``o`` becomes the orbit of ``e = sigma^k(rep)``: ``rep = sigma^(3-k)(e)``."""
     if k == 0:
         R[w, 0, o] = e0
@@ -130,17 +177,27 @@ def _set_from_image(R, X, w, o, k, e0, e1, e2, n):
         R[w, 0, o] = e1
         R[w, 1, o] = transpose_bits(e2, n)
         R[w, 2, o] = transpose_bits(e0, n)
-    _expand(R, X, w, o, n)
+    _reindex(R, X, ix, w, o, n)
 
 
 @njit(cache=True, _nrt=False)
-def _drop_orbit(R, X, q, w, o, n):
+def _toggle_mode(R, X, ix, w, o, mode, value, n):
+    """Add ``value`` to mode ``mode`` of orbit ``o``'s representative (mod 2)."""
+    R[w, mode, o] ^= value
+    _reindex(R, X, ix, w, o, n)
+
+
+@njit(cache=True, _nrt=False)
+def _drop_orbit(R, X, q, ix, w, o, n):
     """Remove orbit ``o`` (the last orbit moves into its place); returns the moved index."""
     last = q[w] - 1
+    _unindex(X, ix, w, o)
     if o != last:
+        _unindex(X, ix, w, last)
         for mode in range(3):
             R[w, mode, o] = R[w, mode, last]
         _expand(R, X, w, o, n)
+        _index(X, ix, w, o)
     q[w] = last
     return last
 
@@ -158,7 +215,26 @@ def _toggle_fixed(FX, s, w, a):
 
 
 @njit(cache=True, _nrt=False)
-def _settle(R, X, FX, q, s, w, o, other, n):
+def _partner(X, ix, w, o, a, b, c):
+    """An expanded term of another orbit sharing two factors with ``(a, b, c)`` (orbit
+    ``o``'s representative), or -1. Two equal factors include the first or the second, so
+    only the holders of ``a`` (mode 0) and of ``b`` (mode 1) are looked at."""
+    HK, HC, HH, HD, NX, D, nd = ix
+    mask = HK.shape[2] - 1
+    for m in range(2):
+        value = a if m == 0 else b
+        t = HH[w, m, slot(HK, w, m, value, mask)]
+        while t >= 0:
+            if t // 3 != o:
+                equal = (X[w, 0, t] == a) + (X[w, 1, t] == b) + (X[w, 2, t] == c)
+                if equal >= 2:
+                    return t
+            t = NX[w, m, t]
+    return -1
+
+
+@njit(cache=True, _nrt=False)
+def _settle(R, X, FX, q, s, ix, w, o, other, n):
     """Reduce around orbit ``o`` until nothing applies; returns ``other``'s index afterwards
     (-1 when that orbit is gone). Orbit indices move when an orbit is dropped."""
     while o >= 0:
@@ -166,7 +242,7 @@ def _settle(R, X, FX, q, s, w, o, other, n):
         b = R[w, 1, o]
         c = R[w, 2, o]
         if a == b and c == transpose_bits(a, n):  # fixed: three equal terms = one (mod 2)
-            last = _drop_orbit(R, X, q, w, o, n)
+            last = _drop_orbit(R, X, q, ix, w, o, n)
             if other == o:
                 other = -1
             elif other == last:
@@ -184,86 +260,84 @@ def _settle(R, X, FX, q, s, w, o, other, n):
             if (a == d) + (b == d) + (c == dt) < 2:
                 continue
             if a != d:
-                R[w, 0, o] ^= d
+                _toggle_mode(R, X, ix, w, o, 0, d, n)
             elif b != d:
-                R[w, 1, o] ^= d
+                _toggle_mode(R, X, ix, w, o, 1, d, n)
             else:
-                R[w, 2, o] ^= dt
+                _toggle_mode(R, X, ix, w, o, 2, dt, n)
             s[w] -= 1
             FX[w, f] = FX[w, s[w]]
-            _expand(R, X, w, o, n)
             merged = True
             break
         if merged:
             continue
-        for t in range(3 * q[w]):
-            equal0 = X[w, 0, t] == a
-            equal1 = X[w, 1, t] == b
-            if not (equal0 or equal1):
-                continue  # two equal factors need one of the first two
-            equal2 = X[w, 2, t] == c
-            if equal0 + equal1 + equal2 < 2 or t // 3 == o:
-                continue
-            o3 = t // 3
-            diff = -1 if equal0 and equal1 and equal2 else (0 if not equal0 else
-                                                             (1 if not equal1 else 2))
-            if diff < 0:  # equal terms: both orbits cancel
-                keep = o
-                last = _drop_orbit(R, X, q, w, o3, n)
-                if keep == last:
-                    keep = o3
-                if other == o3:
-                    other = -1
-                elif other == last:
-                    other = o3
-                last = _drop_orbit(R, X, q, w, keep, n)
-                if other == keep:
-                    other = -1
-                elif other == last:
-                    other = keep
-                return other
-            R[w, diff, o] ^= X[w, diff, t]
-            _expand(R, X, w, o, n)
-            last = _drop_orbit(R, X, q, w, o3, n)
-            if o == last:
-                o = o3
+        t = _partner(X, ix, w, o, a, b, c)
+        if t < 0:
+            return other
+        o3 = t // 3
+        equal0 = X[w, 0, t] == a
+        equal1 = X[w, 1, t] == b
+        equal2 = X[w, 2, t] == c
+        if equal0 and equal1 and equal2:  # equal terms: both orbits cancel
+            keep = o
+            last = _drop_orbit(R, X, q, ix, w, o3, n)
+            if keep == last:
+                keep = o3
             if other == o3:
                 other = -1
             elif other == last:
                 other = o3
-            merged = True
-            break
-        if not merged:
+            last = _drop_orbit(R, X, q, ix, w, keep, n)
+            if other == keep:
+                other = -1
+            elif other == last:
+                other = keep
             return other
+        diff = 0 if not equal0 else (1 if not equal1 else 2)
+        _toggle_mode(R, X, ix, w, o, diff, X[w, diff, t], n)
+        last = _drop_orbit(R, X, q, ix, w, o3, n)
+        if o == last:
+            o = o3
+        if other == o3:
+            other = -1
+        elif other == last:
+            other = o3
     return other
 
 
 @njit(cache=True, _nrt=False)
-def flip_c3(R, X, FX, q, s, rng, w, n):
-    """One flip attempt: 0 no partner, 1 flipped, 2 flipped and the rank went down."""
-    Q = q[w]
-    if Q < 2:
+def flip_c3(R, X, FX, q, s, ix, rng, w, n):
+    """One flip attempt: 0 nothing changed, 1 flipped, 2 flipped and the rank went down. The
+    pair is drawn from the flippable list in O(1); it is refused (0) only when both terms
+    are images in one orbit."""
+    HK, HC, HH, HD, NX, D, nd = ix
+    if nd[w] == 0:
         return 0
-    rank = 3 * Q + s[w]
-    t1 = _rand(rng, w, 3 * Q)
-    x = _rand(rng, w, 3)
-    o1 = t1 // 3
-    value = X[w, x, t1]
-    count = 0
-    for t in range(3 * Q):
-        if X[w, x, t] == value and t // 3 != o1:
-            count += 1
-    if count == 0:
-        return 0
-    pick = _rand(rng, w, count)
+    rank = 3 * q[w] + s[w]
+    entry = D[w, rand(rng, w, nd[w])]
+    x = entry & 3
+    h = entry >> 2
+    count = HC[w, x, h]
+    first = rand(rng, w, count)
+    second = rand(rng, w, count - 1)
+    if second >= first:
+        second += 1
+    t1 = -1
     t2 = -1
-    for t in range(3 * Q):
-        if X[w, x, t] == value and t // 3 != o1:
-            if pick == 0:
-                t2 = t
-                break
-            pick -= 1
-    y = (x + 1 + _rand(rng, w, 2)) % 3
+    t = HH[w, x, h]
+    k = 0
+    while t >= 0:
+        if k == first:
+            t1 = t
+        if k == second:
+            t2 = t
+        k += 1
+        t = NX[w, x, t]
+    o1 = t1 // 3
+    o2 = t2 // 3
+    if o1 == o2:
+        return 0
+    y = (x + 1 + rand(rng, w, 2)) % 3
     z = 3 - x - y
     if X[w, y, t1] == X[w, y, t2] or X[w, z, t1] == X[w, z, t2]:
         return 0  # they share two factors: a reduction, left to _settle
@@ -276,43 +350,43 @@ def flip_c3(R, X, FX, q, s, rng, w, n):
     j0 = X[w, 0, t2] ^ (add_z if z == 0 else _ZERO)
     j1 = X[w, 1, t2] ^ (add_z if z == 1 else _ZERO)
     j2 = X[w, 2, t2] ^ (add_z if z == 2 else _ZERO)
-    o2 = t2 // 3
-    _set_from_image(R, X, w, o1, t1 - 3 * o1, i0, i1, i2, n)
-    _set_from_image(R, X, w, o2, t2 - 3 * o2, j0, j1, j2, n)
-    o2 = _settle(R, X, FX, q, s, w, o1, o2, n)
+    _set_from_image(R, X, ix, w, o1, t1 - 3 * o1, i0, i1, i2, n)
+    _set_from_image(R, X, ix, w, o2, t2 - 3 * o2, j0, j1, j2, n)
+    o2 = _settle(R, X, FX, q, s, ix, w, o1, o2, n)
     if o2 >= 0:
-        _settle(R, X, FX, q, s, w, o2, -1, n)
+        _settle(R, X, FX, q, s, ix, w, o2, -1, n)
     return 2 if 3 * q[w] + s[w] < rank else 1
 
 
 @njit(cache=True, _nrt=False)
-def plus_c3(R, X, q, rng, w, n):
+def plus_c3(R, X, q, ix, rng, w, n):
     """A plus transition between two orbits, with both images (rank +3)."""
     Q = q[w]
     if Q < 2:
         return False
     for _attempt in range(16):
-        o1 = _rand(rng, w, Q)
-        o2 = _rand(rng, w, Q - 1)
+        o1 = rand(rng, w, Q)
+        o2 = rand(rng, w, Q - 1)
         if o2 >= o1:
             o2 += 1
-        t2 = 3 * o2 + _rand(rng, w, 3)
-        x = _rand(rng, w, 3)
+        t2 = 3 * o2 + rand(rng, w, 3)
+        x = rand(rng, w, 3)
         if R[w, x, o1] == X[w, x, t2]:
             continue
         for mode in range(3):
             R[w, mode, Q] = R[w, mode, o1]
         R[w, x, Q] = X[w, x, t2]
-        R[w, x, o1] ^= X[w, x, t2]
         q[w] = Q + 1
-        _expand(R, X, w, o1, n)
         _expand(R, X, w, Q, n)
+        _index(X, ix, w, Q)
+        _toggle_mode(R, X, ix, w, o1, x, X[w, x, t2], n)
         return True
     return False
 
 
 @njit(cache=True, _nrt=False)
-def restore_best_c3(R, X, FX, q, s, best_R, best_FX, best_q, best_s, rank, best_rank, w, n):
+def restore_best_c3(R, X, FX, q, s, ix, best_R, best_FX, best_q, best_s, rank, best_rank, w,
+                    n):
     """Walk ``w`` goes back to its best scheme (the end of a bounded path)."""
     for mode in range(3):
         for o in range(R.shape[2]):
@@ -322,17 +396,18 @@ def restore_best_c3(R, X, FX, q, s, best_R, best_FX, best_q, best_s, rank, best_
     q[w] = best_q[w]
     s[w] = best_s[w]
     rank[w] = best_rank[w]
-    for o in range(q[w]):
-        _expand(R, X, w, o, n)
+    rebuild_c3(R, X, q, ix, w, n)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def walk_c3(R, X, FX, q, s, rng, stall, path, slack, best_R, best_FX, best_q, best_s, rank,
+def walk_c3(R, X, FX, q, s, ix, rng, stall, path, slack, best_R, best_FX, best_q, best_s, rank,
             best_rank, counts, n_flips, plateau, plus_slack, max_slack, path_limit,
             orbit_capacity, n):
     """Every walk makes ``n_flips`` attempts; ``counts[w] = (flips, reductions, plus, useless,
     resets)``; ``stall``, ``path``, ``slack`` as in
-    :func:`mlo_exp.agents.flipgraph.kernel_z2.walk_z2` (a plus transition adds 3 to the rank)."""
+    :func:`mlo_exp.agents.flipgraph.kernel_z2.walk_z2` (a plus transition adds 3 to the rank;
+    a dead end: no flip possible and no plus transition allowed)."""
+    nd = ix[6]
     for w in range(R.shape[0]):
         flips = 0
         reductions = 0
@@ -340,7 +415,7 @@ def walk_c3(R, X, FX, q, s, rng, stall, path, slack, best_R, best_FX, best_q, be
         useless = 0
         resets = 0
         for _step in range(n_flips):
-            outcome = flip_c3(R, X, FX, q, s, rng, w, n)
+            outcome = flip_c3(R, X, FX, q, s, ix, rng, w, n)
             rank[w] = 3 * q[w] + s[w]
             stall[w] += 1
             path[w] += 1
@@ -364,20 +439,26 @@ def walk_c3(R, X, FX, q, s, rng, stall, path, slack, best_R, best_FX, best_q, be
                         best_FX[w, f] = FX[w, f]
                 continue
             if path_limit > 0 and path[w] > path_limit:
-                restore_best_c3(R, X, FX, q, s, best_R, best_FX, best_q, best_s, rank,
+                restore_best_c3(R, X, FX, q, s, ix, best_R, best_FX, best_q, best_s, rank,
                                 best_rank, w, n)
                 slack[w] = min(slack[w] + 3, max_slack)
                 path[w] = 0
                 stall[w] = 0
                 resets += 1
                 continue
-            if stall[w] <= plateau:
+            if stall[w] <= plateau and nd[w] > 0:
                 continue
             stall[w] = 0
             allowed = q[w] + 1 <= orbit_capacity and rank[w] + 3 <= best_rank[w] + slack[w]
-            if allowed and plus_c3(R, X, q, rng, w, n):
+            if allowed and plus_c3(R, X, q, ix, rng, w, n):
                 pluses += 1
                 rank[w] = 3 * q[w] + s[w]
+            elif not allowed and nd[w] == 0:  # a dead end at the limit: back to the best
+                restore_best_c3(R, X, FX, q, s, ix, best_R, best_FX, best_q, best_s, rank,
+                                best_rank, w, n)
+                slack[w] = min(slack[w] + 3, max_slack)
+                path[w] = 0
+                resets += 1
         counts[w, 0] = flips
         counts[w, 1] = reductions
         counts[w, 2] = pluses
@@ -455,15 +536,10 @@ def expand_to_factors(R: np.ndarray, FX: np.ndarray, q: int, s: int,
     return tuple(unpack(words[:, mode], n * n) for mode in range(3))
 
 
-@njit(cache=True, _nrt=False)
-def expand_all(R, X, q, n):
-    for w in range(R.shape[0]):
-        for o in range(q[w]):
-            _expand(R, X, w, o, n)
-
-
 def warm_up() -> None:
     """Compile (or load) the kernel on the school method of <2,2,2>."""
+    from mlo_exp.agents.flipgraph.index import new_index
+
     reps, fixed = orbits(*school(2, 2, 2), 2)
     R = np.zeros((1, 3, len(reps) + 1), dtype=np.uint64)
     R[0, :, : len(reps)] = np.array(reps, dtype=np.uint64).T
@@ -471,9 +547,10 @@ def warm_up() -> None:
     FX[0, : len(fixed)] = fixed
     q, s = np.array([len(reps)]), np.array([len(fixed)])
     X = np.zeros((1, 3, 3 * R.shape[2]), dtype=np.uint64)
-    expand_all(R, X, q, 2)
+    ix = new_index(1, 3 * R.shape[2])
+    rebuild_c3(R, X, q, ix, 0, 2)
     rank = 3 * q + s
     zero = np.zeros(1, dtype=np.int64)
-    walk_c3(R, X, FX, q, s, np.ones(1, dtype=np.uint64), zero, zero.copy(), zero + 3,
+    walk_c3(R, X, FX, q, s, ix, np.ones(1, dtype=np.uint64), zero, zero.copy(), zero + 3,
             R.copy(), FX.copy(), q.copy(), s.copy(), rank, rank.copy(),
             np.zeros((1, 5), dtype=np.int64), 4, 1, 3, 6, 0, R.shape[2], 2)

@@ -10,11 +10,11 @@ Representation, per walk ``w``:
   layout of :mod:`mlo_exp.algorithms.tensor`) of term ``t`` as a bit set, bit ``k`` = entry
   ``k``. A flip is two XORs; a mode's values are contiguous, so a scan is a tight loop.
   Terms ``0 .. rank[w]-1`` are live; a removed term is marked by ``P[w, 0, t] == 0``.
-* an **index** per mode: a hash table from factor value to its holders (count and a linked
-  list of terms), and the **flippable list** of every ``(mode, value)`` held by two or more
-  live terms. A flip attempt draws one entry of that list and two of its holders (O(1)), so
-  every attempt is a flip while the list is not empty (the generic kernel draws a term and a
-  mode and finds no partner most of the time). A flip changes one factor of each of the two
+* an **index** per mode (:mod:`~mlo_exp.agents.flipgraph.index`): a hash table from factor
+  value to its holders (count and a linked list of terms), and the **flippable list** of
+  every ``(mode, value)`` held by two or more live terms. A flip attempt draws one entry of
+  that list and two of its holders (O(1)), so every attempt is a flip while the list is not
+  empty. A flip changes one factor of each of the two
   terms: two removals and two insertions in the index, O(1) each. Only after a reduction or a
   plus transition (rare) is the index rebuilt from scratch.
 
@@ -27,106 +27,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-_MULT = np.uint64(0x2545F4914F6CDD1D)
+from mlo_exp.agents.flipgraph.index import insert, new_index, rand, remove, slot
+
 _ZERO = np.uint64(0)  # compare uint64 with uint64: numba turns uint64 vs int64 into floats
-
-
-@njit(cache=True, _nrt=False)
-def rand(rng, w, n):
-    """Uniform integer in ``[0, n)`` from walk ``w``'s xorshift64* stream."""
-    x = rng[w]
-    x ^= x >> np.uint64(12)
-    x ^= x << np.uint64(25)
-    x ^= x >> np.uint64(27)
-    rng[w] = x
-    high = (x * _MULT) >> np.uint64(32)  # 32 random bits; multiply-shift maps them to [0, n)
-    return np.int64((high * np.uint64(n)) >> np.uint64(32))
-
-
-# --- the index: per walk and mode, a hash table from factor value to its holders ------------
-# HK[w, m, h]: value in slot h (0 = empty; a live factor is never 0), HC: its holder count,
-# HH: first holder (a term), HD: its position in the flippable list (-1: not there);
-# NX[w, m, t]: the next holder after term t of the same value (-1 ends the list);
-# D[w, :nd[w]]: the flippable list, entries 4 * h + m (no division) (values held by >= 2 terms).
-# Linear probing; a slot emptied is closed by backward shifting (no tombstones).
-
-
-@njit(cache=True, _nrt=False)
-def _home(value, mask):
-    return np.int64((value * _MULT) >> np.uint64(40)) & mask
-
-
-@njit(cache=True, _nrt=False)
-def _slot(HK, w, m, value, mask):
-    """The slot holding ``value`` in mode ``m``, or the empty slot where it would go."""
-    h = _home(value, mask)
-    while HK[w, m, h] != _ZERO and HK[w, m, h] != value:
-        h = (h + 1) & mask
-    return h
-
-
-@njit(cache=True, _nrt=False)
-def _insert(HK, HC, HH, HD, NX, D, nd, w, m, t, value):
-    """Term ``t`` now holds ``value`` in mode ``m``; returns the new holder count."""
-    H = HK.shape[2]
-    h = _slot(HK, w, m, value, H - 1)
-    if HK[w, m, h] == _ZERO:
-        HK[w, m, h] = value
-        HC[w, m, h] = 0
-        HH[w, m, h] = -1
-        HD[w, m, h] = -1
-    NX[w, m, t] = HH[w, m, h]
-    HH[w, m, h] = t
-    HC[w, m, h] += 1
-    if HC[w, m, h] == 2:
-        HD[w, m, h] = nd[w]
-        D[w, nd[w]] = 4 * h + m
-        nd[w] += 1
-    return HC[w, m, h]
-
-
-@njit(cache=True, _nrt=False)
-def _remove(HK, HC, HH, HD, NX, D, nd, w, m, t, value):
-    """Term ``t`` no longer holds ``value`` in mode ``m``."""
-    H = HK.shape[2]
-    mask = H - 1
-    h = _slot(HK, w, m, value, mask)
-    if HH[w, m, h] == t:
-        HH[w, m, h] = NX[w, m, t]
-    else:
-        s = HH[w, m, h]
-        while NX[w, m, s] != t:
-            s = NX[w, m, s]
-        NX[w, m, s] = NX[w, m, t]
-    HC[w, m, h] -= 1
-    if HC[w, m, h] == 1:  # no longer flippable: swap-remove from the list
-        position = HD[w, m, h]
-        last = nd[w] - 1
-        moved = D[w, last]
-        D[w, position] = moved
-        HD[w, moved & 3, moved >> 2] = position
-        HD[w, m, h] = -1
-        nd[w] = last
-    if HC[w, m, h] > 0:
-        return
-    # empty the slot; shift later entries of the probe run back (no tombstones)
-    i = h
-    j = h
-    while True:
-        j = (j + 1) & mask
-        if HK[w, m, j] == _ZERO:
-            break
-        k = _home(HK[w, m, j], mask)
-        if (i <= j and i < k <= j) or (i > j and (i < k or k <= j)):
-            continue  # j's home lies in (i, j]: it stays
-        HK[w, m, i] = HK[w, m, j]
-        HC[w, m, i] = HC[w, m, j]
-        HH[w, m, i] = HH[w, m, j]
-        HD[w, m, i] = HD[w, m, j]
-        if HD[w, m, i] >= 0:
-            D[w, HD[w, m, i]] = 4 * i + m
-        i = j
-    HK[w, m, i] = 0
 
 
 @njit(cache=True, _nrt=False)
@@ -138,7 +41,7 @@ def rebuild(P, rank, HK, HC, HH, HD, NX, D, nd, w):
             HK[w, m, h] = 0
     for m in range(3):
         for t in range(rank[w]):
-            _insert(HK, HC, HH, HD, NX, D, nd, w, m, t, P[w, m, t])
+            insert(HK, HC, HH, HD, NX, D, nd, w, m, t, P[w, m, t])
 
 
 @njit(cache=True, _nrt=False)
@@ -194,7 +97,7 @@ def _reduce(P, rank, w, t):
 @njit(cache=True, _nrt=False)
 def _shares_two(P, HK, HH, NX, w, m, t, mask):
     """Does another holder of term ``t``'s factor in mode ``m`` share a second factor?"""
-    h = _slot(HK, w, m, P[w, m, t], mask)
+    h = slot(HK, w, m, P[w, m, t], mask)
     s = HH[w, m, h]
     while s >= 0:
         if s != t:
@@ -244,12 +147,12 @@ def flip(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w):
         _compact(P, rank, w)
         rebuild(P, rank, HK, HC, HH, HD, NX, D, nd, w)
         return 2 if rank[w] < r else 1
-    _remove(HK, HC, HH, HD, NX, D, nd, w, y, i, old_y)
+    remove(HK, HC, HH, HD, NX, D, nd, w, y, i, old_y)
     P[w, y, i] = new_y
-    count_y = _insert(HK, HC, HH, HD, NX, D, nd, w, y, i, new_y)
-    _remove(HK, HC, HH, HD, NX, D, nd, w, z, j, old_z)
+    count_y = insert(HK, HC, HH, HD, NX, D, nd, w, y, i, new_y)
+    remove(HK, HC, HH, HD, NX, D, nd, w, z, j, old_z)
     P[w, z, j] = new_z
-    count_z = _insert(HK, HC, HH, HD, NX, D, nd, w, z, j, new_z)
+    count_z = insert(HK, HC, HH, HD, NX, D, nd, w, z, j, new_z)
     # a pair sharing two factors now must share the changed one
     if ((count_y >= 2 and _shares_two(P, HK, HH, NX, w, y, i, mask))
             or (count_z >= 2 and _shares_two(P, HK, HH, NX, w, z, j, mask))):
@@ -363,19 +266,6 @@ def walk_z2(P, rank, rng, HK, HC, HH, HD, NX, D, nd, stall, path, slack, best_P,
         counts[w, 2] = pluses
         counts[w, 3] = useless
         counts[w, 4] = resets
-
-
-def new_index(walks: int, capacity: int) -> tuple[np.ndarray, ...]:
-    """Empty index arrays ``(HK, HC, HH, HD, NX, D, nd)`` for ``walks`` walks of up to
-    ``capacity`` terms (hash tables with 4x the slots: short probe runs)."""
-    size = 1 << max(4, int(4 * capacity - 1).bit_length())
-    return (np.zeros((walks, 3, size), dtype=np.uint64),
-            np.zeros((walks, 3, size), dtype=np.int64),
-            np.zeros((walks, 3, size), dtype=np.int64),
-            np.zeros((walks, 3, size), dtype=np.int64),
-            np.zeros((walks, 3, capacity), dtype=np.int64),
-            np.zeros((walks, 3 * capacity), dtype=np.int64),
-            np.zeros(walks, dtype=np.int64))
 
 
 def pack(factor: np.ndarray) -> np.ndarray:

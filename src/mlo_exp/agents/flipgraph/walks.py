@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from mlo_exp.agents.flipgraph import c3, kernel_int, kernel_z2
+from mlo_exp.agents.flipgraph.index import new_index
 from mlo_exp.agents.flipgraph.start import Factors, read_start, school
 from mlo_exp.config import FlipGraphAgentConfig
 from mlo_exp.env import TensorGame
@@ -121,7 +122,7 @@ class Z2Walks(Walks):
         for mode, factor in enumerate(start):
             self.F[:, mode, : self.start_rank] = kernel_z2.pack(factor)
         self.best_F = self.F.copy()
-        self.index = kernel_z2.new_index(self.count, self.capacity)
+        self.index = new_index(self.count, self.capacity)
 
     def rebuild(self) -> None:
         for walk in range(self.count):
@@ -213,7 +214,8 @@ class IntWalks(Walks):
 class C3Walks(Walks):
     """C3-invariant schemes of ``<n,n,n>`` modulo 2 (:mod:`~mlo_exp.agents.flipgraph.c3`):
     orbit representatives ``R[walk, mode, orbit]``, fixed terms' ``a`` in ``FX[walk, :s]``,
-    ``q`` orbits and ``s`` fixed terms; rank ``3q + s``; ``X`` the expansion of ``R``."""
+    ``q`` orbits and ``s`` fixed terms; rank ``3q + s``; ``X`` the expansion of ``R`` and
+    ``index`` its hash index (:mod:`~mlo_exp.agents.flipgraph.index`)."""
 
     state_names = Walks.state_names + ("R", "FX", "q", "s", "best_R", "best_FX", "best_q",
                                        "best_s")
@@ -243,16 +245,19 @@ class C3Walks(Walks):
         self.best_R, self.best_FX = self.R.copy(), self.FX.copy()
         self.best_q, self.best_s = self.q.copy(), self.s.copy()
         self.X = np.zeros((self.count, 3, 3 * self.orbit_capacity), dtype=np.uint64)
+        self.index = new_index(self.count, 3 * self.orbit_capacity)
         log.info("flipgraph c3: %d orbits of three terms + %d fixed terms (rank %d)",
                  len(reps), len(fixed), self.start_rank)
 
     def rebuild(self) -> None:
-        c3.expand_all(self.R, self.X, self.q, self.n)
+        for walk in range(self.count):
+            c3.rebuild_c3(self.R, self.X, self.q, self.index, walk, self.n)
 
     def run(self, lo: int, hi: int, counts: np.ndarray) -> None:
         part = slice(lo, hi)
+        index = tuple(a[part] for a in self.index)
         c3.walk_c3(self.R[part], self.X[part], self.FX[part], self.q[part], self.s[part],
-                   self.rng[part], self.stall[part], self.path[part], self.slack[part],
+                   index, self.rng[part], self.stall[part], self.path[part], self.slack[part],
                    self.best_R[part], self.best_FX[part], self.best_q[part],
                    self.best_s[part], self.rank[part], self.best_rank[part], counts[part],
                    *self._limits(), self.orbit_capacity, self.n)
