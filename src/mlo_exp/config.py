@@ -136,7 +136,7 @@ class FlipGraphAgentConfig(AgentConfig):
     population: int = 64  # distinct schemes kept per rank at the frontier (restart sources)
     restart_after: int = 20  # episodes without improving before a walk restarts
     coefficient_bound: int | None = None  # over Z: |coefficient| <= this (None: from env)
-    start_from: str | None = None  # algorithm file or library name (None: school method)
+    start_from: str | None = None  # algorithm file, library name or auto (None: school)
     threads: int | None = 1  # Python threads running walk chunks (None: all cores)
     symmetry: str = "none"  # "c3": C3-invariant schemes of <n,n,n> over Z2 (flipgraph_c3)
     # c3 without start_from: "pairs" (diagonal pairs make ceil(n/2) fixed terms, as
@@ -144,8 +144,8 @@ class FlipGraphAgentConfig(AgentConfig):
     c3_start: str = "pairs"
     pool_dir: str | None = None  # folder shared by the jobs of one search (None: no pool)
     pool_every: int = 5  # episodes between publishing to / reading from the pool
-    library_name: ClassVar[str] = (r"strassen|school-\d+x\d+x\d+|alphatensor-\d+x\d+x\d+(-z2)?"
-                                   r"|best-\d+x\d+x\d+(-z|-q|-z2)?")
+    library_name: ClassVar[str] = (r"auto|strassen|school-\d+x\d+x\d+"
+                                   r"|alphatensor-\d+x\d+x\d+(-z2)?|best-\d+x\d+x\d+(-z|-q|-z2)?")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -167,8 +167,9 @@ class FlipGraphAgentConfig(AgentConfig):
             _check(Path(self.start_from).expanduser().is_file()
                    or re.fullmatch(self.library_name, self.start_from, re.IGNORECASE) is not None,
                    "agent.start_from", self.start_from,
-                   "an existing algorithm file (.json or flip-graph .txt) or a library name "
-                   "(strassen, school-NxMxP, alphatensor-NxMxP[-z2], best-NxMxP[-q|-z2])")
+                   "an existing algorithm file (.json or flip-graph .txt), a library name "
+                   "(strassen, school-NxMxP, alphatensor-NxMxP[-z2], best-NxMxP[-q|-z2]) or "
+                   "auto (the best start the catalogue and scheme operations build)")
 
 
 @dataclass

@@ -65,7 +65,7 @@ def resolve_start_from(cfg: DictConfig, run_dir: Path) -> None:
     from mlo_exp.algorithms.library import lookup
 
     try:
-        algorithm = lookup(str(name))
+        algorithm = _auto_start(cfg) if str(name) == "auto" else lookup(str(name))
     except (KeyError, ValueError) as error:
         message = error.args[0] if error.args else str(error)
         raise ConfigError("agent.start_from", name, f"an algorithm file or a library name "
@@ -75,6 +75,17 @@ def resolve_start_from(cfg: DictConfig, run_dir: Path) -> None:
         cfg.agent.start_from = str(path)
     log.info("agent.start_from=%s: %s, rank %d over %s, written to %s", name, algorithm.name,
              algorithm.rank, algorithm.ring, path)
+
+
+def _auto_start(cfg: DictConfig):
+    """``agent.start_from=auto``: :func:`mlo_exp.algorithms.starts.best_start` for the run's
+    shape, ring and coefficient bound."""
+    from mlo_exp.algorithms.starts import best_start
+
+    shape = tuple(int(x) for x in cfg.env.shape)
+    ring = str(cfg.env.ring)
+    bound = cfg.agent.get("coefficient_bound") or max(abs(int(c)) for c in cfg.env.coefficients)
+    return best_start(shape, ring, int(bound))
 
 
 def build_logger(cfg: DictConfig, run: RunContext) -> LoggerGroup:

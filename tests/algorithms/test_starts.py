@@ -1,0 +1,34 @@
+"""agent.start_from=auto: the best start the catalogue and the scheme operations build."""
+
+from __future__ import annotations
+
+from omegaconf import open_dict
+
+from mlo_exp.algorithms.algorithm import Algorithm
+from mlo_exp.algorithms.starts import best_start, candidates
+from mlo_exp.config import validate
+from mlo_exp.run.experiment import resolve_start_from
+
+
+def test_candidates_come_from_the_shape_its_neighbours_and_the_operations():
+    found = candidates((2, 2, 3), "Z")
+    names = [a.name for a in found]
+    assert any("restricted" in n for n in names) and any("extended" in n for n in names)
+    assert all(a.shape == (2, 2, 3) and a.verify().ok for a in found)
+
+
+def test_best_start_fits_the_ring_and_the_bound():
+    over_z = best_start((2, 2, 3), "Z", bound=1)
+    assert over_z.rank == 11 and over_z.ring == "Z" and over_z.verify().ok
+    assert max(int(abs(x).max()) for x in (over_z.u, over_z.v, over_z.w)) <= 1
+    modulo_2 = best_start((4, 4, 4), "Z2", bound=1)
+    assert modulo_2.rank <= 49 and modulo_2.verify().ok
+
+
+def test_the_run_resolves_auto_into_a_verified_file(compose_config, tmp_path):
+    cfg = compose_config(["agent=flipgraph", "env=matmul_2x2x3", "agent.start_from=auto"])
+    assert validate(cfg).agent.start_from == "auto"
+    with open_dict(cfg):
+        resolve_start_from(cfg, tmp_path)
+    written = Algorithm.load(cfg.agent.start_from)
+    assert written.shape == (2, 2, 3) and written.rank == 11 and written.verify().ok
