@@ -310,3 +310,27 @@ def test_scheme_key_ignores_term_order_and_sign_convention():
     assert scheme_key((u, v, w), "Z") == scheme_key(flipped, "Z")
     assert scheme_key((u, v, w), "Z") != scheme_key((u, v, -w), "Z")
     assert np.array_equal(u, np.asarray(strassen().u))  # the caller's arrays are untouched
+
+
+def test_integer_kernel_indexes_its_keys_exactly():
+    # Over Z the index holds the keys (factors up to sign): after flips, reductions, plus
+    # transitions and path resets it lists exactly the keys held by two or more live terms.
+    agent = make_agent((3, 3, 3), "Z", walks=3, flips_per_episode=3000, plateau_flips=300,
+                       plus_slack=2, path_flips=2000, seed=6)
+    walks = agent.walks
+    for _ in range(6):
+        result = agent.run_episode()
+        HK, HC, HH, HD, NX, D, nd = walks.index
+        for walk in range(agent.settings.walks):
+            rank = int(walks.rank[walk])
+            expected = set()
+            for mode in range(3):
+                keys = walks.K[walk, :rank, mode]
+                unique, counts = np.unique(keys, return_counts=True)
+                expected |= {(mode, int(k)) for k in unique[counts >= 2]}
+                assert (HK[walk, mode] != 0).sum() == len(unique)
+            listed = {(int(e) & 3, int(HK[walk, int(e) & 3, int(e) >> 2]))
+                      for e in D[walk, :nd[walk]]}
+            assert listed == expected
+            assert verify(*agent.current_factors(walk), (3, 3, 3), "Z").ok
+    assert result.metrics["reductions"] + result.metrics["plus_transitions"] > 0

@@ -7,9 +7,11 @@ Moves and the search around them: :mod:`mlo_exp.agents.flipgraph`.
 Representation, per walk ``w``: ``F[w, t, mode, :dims[mode]]`` (int8) is factor ``mode``
 (0 = u over A, 1 = v over B, 2 = w over C; layout of :mod:`mlo_exp.algorithms.tensor`) of term
 ``t``; ``K[w, t, mode]`` a key identifying the vector up to sign (its sign-normalised entries
-packed in base ``2*bound+1``), ``S[w, t, mode]`` the sign of its first non-zero entry. A flip
-attempt draws a term and a mode and finds the term's partners (same key) with one integer
-comparison per term. A removed term has every key ``DEAD``.
+packed in base ``2*bound+1``; never 0), ``S[w, t, mode]`` the sign of its first non-zero entry.
+A removed term has every key ``DEAD``. The keys are indexed like the Z2 kernel's words
+(:mod:`~mlo_exp.agents.flipgraph.index`: per mode, key -> holders, and the flippable list of
+keys held by two or more terms), so a flip attempt draws a partner pair in O(1); an attempt
+is useless only when the list is empty or the flip would leave the bound.
 
 A flip ``a(x)b_i(x)c_i + s*a(x)b_j(x)c_j`` (``s``: the sign relating the shared factors)
 becomes ``a(x)(b_i + sigma*s*b_j)(x)c_i + s*a(x)b_j(x)(c_j - sigma*c_i)`` with ``sigma = +-1``
@@ -21,20 +23,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from mlo_exp.agents.flipgraph.index import insert, new_index, rand, remove, slot
+
 DEAD = np.uint64(0xFFFFFFFFFFFFFFFF)  # key of a removed term: matches nothing
-_MULT = np.uint64(0x2545F4914F6CDD1D)
-
-
-@njit(cache=True)
-def _rand(rng, w, n):
-    """Uniform integer in ``[0, n)`` from walk ``w``'s xorshift64* stream."""
-    x = rng[w]
-    x ^= x >> np.uint64(12)
-    x ^= x << np.uint64(25)
-    x ^= x >> np.uint64(27)
-    rng[w] = x
-    high = (x * _MULT) >> np.uint64(32)  # 32 random bits; multiply-shift maps them to [0, n)
-    return np.int64((high * np.uint64(n)) >> np.uint64(32))
 
 
 @njit(cache=True)
@@ -132,77 +123,134 @@ def _reduce(F, K, S, rank, w, t, dims, bound):
 
 
 @njit(cache=True)
-def flip(F, K, S, rank, rng, w, dims, bound, tmp_y, tmp_z):
-    """One flip attempt on walk ``w``: 0 nothing changed, 1 flipped, 2 flipped and the rank
-    went down."""
-    r = rank[w]
-    i = _rand(rng, w, r)
-    x = _rand(rng, w, 3)
-    key = K[w, i, x]
-    count = 0
-    for s in range(r):
-        if K[w, s, x] == key:
-            count += 1
-    if count < 2:  # term i itself always matches
-        return 0
-    pick = _rand(rng, w, count - 1)
-    j = -1
-    for s in range(r):
-        if s != i and K[w, s, x] == key:
-            if pick == 0:
-                j = s
-                break
-            pick -= 1
-    y = (x + 1 + _rand(rng, w, 2)) % 3
-    z = 3 - x - y
-    dy, dz = dims[y], dims[z]
-    sigma = np.int64(1) if _rand(rng, w, 2) == 0 else np.int64(-1)
-    lam = np.int64(S[w, i, x]) * np.int64(S[w, j, x])
-    # new y-factor of i: b_i + sigma*lam*b_j ; new z-factor of j: c_j - sigma*c_i
+def rebuild(K, rank, ix, w):
+    """The index and flippable list of walk ``w`` from its keys."""
+    HK, HC, HH, HD, NX, D, nd = ix
+    nd[w] = 0
+    for m in range(3):
+        for h in range(HK.shape[2]):
+            HK[w, m, h] = 0
+    for m in range(3):
+        for t in range(rank[w]):
+            insert(HK, HC, HH, HD, NX, D, nd, w, m, t, K[w, t, m])
+
+
+@njit(cache=True)
+def _shares_two(K, ix, w, m, t):
+    """Does another holder of term ``t``'s key in mode ``m`` share a second key with it?"""
+    HK, HC, HH, HD, NX, D, nd = ix
+    h = slot(HK, w, m, K[w, t, m], HK.shape[2] - 1)
+    s = HH[w, m, h]
+    while s >= 0:
+        if s != t:
+            for other in range(3):
+                if other != m and K[w, s, other] == K[w, t, other]:
+                    return True
+        s = NX[w, m, s]
+    return False
+
+
+@njit(cache=True)
+def _rekey(F, K, S, ix, w, t, mode, dim, bound):
+    """Term ``t``'s factor ``mode`` changed: its key, sign and index entry follow; False when
+    the factor became zero (the term is then dead: the caller compacts and rebuilds)."""
+    HK, HC, HH, HD, NX, D, nd = ix
+    remove(HK, HC, HH, HD, NX, D, nd, w, mode, t, K[w, t, mode])
+    if not set_key(F, K, S, w, t, mode, dim, bound):
+        return False
+    insert(HK, HC, HH, HD, NX, D, nd, w, mode, t, K[w, t, mode])
+    return True
+
+
+@njit(cache=True)
+def _fits(F, w, i, j, y, z, dy, dz, sigma, lam, bound, tmp_y, tmp_z):
+    """The flip's new factors in ``tmp_y``/``tmp_z``; False when one leaves the bound."""
     for k in range(dy):
         value = np.int64(F[w, i, y, k]) + sigma * lam * np.int64(F[w, j, y, k])
         if value > bound or value < -bound:
-            return 0
+            return False
         tmp_y[k] = value
     for k in range(dz):
         value = np.int64(F[w, j, z, k]) - sigma * np.int64(F[w, i, z, k])
         if value > bound or value < -bound:
-            return 0
+            return False
         tmp_z[k] = value
+    return True
+
+
+@njit(cache=True)
+def flip(F, K, S, rank, ix, rng, w, dims, bound, tmp_y, tmp_z):
+    """One flip attempt on walk ``w``: 0 nothing changed, 1 flipped, 2 flipped and the rank
+    went down."""
+    HK, HC, HH, HD, NX, D, nd = ix
+    if nd[w] == 0:
+        return 0
+    r = rank[w]
+    entry = D[w, rand(rng, w, nd[w])]
+    x = entry & 3
+    h = entry >> 2
+    count = HC[w, x, h]
+    first = rand(rng, w, count)
+    second = rand(rng, w, count - 1)
+    if second >= first:
+        second += 1
+    i = -1
+    j = -1
+    s = HH[w, x, h]
+    k = 0
+    while s >= 0:
+        if k == first:
+            i = s
+        if k == second:
+            j = s
+        k += 1
+        s = NX[w, x, s]
+    y = (x + 1 + rand(rng, w, 2)) % 3
+    z = 3 - x - y
+    dy, dz = dims[y], dims[z]
+    lam = np.int64(S[w, i, x]) * np.int64(S[w, j, x])
+    # new y-factor of i: b_i + sigma*lam*b_j ; new z-factor of j: c_j - sigma*c_i; the sign
+    # sigma drawn first, the other one when the first leaves the bound
+    sigma = np.int64(1) if rand(rng, w, 2) == 0 else np.int64(-1)
+    if not _fits(F, w, i, j, y, z, dy, dz, sigma, lam, bound, tmp_y, tmp_z):
+        sigma = -sigma
+        if not _fits(F, w, i, j, y, z, dy, dz, sigma, lam, bound, tmp_y, tmp_z):
+            return 0
     for k in range(dy):
         F[w, i, y, k] = tmp_y[k]
     for k in range(dz):
         F[w, j, z, k] = tmp_z[k]
-    died = False
-    if not set_key(F, K, S, w, i, y, dy, bound):
+    alive_i = _rekey(F, K, S, ix, w, i, y, dy, bound)
+    alive_j = _rekey(F, K, S, ix, w, j, z, dz, bound)
+    if alive_i and alive_j and not (_shares_two(K, ix, w, y, i) or _shares_two(K, ix, w, z, j)):
+        return 1
+    # a term vanished, or a pair sharing two factors now shares the changed one: reduce
+    if not alive_i:
         _kill(K, w, i)
-        died = True
-    if not set_key(F, K, S, w, j, z, dz, bound):
+    if not alive_j:
         _kill(K, w, j)
-        died = True
-    if K[w, i, 0] != DEAD and _reduce(F, K, S, rank, w, i, dims, bound):
-        died = True
-    if K[w, j, 0] != DEAD and _reduce(F, K, S, rank, w, j, dims, bound):
-        died = True
-    if died:
-        _compact(F, K, S, rank, w)
-        return 2 if rank[w] < r else 1
-    return 1
+    if K[w, i, 0] != DEAD:
+        _reduce(F, K, S, rank, w, i, dims, bound)
+    if K[w, j, 0] != DEAD:
+        _reduce(F, K, S, rank, w, j, dims, bound)
+    _compact(F, K, S, rank, w)
+    rebuild(K, rank, ix, w)
+    return 2 if rank[w] < r else 1
 
 
 @njit(cache=True)
-def plus(F, K, S, rank, rng, w, dims, bound):
+def plus(F, K, S, rank, ix, rng, w, dims, bound):
     """A plus transition on walk ``w`` (rank +1); False when no valid pair was drawn.
     ``a(x)b(x)c + a'(x)b'(x)c'`` -> ``(a - a')(x)b(x)c + a'(x)b(x)c + a'(x)b'(x)c'``."""
     r = rank[w]
     if r < 2:
         return False
     for _attempt in range(16):
-        i = _rand(rng, w, r)
-        j = _rand(rng, w, r - 1)
+        i = rand(rng, w, r)
+        j = rand(rng, w, r - 1)
         if j >= i:
             j += 1
-        x = _rand(rng, w, 3)
+        x = rand(rng, w, 3)
         if K[w, i, x] == K[w, j, x]:
             continue
         dim = dims[x]
@@ -224,12 +272,13 @@ def plus(F, K, S, rank, rng, w, dims, bound):
         set_key(F, K, S, w, r, x, dim, bound)
         set_key(F, K, S, w, i, x, dim, bound)
         rank[w] = r + 1
+        rebuild(K, rank, ix, w)
         return True
     return False
 
 
 @njit(cache=True)
-def restore_best(F, K, S, rank, best_F, best_rank, w, dims, bound):
+def restore_best(F, K, S, rank, ix, best_F, best_rank, w, dims, bound):
     """Walk ``w`` goes back to its best scheme (the end of a bounded path)."""
     F[w] = best_F[w]
     rank[w] = best_rank[w]
@@ -241,15 +290,17 @@ def restore_best(F, K, S, rank, best_F, best_rank, w, dims, bound):
             _kill(K, w, t)
             for mode in range(3):
                 S[w, t, mode] = 0
+    rebuild(K, rank, ix, w)
 
 
 @njit(cache=True, nogil=True)
-def walk_int(F, K, S, rank, rng, stall, path, slack, best_F, best_rank, counts, n_flips, dims,
+def walk_int(F, K, S, rank, ix, rng, stall, path, slack, best_F, best_rank, counts, n_flips, dims,
              bound, plateau, plus_slack, max_slack, path_limit, capacity):
     """Every walk makes ``n_flips`` attempts; ``counts[w] = (flips, reductions, plus, useless,
     resets)``. ``stall``, ``path``, ``slack`` as in
     :func:`mlo_exp.agents.flipgraph.kernel_z2.walk_z2`; a useless attempt drew a factor without
     a partner, or a flip the bound refused."""
+    nd = ix[6]
     width = F.shape[3]
     for w in range(F.shape[0]):
         tmp_y = np.zeros(width, dtype=np.int64)
@@ -260,7 +311,7 @@ def walk_int(F, K, S, rank, rng, stall, path, slack, best_F, best_rank, counts, 
         useless = 0
         resets = 0
         for _step in range(n_flips):
-            outcome = flip(F, K, S, rank, rng, w, dims, bound, tmp_y, tmp_z)
+            outcome = flip(F, K, S, rank, ix, rng, w, dims, bound, tmp_y, tmp_z)
             stall[w] += 1
             path[w] += 1
             if outcome == 0:
@@ -277,18 +328,23 @@ def walk_int(F, K, S, rank, rng, stall, path, slack, best_F, best_rank, counts, 
                     best_F[w] = F[w]
                 continue
             if path_limit > 0 and path[w] > path_limit:
-                restore_best(F, K, S, rank, best_F, best_rank, w, dims, bound)
+                restore_best(F, K, S, rank, ix, best_F, best_rank, w, dims, bound)
                 slack[w] = min(slack[w] + 1, max_slack)
                 path[w] = 0
                 stall[w] = 0
                 resets += 1
                 continue
-            if stall[w] <= plateau:
+            if stall[w] <= plateau and nd[w] > 0:
                 continue
             stall[w] = 0
             allowed = rank[w] + 1 <= min(capacity, best_rank[w] + slack[w])
-            if allowed and plus(F, K, S, rank, rng, w, dims, bound):
+            if allowed and plus(F, K, S, rank, ix, rng, w, dims, bound):
                 pluses += 1
+            elif not allowed and nd[w] == 0:  # a dead end at the limit: back to the best
+                restore_best(F, K, S, rank, ix, best_F, best_rank, w, dims, bound)
+                slack[w] = min(slack[w] + 1, max_slack)
+                path[w] = 0
+                resets += 1
         counts[w, 0] = flips
         counts[w, 1] = reductions
         counts[w, 2] = pluses
@@ -317,6 +373,8 @@ def warm_up() -> None:
     rank = np.array([2])
     dims = np.array([1, 2, 2], dtype=np.int64)
     init_keys(F, K, S, rank, dims, 1)
-    walk_int(F, K, S, rank, np.ones(1, dtype=np.uint64), np.zeros(1, dtype=np.int64),
+    ix = new_index(1, 4)
+    rebuild(K, rank, ix, 0)
+    walk_int(F, K, S, rank, ix, np.ones(1, dtype=np.uint64), np.zeros(1, dtype=np.int64),
              np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.int64), F.copy(), rank.copy(),
              np.zeros((1, 5), dtype=np.int64), 4, dims, 1, 1, 1, 2, 0, 4)

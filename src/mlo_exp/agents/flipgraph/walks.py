@@ -158,7 +158,8 @@ class Z2Walks(Walks):
 
 class IntWalks(Walks):
     """int8 rows over Z (:mod:`~mlo_exp.agents.flipgraph.kernel_int`): ``F[walk, term, mode,
-    entry]``, coefficients within ``bound`` (``agent.coefficient_bound``, else the env's)."""
+    entry]``, coefficients within ``bound`` (``agent.coefficient_bound``, else the env's); keys
+    ``K``, signs ``S`` and the keys' hash ``index`` follow from ``F``."""
 
     state_names = Walks.state_names + ("F", "best_F")
 
@@ -176,14 +177,18 @@ class IntWalks(Walks):
         self.best_F = self.F.copy()
         self.K = np.full(shape[:3], kernel_int.DEAD, dtype=np.uint64)
         self.S = np.zeros(shape[:3], dtype=np.int8)
+        self.index = new_index(self.count, self.capacity)
 
     def rebuild(self) -> None:
         kernel_int.init_keys(self.F, self.K, self.S, self.rank, self.dims, self.bound)
+        for walk in range(self.count):
+            kernel_int.rebuild(self.K, self.rank, self.index, walk)
 
     def run(self, lo: int, hi: int, counts: np.ndarray) -> None:
         part = slice(lo, hi)
         flips, plateau, plus_slack, max_slack, path_limit = self._limits()
-        kernel_int.walk_int(self.F[part], self.K[part], self.S[part], self.rank[part],
+        index = tuple(a[part] for a in self.index)
+        kernel_int.walk_int(self.F[part], self.K[part], self.S[part], self.rank[part], index,
                             self.rng[part], self.stall[part], self.path[part],
                             self.slack[part], self.best_F[part], self.best_rank[part],
                             counts[part], flips, self.dims, self.bound, plateau, plus_slack,
