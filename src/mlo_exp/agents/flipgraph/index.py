@@ -49,7 +49,8 @@ def slot(HK, w, m, value, mask):
 
 @njit(cache=True, _nrt=False)
 def insert(HK, HC, HH, HD, NX, D, nd, w, m, t, value):
-    """Term ``t`` now holds ``value`` in mode ``m``; returns the new holder count."""
+    """Term ``t`` now holds ``value`` in mode ``m`` (it becomes the first holder of the slot's
+    list); returns the slot."""
     H = HK.shape[2]
     h = slot(HK, w, m, value, H - 1)
     if HK[w, m, h] == _ZERO:
@@ -64,7 +65,7 @@ def insert(HK, HC, HH, HD, NX, D, nd, w, m, t, value):
         HD[w, m, h] = nd[w]
         D[w, nd[w]] = 4 * h + m
         nd[w] += 1
-    return HC[w, m, h]
+    return h
 
 
 @njit(cache=True, _nrt=False)
@@ -113,7 +114,8 @@ def remove(HK, HC, HH, HD, NX, D, nd, w, m, t, value):
 
 def new_index(walks: int, capacity: int) -> tuple[np.ndarray, ...]:
     """Empty index arrays ``(HK, HC, HH, HD, NX, D, nd)`` for ``walks`` walks of up to
-    ``capacity`` terms (hash tables with 4x the slots: short probe runs)."""
+    ``capacity`` terms (hash tables with 4x the slots: short probe runs; int32 counts and a
+    table half the size measured slower)."""
     size = 1 << max(4, int(4 * capacity - 1).bit_length())
     return (np.zeros((walks, 3, size), dtype=np.uint64),
             np.zeros((walks, 3, size), dtype=np.int64),

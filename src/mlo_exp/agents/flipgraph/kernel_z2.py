@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from mlo_exp.agents.flipgraph.index import insert, new_index, rand, remove, slot
+from mlo_exp.agents.flipgraph.index import insert, new_index, rand, remove
 
 _ZERO = np.uint64(0)  # compare uint64 with uint64: numba turns uint64 vs int64 into floats
 
@@ -95,15 +95,14 @@ def _reduce(P, rank, w, t):
 
 
 @njit(cache=True, _nrt=False)
-def _shares_two(P, HK, HH, NX, w, m, t, mask):
-    """Does another holder of term ``t``'s factor in mode ``m`` share a second factor?"""
-    h = slot(HK, w, m, P[w, m, t], mask)
-    s = HH[w, m, h]
+def _shares_two(P, HH, NX, w, m, t, h):
+    """Does another holder of term ``t``'s factor in mode ``m`` (slot ``h``, whose list ``t``
+    heads: it was just inserted) share a second factor with it?"""
+    s = NX[w, m, t]
     while s >= 0:
-        if s != t:
-            for other in range(3):
-                if other != m and P[w, other, s] == P[w, other, t]:
-                    return True
+        for other in range(3):
+            if other != m and P[w, other, s] == P[w, other, t]:
+                return True
         s = NX[w, m, s]
     return False
 
@@ -113,8 +112,6 @@ def flip(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w):
     """One flip on walk ``w``: 0 none possible, 1 flipped, 2 flipped and the rank went down."""
     if nd[w] == 0:
         return 0
-    H = HK.shape[2]
-    mask = H - 1
     r = rank[w]
     entry = D[w, rand(rng, w, nd[w])]
     x = entry & 3
@@ -149,13 +146,13 @@ def flip(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w):
         return 2 if rank[w] < r else 1
     remove(HK, HC, HH, HD, NX, D, nd, w, y, i, old_y)
     P[w, y, i] = new_y
-    count_y = insert(HK, HC, HH, HD, NX, D, nd, w, y, i, new_y)
+    slot_y = insert(HK, HC, HH, HD, NX, D, nd, w, y, i, new_y)
     remove(HK, HC, HH, HD, NX, D, nd, w, z, j, old_z)
     P[w, z, j] = new_z
-    count_z = insert(HK, HC, HH, HD, NX, D, nd, w, z, j, new_z)
+    slot_z = insert(HK, HC, HH, HD, NX, D, nd, w, z, j, new_z)
     # a pair sharing two factors now must share the changed one
-    if ((count_y >= 2 and _shares_two(P, HK, HH, NX, w, y, i, mask))
-            or (count_z >= 2 and _shares_two(P, HK, HH, NX, w, z, j, mask))):
+    if ((HC[w, y, slot_y] >= 2 and _shares_two(P, HH, NX, w, y, i, slot_y))
+            or (HC[w, z, slot_z] >= 2 and _shares_two(P, HH, NX, w, z, j, slot_z))):
         _reduce(P, rank, w, i)
         if P[w, 0, j] != _ZERO:
             _reduce(P, rank, w, j)
