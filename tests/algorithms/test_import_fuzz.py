@@ -172,7 +172,8 @@ def uvw_npz_bytes(algorithm: Algorithm) -> bytes:
 
 def reduced_perminov(algorithm: Algorithm, draw: st.DrawFn) -> str:
     """Perminov's addition-reduced JSON for a +-1/0 algorithm: a few random pair sums become
-    fresh variables (the plan), the rest stay as signed indices."""
+    fresh variables (the plan); written as the real files are, ``{"index": i, "value": c}``
+    terms over 0-based variables."""
     n, m, p = algorithm.shape
     data: dict = {"n": [n, m, p], "m": algorithm.rank, "z2": algorithm.ring == "Z2"}
     order = [i * p + k for k in range(p) for i in range(n)]
@@ -197,7 +198,9 @@ def reduced_perminov(algorithm: Algorithm, draw: st.DrawFn) -> str:
                     item.remove(-a)
                     item.remove(-b)
                     item.append(-name)
-        data[key], data[f"{key}_fresh"] = lists, fresh
+        data[key], data[f"{key}_fresh"] = ([[{"index": abs(x) - 1, "value": 1 if x > 0 else -1}
+                                              for x in item] for item in group]
+                                            for group in (lists, fresh))
     return json.dumps(data)
 
 

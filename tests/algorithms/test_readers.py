@@ -49,18 +49,23 @@ PERMINOV_222 = Path(__file__).resolve().parents[2] / "src/mlo_exp/algorithms/dat
     "perminov/2x2x2_m7_ZT.json"
 
 
-def signed(rows: list[list[int]]) -> list[list[int]]:
-    return [[(i + 1) * x for i, x in enumerate(row) if x] for row in rows]
+def terms(*indices: int) -> list[dict]:
+    """``{"index": i, "value": c}`` terms (the real files' form) from signed 1-based indices."""
+    return [{"index": abs(x) - 1, "value": 1 if x > 0 else -1} for x in indices]
+
+
+def signed(rows: list[list[int]]) -> list[list[dict]]:
+    return [terms(*[(i + 1) * x for i, x in enumerate(row) if x]) for row in rows]
 
 
 def reduced_222() -> dict:
-    """Perminov's <2,2,2> with a21 - a22 (used three times) as a fresh variable."""
+    """Perminov's <2,2,2> with a21 - a22 (used three times) as a fresh variable (index 4)."""
     plain = json.loads(PERMINOV_222.read_text())
     assert plain["u"][:3] == [[0, 0, 1, -1], [1, 0, 1, -1], [1, -1, 1, -1]]
     w_by_entry = [list(column) for column in zip(*plain["w"], strict=True)]
     return {"n": [2, 2, 2], "m": 7, "z2": False, "complexity": {"naive": 22, "reduced": 20},
-            "u_fresh": [[3, -4]], "v_fresh": [], "w_fresh": [],
-            "u": [[5], [1, 5], [1, -2, 5], [2], [1, 3], [1], [4]],
+            "u_fresh": [terms(3, -4)], "v_fresh": [], "w_fresh": [],
+            "u": [terms(*row) for row in ([5], [1, 5], [1, -2, 5], [2], [1, 3], [1], [4])],
             "v": signed(plain["v"]), "w": signed(w_by_entry)}
 
 
@@ -79,21 +84,25 @@ def test_perminov_reduced_file_expands_to_the_scheme_and_keeps_its_plan(tmp_path
 
 
 @pytest.mark.parametrize(("change", "expected"), [
-    ({"u_fresh": [[1, 2]], "u": [[6]] * 7}, "u[0]: variable 6 is not defined here"),
-    ({"u_fresh": [[1, 2], [6, 1]], "u": [[6]] * 7}, "u_fresh[1]: variable 6 is not defined"),
-    ({"u_fresh": [[1, 5]]}, "u_fresh[0]: variable 5 is not defined here"),
-    ({"v_fresh": [[1, 0]]}, "v_fresh[0]: a list of 2 items; accepted: a list of nonzero"),
-    ({"w": [[1]] * 3}, "w: a list of 3 items; accepted: 4 lists"),
+    ({"u_fresh": [terms(1, 2)], "u": [terms(6)] * 7}, "u[0]: variable 5 is not defined here"),
+    ({"u_fresh": [terms(1, 2), terms(6, 1)], "u": [terms(6)] * 7},
+     "u_fresh[1]: variable 5 is not defined"),
+    ({"u_fresh": [terms(1, 5)]}, "u_fresh[0]: variable 4 is not defined here"),
+    ({"v_fresh": [[1, 2]]}, 'v_fresh[0]: a term 1; accepted: a list of {"index": i'),
+    ({"v_fresh": [[{"index": 0, "value": 0}]]}, "v_fresh[0]: a term an object; accepted"),
+    ({"w": [terms(1)] * 3}, "w: a list of 3 items; accepted: 4 lists"),
     ({"w_fresh": None}, "w_fresh: null; accepted"),
-    ({"u": [[True]] * 7}, "u[0]: a list of 1 items; accepted"),
+    ({"u": [[True]] * 7}, "u[0]: a term true; accepted"),
+    ({"complexity": {"naive": 22, "reduced": 19}},
+     "complexity.reduced is 19 but the plan (u_fresh, v_fresh, w_fresh, u, v, w) performs 20"),
 ])
 def test_perminov_reduced_refusals(tmp_path, change, expected):
     refused(tmp_path, "r.json", json.dumps({**STRASSEN_REDUCED, **change}), expected)
 
 
 def test_perminov_reduced_plans_that_grow_without_bound_are_refused(tmp_path):
-    fresh = [[1, 2]] + [[4 + j, 5 + j] if j else [1, 5] for j in range(60)]
-    data = {**STRASSEN_REDUCED, "u_fresh": fresh, "u": [[65]] * 7}
+    fresh = [terms(1, 2)] + [terms(4 + j, 5 + j) if j else terms(1, 5) for j in range(60)]
+    data = {**STRASSEN_REDUCED, "u_fresh": fresh, "u": [terms(65)] * 7}
     refused(tmp_path, "grow.json", json.dumps(data), "exceeds 2147483647")
 
 
