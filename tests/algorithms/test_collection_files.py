@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +97,15 @@ def test_factors_juxtaposed_as_in_the_symmetric_exp_files():
     assert "(a11+a22) (b11+b22) (c11+c22)" in lines and any(" b11 " in x for x in lines)
     algorithm = parse_text("\n".join(lines))
     assert algorithm.digest() == strassen().digest() and algorithm.verify().ok
+
+
+def test_mlo_algorithms_verify_accepts_the_formats_that_failed_in_issue_27():
+    """The command the issue ran: the reduced JSON and the FMM catalogue's .mpl now verify."""
+    script = Path(sys.executable).with_name("mlo-algorithms")
+    files = ["results/addition_reduced_ZT/2x2x2_m7_cr15_cn24_ZT_reduced.json",
+             "results/addition_reduced_ZT/3x3x3_m23_cr58_cn119_ZT_reduced.json",
+             "known/tensor/2x2x3_tensor.mpl", "known/tensor/3x3x6_tensor.mpl"]
+    for relative in files:
+        done = subprocess.run([str(script), "verify", str(FIXTURES / relative)],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and "exact decomposition" in done.stdout, (relative, done.stderr)
