@@ -219,8 +219,10 @@ def new_format_file(algorithm: Algorithm, kind: str, draw: st.DrawFn) -> tuple[s
     if kind == "maple":
         text = format_triadset(algorithm)
         if draw(st.booleans()):
-            text = "S := " + re.sub(r"Matrix\((\[\[.*?\]\])\)", r"\1",
-                                    text.split("\n", 2)[2]).replace(", ", ",\n ")
+            body = text[text.index("TriadSet"):]  # hand-written: no declarations, bare lists
+            body = re.sub(r"Matrix\([0-9]+, [0-9]+, (\[\[.*?\]\])\)", r"\1", body)
+            text = "S := " + body.replace("Triad([", "Triad(").replace("]]])", "]])").replace(
+                ", ", ",\n ")
         return "a.mpl", text.encode()
     if kind == "alphaevolve":
         text = format_python_uvw(algorithm)

@@ -148,6 +148,12 @@ def test_triadset_reads_rationals_exactly_and_states_c_transposed(tmp_path):
     algorithm = halved(alphatensor(2, 3, 4))
     text = format_triadset(algorithm)
     assert "C is 4x2 (C transposed" in text and "1/2" in text
+    assert text.splitlines()[2:5] == ["A:=Matrix(2, 3, [[A_1_1,A_1_2,A_1_3],[A_2_1,A_2_2,A_2_3]]):",
+                                      "B:=Matrix(3, 4, [[B_1_1,B_1_2,B_1_3,B_1_4],[B_2_1,B_2_2,"
+                                      "B_2_3,B_2_4],[B_3_1,B_3_2,B_3_3,B_3_4]]):",
+                                      "C:=Matrix(4, 2, [[C_1_1,C_1_2],[C_2_1,C_2_2],[C_3_1,C_3_2],"
+                                      "[C_4_1,C_4_2]]):"]
+    assert text.splitlines()[5].startswith("Tensor:=TriadSet([Triad([Matrix(2, 3, [[")
     again = read(tmp_path, "s.mpl", text)
     assert again.ring == "Q" and again.verify().ok and again.digest() == algorithm.digest()
 

@@ -286,19 +286,30 @@ def _entry(value: object) -> str:
 
 
 def format_triadset(algorithm: Algorithm) -> str:
-    """The algorithm as a Maple ``TriadSet`` (C transposed; fractions ``p/q``)."""
+    """The algorithm as the FMM catalogue writes a ``*_tensor.mpl``: the symbolic ``A``, ``B``,
+    ``C`` declared, then ``Tensor:=TriadSet([Triad([Matrix(n, m, ..), ..]), ..]):`` (C
+    transposed; fractions ``p/q``; two ``#`` comment lines first)."""
     n, m, p = algorithm.shape
 
-    def matrix(column: np.ndarray, rows: int, cols: int, transpose: bool = False) -> str:
-        grid = [[_entry(column[i * cols + k]) for k in range(cols)] for i in range(rows)]
+    def rows(grid: list[list[str]]) -> str:
+        return "[" + ",".join("[" + ",".join(row) + "]" for row in grid) + "]"
+
+    def matrix(column: np.ndarray, height: int, width: int, transpose: bool = False) -> str:
+        grid = [[_entry(column[i * width + k]) for k in range(width)] for i in range(height)]
         if transpose:
             grid = [list(row) for row in zip(*grid, strict=True)]
-        return "Matrix([" + ", ".join("[" + ", ".join(row) + "]" for row in grid) + "])"
+            height, width = width, height
+        return f"Matrix({height}, {width}, {rows(grid)})"
 
-    triads = [f"Triad({matrix(algorithm.u[:, r], n, m)}, {matrix(algorithm.v[:, r], m, p)}, "
-              f"{matrix(algorithm.w[:, r], n, p, transpose=True)})"
+    def symbols(letter: str, height: int, width: int) -> str:
+        grid = [[f"{letter}_{i + 1}_{k + 1}" for k in range(width)] for i in range(height)]
+        return f"{letter}:=Matrix({height}, {width}, {rows(grid)}):\n"
+
+    triads = [f"Triad([{matrix(algorithm.u[:, r], n, m)}, {matrix(algorithm.v[:, r], m, p)}, "
+              f"{matrix(algorithm.w[:, r], n, p, transpose=True)}])"
               for r in range(algorithm.rank)]
     head = (f"# <{n},{m},{p}> rank {algorithm.rank} over {algorithm.ring}: {algorithm.name}\n"
-            f"# Triad(A, B, C): A is {n}x{m}, B is {m}x{p}, C is {p}x{n} (C transposed: "
+            f"# Triad([A, B, C]): A is {n}x{m}, B is {m}x{p}, C is {p}x{n} (C transposed: "
             "sum a_ij*b_jk*c_ki)\n")
-    return head + "TriadSet([\n  " + ",\n  ".join(triads) + "\n]);\n"
+    return (head + symbols("A", n, m) + symbols("B", m, p) + symbols("C", p, n)
+            + "Tensor:=TriadSet([" + ", ".join(triads) + "]):\n")
