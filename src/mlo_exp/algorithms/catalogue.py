@@ -180,7 +180,7 @@ def shipped_entries() -> list[Entry]:
     for path in sorted((folder / "best").glob("best_*.npz")) if folder.is_dir() else []:
         for item in read_index(path):
             entries.append(Entry(
-                BEST, f"schemes/best/{path.name} {item['file']}",
+                f"{BEST}: {item['source']}", f"schemes/best/{path.name} {item['file']}",
                 tuple(item["shape"]), item["rank"], item["ring"],  # type: ignore[arg-type]
                 loader=functools.partial(read_member, path, item), _key=item["key"]))
     at = reference_data_dir() / "alphatensor"
