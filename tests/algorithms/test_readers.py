@@ -300,3 +300,57 @@ def test_matrices_writer_reads_back_with_fractions(tmp_path):
     text = format_matrices(algorithm)
     assert text.startswith("{\n  {{{") and text.endswith("}\n")
     assert read(tmp_path, "a.m", text).digest() == algorithm.digest()
+
+
+# --- the FMM catalogue's *_tensor.mpl layout ------------------------------------------------
+CATALOGUE_MPL = ("A:=Matrix(1, 1, [[A_1_1]]):\nB:=Matrix(1, 1, [[B_1_1]]):\n"
+                 "C:=Matrix(1, 1, [[C_1_1]]):\n"
+                 "Tensor:=TriadSet([Triad([Matrix(1, 1, [[{a}]]), Matrix(1, 1, [[1]]), "
+                 "Matrix(1, 1, [[1]])]), Triad([Matrix(1, 1, [[{b}]]), Matrix(1, 1, [[1]]), "
+                 "Matrix(1, 1, [[1]])])]):\n"
+                 "map(expand,A.B-add(LinearAlgebra:-Trace(op([1,i,1,1],Tensor)).A),i=1..2));\n")
+
+
+def test_catalogue_mpl_arithmetic_entries_and_its_check_line(tmp_path):
+    algorithm = read(tmp_path, "t.mpl", CATALOGUE_MPL.format(a="(1+1)*(1/2)", b="(0-1*0)/3"))
+    assert algorithm.shape == (1, 1, 1) and algorithm.u.tolist() == [[1, 0]]
+    assert algorithm.verify().ok
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (CATALOGUE_MPL.replace("A:=Matrix(1, 1", "A:=Matrix(2, 1", 1),
+     "Matrix(2, 1, ...) with 1 rows"),
+    (CATALOGUE_MPL.format(a="1", b="0").replace("B:=Matrix(1, 1, [[B_1_1]])",
+                                                "B:=Matrix(1, 2, [[B_1_1,B_1_2]])"),
+     "B is declared 1x2 but the triads make it 1x1"),
+    (CATALOGUE_MPL.replace("C:=", "D:="), "D := ...: expected the declarations A, B, C"),
+    (CATALOGUE_MPL.format(a="1/(1-1)", b="0"), "division by zero"),
+    (CATALOGUE_MPL.format(a="(" * 9 + "1" + ")" * 9, b="0"), "brackets nested deeper than 8"),
+    (CATALOGUE_MPL.format(a="1", b="0").replace("map(expand", "evalm(expand"),
+     "expected the end of the file (or Maple's check map(expand, ...))"),
+])
+def test_catalogue_mpl_refusals(tmp_path, text, expected):
+    refused(tmp_path, "t.mpl", text, expected)
+
+
+# --- Perminov's .txt ------------------------------------------------------------------------
+def perminov_txt(algorithm: Algorithm) -> str:
+    """``n m p R`` then u, v, w product after product, w over C transposed (his layout)."""
+    n, m, p = algorithm.shape
+    w = algorithm.w[[i * p + k for k in range(p) for i in range(n)]]
+    lines = [" ".join(str(x) for x in factor.T.ravel()) for factor in (algorithm.u,
+                                                                       algorithm.v, w)]
+    return f"{n} {m} {p} {algorithm.rank}\n" + "\n".join(lines) + "\n"
+
+
+def test_perminov_txt_reads_c_transposed(tmp_path):
+    original = alphatensor(2, 3, 4)
+    again = read(tmp_path, "s.txt", perminov_txt(original))
+    assert again.digest() == original.digest() and again.verify().ok and again.ring == "Z"
+
+
+def test_perminov_txt_refusals(tmp_path):
+    text = perminov_txt(strassen())
+    refused(tmp_path, "s.txt", text.replace("2 2 2 7", "2 2 2 6"),
+            "coefficients after 'n m p R'; accepted: R*(n*m + m*p + p*n) = 72")
+    refused(tmp_path, "s.txt", text.replace(" 1 ", " x ", 1), "coefficient 'x'; accepted")
