@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +111,19 @@ def test_mlo_algorithms_verify_accepts_the_formats_that_failed_in_issue_27():
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, (relative, done.stderr)
         assert "exact decomposition" in done.stdout
+
+
+def test_the_conformance_run_over_a_checkout_of_the_fixtures(tmp_path):
+    """perf/conformance_catalogue.py (make conformance) on a checkout holding the fixtures."""
+    shutil.copytree(FIXTURES, tmp_path / "checkout" / "schemes",
+                    ignore=shutil.ignore_patterns("LICENSE", "README.md"))
+    script = Path(__file__).resolve().parents[2] / "perf" / "conformance_catalogue.py"
+    done = subprocess.run([sys.executable, str(script), "--collection",
+                           str(tmp_path / "checkout"), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    table = json.loads((tmp_path / "out" / "catalogue_conformance.json").read_text())
+    assert table["meta"]["files"] == len(FILES)
+    assert {row["outcome"] for row in table["rows"]} == {"verified"}
+    assert "| **all** | | **15** | **15** | **15** | **0** | **0** | **0** | **0** |" in (
+        tmp_path / "out" / "catalogue_conformance.md").read_text()
