@@ -11,7 +11,7 @@ TORCH_INDEX ?=
 TORCH_SPEC := torch>=2.10,<2.14
 EXTRAS ?= dev
 
-.PHONY: install train sweep test perf benchmark benchmark-rectangular gpu-check report lint format clean
+.PHONY: install train sweep test perf benchmark benchmark-rectangular gpu-check report lint format clean conformance
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,14 @@ report: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
+
+# The readers against the public scheme collection (issue 27): every scheme file with p <= 8 of
+# dronperminov/FastMatrixMultiplication through mlo-algorithms verify's code, into
+# perf/catalogue_conformance.{md,json}. COLLECTION: its checkout or its (bare) git directory.
+COLLECTION ?=
+conformance: $(STAMP)
+	@test -n "$(COLLECTION)" || { echo "make conformance: set COLLECTION=<checkout or git dir of dronperminov/FastMatrixMultiplication>"; exit 2; }
+	$(BIN)/python perf/conformance_catalogue.py --collection "$(COLLECTION)"
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests

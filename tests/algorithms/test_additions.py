@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +123,42 @@ def test_an_addition_reduced_file_brings_its_own_plan(tmp_path):
     assert plan_scheme(lookup("strassen"), plan="file").additions == 15  # none: as reduced
     with pytest.raises(ValueError, match="accepted: reduced, file, naive"):
         plan_scheme(algorithm, plan="cse")
+
+
+REDUCED = Path(__file__).parent / "fixtures" / "perminov" / "results" / "addition_reduced_ZT"
+
+
+def _run_plan(plan, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The published plan evaluated step by step on integer matrices (Python integers)."""
+    n, m, p = plan.shape
+
+    def side(inputs: list[int], fresh, outputs) -> list[int]:
+        values = list(inputs)
+        for combination in fresh:
+            values.append(sum(c * values[i] for i, c in combination))
+        return [sum(c * values[i] for i, c in combination) for combination in outputs]
+
+    left = side([int(x) for x in a.ravel()], plan.a_fresh, plan.u)
+    right = side([int(x) for x in b.ravel()], plan.b_fresh, plan.v)
+    products = [x * y for x, y in zip(left, right, strict=True)]
+    return np.array(side(products, plan.m_fresh, plan.c), dtype=object).reshape(n, p)
+
+
+@pytest.mark.parametrize(("name", "additions"), [
+    ("2x2x2_m7_cr15_cn24_ZT_reduced.json", 15),
+    ("3x3x3_m23_cr58_cn119_ZT_reduced.json", 58),
+    ("4x4x4_m49_cr159_fv100_cn474_ZT_reduced.json", 159),
+])
+def test_published_reduced_plans_run_as_written(name, additions):
+    """The collection's addition-reduced files (fixtures, MIT): the plan the benchmark runs
+    with plan=file has the file's count and computes the exact product."""
+    (algorithm,) = read_algorithms(REDUCED / name)
+    assert algorithm.plan.additions() == additions
+    own = plan_scheme(algorithm, plan="file")
+    assert own.from_file and own.additions == additions
+    rng = np.random.default_rng(0)
+    n, m, p = algorithm.shape
+    for _ in range(3):
+        a = rng.integers(-9, 10, (n, m)).astype(object)
+        b = rng.integers(-9, 10, (m, p)).astype(object)
+        assert (_run_plan(algorithm.plan, a, b) == a.dot(b)).all()

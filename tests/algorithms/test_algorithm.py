@@ -1,4 +1,5 @@
 import json
+import math
 import re
 from fractions import Fraction
 
@@ -157,13 +158,14 @@ def test_inputs_whose_exact_check_would_be_too_costly_are_refused(tmp_path):
     with pytest.raises(AlgorithmFileError, match="need big-integer arithmetic for the exact "
                                                  "check, and <8,8,8> with 300 terms is"):
         Algorithm.load(path)
-    primes = [1009, 1013, 1019, 1021, 1031, 1033, 1039]  # their product is beyond 2**62
+    primes = [q for q in range(1009, 1400) if all(q % d for d in range(2, 38))][:27]
+    assert math.prod(primes) > 2**256  # beyond the bound on a common denominator
     data = {"format": "mlo-exp/algorithm", "version": 1, "shape": [1, 1, 1], "ring": "Q",
-            "factors": {"u": [[f"1/{q}"] for q in primes], "v": [[1]] * 7, "w": [[1]] * 7}}
+            "factors": {"u": [[f"1/{q}"] for q in primes], "v": [[1]] * 27, "w": [[1]] * 27}}
     path.write_text(json.dumps(data))
     with pytest.raises(AlgorithmFileError, match="factor u: the common denominator"):
         Algorithm.load(path)
-    data["factors"]["u"] = [[1]] * 7
+    data["factors"]["u"] = [[1]] * 27
     data["factors"]["v"] = [[1]] * 4096 + [[1]] * 1
-    with pytest.raises(AlgorithmFileError, match=r"different numbers of terms \[7, 4097, 7\]"):
+    with pytest.raises(AlgorithmFileError, match=r"different numbers of terms \[27, 4097, 27\]"):
         Algorithm.from_dict(data)

@@ -42,9 +42,6 @@ def catalogue(tmp_path_factory):
 def test_best_answers_every_shape_up_to_6_at_the_best_known_integer_rank(catalogue, shape):
     turned = tuple(reversed(shape))  # any order of the sizes
     entry = catalogue.best(turned, "Z")
-    if shape == (2, 3, 6):
-        assert entry is None
-        return
     assert entry is not None and entry.algorithm.shape == turned
     assert entry.rank == best_known_rank(shape, "Z") and entry.ring == "Z"
     assert entry.algorithm.verify().ok
@@ -54,7 +51,7 @@ def test_rings_take_the_schemes_valid_over_them(catalogue):
     assert catalogue.best((4, 4, 4), "Z2").rank == 47  # AlphaTensor's modulo-2 scheme
     assert catalogue.best((4, 4, 4), "Z").rank == 49
     q = catalogue.best((4, 4, 4), "Q")
-    assert q.rank == 49 and q.ring == "Z"  # no rational 48 shipped: a gap, not a lie
+    assert q.rank == 48 and q.ring == "Q"  # the FMM catalogue's rational 48 (bundled)
     z2 = catalogue.best((5, 5, 5), "Z2")
     assert z2.rank == 93 and z2.ring == "Z"  # the integer 93 beats AlphaTensor's Z2 96
 
@@ -66,10 +63,11 @@ def test_duplicates_are_counted_once(catalogue):
 
 
 def test_table_marks_gaps_and_missing_shapes(catalogue):
-    table = format_table(catalogue)
+    table = format_table(catalogue, None)
     lines = {line.split()[0]: line for line in table.splitlines()[1:-1]}
-    assert lines["2x3x6"].split()[1:] == ["none/30", "none/30", "none/30"]
-    assert "49/48  +1" in lines["4x4x4"] and lines["4x4x4"].split()[1] == "49/49"
+    assert lines["3x4x11"].split()[1] == "none/101"  # no integer scheme shipped
+    assert lines["4x4x4"].split()[1:] == ["49/49", "48/48", "47/47"]
+    assert "61/60  +1" in lines["4x4x5"]  # no modulo-2 60 here
     assert "+" not in lines["3x3x3"]
 
 
@@ -110,8 +108,10 @@ def test_library_names_resolve_through_the_catalogue():
     assert lookup("best-4x4x4").rank == 49
     assert lookup("best-4x4x4-z2").rank == 47
     assert lookup("best-6x5x4").shape == (6, 5, 4)
-    with pytest.raises(KeyError, match="no scheme for <2,3,6>"):
-        lookup("best-2x3x6")
+    assert lookup("best-2x3x6").rank == 30
+    assert lookup("best-8x8x8-q").rank == 336
+    with pytest.raises(KeyError, match="no scheme for <3,4,11>"):
+        lookup("best-3x4x11")
     with pytest.raises(KeyError, match="accepted: strassen"):
         lookup("best-4x4")
 
@@ -124,8 +124,8 @@ def test_cli_best_list_and_import_into_the_catalogue(tmp_path):
     for text in ("rank 90 (the best known rank)", "ring: Z", "coefficients: {-1, 0, 1}",
                  "additions: 1023", "source: Perminov catalogue, MIT"):
         assert text in out, out
-    none = cli("best", "2x3x6", cwd=tmp_path, env=env)
-    assert none.returncode == 1 and "no scheme (best known rank 30)" in none.stdout
+    none = cli("best", "3x4x11", cwd=tmp_path, env=env)
+    assert none.returncode == 1 and "no scheme (best known rank 101)" in none.stdout
     bad = cli("best", "4x5", cwd=tmp_path, env=env)
     assert bad.returncode == 2 and "accepted: NxMxP" in bad.stderr
     source = tmp_path / "school.txt"
@@ -138,6 +138,6 @@ def test_cli_best_list_and_import_into_the_catalogue(tmp_path):
     assert nowhere.returncode == 2 and "accepted: --out DIR, --into-catalogue" in nowhere.stderr
     listing = cli("list", cwd=tmp_path, env=env)
     assert listing.returncode == 0
-    assert "2x3x6    none/30" in listing.stdout and "alphatensor-4x4x4-z2" in listing.stdout
+    assert "2x3x6    30/30" in listing.stdout and "alphatensor-4x4x4-z2" in listing.stdout
     shown = json.loads(cli("export", "best-2x2x2", cwd=tmp_path, env=env).stdout)
     assert Algorithm.from_dict(shown).rank == 7

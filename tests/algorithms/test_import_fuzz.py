@@ -172,7 +172,8 @@ def uvw_npz_bytes(algorithm: Algorithm) -> bytes:
 
 def reduced_perminov(algorithm: Algorithm, draw: st.DrawFn) -> str:
     """Perminov's addition-reduced JSON for a +-1/0 algorithm: a few random pair sums become
-    fresh variables (the plan), the rest stay as signed indices."""
+    fresh variables (the plan); written as the real files are, ``{"index": i, "value": c}``
+    terms over 0-based variables."""
     n, m, p = algorithm.shape
     data: dict = {"n": [n, m, p], "m": algorithm.rank, "z2": algorithm.ring == "Z2"}
     order = [i * p + k for k in range(p) for i in range(n)]
@@ -197,7 +198,9 @@ def reduced_perminov(algorithm: Algorithm, draw: st.DrawFn) -> str:
                     item.remove(-a)
                     item.remove(-b)
                     item.append(-name)
-        data[key], data[f"{key}_fresh"] = lists, fresh
+        data[key], data[f"{key}_fresh"] = ([[{"index": abs(x) - 1, "value": 1 if x > 0 else -1}
+                                              for x in item] for item in group]
+                                            for group in (lists, fresh))
     return json.dumps(data)
 
 
@@ -216,8 +219,10 @@ def new_format_file(algorithm: Algorithm, kind: str, draw: st.DrawFn) -> tuple[s
     if kind == "maple":
         text = format_triadset(algorithm)
         if draw(st.booleans()):
-            text = "S := " + re.sub(r"Matrix\((\[\[.*?\]\])\)", r"\1",
-                                    text.split("\n", 2)[2]).replace(", ", ",\n ")
+            body = text[text.index("TriadSet"):]  # hand-written: no declarations, bare lists
+            body = re.sub(r"Matrix\([0-9]+, [0-9]+, (\[\[.*?\]\])\)", r"\1", body)
+            text = "S := " + body.replace("Triad([", "Triad(").replace("]]])", "]])").replace(
+                ", ", ",\n ")
         return "a.mpl", text.encode()
     if kind == "alphaevolve":
         text = format_python_uvw(algorithm)

@@ -49,18 +49,23 @@ PERMINOV_222 = Path(__file__).resolve().parents[2] / "src/mlo_exp/algorithms/dat
     "perminov/2x2x2_m7_ZT.json"
 
 
-def signed(rows: list[list[int]]) -> list[list[int]]:
-    return [[(i + 1) * x for i, x in enumerate(row) if x] for row in rows]
+def terms(*indices: int) -> list[dict]:
+    """``{"index": i, "value": c}`` terms (the real files' form) from signed 1-based indices."""
+    return [{"index": abs(x) - 1, "value": 1 if x > 0 else -1} for x in indices]
+
+
+def signed(rows: list[list[int]]) -> list[list[dict]]:
+    return [terms(*[(i + 1) * x for i, x in enumerate(row) if x]) for row in rows]
 
 
 def reduced_222() -> dict:
-    """Perminov's <2,2,2> with a21 - a22 (used three times) as a fresh variable."""
+    """Perminov's <2,2,2> with a21 - a22 (used three times) as a fresh variable (index 4)."""
     plain = json.loads(PERMINOV_222.read_text())
     assert plain["u"][:3] == [[0, 0, 1, -1], [1, 0, 1, -1], [1, -1, 1, -1]]
     w_by_entry = [list(column) for column in zip(*plain["w"], strict=True)]
     return {"n": [2, 2, 2], "m": 7, "z2": False, "complexity": {"naive": 22, "reduced": 20},
-            "u_fresh": [[3, -4]], "v_fresh": [], "w_fresh": [],
-            "u": [[5], [1, 5], [1, -2, 5], [2], [1, 3], [1], [4]],
+            "u_fresh": [terms(3, -4)], "v_fresh": [], "w_fresh": [],
+            "u": [terms(*row) for row in ([5], [1, 5], [1, -2, 5], [2], [1, 3], [1], [4])],
             "v": signed(plain["v"]), "w": signed(w_by_entry)}
 
 
@@ -79,21 +84,25 @@ def test_perminov_reduced_file_expands_to_the_scheme_and_keeps_its_plan(tmp_path
 
 
 @pytest.mark.parametrize(("change", "expected"), [
-    ({"u_fresh": [[1, 2]], "u": [[6]] * 7}, "u[0]: variable 6 is not defined here"),
-    ({"u_fresh": [[1, 2], [6, 1]], "u": [[6]] * 7}, "u_fresh[1]: variable 6 is not defined"),
-    ({"u_fresh": [[1, 5]]}, "u_fresh[0]: variable 5 is not defined here"),
-    ({"v_fresh": [[1, 0]]}, "v_fresh[0]: a list of 2 items; accepted: a list of nonzero"),
-    ({"w": [[1]] * 3}, "w: a list of 3 items; accepted: 4 lists"),
+    ({"u_fresh": [terms(1, 2)], "u": [terms(6)] * 7}, "u[0]: variable 5 is not defined here"),
+    ({"u_fresh": [terms(1, 2), terms(6, 1)], "u": [terms(6)] * 7},
+     "u_fresh[1]: variable 5 is not defined"),
+    ({"u_fresh": [terms(1, 5)]}, "u_fresh[0]: variable 4 is not defined here"),
+    ({"v_fresh": [[1, 2]]}, 'v_fresh[0]: a term 1; accepted: a list of {"index": i'),
+    ({"v_fresh": [[{"index": 0, "value": 0}]]}, "v_fresh[0]: a term an object; accepted"),
+    ({"w": [terms(1)] * 3}, "w: a list of 3 items; accepted: 4 lists"),
     ({"w_fresh": None}, "w_fresh: null; accepted"),
-    ({"u": [[True]] * 7}, "u[0]: a list of 1 items; accepted"),
+    ({"u": [[True]] * 7}, "u[0]: a term true; accepted"),
+    ({"complexity": {"naive": 22, "reduced": 19}},
+     "complexity.reduced is 19 but the plan (u_fresh, v_fresh, w_fresh, u, v, w) performs 20"),
 ])
 def test_perminov_reduced_refusals(tmp_path, change, expected):
     refused(tmp_path, "r.json", json.dumps({**STRASSEN_REDUCED, **change}), expected)
 
 
 def test_perminov_reduced_plans_that_grow_without_bound_are_refused(tmp_path):
-    fresh = [[1, 2]] + [[4 + j, 5 + j] if j else [1, 5] for j in range(60)]
-    data = {**STRASSEN_REDUCED, "u_fresh": fresh, "u": [[65]] * 7}
+    fresh = [terms(1, 2)] + [terms(4 + j, 5 + j) if j else terms(1, 5) for j in range(60)]
+    data = {**STRASSEN_REDUCED, "u_fresh": fresh, "u": [terms(65)] * 7}
     refused(tmp_path, "grow.json", json.dumps(data), "exceeds 2147483647")
 
 
@@ -139,6 +148,12 @@ def test_triadset_reads_rationals_exactly_and_states_c_transposed(tmp_path):
     algorithm = halved(alphatensor(2, 3, 4))
     text = format_triadset(algorithm)
     assert "C is 4x2 (C transposed" in text and "1/2" in text
+    assert text.splitlines()[2:5] == ["A:=Matrix(2, 3, [[A_1_1,A_1_2,A_1_3],[A_2_1,A_2_2,A_2_3]]):",
+                                      "B:=Matrix(3, 4, [[B_1_1,B_1_2,B_1_3,B_1_4],[B_2_1,B_2_2,"
+                                      "B_2_3,B_2_4],[B_3_1,B_3_2,B_3_3,B_3_4]]):",
+                                      "C:=Matrix(4, 2, [[C_1_1,C_1_2],[C_2_1,C_2_2],[C_3_1,C_3_2],"
+                                      "[C_4_1,C_4_2]]):"]
+    assert text.splitlines()[5].startswith("Tensor:=TriadSet([Triad([Matrix(2, 3, [[")
     again = read(tmp_path, "s.mpl", text)
     assert again.ring == "Q" and again.verify().ok and again.digest() == algorithm.digest()
 
@@ -285,3 +300,57 @@ def test_matrices_writer_reads_back_with_fractions(tmp_path):
     text = format_matrices(algorithm)
     assert text.startswith("{\n  {{{") and text.endswith("}\n")
     assert read(tmp_path, "a.m", text).digest() == algorithm.digest()
+
+
+# --- the FMM catalogue's *_tensor.mpl layout ------------------------------------------------
+CATALOGUE_MPL = ("A:=Matrix(1, 1, [[A_1_1]]):\nB:=Matrix(1, 1, [[B_1_1]]):\n"
+                 "C:=Matrix(1, 1, [[C_1_1]]):\n"
+                 "Tensor:=TriadSet([Triad([Matrix(1, 1, [[{a}]]), Matrix(1, 1, [[1]]), "
+                 "Matrix(1, 1, [[1]])]), Triad([Matrix(1, 1, [[{b}]]), Matrix(1, 1, [[1]]), "
+                 "Matrix(1, 1, [[1]])])]):\n"
+                 "map(expand,A.B-add(LinearAlgebra:-Trace(op([1,i,1,1],Tensor)).A),i=1..2));\n")
+
+
+def test_catalogue_mpl_arithmetic_entries_and_its_check_line(tmp_path):
+    algorithm = read(tmp_path, "t.mpl", CATALOGUE_MPL.format(a="(1+1)*(1/2)", b="(0-1*0)/3"))
+    assert algorithm.shape == (1, 1, 1) and algorithm.u.tolist() == [[1, 0]]
+    assert algorithm.verify().ok
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (CATALOGUE_MPL.replace("A:=Matrix(1, 1", "A:=Matrix(2, 1", 1),
+     "Matrix(2, 1, ...) with 1 rows"),
+    (CATALOGUE_MPL.format(a="1", b="0").replace("B:=Matrix(1, 1, [[B_1_1]])",
+                                                "B:=Matrix(1, 2, [[B_1_1,B_1_2]])"),
+     "B is declared 1x2 but the triads make it 1x1"),
+    (CATALOGUE_MPL.replace("C:=", "D:="), "D := ...: expected the declarations A, B, C"),
+    (CATALOGUE_MPL.format(a="1/(1-1)", b="0"), "division by zero"),
+    (CATALOGUE_MPL.format(a="(" * 9 + "1" + ")" * 9, b="0"), "brackets nested deeper than 8"),
+    (CATALOGUE_MPL.format(a="1", b="0").replace("map(expand", "evalm(expand"),
+     "expected the end of the file (or Maple's check map(expand, ...))"),
+])
+def test_catalogue_mpl_refusals(tmp_path, text, expected):
+    refused(tmp_path, "t.mpl", text, expected)
+
+
+# --- Perminov's .txt ------------------------------------------------------------------------
+def perminov_txt(algorithm: Algorithm) -> str:
+    """``n m p R`` then u, v, w product after product, w over C transposed (his layout)."""
+    n, m, p = algorithm.shape
+    w = algorithm.w[[i * p + k for k in range(p) for i in range(n)]]
+    lines = [" ".join(str(x) for x in factor.T.ravel()) for factor in (algorithm.u,
+                                                                       algorithm.v, w)]
+    return f"{n} {m} {p} {algorithm.rank}\n" + "\n".join(lines) + "\n"
+
+
+def test_perminov_txt_reads_c_transposed(tmp_path):
+    original = alphatensor(2, 3, 4)
+    again = read(tmp_path, "s.txt", perminov_txt(original))
+    assert again.digest() == original.digest() and again.verify().ok and again.ring == "Z"
+
+
+def test_perminov_txt_refusals(tmp_path):
+    text = perminov_txt(strassen())
+    refused(tmp_path, "s.txt", text.replace("2 2 2 7", "2 2 2 6"),
+            "coefficients after 'n m p R'; accepted: R*(n*m + m*p + p*n) = 72")
+    refused(tmp_path, "s.txt", text.replace(" 1 ", " x ", 1), "coefficient 'x'; accepted")

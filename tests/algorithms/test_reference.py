@@ -14,7 +14,8 @@ def test_best_known_ranks_from_the_table():
     assert best_known_rank((3, 2, 2)) == 11  # permutations share a rank
     assert best_known_rank((4, 4, 4), "Z2") == 47
     assert best_known_rank((1, 3, 4)) == 12
-    assert best_known_rank((7, 7, 7)) is None
+    assert best_known_rank((7, 7, 7)) == 250 and best_known_rank((7, 7, 7), "Q") == 249
+    assert best_known_rank((3, 4, 11)) == 101
 
 
 def test_each_ring_reads_its_own_column():

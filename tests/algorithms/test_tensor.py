@@ -99,3 +99,15 @@ def test_w_from_alphatensor_permutes_c_transposed_rows():
 
 def _factors(algorithm):
     return algorithm.u, algorithm.v, algorithm.w
+
+
+def test_verify_is_exact_when_the_denominators_multiply_beyond_int64():
+    # each factor's denominator fits int64, their product (the scale, about 2**77) does not
+    s = strassen()
+    a, b, c, d = 2**20, 3**12, 5**8, 7**7
+    u = s.u.astype(object) * Fraction(c, a)
+    v = s.v.astype(object) * Fraction(d, b)
+    w = s.w.astype(object) * Fraction(a * b, c * d)
+    assert verify(u, v, w, (2, 2, 2), "Q").ok
+    w[0, 0] += 1
+    assert not verify(u, v, w, (2, 2, 2), "Q").ok

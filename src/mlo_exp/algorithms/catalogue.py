@@ -4,6 +4,9 @@ Three sources, in this order of precedence:
 
 * ``data/schemes/perminov/``: one verified scheme at the best known integer rank for every
   shape up to 6 but ``<2,3,6>`` (Perminov's catalogue, MIT; ``data/schemes/README.md``);
+* ``data/schemes/best/best_<ring>.npz``: the rest of the best known schemes for shapes up to
+  8 (integer; rational where better), from the same collection, compressed
+  (:mod:`mlo_exp.algorithms.bundle`; ``data/schemes/best/README.md``);
 * ``data/alphatensor/``: AlphaTensor's 2022 factorizations (CC BY 4.0; ``data/README.md``);
 * the user catalogue folder (:func:`user_catalogue_dir`: ``$MLO_CATALOGUE``, else
   ``<outputs root>/catalogue``), where ``mlo-algorithms import FILE --into-catalogue`` writes
@@ -34,6 +37,7 @@ import numpy as np
 
 from mlo_exp.algorithms.algorithm import Algorithm, AlgorithmFileError
 from mlo_exp.algorithms.alphatensor import member_algorithm, read_members
+from mlo_exp.algorithms.bundle import read_index, read_member
 from mlo_exp.algorithms.equivalence import canonical_key, permute_shape
 from mlo_exp.algorithms.formats import read_algorithms
 from mlo_exp.algorithms.parsing import label, read_bytes
@@ -46,6 +50,7 @@ RINGS = ("Z", "Q", "Z2")
 VALID_IN = {"Z": ("Z",), "Q": ("Z", "Q"), "Z2": ("Z", "Z2")}  # ring asked -> rings that hold
 PERMINOV = "Perminov catalogue, MIT (data/schemes)"
 ALPHATENSOR = "AlphaTensor 2022, CC BY 4.0 (data/alphatensor)"
+BEST = "Perminov collection, MIT (data/schemes/best)"
 
 
 def user_catalogue_dir() -> Path:
@@ -164,13 +169,20 @@ class Catalogue:
 
 
 def shipped_entries() -> list[Entry]:
-    """The schemes in the package: Perminov's, then AlphaTensor's (exact, then modulo 2)."""
+    """The schemes in the package: Perminov's, the best-known bundles, then AlphaTensor's
+    (exact, then modulo 2)."""
     entries = []
     folder = shipped_schemes_dir()
-    for path in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
+    for path in sorted(folder.glob("perminov/*.json")) if folder.is_dir() else []:
         for algorithm in read_algorithms(path):
             algorithm.provenance["source"] = PERMINOV
             entries.append(Entry.of(algorithm, PERMINOV, str(path.relative_to(folder.parent))))
+    for path in sorted((folder / "best").glob("best_*.npz")) if folder.is_dir() else []:
+        for item in read_index(path):
+            entries.append(Entry(
+                f"{BEST}: {item['source']}", f"schemes/best/{path.name} {item['file']}",
+                tuple(item["shape"]), item["rank"], item["ring"],  # type: ignore[arg-type]
+                loader=functools.partial(read_member, path, item), _key=item["key"]))
     at = reference_data_dir() / "alphatensor"
     for name, ring in (("factorizations_r.npz", "Q"), ("factorizations_f2.npz", "Z2")):
         path = at / name

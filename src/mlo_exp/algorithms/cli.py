@@ -172,7 +172,7 @@ def command_list(args: argparse.Namespace) -> int:
     warn(catalogue.warnings)
     print(f"catalogue ({len(catalogue.entries)} schemes, {len(catalogue.duplicates)} "
           "duplicates counted once)")
-    print(format_table(catalogue, None if args.all else 6) + "\n")
+    print(format_table(catalogue, None if args.all else 8) + "\n")
     header = f"{'name':<42} {'shape':>7} {'ring':>4} {'rank':>5} {'best':>6} {'gap':>4}"
     print("library\n" + header)
     for algorithm in library_algorithms():
@@ -467,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("list", help="library and discovered algorithms with ranks")
     listing.add_argument("--runs", help="folder searched for algorithm.json (default outputs/)")
-    listing.add_argument("--all", action="store_true", help="every shape, not only up to 6")
+    listing.add_argument("--all", action="store_true", help="every shape, not only up to 8")
     listing.set_defaults(handler=command_list)
     best = sub.add_parser("best", help="the catalogue's best scheme for a shape")
     best.add_argument("shape", type=_shape_argument, help="NxMxP, e.g. 4x5x6")

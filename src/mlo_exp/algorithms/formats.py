@@ -7,7 +7,9 @@ indexed ``c[k, i]`` (C transposed). Accepted:
 * **products**, one term per line: ``(a11+a22)*(b11+b22)*(c11+c22)``. A factor is a sum of
   variables with optional coefficients (``-a12``, ``2*b21``, ``2 b21``, ``1/2*a11``,
   ``a11-a22``), a scaled sum (``-3*(a12-a13)``), brackets optional around a single variable;
-  one factor each in ``a``, ``b`` and ``c``, in any order, joined by ``*``. Numbers between
+  one factor each in ``a``, ``b`` and ``c``, in any order, joined by ``*`` (or by nothing
+  where one of two neighbours is bracketed: ``(a13-a53) b31 (-c13+c35)``, as Kauers-Moosbauer's
+  symmetric ``*_lifted.exp`` files write them). Numbers between
   the factors (``-1*(...)*2*...``), a leading sign and a trailing divisor (``.../315``, as in
   the ``.exp`` files) scale the whole term. Variables: ``a11`` (single-digit indices),
   ``a_1_1``, ``a[1,1]``, ``a(1,1)`` or ``a_{1,1}``; indices start at 1.
@@ -39,6 +41,8 @@ reported as wrong, not as correct modulo 2).
   plain or addition-reduced, :mod:`mlo_exp.algorithms.perminov`);
 * text with ``TriadSet(``: the FMM catalogue's Maple files (:mod:`mlo_exp.algorithms.maple`);
 * text with ``U = np.array(...)``: AlphaEvolve's Python arrays;
+* a line ``n m p R`` then three lines of numbers: Perminov's ``.txt``
+  (:mod:`mlo_exp.algorithms.perminov_txt`);
 * rows of numbers in three ``#``-separated blocks: fast-matmul's coefficient files
   (:mod:`mlo_exp.algorithms.benson`);
 * otherwise either flip-graph text format above.
@@ -57,7 +61,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlo_exp.algorithms import alphaevolve, benson, maple, perminov
+from mlo_exp.algorithms import alphaevolve, benson, maple, perminov, perminov_txt
 from mlo_exp.algorithms.algorithm import FORMAT_NAME, Algorithm, AlgorithmFileError, load_json
 from mlo_exp.algorithms.alphatensor import alphatensor_from_bytes
 from mlo_exp.algorithms.parsing import (
@@ -76,7 +80,8 @@ from mlo_exp.algorithms.parsing import (
 )
 from mlo_exp.algorithms.tensor import is_integral
 
-KINDS = ("auto", "npz", "json", "text", "perminov", "maple", "alphaevolve", "fast-matmul")
+KINDS = ("auto", "npz", "json", "text", "perminov", "perminov-txt", "maple", "alphaevolve",
+         "fast-matmul")
 ACCEPTED_PRODUCTS = ("a product like (a11+a22)*(b11+b22)*(c11+c22) with variables a11, a[1,1], "
                      "a_1_1, a(1,1) or a_{1,1} and integer or p/q coefficients")
 ACCEPTED_MATRICES = ("matrices like {{{1,0},{0,1}},{{1,0},{0,1}},{{1,0},{0,1}}} per term, or "
@@ -130,6 +135,8 @@ def read_algorithms(path: str | Path, kind: str = "auto",
         return [_shaped(maple.read_triadset(text, source, ring, name), shape, source)]
     if kind == "alphaevolve" or (kind == "auto" and alphaevolve.looks_like_python_uvw(text)):
         return [_shaped(alphaevolve.read_python_uvw(text, source, ring, name), shape, source)]
+    if kind == "perminov-txt" or (kind == "auto" and perminov_txt.looks_like_perminov_txt(text)):
+        return [_shaped(perminov_txt.read_perminov_txt(text, source, ring, name), shape, source)]
     if kind == "fast-matmul" or (kind == "auto" and benson.looks_like_benson(text)):
         return [_shaped(benson.read_benson(text, source, ring, name), shape, source)]
     return [parse_text(text, shape=shape, ring=ring, c_transposed=c_transposed, source=source,
@@ -334,7 +341,8 @@ class _Products:
                 raise self.error("expected a factor such as (a11+a22), a variable or a number")
             while self.take("/"):
                 scale = check_coefficient(Fraction(scale) / self.divisor(), self.where)
-            if self.take("*") or (number and self._at_atom()):
+            if self.take("*") or (number and self._at_atom()) or (
+                    not number and self._juxtaposed()):
                 continue
             break
         _ = self.take(";") or self.take(",")
@@ -346,6 +354,12 @@ class _Products:
                               f"factor in {', '.join(missing)}; accepted: {ACCEPTED_PRODUCTS}")
         term.scale = scale
         return term
+
+    def _juxtaposed(self) -> bool:
+        """A factor right after a factor with no ``*``, one of the two bracketed:
+        ``(a11+a22) (b11-b12) c21`` (two bare variables still need an operator)."""
+        before = self.tokens[self.position - 1][1]
+        return (before == ")" and self._at_atom()) or self.peek() == ("op", "(")
 
     def _at_atom(self) -> bool:
         kind, value = self.peek()

@@ -16,7 +16,8 @@ Limits, checked before anything of that size is allocated or computed:
   ``<16,16,16>`` up to rank 1024;
 * a coefficient is an integer or a fraction ``p/q`` (ASCII digits, no exponent, no float
   syntax) with ``|p|`` and ``q`` at most ``2**31 - 1``; the common denominator of one factor
-  matrix is at most ``2**62``;
+  matrix is at most ``2**256`` (beyond ``2**62`` the check runs in Python integers, under the
+  work bound below);
 * when the exact check cannot run in machine integers (large scaled coefficients), its work
   ``n*m * m*p * n*p * R`` is at most 2**26 steps (:data:`MAX_BIG_CHECK_WORK`, seconds).
 
@@ -42,7 +43,7 @@ MAX_DIM = 16
 MAX_RANK = 4096
 MAX_CHECK_CELLS = 2**26
 MAX_COEFFICIENT = 2**31 - 1
-MAX_COMMON_DENOMINATOR = 2**62
+MAX_COMMON_DENOMINATOR = 2**256  # meta flip-graph schemes reach 2**189 (1/159199, ...)
 MAX_BIG_CHECK_WORK = 2**26
 MAX_TOKENS = 2**22  # tokens a text reader reads before it refuses the file
 _MACHINE_SAFE = 2**62  # mlo_exp.algorithms.tensor's int64 bound for one reconstruction

@@ -10,13 +10,15 @@ Convention (**C transposed**, as AlphaTensor's files): ``"n": [n, m, p]`` (A is 
 ``*_ones``) are informational; the matrices are what is read. The ring is ``Z2`` when ``z2`` is
 true, ``Q`` when a coefficient is a fraction, else ``Z``.
 
-Addition-reduced files (``u_fresh``, ``v_fresh``, ``w_fresh`` present) share sums through
-intermediate variables, each a list of signed 1-based indices (coefficients +-1):
-``u``/``v`` hold R lists over A's (B's) entries ``1..n*m`` and fresh variables ``n*m+j``
-(``u_fresh[j-1]``, using only variables before it); ``w`` holds ``p*n`` lists, one per entry of
-C transposed, over the products ``1..R`` and fresh sums ``R+j`` (``w_fresh``). They are expanded
-to the scheme, and the plan is kept as :attr:`Algorithm.plan`
-(:class:`mlo_exp.algorithms.plan.AdditionPlan`, in our convention).
+Addition-reduced files (``*_reduced.json``: ``u_fresh``, ``v_fresh``, ``w_fresh`` present) share
+sums through intermediate variables. Every entry is a list of terms ``{"index": i, "value": c}``
+(``c`` a nonzero integer) over **0-based** variables: ``u``/``v`` hold R lists over A's (B's)
+entries ``0..n*m-1`` and fresh variables ``n*m+j`` (``u_fresh[j]``, using only variables before
+it); ``w`` holds ``p*n`` lists, one per entry of C transposed (``k*n+i``), over the products
+``0..R-1`` and fresh sums ``R+j`` (``w_fresh``). ``"complexity": {"naive": .., "reduced": ..}``
+states the additions; the plan's own count must equal ``reduced``. They are expanded to the
+scheme, and the plan is kept as :attr:`Algorithm.plan`
+(:class:`mlo_exp.algorithms.plan.AdditionPlan`, in our convention, C not transposed).
 
 Bounds: those of :mod:`mlo_exp.algorithms.parsing`; a list of indices holds at most
 ``MAX_COMBINATION`` entries and a file at most ``MAX_FRESH`` fresh variables per side.
@@ -32,6 +34,7 @@ import numpy as np
 
 from mlo_exp.algorithms.algorithm import Algorithm, load_json
 from mlo_exp.algorithms.parsing import (
+    MAX_COEFFICIENT,
     AlgorithmFileError,
     Number,
     check_dim,
@@ -45,7 +48,8 @@ from mlo_exp.algorithms.tensor import is_integral
 
 ACCEPTED = ('accepted: a Perminov scheme: {"n": [n, m, p], "m": R, "u": [R rows of n*m], '
             '"v": [R rows of m*p], "w": [R rows of p*n, C transposed]}, optionally '
-            '"z2" and the addition-reduced "u_fresh", "v_fresh", "w_fresh"')
+            '"z2" and the addition-reduced "u_fresh", "v_fresh", "w_fresh" (lists of '
+            '{"index": i, "value": c}, 0-based)')
 MAX_COMBINATION = 4096 + MAX_FRESH
 
 
@@ -82,6 +86,7 @@ def perminov_from_dict(data: Any, source: str, name: str | None = None) -> Algor
                                      "accepted: all of u_fresh, v_fresh, w_fresh or none")
         plan = _plan(data, (n, m, p), rank, source)
         u, v, w = plan.expand(source)
+        _check_stated_additions(data, plan, source)
     else:
         plan = None
         u, v, w_theirs = (_matrix(data, key, rank, rows, source)
@@ -157,22 +162,43 @@ def _combinations(data: dict, key: str, count: int | None, source: str) -> list[
             count is not None and len(value) != count):
         wanted = f"{count} lists" if count is not None else f"at most {MAX_FRESH} lists"
         raise AlgorithmFileError(f"{source}: {key}: {_brief(value)}; accepted: {wanted} of "
-                                 "signed 1-based variable indices")
-    result = []
-    for t, item in enumerate(value):
-        if not isinstance(item, list) or len(item) > MAX_COMBINATION or not all(
-                type(x) is int and x != 0 and abs(x) <= MAX_COMBINATION for x in item):
-            raise AlgorithmFileError(f"{source}: {key}[{t}]: {_brief(item)}; accepted: a list "
-                                     "of nonzero signed 1-based variable indices")
-        result.append([(abs(x) - 1, 1 if x > 0 else -1) for x in item])
+                                 '{"index": i, "value": c} terms (0-based variables)')
+    return [_combination(item, f"{source}: {key}[{t}]") for t, item in enumerate(value)]
+
+
+def _combination(item: Any, where: str) -> Combination:
+    """One list of ``{"index": i, "value": c}`` terms."""
+    accepted = ('accepted: a list of {"index": i, "value": c} terms, i a 0-based variable, '
+                "c a nonzero integer")
+    if not isinstance(item, list) or len(item) > MAX_COMBINATION:
+        raise AlgorithmFileError(f"{where}: {_brief(item)}; {accepted}")
+    result: Combination = []
+    for term in item:
+        if not (isinstance(term, dict) and set(term) == {"index", "value"}
+                and type(term["index"]) is int and 0 <= term["index"] < MAX_COMBINATION
+                and type(term["value"]) is int and term["value"] != 0
+                and abs(term["value"]) <= MAX_COEFFICIENT):
+            raise AlgorithmFileError(f"{where}: a term {_brief(term)}; {accepted}")
+        result.append((term["index"], term["value"]))
     return result
+
+
+def _check_stated_additions(data: dict, plan: AdditionPlan, source: str) -> None:
+    """``complexity.reduced``, when the file states it, is the plan's count of additions."""
+    stated = data.get("complexity")
+    if isinstance(stated, dict) and "reduced" in stated and (
+            type(stated["reduced"]) is not int or stated["reduced"] != plan.additions()):
+        raise AlgorithmFileError(
+            f"{source}: complexity.reduced is {_brief(stated['reduced'])} but the plan "
+            f"(u_fresh, v_fresh, w_fresh, u, v, w) performs {plan.additions()} additions; "
+            "accepted: the count of the plan as written")
 
 
 def _check_indices(combination: Combination, limit: int, where: str) -> None:
     for index, _ in combination:
         if index >= limit:
-            raise AlgorithmFileError(f"{where}: variable {index + 1} is not defined here; "
-                                     f"accepted: indices 1 to {limit}")
+            raise AlgorithmFileError(f"{where}: variable {index} is not defined here; "
+                                     f"accepted: indices 0 to {limit - 1}")
 
 
 # --- writing ---------------------------------------------------------------------------------

@@ -220,7 +220,10 @@ def verify(
         raise ValueError(f"ring {ring} needs integer coefficients; use ring Q for fractions")
     (u, du), (v, dv), (w, dw) = (scale_to_integers(x) for x in (u, v, w))
     scale = du * dv * dw
-    residual = matmul_tensor(n, m, p) * scale - reconstruct(u, v, w)
+    tensor = matmul_tensor(n, m, p)
+    if scale >= _INT64_SAFE:  # large common denominators: Python integers, still exact
+        tensor = tensor.astype(object)
+    residual = tensor * scale - reconstruct(u, v, w)
     if ring == "Z2":
         residual = residual % 2
     if residual.dtype == object and _fits(residual):

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from mlo_exp.algorithms.algorithm import Algorithm, AlgorithmFileError
+from mlo_exp.algorithms.formats import read_algorithm_file
 from mlo_exp.benchmark.backend import BackendError, select_backend
 from mlo_exp.benchmark.measure import (
     CPU_FULL_SIZES,
@@ -101,7 +102,7 @@ def resolve_target(text: str) -> tuple[Algorithm, str | None]:
     if path.is_dir():
         return _from_run_dir(path)
     if path.is_file():
-        algorithm = Algorithm.load(path)
+        algorithm = read_algorithm_file(path)  # any format, e.g. a published *_reduced.json
         return algorithm, algorithm.provenance.get("run_id")
     if RUN_ID_PATTERN.fullmatch(text):
         root = outputs_root()
