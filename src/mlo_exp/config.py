@@ -144,6 +144,9 @@ class FlipGraphAgentConfig(AgentConfig):
     c3_start: str = "pairs"
     pool_dir: str | None = None  # folder shared by the jobs of one search (None: no pool)
     pool_every: int = 5  # episodes between publishing to / reading from the pool
+    # walks on the shape one larger along this axis (n, m or p), each scheme restricted to the
+    # run's shape every episode (flipgraph/projection.py); None: walks on the run's shape
+    project_from: str | None = None
     library_name: ClassVar[str] = (r"auto|strassen|school-\d+x\d+x\d+"
                                    r"|alphatensor-\d+x\d+x\d+(-z2)?|best-\d+x\d+x\d+(-z|-q|-z2)?")
 
@@ -163,6 +166,10 @@ class FlipGraphAgentConfig(AgentConfig):
         _check(self.c3_start in ("pairs", "school"), "agent.c3_start", self.c3_start,
                "pairs or school")
         _positive("agent", "pool_every", self.pool_every)
+        _check(self.project_from in (None, "n", "m", "p"), "agent.project_from",
+               self.project_from, "n, m, p or null")
+        _check(self.project_from is None or self.symmetry == "none", "agent.project_from",
+               self.project_from, "null with agent.symmetry=c3 (the larger shape is not square)")
         if self.start_from is not None:  # a library name is resolved by the run
             _check(Path(self.start_from).expanduser().is_file()
                    or re.fullmatch(self.library_name, self.start_from, re.IGNORECASE) is not None,

@@ -334,3 +334,32 @@ def test_integer_kernel_indexes_its_keys_exactly():
             assert listed == expected
             assert verify(*agent.current_factors(walk), (3, 3, 3), "Z").ok
     assert result.metrics["reductions"] + result.metrics["plus_transitions"] > 0
+
+
+@pytest.mark.parametrize(("ring", "axis"), [("Z2", "p"), ("Z", "m")])
+def test_walks_one_size_larger_report_exact_restrictions(ring, axis):
+    # <2,2,3> from walks over <2,2,4> (or <2,3,3>): the restriction of a rank-14 (rank-15)
+    # scheme drops the terms living on the last slice; best known 11 is reached.
+    agent = make_agent((2, 2, 3), ring, walks=4, flips_per_episode=20_000, seed=0,
+                       project_from=axis)
+    assert agent.walks.game.shape == ((2, 2, 4) if axis == "p" else (2, 3, 3))
+    results = [agent.run_episode() for _ in range(6)]
+    for result in results:
+        assert verify(*result.factors, (2, 2, 3), ring).ok
+        assert result.rank_used <= result.metrics["walk_rank"]
+    assert results[-1].rank_used == 11
+    state = agent.state_dict()
+    clone = make_agent((2, 2, 3), ring, walks=4, flips_per_episode=20_000, seed=5,
+                       project_from=axis)
+    clone.load_state_dict(state)
+    first, second = agent.run_episode(), clone.run_episode()
+    assert first.rank_used == second.rank_used
+    assert all(np.array_equal(a, b) for a, b in zip(first.factors, second.factors, strict=True))
+
+
+def test_project_from_is_checked(compose_config):
+    with pytest.raises(ConfigError, match="agent.project_from"):
+        validate(compose_config(["agent=flipgraph", "agent.project_from=q"]))
+    with pytest.raises(ConfigError, match="agent.project_from"):
+        validate(compose_config(["agent=flipgraph", "agent.project_from=p",
+                                 "agent.symmetry=c3"]))

@@ -31,8 +31,9 @@ Every attempt that changed nothing is counted (``useless_attempts`` per episode)
 Files: :mod:`.agent` (the agent: episodes, restarts, checkpoints), :mod:`.walks` (the walks'
 arrays per representation and the factory :func:`~.walks.make_walks`), the compiled kernels
 :mod:`.kernel_z2` (packed words, O(1) partners), :mod:`.kernel_int` (over Z; ternary with
-bound 1), :mod:`.c3` (C3-symmetric schemes), :mod:`.start` (starting schemes) and
-:mod:`.population`.
+bound 1), :mod:`.c3` (C3-symmetric schemes), with their shared hash :mod:`.index`; :mod:`.start`
+(starting schemes), :mod:`.population` and :mod:`.projection` (walks one size larger,
+restricted to the run's shape: ``agent.project_from``).
 """
 
 from mlo_exp.agents.flipgraph.agent import FlipGraphAgent

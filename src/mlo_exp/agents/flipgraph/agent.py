@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from mlo_exp.agents.base import Agent, EpisodeResult
+from mlo_exp.agents.flipgraph import projection
 from mlo_exp.agents.flipgraph.population import JobPool, Population
 from mlo_exp.agents.flipgraph.walks import COUNTS, Walks, bound_of, make_walks
 from mlo_exp.config import FlipGraphAgentConfig
@@ -51,13 +52,17 @@ class FlipGraphAgent(Agent):
         super().__init__(game, seed=seed, batch_size=s.batch_size)
         self.threads = max(1, min(int(s.threads or os.cpu_count() or 1), s.walks))
         seeds = np.random.SeedSequence(int(seed)).generate_state(s.walks, dtype=np.uint64)
-        self.walks: Walks = make_walks(game, s, seeds | np.uint64(1))  # xorshift: never 0
+        walked = game if s.project_from is None else TensorGame(
+            projection.larger_shape(game.shape, s.project_from), game.coefficients,
+            ring=game.ring)
+        self.walks: Walks = make_walks(walked, s, seeds | np.uint64(1))  # xorshift: never 0
+        self.projected: tuple[np.ndarray, ...] | None = None  # best restriction (project_from)
         self.idle = np.zeros(s.walks, dtype=np.int64)  # episodes since the walk improved
         self.population = Population(s.population, game.ring)
         self.restarts = 0
         self.episodes_run = 0
         self.pool = None if s.pool_dir is None else JobPool(
-            Path(s.pool_dir).expanduser().resolve(), game.shape, game.ring,
+            Path(s.pool_dir).expanduser().resolve(), walked.shape, game.ring,
             bound_of(game, s), self.walks.capacity)
 
     # -- one episode -------------------------------------------------------------------------
@@ -85,12 +90,15 @@ class FlipGraphAgent(Agent):
         best = int(np.argmin(walks.best_rank))
         total = counts.sum(axis=0)
         attempts = self.settings.walks * self.settings.flips_per_episode
+        factors = walks.best_factors(best)
+        if self.settings.project_from is not None:
+            factors = self._project()
         return EpisodeResult(
-            reward=-float(walks.best_rank[best]),
+            reward=-float(factors[0].shape[1]),
             residual_norm=0.0,
-            rank_used=int(walks.best_rank[best]),
+            rank_used=int(factors[0].shape[1]),
             solved=True,
-            factors=walks.best_factors(best),
+            factors=factors,
             moves=int(total[0]),
             games=self.settings.walks,
             metrics={
@@ -104,8 +112,19 @@ class FlipGraphAgent(Agent):
                 "population": self.population.count(int(walks.best_rank[best])),
                 "restarts": restarted,
                 "pool_restarts": pooled,
+                "walk_rank": int(walks.best_rank[best]),
             },
         )
+
+    def _project(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The lowest-rank restriction to the run's shape of any walk's current or best
+        scheme so far (``agent.project_from``; :mod:`~mlo_exp.agents.flipgraph.projection`)."""
+        for walk in range(self.settings.walks):
+            for factors in (self.walks.best_factors(walk), self.walks.current_factors(walk)):
+                small = projection.restrict(factors, self.game.shape, self.settings.project_from)
+                if self.projected is None or small[0].shape[1] < self.projected[0].shape[1]:
+                    self.projected = small
+        return self.projected
 
     def _remember_frontier(self) -> None:
         """Offer every walk's best scheme, and its current one when it is at its best rank, to
@@ -179,6 +198,7 @@ class FlipGraphAgent(Agent):
         state.update({"walks": self.walks.state_dict(), "idle": self.idle.copy(),
                       "population": self.population.state_dict(),
                       "restarts": self.restarts, "episodes_run": self.episodes_run,
+                      "projected": [] if self.projected is None else list(self.projected),
                       "published": -1 if self.pool is None or self.pool.published is None
                       else self.pool.published})
         return state
@@ -194,5 +214,7 @@ class FlipGraphAgent(Agent):
         self.population.load_state_dict(state["population"])
         self.restarts = int(state["restarts"])
         self.episodes_run = int(state["episodes_run"])
+        projected = state.get("projected") or []
+        self.projected = tuple(np.asarray(f, dtype=np.int64) for f in projected) or None
         if self.pool is not None and int(state["published"]) >= 0:
             self.pool.published = int(state["published"])
