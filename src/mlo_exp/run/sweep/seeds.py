@@ -81,6 +81,8 @@ def share_interval(reached: int | np.ndarray, seeds: int,
     centre = (share + z * z / (2 * seeds)) / denominator
     half = z * np.sqrt(share * (1 - share) / seeds + z * z / (4 * seeds * seeds)) / denominator
     low, high = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    low = np.where(share == 0, 0.0, low)  # exact at the ends (no rounding residue)
+    high = np.where(share == 1, 1.0, high)
     if np.ndim(low) == 0:
         return float(low), float(high)
     return low, high
