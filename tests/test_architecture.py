@@ -31,6 +31,7 @@ RULES: dict[str, set[str]] = {
     "mlo_exp.run": GROUND | {"mlo_exp.algorithms", "mlo_exp.env", "mlo_exp.agents",
                              "mlo_exp.loggers", "mlo_exp.benchmark", "mlo_exp.run"},
     "mlo_exp.train": GROUND | {"mlo_exp.run"},
+    "mlo_exp.results": GROUND | {"mlo_exp.run", "mlo_exp.benchmark"},
 }
 
 
