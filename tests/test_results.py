@@ -83,3 +83,24 @@ def test_a_path_with_nothing_to_load_says_what_is_accepted(tmp_path) -> None:
     with pytest.raises(results.ResultsError, match="Accepted: a run directory"):
         results.load(tmp_path / "missing")
     shutil.rmtree(tmp_path)
+
+
+def test_the_docs_example_runs_on_a_real_multirun(tmp_path, capsys) -> None:
+    """The python blocks of docs/results.md, with ``sweep_dir`` a sweep of real runs."""
+    import re
+
+    sweep = tmp_path / "sweep"
+    for job, (agent, seed) in enumerate([("random", 1), ("random", 2), ("pair_policy", 1),
+                                         ("pair_policy", 2)]):
+        cls = RandomAgent if agent == "random" else PairPolicyAgent
+        real_run(sweep / str(job), cls, seed, ["env=matmul_2x2", f"agent={agent}",
+                                                f"seed={seed}", "trainer.episodes=3"])
+    text = (Path(__file__).resolve().parents[1] / "docs" / "results.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 2
+    with pd.option_context("display.width", 400, "display.max_columns", 50,
+                           "display.max_colwidth", 200):
+        for block in blocks:
+            exec(compile(block, "docs/results.md", "exec"), {"sweep_dir": sweep})  # noqa: S102
+    out = capsys.readouterr().out
+    assert "agent=pair_policy" in out and "PairPolicyAgent" in out and "time_to_best_s" in out
