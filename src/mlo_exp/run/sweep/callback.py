@@ -5,9 +5,11 @@
 
 * ``on_multirun_start`` (launching process): refuses ``hydra/launcher=slurm`` off a cluster
   (:mod:`~mlo_exp.run.sweep.slurm`), prints a search's expected duration
-  (:func:`search_duration_line`) and registers an exit hook that writes the summary if
-  ``on_multirun_end`` does not run (Hydra skips it when a job failed: the sweeper re-raises
-  the job's error after the batch), so failed jobs are listed with their error.
+  (:func:`search_duration_line`), silences the Optuna sweeper's set-up noise
+  (:func:`~mlo_exp.run.sweep.objective.quiet_search_setup`) and registers an exit hook
+  that writes the summary if ``on_multirun_end`` does not run (Hydra skips it when a job
+  failed: the sweeper re-raises the job's error after the batch), so failed jobs are listed
+  with their error.
 * ``on_job_end`` (each job's own process: a joblib worker, a SLURM task) writes
   ``job_status.json`` into the job's directory: job number, overrides, ``completed`` or
   ``failed`` and, for a failed job, the error (type, message, traceback tail); under a search,
@@ -32,6 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mlo_exp.io import atomic_write_text
 from mlo_exp.run.sweep.jobs import JOB_STATUS_FILE
+from mlo_exp.run.sweep.objective import quiet_search_setup
 from mlo_exp.run.sweep.slurm import refuse_slurm_off_cluster
 
 log = logging.getLogger("mlo_exp")
@@ -51,6 +54,7 @@ class SweepSummaryCallback(Callback):
         line = search_duration_line(config)
         if line:
             log.info("%s", line)
+        quiet_search_setup(config)
         self._sweep_dir = str(config.hydra.sweep.dir)
         self._written = False
         atexit.register(self._write_if_pending)

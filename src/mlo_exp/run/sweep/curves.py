@@ -77,15 +77,22 @@ def _read_csv_metric(path: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(episodes, dtype=int), np.asarray(values, dtype=float)
 
 
-def metric_names(run_dir: str | Path) -> list[str]:
-    """The numeric metrics of a run's first ``metrics.jsonl`` record, in its order."""
+def metric_names(run_dir: str | Path, records: int = 50) -> list[str]:
+    """The numeric metrics of a run's first ``records`` ``metrics.jsonl`` records, in order
+    of appearance (a learning agent may log its losses from its second episode on)."""
+    names: dict[str, None] = {}
     try:
         with (Path(run_dir) / METRICS_JSONL).open() as handle:
-            record = json.loads(handle.readline())
-    except (OSError, ValueError):
+            for _, line in zip(range(records), handle, strict=False):
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    break
+                names.update({k: None for k, v in record.items()
+                              if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    except OSError:
         return []
-    return [k for k, v in record.items() if isinstance(v, (int, float))
-            and not isinstance(v, bool)]
+    return list(names)
 
 
 def default_metrics(run_dirs: Sequence[str | Path]) -> list[str]:

@@ -78,7 +78,8 @@ def comparison_figure(rows: list[JobRow], groups: list[SeedGroup] | None = None)
     for index in range(len(targets)):
         time_axis = figure.add_subplot(grid[1 + index, 0])
         episode_axis = figure.add_subplot(grid[1 + index, 1])
-        _success_panels(time_axis, episode_axis, groups, index, colors, names.legend)
+        short = names.groups if names.numbered else names.legend  # S1, S2.. for a search
+        _success_panels(time_axis, episode_axis, groups, index, colors, short)
     from mlo_exp.run.sweep.curves import draw_metric
 
     reward_axis = figure.add_subplot(grid[-1, :])
@@ -97,8 +98,10 @@ def comparison_figure(rows: list[JobRow], groups: list[SeedGroup] | None = None)
 class _Names:
     """Labels of the runs, the settings (tick labels) and the legend entries."""
 
-    def __init__(self, rows: list[str], groups: list[str], legend: list[str]) -> None:
+    def __init__(self, rows: list[str], groups: list[str], legend: list[str],
+                 numbered: bool = False) -> None:
         self.rows, self.groups, self.legend = rows, groups, legend
+        self.numbered = numbered  # settings named S1, S2, ... (the legend has the text)
 
 
 def _names(groups: list[SeedGroup], rows: list[JobRow]) -> _Names:
@@ -111,6 +114,7 @@ def _names(groups: list[SeedGroup], rows: list[JobRow]) -> _Names:
                   + (f" seed={r.seed}" if r.seed is not None else "") for r in rows]
         of_groups = [f"S{i + 1}" for i in range(len(groups))]
         legend = [f"S{i + 1}: {label}" for i, label in enumerate(legend)]
+        return _Names(labels, of_groups, legend, numbered=True)
     return _Names(labels, of_groups, legend)
 
 

@@ -13,6 +13,7 @@ runs in one job, :func:`trial_runs`).
 from __future__ import annotations
 
 import copy
+import logging
 import statistics
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,21 @@ def objective_wanted(hydra_config: Any) -> bool:
         return False
     target = OmegaConf.select(hydra_config, "sweeper._target_", default=None)
     return target is not None and str(target) != BASIC_SWEEPER
+
+
+def quiet_search_setup(config: Any) -> None:
+    """Under Hydra's Optuna sweeper: silence what its libraries print while it sets up
+    (alembic's seven "setup plugin" lines, Optuna's "A new study created"); the sweeper's own
+    lines (study name, sampler, best value) stay. Call before the sweeper is built."""
+    target = str(OmegaConf.select(config, "hydra.sweeper._target_", default="") or "")
+    if "optuna" not in target.lower():
+        return
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        import optuna
+    except ImportError:  # the sweeper will say so itself
+        return
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def run_objective(best_rank: int | None, time_to_target_s: float | None, target: int,

@@ -229,8 +229,9 @@ def seeds_markdown(groups: list[SeedGroup], rows: list[JobRow]) -> list[str]:
               "time (s) of its first episode with a verified rank <= r. Seeds that never did "
               "are misses: they stay in the share, and the median time is the time by which "
               "half the seeds had reached r (`> budget` when fewer than half did), never the "
-              "median of the successes alone. Intervals: 95% percentile bootstrap over seeds "
-              "(2000 resamples; with 3-5 seeds they are wide, as they should be). "
+              "median of the successes alone. Intervals (95%): Wilson score intervals "
+              "for shares, percentile bootstrap over seeds (2000 resamples) for medians; with "
+              "3-5 seeds they are wide, as they should be. "
               "`sweep_seeds.csv` has the same numbers (`inf`: not reached)."
               + (" objective: what the jobs returned to the sweeper (median over the "
                  "setting's jobs)." if objective else "")]
