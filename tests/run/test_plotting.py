@@ -87,6 +87,19 @@ def test_first_draw_comes_early_later_draws_wait_for_the_share_budget(tmp_path: 
     assert plotter.draws == 2
 
 
+def test_multirun_jobs_draw_their_first_figure_only_on_the_budget(tmp_path: Path) -> None:
+    trainer, plotter = make_trainer(tmp_path, {"refresh_s": 1e-6, "max_share": 0.02,
+                                               "first_draw_s": 0.0}, job_num=3)
+    record = {"episode": 1, "reward": -8.0, "residual_norm": 0.0, "rank_used": 8,
+              "best_rank": None}
+    plotter.on_run_start(trainer)
+    plotter.on_episode_end(None, record)  # type: ignore[arg-type]
+    assert plotter.draws == 0  # a sweep job: no early draw
+    plotter._started -= 1.5 / (DRAW_BUDGET_FRACTION * 0.02)  # its estimated cost now fits
+    plotter.on_episode_end(None, {**record, "episode": 2})  # type: ignore[arg-type]
+    assert plotter.draws == 1
+
+
 def test_default_live_plot_draws_within_a_short_default_run(tmp_path: Path) -> None:
     """A real run of ~7 s with the default plot settings draws live before it ends (the
     issue: the first draw used to come at ~95 s, after the default 90 s budget)."""

@@ -27,19 +27,21 @@ Where it draws:
 
 Either way the same PNG is written once more when the run ends: the final figure.
 
-Cost: the **first live draw** comes at the end of the first episode that ends at least
-``first_draw_s`` (5 s) into the run, whatever the budget: a run shows its figure early (a
-run whose first episode is long, at the end of that episode). It pays once for importing
-matplotlib and building the figure (about 1-2 s on a loaded 2-core CPU: under 2 % of the
-default 90 s run). **Later draws** are throttled on a budget: one happens only when
-``refresh_s`` has passed since the last one *and* the time spent in later draws plus the
-expected cost of this one (the last draw's cost) fits within 80 % of ``max_share`` of the
-time since the plotter started (the rest is headroom for the per-episode bookkeeping and
-cost variance). So a run whose draws are slow is refreshed less often; the default 90 s run
-gets its first draw at ~5 s and a few more after it. The final figure is one draw at the
-end, not throttled. Long runs are thinned to at most ``max_points`` drawn points per
-curve (every k-th episode, the last one always kept). ``make perf`` (suite ``plotting``)
-measures the share on real runs.
+Cost: in a single run the **first live draw** comes at the end of the first episode that
+ends at least ``first_draw_s`` (5 s) into the run, whatever the budget: a run shows its
+figure early (a run whose first episode is long, at the end of that episode). It pays once
+for importing matplotlib and building the figure (1.5-4 s measured on a loaded 2-core CPU:
+2-4 % of the default 90 s run). The jobs of a multirun, which nobody watches one by one,
+draw their first figure only when it fits the budget below (its cost taken as
+``FIRST_DRAW_ESTIMATE_S``, so not before ~2 minutes). **Later draws** are throttled on a
+budget: one happens only when ``refresh_s`` has passed since the last one *and* the time
+spent in later draws plus the expected cost of this one (the last draw's cost) fits within
+80 % of ``max_share`` of the time since the plotter started (the rest is headroom for the
+per-episode bookkeeping and cost variance). So a run whose draws are slow is refreshed less
+often; the default 90 s run gets its first draw at ~5 s and a few more after it. The final
+figure is one draw at the end, not throttled. Long runs are thinned to at most
+``max_points`` drawn points per curve (every k-th episode, the last one always kept). ``make
+perf`` (suite ``plotting``) measures the share on real runs.
 
 A PNG that cannot be written (disk full, read-only run directory) never stops the run: the
 first failure is warned about once and later draws keep trying (a freed disk gets its figure
@@ -78,6 +80,8 @@ log = logging.getLogger("mlo_exp")
 # Live draws may use this fraction of the ``max_share`` budget; the rest is headroom for
 # the per-episode bookkeeping and for draws that cost more than the last one did.
 DRAW_BUDGET_FRACTION = 0.8
+# The cost assumed for a multirun job's first draw (importing matplotlib, building the figure).
+FIRST_DRAW_ESTIMATE_S = 1.5
 _FILE_BACKENDS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template",
                   "module://matplotlib_inline.backend_inline"}
 
@@ -123,7 +127,7 @@ class LivePlotter(TrainerCallback):
         self.final_seconds = 0.0  # time spent on the final figure
         self._started = time.perf_counter()
         self._last_draw_at = -math.inf
-        self._cost_estimate = 0.0  # the last draw's cost
+        self._cost_estimate = FIRST_DRAW_ESTIMATE_S  # the last draw's cost
         self._figure: Figure | None = None
         self._pyplot: Any = None
         self._artists: dict[str, Any] = {}
@@ -197,8 +201,8 @@ class LivePlotter(TrainerCallback):
     def _due(self, now: float) -> bool:
         """The first draw once ``first_draw_s`` has passed; later ones when the refresh
         period passed and the draw fits the share budget (module docstring)."""
-        if self.draws == 0:  # on the run's clock (a resumed run: its whole duration)
-            return self.run.elapsed() >= self.first_draw_s
+        if self.draws == 0 and self.run.job_num is None:  # on the run's clock (resumed:
+            return self.run.elapsed() >= self.first_draw_s  # its whole duration)
         if now - self._last_draw_at < self.refresh_s:
             return False
         budget = DRAW_BUDGET_FRACTION * self.max_share * (now - self._started)
@@ -219,7 +223,7 @@ class LivePlotter(TrainerCallback):
                     log.warning("plot: %s; training goes on (later draws try again, this "
                                 "warning is not repeated)", error)
         cost = time.perf_counter() - now
-        if self.draws == 0:
+        if self.draws == 0 and self.run.job_num is None:  # the early one, off the budget
             self.first_draw_seconds = cost
         self.draws += 1
         self.draw_seconds += cost
