@@ -97,10 +97,11 @@ def test_the_docs_example_runs_on_a_real_multirun(tmp_path, capsys) -> None:
                                                 f"seed={seed}", "trainer.episodes=3"])
     text = (Path(__file__).resolve().parents[1] / "docs" / "results.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     with pd.option_context("display.width", 400, "display.max_columns", 50,
                            "display.max_colwidth", 200):
         for block in blocks:
             exec(compile(block, "docs/results.md", "exec"), {"sweep_dir": sweep})  # noqa: S102
     out = capsys.readouterr().out
     assert "agent=pair_policy" in out and "PairPolicyAgent" in out and "time_to_best_s" in out
+    assert (sweep / "my_curves.png").read_bytes().startswith(b"\x89PNG")
