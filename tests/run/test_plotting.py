@@ -117,6 +117,21 @@ def test_default_live_plot_draws_within_a_short_default_run(tmp_path: Path) -> N
     assert plotter.draws >= 1
 
 
+def test_a_figure_drawn_early_still_spans_every_episode_later(tmp_path: Path) -> None:
+    """A live draw at episode 2 (x fixed around so few episodes) must not fix the final
+    figure's x range."""
+    _, plotter = make_trainer(tmp_path, {})
+    base = {"reward": -8.0, "residual_norm": 0.0, "rank_used": 8, "best_rank": 8}
+    for episode in (1, 2):
+        plotter._append({**base, "episode": episode})
+    plotter._render(plotter._ready_figure())
+    for episode in range(3, 13):
+        plotter._append({**base, "episode": episode})
+    figure = plotter._render(plotter._ready_figure())
+    low, high = figure.axes[2].get_xlim()
+    assert low <= 1 and high >= 12
+
+
 def test_losses_of_a_learning_agent_get_their_own_panel(tmp_path: Path) -> None:
     _, plotter = make_trainer(tmp_path, {})
     base = {"reward": -8.0, "residual_norm": 0.0, "rank_used": 8, "best_rank": 8}

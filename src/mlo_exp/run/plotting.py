@@ -366,6 +366,7 @@ class LivePlotter(TrainerCallback):
         for name, line in art["losses"].items():
             line.set_data(episode, np.asarray(self.losses[name], dtype=float)[keep])
         for axis in art["axes"]:
+            axis.set_autoscalex_on(True)  # an earlier draw may have fixed x (few episodes)
             axis.relim()
             axis.autoscale_view()
         reward_axis, residual_axis, rank_axis = art["axes"][:3]
