@@ -205,10 +205,10 @@ def learning_curves_figure(runs_by_setting: Sequence[Sequence[Any]], labels: Seq
 def curves_png(rows: list[JobRow], groups: list[Any],
                metrics: Sequence[str] | None = None) -> bytes:
     """``sweep_curves.png``: :func:`learning_curves_figure` of a sweep's settings."""
-    from mlo_exp.run.sweep.figure import _names, _runs_by_group
+    from mlo_exp.run.sweep.figure import runs_by_setting, setting_names
 
-    names = _names(groups, rows)
-    figure = learning_curves_figure(_runs_by_group(rows, groups), names.legend, metrics)
+    names = setting_names(groups, rows)
+    figure = learning_curves_figure(runs_by_setting(rows, groups), names.legend, metrics)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight")
     return buffer.getvalue()

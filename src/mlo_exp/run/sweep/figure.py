@@ -64,7 +64,7 @@ def comparison_figure(rows: list[JobRow], groups: list[SeedGroup] | None = None)
     FigureCanvasAgg(figure)
     if not any(r.best_rank is not None or r.rewards for r in rows):
         return _nothing_to_draw(figure, rows)
-    names = _names(groups, rows)
+    names = setting_names(groups, rows)
     targets = groups[0].targets if groups else []
     lines = max((label.count("\n") + 1 for label in names.rows), default=1)
     top = 0.8 + 0.28 * max(lines * len(rows), 2 * len(groups), 2)
@@ -83,7 +83,7 @@ def comparison_figure(rows: list[JobRow], groups: list[SeedGroup] | None = None)
     from mlo_exp.run.sweep.curves import draw_metric
 
     reward_axis = figure.add_subplot(grid[-1, :])
-    draw_metric(reward_axis, "reward", _runs_by_group(rows, groups), names.legend, colors)
+    draw_metric(reward_axis, "reward", runs_by_setting(rows, groups), names.legend, colors)
     reward_axis.set_title("reward per episode: median over seeds, 95% bootstrap band "
                           "(colour: setting)", fontsize="medium")
     if len(groups) > 1 and reward_axis.lines:  # below the panel: it never covers a curve
@@ -95,7 +95,7 @@ def comparison_figure(rows: list[JobRow], groups: list[SeedGroup] | None = None)
     return figure
 
 
-class _Names:
+class SettingNames:
     """Labels of the runs, the settings (tick labels) and the legend entries."""
 
     def __init__(self, rows: list[str], groups: list[str], legend: list[str],
@@ -104,7 +104,9 @@ class _Names:
         self.numbered = numbered  # settings named S1, S2, ... (the legend has the text)
 
 
-def _names(groups: list[SeedGroup], rows: list[JobRow]) -> _Names:
+def setting_names(groups: list[SeedGroup], rows: list[JobRow]) -> SettingNames:
+    """Labels by the overrides that vary; settings too long for a tick label (a search's)
+    become S1, S2, ... with their full text in the legend."""
     labels = varying_labels(rows)
     of_groups = group_labels(groups, rows)
     legend = [label.replace("\n", " ") for label in of_groups]
@@ -114,8 +116,8 @@ def _names(groups: list[SeedGroup], rows: list[JobRow]) -> _Names:
                   + (f" seed={r.seed}" if r.seed is not None else "") for r in rows]
         of_groups = [f"S{i + 1}" for i in range(len(groups))]
         legend = [f"S{i + 1}: {label}" for i, label in enumerate(legend)]
-        return _Names(labels, of_groups, legend, numbered=True)
-    return _Names(labels, of_groups, legend)
+        return SettingNames(labels, of_groups, legend, numbered=True)
+    return SettingNames(labels, of_groups, legend)
 
 
 def _nothing_to_draw(figure: Any, rows: list[JobRow]) -> Any:
@@ -232,5 +234,6 @@ def _limit(target: TargetStats, values_of: Any) -> float:
     return float(max([budget or 0.0, *finite], default=1.0))
 
 
-def _runs_by_group(rows: list[JobRow], groups: list[SeedGroup]) -> list[list[JobRow]]:
+def runs_by_setting(rows: list[JobRow], groups: list[SeedGroup]) -> list[list[JobRow]]:
+    """The rows of each setting, in the order of ``groups``."""
     return [[r for r in rows if group_key(r) == g.group] for g in groups]
