@@ -95,8 +95,9 @@ def main(out_dir: Path, quick: bool) -> None:
         f"quick={quick}. `hook`: all time in the per-episode callback (bookkeeping + live "
         "draws; the first draw builds the figure, and in the first case imports matplotlib); "
         "`setup`: opening a window (0 headless); share (live) = (setup + hook) / wall. The "
-        "final figure is a one-off at the end, reported apart. Runs shorter than ~95 s get "
-        "no live draw by design (the first draw must fit the budget).", "",
+        "final figure is a one-off at the end, reported apart. A single run draws first at "
+        "~5 s, off the budget (it pays the matplotlib import); later draws, and a sweep job's "
+        "first, must fit the budget.", "",
         "| case | episodes | wall (s) | live draws | draw (s) | setup (s) | hook (s) "
         "| share (live) | final figure (s) | share incl. final |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

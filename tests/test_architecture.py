@@ -31,7 +31,10 @@ RULES: dict[str, set[str]] = {
     "mlo_exp.benchmark": GROUND | {"mlo_exp.algorithms", "mlo_exp.benchmark"},
     "mlo_exp.run": GROUND | {"mlo_exp.algorithms", "mlo_exp.env", "mlo_exp.agents",
                              "mlo_exp.loggers", "mlo_exp.benchmark", "mlo_exp.run"},
+    # Sweeps read the jobs' files: nothing of the run but themselves.
+    "mlo_exp.run.sweep": GROUND | {"mlo_exp.run.sweep"},
     "mlo_exp.train": GROUND | {"mlo_exp.run"},
+    "mlo_exp.results": GROUND | {"mlo_exp.run", "mlo_exp.benchmark"},
 }
 
 

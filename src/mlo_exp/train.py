@@ -2,8 +2,9 @@
 
 ``mlo-train report <sweep dir>`` writes a multirun's summary again (no Hydra, no run);
 ``mlo-train --help`` is ``conf/hydra/help/mlo_train.yaml``. The task function returns the
-run's objective (:func:`mlo_exp.run.sweep.trial_objective`: seconds to the target rank,
-median over ``objective.seeds`` runs), which ``hparams_search`` (Optuna) minimises.
+run's objective when a sweeper reads it (``hparams_search``, Optuna; None otherwise):
+:func:`mlo_exp.run.sweep.trial_objective`, seconds to the target rank, median over
+``objective.seeds`` runs.
 
 Exit codes: 0 on success (also when the run was interrupted and saved), 1 for Hydra's own
 composition errors (unknown option, wrong type, unknown key), for a run that failed (a
@@ -102,7 +103,7 @@ def _entry_point() -> Callable[[], None]:
     from mlo_exp.config import ConfigError, config_dir, validate
     from mlo_exp.run import experiment
     from mlo_exp.run.checkpoint import CheckpointError
-    from mlo_exp.run.sweep import trial_objective, trial_runs
+    from mlo_exp.run.sweep.objective import objective_wanted, trial_objective, trial_runs
     from mlo_exp.run_files import explicit_run_dir
 
     _register_help_resolver(config_dir())
@@ -146,8 +147,9 @@ def _entry_point() -> Callable[[], None]:
         if summary.status == "failed":
             sys.exit(1)
         # What a sweeper minimises (hparams_search): seconds to the target rank, median over
-        # objective.seeds runs; a miss scores budget * (1 + rank gap) (run/sweep.py).
-        return trial_objective(settings, summaries)
+        # objective.seeds runs; a miss scores budget * (1 + rank gap) (run/sweep/objective.py).
+        # Plain runs and plain multiruns have no reader for it: not computed.
+        return trial_objective(settings, summaries) if objective_wanted(hydra_cfg) else None
 
     return task
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import shutil
-import statistics
 from pathlib import Path
 
 import pytest
@@ -55,8 +55,9 @@ def summary_rows(sweep_dir: Path) -> list[dict[str, str]]:
 
 def assert_summary_files(sweep_dir: Path) -> None:
     assert (sweep_dir / "sweep_summary.md").read_text().startswith("# Sweep summary")
-    figure = (sweep_dir / "sweep_summary.png").read_bytes()
-    assert figure.startswith(PNG_SIGNATURE) and len(figure) > 5000
+    for name in ("sweep_summary.png", "sweep_curves.png"):
+        figure = (sweep_dir / name).read_bytes()
+        assert figure.startswith(PNG_SIGNATURE) and len(figure) > 5000
 
 
 @pytest.mark.slow
@@ -169,6 +170,18 @@ def test_benchmark_speedup_is_read_where_present(tmp_path: Path) -> None:
     assert row.overrides == "seed=0" and row.solved is True and row.best_rank == 7
 
 
+def test_no_speedup_for_a_run_that_found_only_the_school_rank(tmp_path: Path) -> None:
+    """A rank-8 <2,2,2> 'algorithm' is the school method: its measured ratio is noise."""
+    own = {"algorithm": "matmul2x2x2__greedy__s0-rank8", "size": 1024, "speedup": 1.15}
+    school = {**SUMMARY, "best_rank": 8, "shape": [2, 2, 2]}
+    job = make_job(tmp_path, 0, school, {"benchmark/benchmark.json": json.dumps(
+        {"rows": [own]})})
+    assert read_job(job).speedup is None
+    strassen = make_job(tmp_path / "b", 0, {**school, "best_rank": 7},
+                        {"benchmark/benchmark.json": json.dumps({"rows": [own]})})
+    assert read_job(strassen).speedup == pytest.approx(1.15)
+
+
 def test_unreadable_files_are_reported_not_fatal(tmp_path: Path) -> None:
     make_job(tmp_path, 0, SUMMARY)
     make_job(tmp_path, 1, "{not json")
@@ -176,7 +189,7 @@ def test_unreadable_files_are_reported_not_fatal(tmp_path: Path) -> None:
     paths = write_summary(tmp_path)
     assert [p.name for p in paths] == ["sweep_summary.csv", "sweep_summary.md",
                                        "sweep_summary.json", "sweep_summary.png",
-                                       "sweep_seeds.csv"]
+                                       "sweep_curves.png", "sweep_seeds.csv"]
     rows = {r["job"]: r for r in summary_rows(tmp_path)}
     assert rows["0"]["status"] == "success" and rows["0"]["best_rank"] == "7"
     assert rows["1"]["status"] == "failed" and "summary.json unreadable" in rows["1"]["error"]
@@ -223,38 +236,33 @@ def test_seeds_aggregate_of_a_real_multirun_and_report_redoes_it(run_train, tmp_
     greedy = [n for n in jobs if "agent=greedy" in " ".join(
         json.loads((jobs[n] / "job_status.json").read_text())["overrides"])]
     random = sorted(set(jobs) - set(greedy))
-    groups = {r["group"].split()[1]: r for r in seeds_rows(sweep_dir)}
-    assert set(groups) == {"agent=greedy", "agent=random"}
+    rows = seeds_rows(sweep_dir)
+    # one row per setting and target rank: the best known rank 7 and greedy's best, 8
+    assert {(r["group"].split()[1], r["target_rank"]) for r in rows} == {
+        (a, t) for a in ("agent=greedy", "agent=random") for t in ("7", "8")}
+    at = {(r["group"].split()[1], int(r["target_rank"])): r for r in rows}
 
-    # greedy: every seed's best rank, the share at the best known rank, the times to the
-    # best rank found, all recomputed here from the jobs' own files
-    g = groups["agent=greedy"]
+    # greedy: every seed reached 8, none 7; recomputed here from the jobs' own files
     ranks = [summaries[n]["best_rank"] for n in greedy]
-    best, known = min(ranks), summaries[greedy[0]]["best_known_rank"]
-    assert known == 7 and best == 8  # greedy stops at 8 on <2,2,2>
-    assert g["seeds"] == "1 2 3" and g["failed"] == "0"
-    assert int(g["best_rank"]) == best and int(g["best_known_rank"]) == known
-    assert int(g["reached_best_known"]) == sum(r <= known for r in ranks) == 0
-    assert float(g["share_best_known"]) == 0.0
-    assert int(g["reached_best_rank"]) == sum(r == best for r in ranks)
-    times = sorted(t for t in (first_time_at(jobs[n], best) for n in greedy) if t is not None)
-    assert len(times) == int(g["reached_best_rank"]) == 3
-    q1, _, q3 = statistics.quantiles(times, n=4, method="inclusive")
-    assert float(g["median_time_s"]) == pytest.approx(statistics.median(times))
-    assert float(g["q1_time_s"]) == pytest.approx(q1)
-    assert float(g["q3_time_s"]) == pytest.approx(q3)
-    assert (float(g["min_time_s"]), float(g["max_time_s"])) == pytest.approx(
-        (times[0], times[-1]))
-    # random: finds nothing in 4 episodes; no times
-    r = groups["agent=random"]
+    assert ranks == [8, 8, 8] and summaries[greedy[0]]["best_known_rank"] == 7
+    g8, g7 = at[("agent=greedy", 8)], at[("agent=greedy", 7)]
+    assert (g8["seeds"], g8["reached"], float(g8["share"])) == ("3", "3", 1.0)
+    times = sorted(first_time_at(jobs[n], 8) for n in greedy)
+    assert float(g8["median_time_s"]) == pytest.approx(times[1])  # 2 of 3 by then
+    assert (g7["reached"], float(g7["share"]), g7["median_time_s"]) == ("0", 0.0, "inf")
+    assert float(g7["share_high"]) > 0.4  # 0 of 3 seeds does not prove "never"
+    # random: finds nothing in 4 episodes; counted as misses at both ranks, not dropped
     assert all(summaries[n]["best_rank"] is None for n in random)
-    assert r["best_rank"] == "" and r["median_time_s"] == "" and r["reached_best_known"] == "0"
+    for rank in (7, 8):
+        r = at[("agent=random", rank)]
+        assert (r["seeds"], r["reached"], r["median_time_s"]) == ("3", "0", "inf")
 
     markdown = (sweep_dir / "sweep_summary.md").read_text()
-    assert "## Across seeds" in markdown and "| `agent=greedy` | 3 | 0/3 (0%) to 7 |" in markdown
-    # every job returned its objective: a miss scores budget * (1 + gap) = 60 * (1 + 1)
-    objectives = {r["job"]: r["objective"] for r in summary_rows(sweep_dir)}
-    assert all(float(objectives[str(n)]) == 120.0 for n in greedy)
+    assert "**Rank 7 (the best known rank)**" in markdown and "**Rank 8**" in markdown
+    assert "| `agent=greedy` | 0/3 = 0% [0%, 56%] | > 60 [> 60, > 60] | not reached |" \
+        in markdown
+    # a plain multirun computes no objective (only a search reads it)
+    assert all(r["objective"] == "" for r in summary_rows(sweep_dir))
 
     # mlo-train report writes the same numbers again from the jobs' files
     before = (sweep_dir / "sweep_seeds.csv").read_text()
@@ -263,7 +271,8 @@ def test_seeds_aggregate_of_a_real_multirun_and_report_redoes_it(run_train, tmp_
     report = run_train("report", str(sweep_dir), timeout=120)
     assert report.returncode == 0, report.stderr
     assert (sweep_dir / "sweep_seeds.csv").read_text() == before
-    assert "`agent=greedy`" in report.stdout and "0/3 (0%) to 7" in report.stdout
+    assert "`agent=greedy`" in report.stdout and "0/3 = 0% [0%, 56%]" in report.stdout
+    assert "median time to rank 8" in report.stdout
     assert (sweep_dir / "sweep_summary.png").read_bytes().startswith(PNG_SIGNATURE)
 
 
@@ -277,7 +286,8 @@ def make_seed_job(sweep_dir: Path, num: int, overrides: list[str], best_rank: in
         return job
     seed = int(next(o for o in overrides if o.startswith("seed=")).split("=")[1])
     (job / "summary.json").write_text(json.dumps(
-        {**SUMMARY, "best_rank": best_rank, "seed": seed, "verified": best_rank is not None}))
+        {**SUMMARY, "best_rank": best_rank, "seed": seed, "verified": best_rank is not None,
+         "wall_time_s": 10.0, "episodes": len(curve)}))
     lines = ["run_id,episode,moves,wall_time_s,reward,residual_norm,rank_used,solved,best_rank"]
     lines += [f"x,{i + 1},8,{t},-8,0,8,True,{'' if b is None else b}"
               for i, (t, b) in enumerate(curve)]
@@ -285,9 +295,9 @@ def make_seed_job(sweep_dir: Path, num: int, overrides: list[str], best_rank: in
     return job
 
 
-def test_seed_groups_share_median_iqr_and_range(tmp_path: Path) -> None:
+def test_seed_groups_count_misses_at_common_target_ranks(tmp_path: Path) -> None:
     a = ["agent=pair_policy", "agent.learning_rate=0.001"]
-    b = ["agent=pair_policy", "agent.learning_rate=0.01"]
+    b = ["agent=pair_policy", "agent.learning_rate=0.0123456789012345"]
     make_seed_job(tmp_path, 0, [*a, "seed=1"], 7, [(1.0, 8), (2.0, 7)])
     make_seed_job(tmp_path, 1, [*a, "seed=2"], 7, [(1.0, 8), (3.0, 8), (6.0, 7)])
     make_seed_job(tmp_path, 2, [*a, "seed=3"], 8, [(0.5, 8), (9.0, 8)])
@@ -297,20 +307,27 @@ def test_seed_groups_share_median_iqr_and_range(tmp_path: Path) -> None:
     first, second = seed_groups(read_rows(tmp_path))
     assert first.group == "agent=pair_policy agent.learning_rate=0.001"
     assert first.seeds == [1, 2, 3, 4] and first.best_known_rank == 7
-    assert (first.reached_best_known, first.share_best_known) == (3, 0.75)
-    assert (first.best_rank, first.reached_best_rank, first.times_s) == (7, 3, [2.0, 4.0, 6.0])
-    assert (first.median_time_s, first.q1_time_s, first.q3_time_s) == (4.0, 3.0, 5.0)
-    assert (first.min_time_s, first.max_time_s) == (2.0, 6.0)
-    # the second setting: best rank 8 (not the best known), one seed failed
+    # both settings at the same ranks: the best known 7 and the best found by any, 7 and 8
+    assert [t.target_rank for t in first.targets] == [t.target_rank for t in second.targets] \
+        == [7, 8]
+    seven = first.target(7)
+    assert (seven.reached, seven.share, seven.times_s) == (3, 0.75, [2.0, 6.0, math.inf, 4.0])
+    assert seven.median_time_s == 4.0  # by 4 s half the seeds had it (the miss counted)
+    assert seven.episodes == [2, 3, math.inf, 1] and seven.median_episodes == 2
+    eight = first.target(8)
+    assert (eight.reached, eight.median_time_s) == (4, 1.0)
+    # the second setting: one seed reached 8, one failed; fewer than half reached 7
     assert (second.seeds, second.failed, second.best_rank) == ([1, 2], 1, 8)
-    assert (second.reached_best_known, second.share_best_known) == (0, 0.0)
-    assert second.times_s == [1.5] and second.q1_time_s == second.q3_time_s == 1.5
+    s7, s8 = second.target(7), second.target(8)
+    assert (s7.reached, s7.share, s7.median_time_s) == (0, 0.0, math.inf)
+    assert (s8.reached, s8.median_time_s) == (1, 1.5)  # 1 of 2 is half
     write_summary(tmp_path)
     markdown = (tmp_path / "sweep_summary.md").read_text()
     assert "Shared by every job: `agent=pair_policy`." in markdown
-    assert "| `agent.learning_rate=0.001` | 4 | 3/4 (75%) to 7 | 7 (3/4) | 4 | 3-5 | 2-6 |" \
-        in markdown
-    assert "| `agent.learning_rate=0.01` | 2, 1 failed | 0/2 (0%) to 7 | 8 (1/2) |" in markdown
+    assert "| `agent.learning_rate=0.001` | 3/4 = 75% [30%, 95%] | 4 [2, > 10] | 2 |" in markdown
+    # readable labels: a search's 17-digit float to 3 significant digits
+    assert "| `agent.learning_rate=0.0123` (1 failed) | 0/2 = 0% [0%, 66%] | > 10 " in markdown
+    assert "0123456789" not in markdown.split("## Jobs")[0]
 
 
 def top_down_labels(axis) -> list[str]:
@@ -319,14 +336,14 @@ def top_down_labels(axis) -> list[str]:
     return [label.get_text() for _, label in sorted(pairs, key=lambda p: -p[0])]
 
 
-def test_summary_figure_axes_labels_and_legend(tmp_path: Path) -> None:
+def test_summary_figure_names_the_target_rank_on_every_axis(tmp_path: Path) -> None:
     for num, (agent, seed, rank) in enumerate([("greedy", 1, 8), ("greedy", 2, 8),
                                                ("random", 1, None)]):
         make_seed_job(tmp_path, num, [f"agent={agent}", f"seed={seed}", "trainer.episodes=9"],
                       rank, [(0.5 + num, rank)])
     rows = read_rows(tmp_path)
     figure = comparison_figure(rows)
-    rank_axis, time_axis, reward_axis = figure.axes
+    rank_axis, share_axis, *success, reward_axis = figure.axes
     assert rank_axis.get_title() == "best rank per run (lower is better)"
     assert rank_axis.get_xlabel() == "best verified rank (dashed: best known 7)"
     # rows are labelled by the overrides that vary, never by job number or shared overrides
@@ -334,14 +351,23 @@ def test_summary_figure_axes_labels_and_legend(tmp_path: Path) -> None:
         "agent=greedy seed=1", "agent=greedy seed=2", "agent=random seed=1"]
     low, high = rank_axis.get_xlim()
     assert 5 <= low < 7 and 9 < high <= 10  # around the ranks, not from 0: 7 vs 8 is visible
-    assert all(float(t).is_integer() for t in rank_axis.get_xticks())
     assert "none found" in [t.get_text() for t in rank_axis.texts]
-    assert time_axis.get_title() == "across seeds"
-    assert top_down_labels(time_axis) == ["agent=greedy", "agent=random"]
-    assert time_axis.get_xlabel().startswith("run time to the setting's best rank")
+    assert top_down_labels(share_axis) == ["agent=greedy", "agent=random"]
+    assert "rank <= 7" in share_axis.get_xlabel() and "rank <= 8" in share_axis.get_xlabel()
+    # one row of panels per target rank (7: best known, 8: greedy's), time and episodes
+    assert len(success) == 4
+    for axis, rank, unit in zip(success, (7, 7, 8, 8), ("run time (s)", "episode") * 2,
+                                strict=True):
+        assert axis.get_ylabel() == f"share of seeds at rank <= {rank}"
+        assert axis.get_title().startswith(f"rank <= {rank}") and axis.get_xlabel() == unit
+    # greedy's curve at rank 8 climbs to 1 (both seeds), random's stays at 0 (a miss)
+    greedy_line, random_line = [l for l in success[2].get_lines() if l.get_label()
+                                in ("agent=greedy", "agent=random")]
+    assert greedy_line.get_ydata()[-1] == 1.0 and max(random_line.get_ydata()) == 0.0
     assert reward_axis.get_xlabel() == "episode" and reward_axis.get_ylabel() == "reward"
     legend = reward_axis.get_legend()
-    assert [t.get_text() for t in legend.get_texts()] == ["agent=greedy", "agent=random"]
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "agent=greedy (2 seeds)", "agent=random (1 seed)"]
     box = legend.get_bbox_to_anchor().transformed(reward_axis.transAxes.inverted())
     assert box.y0 < 0  # below the panel: it covers no curve
 

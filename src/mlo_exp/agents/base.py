@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +87,8 @@ class Agent(ABC):
     device_types: tuple[str, ...] | None = ("cpu", "cuda")
     #: True for agents that compute on the CPU whatever the game's device (not game players).
     compute_on_cpu: bool = False
+    #: Where :meth:`report_progress` goes; the trainer sets it (None: nowhere).
+    progress_callback: Callable[[dict[str, Any]], None] | None = None
 
     def __init__(self, game: TensorGame, seed: int, batch_size: int) -> None:
         if batch_size < 1:
@@ -103,6 +106,14 @@ class Agent(ABC):
     def run_episode(self) -> EpisodeResult:
         """One unit of progress (for a game player: a batch of games, then learning); the
         best decomposition it produced, in the original basis, for the trainer to verify."""
+
+    def report_progress(self, **values: Any) -> None:
+        """Progress inside a long episode, e.g. ``report_progress(simulations=n,
+        best_so_far=r)``: passed to ``progress_callback`` (the trainer prints at most one
+        line every 10 s, :mod:`mlo_exp.run.progress`). Cheap: call it as often as you like;
+        it never changes the agent's state or randomness."""
+        if self.progress_callback is not None:
+            self.progress_callback(values)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: subclasses extend (networks, optimisers)."""

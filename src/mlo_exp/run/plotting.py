@@ -1,4 +1,4 @@
-"""Live and final training figures: reward, residual norm and rank used, per episode.
+"""Live and final training figures: reward, residual norm, rank used and losses, per episode.
 
 :class:`LivePlotter` is the ``plot`` component (``conf/plot/live.yaml``), a
 :class:`~mlo_exp.run.trainer.TrainerCallback`. It keeps one point per episode (x axis: the
@@ -9,7 +9,10 @@ episode count, the project's step axis) and draws three panels:
   that only play complete decompositions, ``pair_policy`` and ``flipgraph``, get a note
   saying the residual was 0 in every episode instead of an empty-looking panel),
 * **rank used** (moves played) by that game, the best verified rank so far, and the best
-  known rank for the shape as a dashed line.
+  known rank for the shape as a dashed line,
+* **losses**, for a learning agent: every metric of the episode record whose name contains
+  ``loss`` (``policy_loss``, ``value_loss``, ...), a fourth panel that appears once an
+  episode reported one (earlier episodes without it, e.g. pretraining, are gaps).
 
 Per-episode points are drawn over the step lines of the bests; legends sit above their
 panels (never over the newest data) and list only curves with data ('best verified' appears
@@ -24,17 +27,21 @@ Where it draws:
 
 Either way the same PNG is written once more when the run ends: the final figure.
 
-Cost: live drawing is throttled on a budget. A live draw happens only when ``refresh_s``
-has passed since the last one *and* the time spent drawing so far plus the expected cost of
-this draw (the last draw's cost; ``first_draw_estimate_s`` before any, which also pays for
-importing matplotlib: headless runs import it only at their first draw) fits within 80 %
-of ``max_share`` of the time since the plotter started (the rest is headroom for the
-per-episode bookkeeping and cost variance). So a run shorter than about
-``first_draw_estimate_s / (0.8 * max_share)`` (95 s by default) sees no live draw, only the
-final figure, and a run whose draws are slow is refreshed less often. The final figure is one draw
-at the end, not throttled. Long runs are thinned to at most ``max_points`` drawn points per
-curve (every k-th episode, the last one always kept). ``make perf`` (suite ``plotting``)
-measures the share on real runs.
+Cost: in a single run the **first live draw** comes at the end of the first episode that
+ends at least ``first_draw_s`` (5 s) into the run, whatever the budget: a run shows its
+figure early (a run whose first episode is long, at the end of that episode). It pays once
+for importing matplotlib and building the figure (1.5-4 s measured on a loaded 2-core CPU:
+2-4 % of the default 90 s run). The jobs of a multirun, which nobody watches one by one,
+draw their first figure only when it fits the budget below (its cost taken as
+``FIRST_DRAW_ESTIMATE_S``, so not before ~2 minutes). **Later draws** are throttled on a
+budget: one happens only when ``refresh_s`` has passed since the last one *and* the time
+spent in later draws plus the expected cost of this one (the last draw's cost) fits within
+80 % of ``max_share`` of the time since the plotter started (the rest is headroom for the
+per-episode bookkeeping and cost variance). So a run whose draws are slow is refreshed less
+often; the default 90 s run gets its first draw at ~5 s and a few more after it. The final
+figure is one draw at the end, not throttled. Long runs are thinned to at most
+``max_points`` drawn points per curve (every k-th episode, the last one always kept). ``make
+perf`` (suite ``plotting``) measures the share on real runs.
 
 A PNG that cannot be written (disk full, read-only run directory) never stops the run: the
 first failure is warned about once and later draws keep trying (a freed disk gets its figure
@@ -73,6 +80,8 @@ log = logging.getLogger("mlo_exp")
 # Live draws may use this fraction of the ``max_share`` budget; the rest is headroom for
 # the per-episode bookkeeping and for draws that cost more than the last one did.
 DRAW_BUDGET_FRACTION = 0.8
+# The cost assumed for a multirun job's first draw (importing matplotlib, building the figure).
+FIRST_DRAW_ESTIMATE_S = 1.5
 _FILE_BACKENDS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template",
                   "module://matplotlib_inline.backend_inline"}
 
@@ -88,9 +97,10 @@ class LivePlotter(TrainerCallback):
     """Per-episode curves of a run, live and final (see the module docstring)."""
 
     def __init__(self, run: RunContext, logger: Logger | None = None,
-                 first_draw_estimate_s: float = 1.5, **settings: Any) -> None:
+                 first_draw_s: float = 5.0, **settings: Any) -> None:
         """``settings``: fields of :class:`~mlo_exp.config.LivePlotConfig` (defaults there);
-        ``first_draw_estimate_s``: the cost assumed for the first draw, before one is timed."""
+        ``first_draw_s``: run time (s) from which the first live draw is due (``inf``: no
+        live draws, only the final figure)."""
         s = self.settings = LivePlotConfig(**settings)
         self.run = run
         self.logger = logger
@@ -106,15 +116,18 @@ class LivePlotter(TrainerCallback):
         self.residuals: list[float] = []
         self.ranks: list[int] = []
         self.best_ranks: list[float] = []
+        self.losses: dict[str, list[float]] = {}  # per loss metric, one value per episode
         self.best_known_rank: int | None = None
         self.title = run.run_name
         self.draws = 0  # live draws (the final figure not counted)
         self.draw_seconds = 0.0  # time spent in live draws
+        self.first_draw_seconds = 0.0  # the first live draw (off the budget)
+        self.first_draw_s = float(first_draw_s)
         self.setup_seconds = 0.0  # opening the window (window mode only)
         self.final_seconds = 0.0  # time spent on the final figure
         self._started = time.perf_counter()
         self._last_draw_at = -math.inf
-        self._cost_estimate = float(first_draw_estimate_s)
+        self._cost_estimate = FIRST_DRAW_ESTIMATE_S  # the last draw's cost
         self._figure: Figure | None = None
         self._pyplot: Any = None
         self._artists: dict[str, Any] = {}
@@ -159,6 +172,13 @@ class LivePlotter(TrainerCallback):
         self.ranks.append(int(record["rank_used"]))
         best = record.get("best_rank")
         self.best_ranks.append(float(best) if best not in (None, "") else math.nan)
+        count = len(self.episodes)
+        for key, value in record.items():
+            if "loss" in key and isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.losses.setdefault(key, [math.nan] * (count - 1))
+        for key, values in self.losses.items():
+            value = record.get(key)
+            values.append(float(value) if isinstance(value, (int, float)) else math.nan)
 
     def _load_earlier_episodes(self, up_to: int) -> None:
         path = self.run.run_dir / "episodes.csv"
@@ -173,16 +193,21 @@ class LivePlotter(TrainerCallback):
             for values in (self.episodes, self.rewards, self.residuals, self.ranks,
                            self.best_ranks):
                 values.clear()
+            self.losses.clear()
             log.warning("plot: could not read earlier episodes from %s (%s); the figure "
                         "starts at the resume point", path, error)
 
     # -- drawing ---------------------------------------------------------------------------
     def _due(self, now: float) -> bool:
-        """Refresh period passed, and the draw fits the share budget (module docstring)."""
+        """The first draw once ``first_draw_s`` has passed; later ones when the refresh
+        period passed and the draw fits the share budget (module docstring)."""
+        if self.draws == 0 and self.run.job_num is None:  # on the run's clock (resumed:
+            return self.run.elapsed() >= self.first_draw_s  # its whole duration)
         if now - self._last_draw_at < self.refresh_s:
             return False
         budget = DRAW_BUDGET_FRACTION * self.max_share * (now - self._started)
-        return self.setup_seconds + self.draw_seconds + self._cost_estimate <= budget
+        later = self.draw_seconds - self.first_draw_seconds
+        return self.setup_seconds + later + self._cost_estimate <= budget
 
     def _draw_live(self, now: float) -> None:
         figure = self._render(self._ready_figure())
@@ -198,6 +223,8 @@ class LivePlotter(TrainerCallback):
                     log.warning("plot: %s; training goes on (later draws try again, this "
                                 "warning is not repeated)", error)
         cost = time.perf_counter() - now
+        if self.draws == 0 and self.run.job_num is None:  # the early one, off the budget
+            self.first_draw_seconds = cost
         self.draws += 1
         self.draw_seconds += cost
         self._last_draw_at = now
@@ -207,7 +234,7 @@ class LivePlotter(TrainerCallback):
         """The figure with its axes built (the first call imports matplotlib)."""
         if self._figure is None:
             self._figure = self._new_figure()
-        if not self._artists:
+        if not self._artists or self._artists["loss_names"] != list(self.losses):
             self._build(self._figure)
         return self._figure
 
@@ -216,7 +243,7 @@ class LivePlotter(TrainerCallback):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        figure = Figure(figsize=(7.5, 7.0), dpi=self.dpi)
+        figure = Figure(figsize=(7.5, 7.0 + 2.0 * bool(self.losses)), dpi=self.dpi)
         FigureCanvasAgg(figure)
         return figure
 
@@ -262,8 +289,12 @@ class LivePlotter(TrainerCallback):
         from matplotlib.ticker import MaxNLocator
 
         figure.clear()
-        axes = figure.subplots(3, 1, sharex=True)
-        figure.subplots_adjust(left=0.11, right=0.97, top=0.87, bottom=0.08, hspace=0.32)
+        panels = 4 if self.losses else 3
+        if panels == 4 and figure.get_figheight() < 9.0:
+            figure.set_size_inches(figure.get_figwidth(), 9.0)
+        axes = figure.subplots(panels, 1, sharex=True)
+        figure.subplots_adjust(left=0.11, right=0.97, top=0.9 if panels == 4 else 0.87,
+                               bottom=0.07, hspace=0.32)
         marker = {"marker": "o", "ls": "none", "ms": 3.5, "alpha": 0.75, "zorder": 3}
         best = {"lw": 1.3, "alpha": 0.8, "drawstyle": "steps-post", "zorder": 2,
                 "color": "tab:orange"}
@@ -279,24 +310,32 @@ class LivePlotter(TrainerCallback):
             "best_rank": axes[2].plot([], [], **best, label="best verified")[0],
             "best_known": None,
             "title": figure.suptitle(self.title, fontsize="small"),
+            "loss_names": list(self.losses),
+            "losses": {name: axes[3].plot([], [], lw=1.2, label=name)[0]
+                       for name in self.losses} if panels == 4 else {},
         }
         if self.best_known_rank is not None:
             self._artists["best_known"] = axes[2].axhline(
                 self.best_known_rank, ls="--", color="gray", zorder=1,
                 label=f"best known ({self.best_known_rank})")
         axes[1].set_yscale("symlog", linthresh=1.0)
-        for axis, label in zip(axes, ("reward", "residual norm", "rank"), strict=True):
+        for axis, label in zip(axes, ("reward", "residual norm", "rank", "loss"), strict=False):
             axis.set_ylabel(label)
             axis.grid(alpha=0.3)
-        axes[2].set_xlabel("episode")
-        axes[2].xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes[-1].set_xlabel("episode")
+        axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
         axes[2].yaxis.set_major_locator(MaxNLocator(integer=True))
+
 
     def _legends(self) -> None:
         """A legend above each of the reward and rank panels, of the curves holding data."""
         art = self._artists
-        for axis, names in ((art["axes"][0], ("reward", "best_reward")),
-                            (art["axes"][2], ("rank", "best_rank", "best_known"))):
+        art.update({f"loss:{name}": line for name, line in art["losses"].items()})
+        panels = [(art["axes"][0], ("reward", "best_reward")),
+                  (art["axes"][2], ("rank", "best_rank", "best_known"))]
+        if art["losses"]:
+            panels.append((art["axes"][3], tuple(f"loss:{n}" for n in art["losses"])))
+        for axis, names in panels:
             handles = [art[n] for n in names if art[n] is not None and (
                 n == "best_known" or np.isfinite(np.asarray(art[n].get_ydata(),
                                                             dtype=float)).any())]
@@ -324,10 +363,13 @@ class LivePlotter(TrainerCallback):
         art["residual"].set_data(episode, residual)
         art["rank"].set_data(episode, ranks)
         art["best_rank"].set_data(episode, best_ranks)
+        for name, line in art["losses"].items():
+            line.set_data(episode, np.asarray(self.losses[name], dtype=float)[keep])
         for axis in art["axes"]:
+            axis.set_autoscalex_on(True)  # an earlier draw may have fixed x (few episodes)
             axis.relim()
             axis.autoscale_view()
-        reward_axis, residual_axis, rank_axis = art["axes"]
+        reward_axis, residual_axis, rank_axis = art["axes"][:3]
         integral = reward.size > 0 and bool(np.all(np.mod(reward, 1) == 0))
         reward_axis.yaxis.set_major_locator(MaxNLocator(integer=True) if integral
                                             else AutoLocator())
@@ -341,6 +383,7 @@ class LivePlotter(TrainerCallback):
             if self.residuals and max(self.residuals) == 0 else "")
         if episode.size and episode.max() - episode.min() < 2:  # integer ticks need room
             rank_axis.set_xlim(episode.min() - 1, episode.max() + 1)
+
         rank_values = [v for v in (*ranks, *best_ranks[np.isfinite(best_ranks)],
                                    self.best_known_rank) if v is not None]
         if rank_values:

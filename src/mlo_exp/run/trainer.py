@@ -18,6 +18,7 @@ from mlo_exp.config import TrainerConfig
 from mlo_exp.env import TensorGame
 from mlo_exp.io import atomic_write_text
 from mlo_exp.loggers.base import Logger
+from mlo_exp.run.progress import EpisodeProgress
 from mlo_exp.run_context import RunContext
 from mlo_exp.signals import StopSignals
 
@@ -90,6 +91,9 @@ class Trainer:
         self.moves = 0  # global move count
         self.best: Algorithm | None = None
         self.stop_reason: str | None = None
+        # What the agent reports inside an episode (Agent.report_progress), rate-limited.
+        self.progress = EpisodeProgress(self)
+        agent.progress_callback = self.progress
 
     @property
     def best_rank(self) -> int | None:
@@ -154,6 +158,7 @@ class Trainer:
         return None
 
     def _run_one_episode(self) -> None:
+        self.progress.start_episode(self.episode + 1)
         result = self.agent.run_episode()
         self.episode += 1
         self.moves += result.moves

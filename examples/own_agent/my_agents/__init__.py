@@ -1,0 +1,1 @@
+"""Your own agents, outside the mlo-exp package (see docs/own_agent.md)."""
