@@ -11,7 +11,7 @@ TORCH_INDEX ?=
 TORCH_SPEC := torch>=2.10,<2.14
 EXTRAS ?= dev
 
-.PHONY: install train sweep test perf benchmark benchmark-rectangular gpu-check report lint format clean conformance
+.PHONY: install train sweep test test-fast perf benchmark benchmark-rectangular gpu-check report lint format clean conformance
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,12 @@ sweep: $(STAMP)
 	$(BIN)/mlo-train -m $(SWEEP_ARGS) $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=20 $(PYTEST_ARGS)
+
+# The fast tier for development: no subprocess runs (a test that starts Python or an entry
+# point fails here and names the fix: @pytest.mark.slow); make test runs everything.
+test-fast: $(STAMP)
+	MLO_FAST_TESTS=1 $(BIN)/python -m pytest -q -m "not slow" --durations=10 $(PYTEST_ARGS)
 
 # The performance suite: every perf/suite_*.py. A full run writes the committed tables under
 # perf/; PERF_ARGS="--only NAME --quick" runs one suite with a small budget and writes under

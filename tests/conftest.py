@@ -16,6 +16,28 @@ from omegaconf import DictConfig
 from mlo_exp.config import config_dir
 
 CONF = config_dir()
+FAST = bool(os.environ.get("MLO_FAST_TESTS"))  # `make test-fast`: the tier without subprocesses
+
+
+@pytest.fixture(autouse=True)
+def _fast_tier_runs_no_program(monkeypatch):
+    """In the fast tier (``MLO_FAST_TESTS=1``, ``-m "not slow"``) a test that starts Python or
+    an entry point in a subprocess fails, naming the fix: such a test belongs to the slow
+    tier (``@pytest.mark.slow``), which ``make test`` runs with everything else."""
+    if not FAST:
+        yield
+        return
+    original = subprocess.Popen.__init__
+
+    def guarded(self, args, *rest, **kwargs):
+        program = Path(str(args[0] if isinstance(args, (list, tuple)) else args).split()[0]).name
+        if program.startswith(("python", "mlo-")) or program == Path(sys.executable).name:
+            raise RuntimeError(f"a fast-tier test started {program!r} in a subprocess; "
+                               "mark it @pytest.mark.slow")
+        original(self, args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded)
+    yield
 
 
 @pytest.fixture
