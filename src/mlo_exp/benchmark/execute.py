@@ -37,6 +37,7 @@ Two strategies, one code path for NumPy and CuPy (``xp``):
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -46,8 +47,10 @@ import numpy as np
 from mlo_exp.algorithms.additions import SchemePlan, plan_scheme
 from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.benchmark.backend import Backend
+from mlo_exp.benchmark.fused import can_fuse, linear_combination, padded_empty
 from mlo_exp.config import BENCHMARK_PLANS, BENCHMARK_STRATEGIES
 
+SUMS = ("fused", "numpy")  # CPU block sums: one compiled pass, or NumPy ufuncs (the old way)
 PARALLEL_MIN_ELEMENTS = 1 << 20  # below this a thread hand-off costs more than it saves
 FUSED_CHUNK_BYTES = 1 << 17  # row chunk of a CPU sum of 3+ blocks: stays in L2 while summed
 
@@ -95,7 +98,7 @@ class BlockMatmul:
 
     def __init__(self, algorithm: Algorithm, backend: Backend, levels: int = 1,
                  strategy: str = "auto", threads: int | None = None,
-                 plan: str = "reduced") -> None:
+                 plan: str = "reduced", sums: str = "fused") -> None:
         if levels < 1:
             raise ValueError(f"levels={levels!r}; accepted: an integer >= 1")
         if strategy not in BENCHMARK_STRATEGIES:
@@ -103,6 +106,8 @@ class BlockMatmul:
                              f"{', '.join(BENCHMARK_STRATEGIES)}")
         if plan not in BENCHMARK_PLANS:
             raise ValueError(f"plan={plan!r}; accepted: {', '.join(BENCHMARK_PLANS)}")
+        if sums not in SUMS:
+            raise ValueError(f"sums={sums!r}; accepted: {', '.join(SUMS)}")
         if algorithm.ring == "Z2":
             raise ValueError(f"{algorithm.name} is only correct modulo 2; a real-valued "
                              "product needs an algorithm over Z or Q")
@@ -114,6 +119,8 @@ class BlockMatmul:
             else strategy
         self.plan: SchemePlan = plan_scheme(algorithm, plan=plan)
         self.program = compile_program(self.plan, self.strategy)
+        self.sums = sums
+        self._fuse_cpu = sums == "fused" and not backend.on_gpu
         # NumPy's elementwise ufuncs use one core; large ones are split by rows over a thread
         # pool (ufuncs release the GIL). CuPy kernels are parallel already.
         threads = _cpu_threads() if threads is None else int(threads)
@@ -122,6 +129,35 @@ class BlockMatmul:
         self._chunks = threads
         self._workspaces: dict[Any, dict[Any, Any]] = {}
         self._kernels: dict[Any, Any] = {}
+        self.profile: dict[str, float] | None = None  # see profile_call
+
+    def profile_call(self, a: Any, b: Any, out: Any = None) -> dict[str, float]:
+        """One call of the product with its time split (seconds): ``additions_s`` (every
+        block sum, copy and zeroing at every level), ``products_s`` (the block products at
+        the bottom level), ``total_s`` (the whole call; the rest is padding and Python).
+        The device is synchronised around each timed part, so this call is slower than a
+        timed one: use its shares, not its total, next to the benchmark's times."""
+        self.profile = {"additions_s": 0.0, "products_s": 0.0}
+        try:
+            self.backend.sync()
+            started = time.perf_counter()
+            self(a, b, out=out)
+            self.backend.sync()
+            self.profile["total_s"] = time.perf_counter() - started
+            return dict(self.profile)
+        finally:
+            self.profile = None
+
+    def _timed(self, part: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """``call(*args, **kwargs)``, its time added to ``profile[part]`` when profiling."""
+        if self.profile is None:
+            return call(*args, **kwargs)
+        self.backend.sync()
+        started = time.perf_counter()
+        result = call(*args, **kwargs)
+        self.backend.sync()
+        self.profile[part] += time.perf_counter() - started
+        return result
 
     @property
     def additions(self) -> int:
@@ -163,7 +199,8 @@ class BlockMatmul:
     def describe(self) -> str:
         n, m, p = self.algorithm.shape
         return (f"<{n},{m},{p}> rank {self.algorithm.rank}, {self.levels} level(s), "
-                f"{self.strategy} strategy, {self.plan.additions} additions per level")
+                f"{self.strategy} strategy, {self.plan.additions} additions per level, "
+                f"{self.sums} sums")
 
     # -- helpers -------------------------------------------------------------------------
     def _pad(self, x: Any, rows: int, cols: int) -> Any:
@@ -182,9 +219,12 @@ class BlockMatmul:
         if key not in self._workspaces:
             xp = self.xp
             work: dict[Any, Any] = {}
+            # CPU slots for fused sums are strided views, like the blocks they meet
+            # (see mlo_exp.benchmark.fused); batched stacks are reshaped, so stay contiguous.
+            empty = padded_empty if self._fuse_cpu and len(shapes["A"]) == 2 else xp.empty
             for kind, count in self.program.slots.items():
                 for index in range(count):
-                    work[(kind, index)] = xp.empty(shapes[kind], dtype)
+                    work[(kind, index)] = empty(shapes[kind], dtype)
             for name, shape in (extra or {}).items():
                 work[name] = xp.empty(shape, dtype)
             self._workspaces[key] = work
@@ -195,7 +235,7 @@ class BlockMatmul:
         """Execute the level's program; ``multiply(left, right, out)`` does one product."""
         for step in self.program.instructions:
             if step.kind == "zero":
-                homes["C"](step.home[1]).fill(0)
+                self._timed("additions_s", homes["C"](step.home[1]).fill, 0)
                 continue
             target = homes[step.home[0]](step.home[1]) if step.home is not None \
                 else work[step.slot] if step.slot is not None else None
@@ -214,9 +254,9 @@ class BlockMatmul:
         xp = self.xp
         if level == 0:
             if out is not None and self.backend.on_gpu and not out.flags.c_contiguous:
-                out[...] = xp.matmul(a, b)  # a C block view: CuPy's out= wants contiguity
-                return out
-            return xp.matmul(a, b, out=out)
+                out[...] = self._timed("products_s", xp.matmul, a, b)  # CuPy's out= wants
+                return out  # contiguity, and a C block view is not
+            return self._timed("products_s", xp.matmul, a, b, out=out)
         n, m, p = self.algorithm.shape
         b1, b2, b3 = a.shape[0] // n, a.shape[1] // m, b.shape[1] // p
         values: dict[Value, Any] = {}
@@ -243,7 +283,7 @@ class BlockMatmul:
         batched call (into ``out`` when given)."""
         xp = self.xp
         if level == 0:
-            return xp.matmul(a, b, out=out)
+            return self._timed("products_s", xp.matmul, a, b, out=out)
         n, m, p = self.algorithm.shape
         batch, rows, inner = a.shape
         cols = b.shape[2]
@@ -292,7 +332,7 @@ class BlockMatmul:
                 values[step.dest] = homes["M"](step.home[1])
                 continue
             if step.kind == "zero":
-                homes["C"](step.home[1]).fill(0)
+                self._timed("additions_s", homes["C"](step.home[1]).fill, 0)
                 continue
             target = homes[step.home[0]](step.home[1]) if step.home is not None \
                 else work[step.slot]
@@ -306,7 +346,17 @@ class BlockMatmul:
     # -- block sums --------------------------------------------------------------------------
     def _sum(self, terms: list[tuple[Any, float]], out: Any) -> None:
         """``out = sum c * x`` over ``terms`` (``out`` never aliases a term)."""
+        if self.profile is not None:
+            self._timed("additions_s", self._sum_now, terms, out)
+        else:
+            self._sum_now(terms, out)
+
+    def _sum_now(self, terms: list[tuple[Any, float]], out: Any) -> None:
         xp = self.xp
+        if self._fuse_cpu and can_fuse(terms, out):
+            parallel = self._pool is not None and out.size >= self.parallel_min_elements
+            linear_combination(terms, out, self._pool if parallel else None, self._chunks)
+            return
         if self.backend.on_gpu:
             self._fused_kernel(tuple(c for _, c in terms), out.dtype)(
                 *(x for x, _ in terms), out)
