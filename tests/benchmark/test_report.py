@@ -102,8 +102,10 @@ def test_the_reading_for_the_user_says_a_cpu_loss_is_expected():
     sentence = interpret(losing)
     assert sentence.startswith("On this CPU no scheme beat the plain product at N <= 1024")
     assert "expected" in sentence and "exactly verified" in sentence
+    assert "At 1024x1024x1024 strassen L1: 0.740x over the plain product" in sentence
     winning = interpret(_series({4096: 0.95, 8192: 1.1}))
     assert "beats the plain product from N ~" in winning
+    assert "At 8192x8192x8192 strassen L1: 1.100x" in winning  # the largest size, not a max
 
 
 def test_side_by_side_has_one_column_per_setting():

@@ -143,6 +143,37 @@ def default_sizes(backend: Backend, algorithm: Algorithm, levels: int, dtype: st
     return fitting or [min(candidates)]
 
 
+CPU_SIZE_LADDER = (256, 512, 1024, 2048, 4096, 8192)
+SIDES = 3  # timed per round: plain product, scheme, classical control
+EXECUTOR_OVERHEAD = 1.3  # a scheme or control call against the plain product, generously
+
+
+def pick_cpu_sizes(backend: Backend, dtype: str, schemes: int, budget_s: float,
+                   warmup: int, repeats: int) -> tuple[list[int], float]:
+    """Up to three sizes (each double the last, from :data:`CPU_SIZE_LADDER`) whose timing
+    should take about ``budget_s`` seconds for ``schemes`` schemes (and settings), each with
+    ``warmup`` plus ``repeats + 2`` rounds of the three sides; the largest that fit. The
+    plain product's speed here is measured first (at 1024: a fraction of a second).
+    Returns the sizes and that speed in FLOP/s."""
+    rng = np.random.default_rng(0)
+    probe = 1024
+    a = rng.random((probe, probe), dtype=dtype)
+    out = np.empty_like(a)
+    np.matmul(a, a, out=out)
+    seconds = min(backend.time(lambda: np.matmul(a, a, out=out))[0] for _ in range(2))
+    rate = 2.0 * probe**3 / max(seconds, 1e-9)
+    calls = SIDES * (warmup + repeats + 2) * EXECUTOR_OVERHEAD * max(1, schemes)
+
+    def cost(sizes: list[int]) -> float:
+        return sum(calls * 2.0 * n**3 / rate for n in sizes)
+
+    for top in reversed(CPU_SIZE_LADDER):
+        sizes = [n for n in (top // 4, top // 2, top) if n >= CPU_SIZE_LADDER[0]]
+        if cost(sizes) <= budget_s:
+            return sizes, rate
+    return [CPU_SIZE_LADDER[0]], rate
+
+
 def footprint_bytes(algorithm: Algorithm, size: Problem, levels: int, dtype: str) -> int:
     """A generous estimate of the memory one size needs (operands, outputs, workspaces)."""
     n, m, p = algorithm.shape
@@ -448,8 +479,10 @@ def project_git_commit() -> str | None:
     return f"{commit}-dirty" if status else commit
 
 
-def facts(backend: Backend, identity: Identity, settings: dict[str, Any]) -> dict[str, Any]:
-    """The run-level facts of a benchmark: ids, device, library versions, settings."""
+def facts(backend: Backend, identity: Identity, settings: dict[str, Any],
+          load_before: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run-level facts of a benchmark: ids, device, library versions, settings, and the
+    host's load before the run (``load_before``, :func:`stats.host_load`) and at its end."""
     return {
         "benchmark_id": identity.benchmark_id,
         "run_id": identity.run_id,
@@ -458,6 +491,7 @@ def facts(backend: Backend, identity: Identity, settings: dict[str, Any]) -> dic
         "math_mode": backend.math_mode,
         "git_commit": project_git_commit(),
         "host_load_average": _load_average(),  # 1/5/15 min: how busy the host was
+        "host_load_before": load_before,
         "timestamp": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         **{f"setting_{key}": value for key, value in settings.items()},
     }
