@@ -305,7 +305,8 @@ def benchmark(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     status = "success"
 
-    def progress(row: dict[str, Any]) -> None:
+    def record(row: dict[str, Any]) -> None:  # as soon as measured: Ctrl-C keeps it
+        rows.append(row)
         log.info("  %s %s: %s vs plain, %s vs control", row["algorithm"], row["problem"],
                  speedup_cell(row, "speedup"), speedup_cell(row, "speedup_over_control"))
 
@@ -313,12 +314,12 @@ def benchmark(args: argparse.Namespace) -> int:
         for algorithm, source_run_id in targets:
             identity = Identity(benchmark_id, benchmark_id, source_run_id)
             for variant, sums in variants:
-                rows += benchmark_algorithm(
+                benchmark_algorithm(
                     algorithm, backends["on" if variant.allow_tf32 else "off"], identity,
                     sizes, variant.dtype, variant.levels, variant.warmup, variant.repeats,
                     variant.strategy, seed=args.seed, plan=variant.plan, chain=variant.chain,
                     max_repeats=max_repeats, ci_width=args.ci_width, sums=sums,
-                    on_row=progress)
+                    on_row=record)
     except BenchmarkRefused as error:
         print(f"mlo-benchmark: {error}", file=sys.stderr)
         return 2

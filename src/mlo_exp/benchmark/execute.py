@@ -17,17 +17,21 @@ additions, e.g. Strassen in Winograd's form: 15 block additions instead of 18).
 ``plan="naive"`` sums term by term. Both strategies run the same compiled program per
 level; temporaries live in workspace slots reused after their last use (allocated once,
 kept between calls), and a value that is a ``C`` block is computed straight into it.
+:meth:`BlockMatmul.profile_call` times one call split into block sums and block products.
 
 Two strategies, one code path for NumPy and CuPy (``xp``):
 
 * ``stream`` (default on the CPU): one product at a time; the sums it needs are formed
-  just before it (``add(x, y, out=slot)``; a single block is a view, never a copy), the
-  product goes into a slot or straight into its ``C`` block, and every output sum whose
-  terms are ready runs right after. On the CPU the elementwise passes are split by rows
-  over a small thread pool (NumPy's ufuncs are single-threaded; the BLAS products are
-  already multi-threaded), and a sum of three or more blocks is cache-blocked (each block
-  read once, see ``_fused_sum``). On the GPU every sum is one fused CuPy elementwise
-  kernel (``out = c0*x0 + c1*x1 + ...``, one pass).
+  just before it (a single block is a view, never a copy), the product goes into a slot
+  or straight into its ``C`` block, and every output sum whose terms are ready runs right
+  after. Every sum is one fused linear combination ``out = c0*x0 + c1*x1 + ...``, one pass
+  over memory, on both backends: on the GPU a CuPy elementwise kernel, on the CPU
+  (``sums="fused"``, the default) a compiled numba loop (:mod:`mlo_exp.benchmark.fused`)
+  whose rows are split over a small thread pool (the BLAS products are multi-threaded
+  already); workspace slots are then strided views with padded rows, like the blocks they
+  meet. ``sums="numpy"`` keeps the NumPy ufunc path (``add(x, y, out=slot)`` split by rows
+  over the pool; a sum of three or more blocks cache-blocked, see ``_fused_sum``), which
+  is also the fallback where blocks of both layouts meet.
 * ``batched`` (default on the GPU): all operand sums are written into one ``(R, block)``
   stack per side, the ``R`` block products are one batched ``matmul`` (recursively at
   every level), then the output sums run. Fewer, larger kernels; more memory (``R``
