@@ -401,7 +401,7 @@ def _time_one_size(executor: BlockMatmul, control: BlockMatmul | None, backend: 
         "baseline_max_s": max(base),
         "baseline_tflops": flops / base_median / 1e12,
         "speedup": base_median / median,
-        "speedup_ci": list(interval),
+        "speedup_ci": _listed(interval),
         "speedup_verdict": verdict(interval),
         "speedup_of_min": min(base) / min(alg),
         "relative_error": error,
@@ -424,10 +424,10 @@ def _time_one_size(executor: BlockMatmul, control: BlockMatmul | None, backend: 
             "control_max_s": max(ctl),
             "control_times_s": ctl,
             "control_speedup": base_median / control_median,
-            "control_speedup_ci": list(control_interval),
+            "control_speedup_ci": _listed(control_interval),
             "control_speedup_verdict": verdict(control_interval),
             "speedup_over_control": control_median / median,
-            "speedup_over_control_ci": list(over_interval),
+            "speedup_over_control_ci": _listed(over_interval),
             "speedup_over_control_verdict": verdict(over_interval),
             "control_relative_error": _relative_error(backend, outputs["control"],
                                                       outputs["baseline"]),
@@ -435,6 +435,10 @@ def _time_one_size(executor: BlockMatmul, control: BlockMatmul | None, backend: 
             / control_profile["total_s"],
         })
     return result
+
+
+def _listed(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else list(interval)
 
 
 def _narrow_enough(times: dict[str, list[float]], ci_width: float) -> bool:

@@ -119,9 +119,9 @@ def speedup_cell(row: dict[str, Any], key: str, short: bool = False) -> str:
     if value is None:
         return "-"
     interval = row.get(f"{key}_ci")
-    if not interval:
-        return f"{value:.3f}x"
     verdict = row.get(f"{key}_verdict") or ""
+    if not interval:
+        return f"{value:.3f}x {verdict}".strip()
     if short and verdict == "no difference":
         verdict = "no diff"
     return f"{value:.3f}x [{interval[0]:.2f},{interval[1]:.2f}] {verdict}"

@@ -7,7 +7,8 @@ that drifts during a run hits a round's samples alike: :func:`speedup_interval` 
 percentile interval at :data:`CONFIDENCE`. :func:`verdict` reads it: ``faster`` when the
 whole interval is above 1.0, ``slower`` when below, ``no difference`` when it holds 1.0.
 :func:`relative_width` (``(high - low) / point``) is what the measurement compares against
-its target to decide whether more rounds are needed.
+its target to decide whether more rounds are needed. Fewer than :data:`MIN_ROUNDS` rounds
+give no interval and the verdict ``too few rounds``.
 
 Load: :func:`host_load` gives the 1-minute load average and whether the machine counts as
 loaded: more than :data:`LOADED_OTHERS` runnable tasks per CPU thread beyond what the
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 RESAMPLES = 2000
+MIN_ROUNDS = 3  # fewer rounds give no interval (verdict "too few rounds")
 CONFIDENCE = 0.95
 LOADED_OTHERS = 0.5  # other runnable tasks per CPU thread from which a host is "loaded"
 
@@ -33,12 +35,15 @@ def speedup(reference: list[float], times: list[float]) -> float:
 
 
 def speedup_interval(reference: list[float], times: list[float],
-                     seed: int = 0) -> tuple[float, float]:
+                     seed: int = 0) -> tuple[float, float] | None:
     """The bootstrap interval of :func:`speedup` over paired rounds (module docstring);
-    ``reference[i]`` and ``times[i]`` are round ``i``'s samples."""
+    ``reference[i]`` and ``times[i]`` are round ``i``'s samples. None with fewer than
+    :data:`MIN_ROUNDS` rounds: one or two samples say nothing about the spread."""
     ref, alg = np.asarray(reference, dtype=float), np.asarray(times, dtype=float)
     if ref.shape != alg.shape or ref.size == 0:
         raise ValueError(f"paired samples needed, got {ref.size} and {alg.size}")
+    if ref.size < MIN_ROUNDS:
+        return None
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, ref.size, size=(RESAMPLES, ref.size))
     ratios = np.median(ref[picks], axis=1) / np.median(alg[picks], axis=1)
@@ -47,13 +52,18 @@ def speedup_interval(reference: list[float], times: list[float],
     return float(low), float(high)
 
 
-def relative_width(interval: tuple[float, float], point: float) -> float:
+def relative_width(interval: tuple[float, float] | None, point: float) -> float:
     """``(high - low) / point``: 0.05 means the interval spans 5% of the speedup."""
-    return (interval[1] - interval[0]) / point if point > 0 else float("inf")
+    if interval is None or not point > 0:
+        return float("inf")
+    return (interval[1] - interval[0]) / point
 
 
-def verdict(interval: tuple[float, float]) -> str:
-    """``faster``, ``slower`` or ``no difference`` (the interval holds 1.0)."""
+def verdict(interval: tuple[float, float] | None) -> str:
+    """``faster``, ``slower``, ``no difference`` (the interval holds 1.0), or ``too few
+    rounds`` (no interval)."""
+    if interval is None:
+        return "too few rounds"
     if interval[0] > 1.0:
         return "faster"
     if interval[1] < 1.0:
