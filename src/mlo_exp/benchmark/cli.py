@@ -446,7 +446,7 @@ def markdown_table(rows: list[dict[str, Any]], run_facts: dict[str, Any]) -> str
             versus = "classical rank (its own control)"
         else:
             versus = speedup_cell(r, "speedup_over_control")
-            versus = f"**{versus} above the bound**" if r.get("above_bound") else versus
+            versus = f"**{versus}; above the bound**" if r.get("above_bound") else versus
         bound = "-" if r.get("bound") is None else f"{r['bound']:.3f}"
         share = r.get("additions_share")
         lines.append(f"| {r['algorithm']} | {r['rank']} | {r['levels']} | "
