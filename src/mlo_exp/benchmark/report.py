@@ -53,13 +53,13 @@ def display_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "TFLOP/s": row.get("tflops"),
         "Baseline median (s)": row.get("baseline_median_s"),
         "Speedup": row.get("speedup"),
-        "Speedup 95% CI": row.get("speedup_ci"),
+        "Speedup 95% CI": _interval_text(row.get("speedup_ci")),
         "Verdict": row.get("speedup_verdict"),
         "Control": row.get("control") or ("itself (classical rank)" if row.get("classical")
                                           else None),
         "Control median (s)": row.get("control_median_s"),
         "Speedup over control": row.get("speedup_over_control"),
-        "Speedup over control 95% CI": row.get("speedup_over_control_ci"),
+        "Speedup over control 95% CI": _interval_text(row.get("speedup_over_control_ci")),
         "Bound": row.get("bound"),
         "Above bound": row.get("above_bound"),
         "Additions share": row.get("additions_share"),
@@ -67,6 +67,10 @@ def display_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "Host load (1 min)": row.get("host_load_1min"),
         "Relative error": row.get("relative_error"),
     } for row in rows]
+
+
+def _interval_text(interval: list[float] | None) -> str:
+    return "" if not interval else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
 def format_table(rows: list[dict[str, Any]], title: str | None = None) -> str:
