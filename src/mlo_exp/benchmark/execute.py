@@ -25,13 +25,15 @@ Two strategies, one code path for NumPy and CuPy (``xp``):
   just before it (a single block is a view, never a copy), the product goes into a slot
   or straight into its ``C`` block, and every output sum whose terms are ready runs right
   after. Every sum is one fused linear combination ``out = c0*x0 + c1*x1 + ...``, one pass
-  over memory, on both backends: on the GPU a CuPy elementwise kernel, on the CPU
-  (``sums="fused"``, the default) a compiled numba loop (:mod:`mlo_exp.benchmark.fused`)
-  whose rows are split over a small thread pool (the BLAS products are multi-threaded
-  already); workspace slots are then strided views with padded rows, like the blocks they
-  meet. ``sums="numpy"`` keeps the NumPy ufunc path (``add(x, y, out=slot)`` split by rows
-  over the pool; a sum of three or more blocks cache-blocked, see ``_fused_sum``), which
-  is also the fallback where blocks of both layouts meet.
+  over memory, on both backends: on the GPU a CuPy elementwise kernel; on the CPU
+  (``sums="fused"``, the default) a sum of :data:`FUSED_MIN_TERMS` or more blocks is a
+  compiled numba loop (:mod:`mlo_exp.benchmark.fused`) whose rows are split over a small
+  thread pool (the BLAS products are multi-threaded already), and one of one or two blocks
+  a NumPy ufunc with ``out=`` (as few passes, and vectorised); workspace slots are strided
+  views with padded rows, like the blocks they meet. ``sums="numpy"`` keeps NumPy for
+  every sum (``add(x, y, out=slot)`` split by rows over the pool; three or more blocks
+  cache-blocked, see ``_fused_sum``), which is also the fallback where blocks of both
+  layouts meet.
 * ``batched`` (default on the GPU): all operand sums are written into one ``(R, block)``
   stack per side, the ``R`` block products are one batched ``matmul`` (recursively at
   every level), then the output sums run. Fewer, larger kernels; more memory (``R``
@@ -55,6 +57,11 @@ from mlo_exp.benchmark.fused import can_fuse, linear_combination, padded_empty
 from mlo_exp.config import BENCHMARK_PLANS, BENCHMARK_STRATEGIES
 
 SUMS = ("fused", "numpy")  # CPU block sums: one compiled pass, or NumPy ufuncs (the old way)
+# CPU sums of this many blocks or more take the compiled pass; one or two blocks take NumPy's
+# ufuncs, which are vectorised and already make the fewest passes (measured on 2 cores:
+# 2 terms 0.13 ms NumPy vs 0.23 ms compiled at 512x512; 5 terms 0.62 vs 0.57 ms, and at
+# 2048x2048 26 vs 17 ms, where NumPy's cache-blocked sum pays for its Python loop).
+FUSED_MIN_TERMS = 3
 PARALLEL_MIN_ELEMENTS = 1 << 20  # below this a thread hand-off costs more than it saves
 FUSED_CHUNK_BYTES = 1 << 17  # row chunk of a CPU sum of 3+ blocks: stays in L2 while summed
 
@@ -357,7 +364,7 @@ class BlockMatmul:
 
     def _sum_now(self, terms: list[tuple[Any, float]], out: Any) -> None:
         xp = self.xp
-        if self._fuse_cpu and can_fuse(terms, out):
+        if self._fuse_cpu and len(terms) >= FUSED_MIN_TERMS and can_fuse(terms, out):
             parallel = self._pool is not None and out.size >= self.parallel_min_elements
             linear_combination(terms, out, self._pool if parallel else None, self._chunks)
             return

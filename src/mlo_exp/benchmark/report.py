@@ -82,16 +82,16 @@ def format_table(rows: list[dict[str, Any]], title: str | None = None) -> str:
     devices = sorted({f"{row['backend']} on {row['device']} ({row.get('math_mode', '')})"
                       for row in rows})
     lines += [f"device: {device}" for device in devices]
-    header = (f"{'algorithm':<26} {'R':>3} {'levels':<10} {'adds':>9} {'problem':>17} "
+    header = (f"{'algorithm':<26} {'R':>3} {'setting':<16} {'adds':>9} {'problem':>17} "
               f"{'dtype':<7} {'n':>2} {'median s':>9} {'plain s':>9} "
               f"{'vs plain [95% CI]':<27} {'vs control [95% CI]':<27} {'bound':>6} "
               f"{'add%':>4} {'rel.err':>8}")
     lines += [header, "-" * len(header)]
     for row in rows:
-        setting = f"L{row['levels']} {row.get('strategy', '')}"
+        setting = setting_label(row)
         lines.append(
             f"{_short(display_name(row['algorithm']), 26):<26} {row['rank']:>3} "
-            f"{setting:<10} {_additions(row):>9} {_problem(row):>17} {row['dtype']:<7} "
+            f"{_short(setting, 16):<16} {_additions(row):>9} {_problem(row):>17} {row['dtype']:<7} "
             f"{row.get('repeats', 0):>2} {row['median_s']:>9.4f} "
             f"{row['baseline_median_s']:>9.4f} {speedup_cell(row, 'speedup', True):<27} "
             f"{_control_cell(row):<27} {_bound(row):>6} "
@@ -99,8 +99,9 @@ def format_table(rows: list[dict[str, Any]], title: str | None = None) -> str:
         if row.get("control_median_s") is not None:
             lines.append(
                 f"{_short('  control ' + str(row['control']), 26):<26} "
-                f"{row.get('control_rank', ''):>3} {setting:<10} {'':>9} {'':>17} {'':<7} "
-                f"{'':>2} {row['control_median_s']:>9.4f} {row['baseline_median_s']:>9.4f} "
+                f"{row.get('control_rank', ''):>3} {_short(setting, 16):<16} {'':>9} "
+                f"{'':>17} {'':<7} {'':>2} {row['control_median_s']:>9.4f} "
+                f"{row['baseline_median_s']:>9.4f} "
                 f"{speedup_cell(row, 'control_speedup', True):<27} {'':<27} {'':>6} "
                 f"{_share(row.get('control_additions_share')):>4} "
                 f"{row.get('control_relative_error', float('nan')):>8.1e}")
@@ -198,10 +199,16 @@ def display_name(name: str) -> str:
 
 
 def scheme_label(row: dict[str, Any]) -> str:
-    """``strassen L1 stream`` (+ ``naive`` when the sums are term by term)."""
+    """``strassen L1 stream`` (+ ``naive`` when the sums are term by term, + ``numpy sums``
+    when the CPU sums were not fused)."""
+    return f"{display_name(row['algorithm'])} {setting_label(row)}".strip()
+
+
+def setting_label(row: dict[str, Any]) -> str:
+    """``L1 stream`` plus what differs from the defaults (plan, sums)."""
     plan = "" if row.get("plan", "reduced") == "reduced" else f" {row['plan']}"
-    return (f"{display_name(row['algorithm'])} L{row['levels']} "
-            f"{row.get('strategy', '')}{plan}").strip()
+    sums = "" if row.get("sums", "fused") == "fused" else f" {row['sums']} sums"
+    return f"L{row['levels']} {row.get('strategy', '')}{plan}{sums}".strip()
 
 
 def break_even(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -279,7 +286,8 @@ def side_by_side(rows: list[dict[str, Any]], key: str = "speedup") -> str:
     def column(row: dict[str, Any]) -> str:
         tf32 = " TF32" if "TF32 allowed" in str(row.get("math_mode", "")) else ""
         plan = "" if row.get("plan", "reduced") == "reduced" else f" {row['plan']}"
-        return f"L{row['levels']} {row.get('strategy', '')}{tf32}{plan}"
+        sums = "" if row.get("sums", "fused") == "fused" else f" {row['sums']} sums"
+        return f"L{row['levels']} {row.get('strategy', '')}{tf32}{plan}{sums}"
 
     columns = list(dict.fromkeys(column(row) for row in rows))
     cells: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
