@@ -58,9 +58,10 @@ from mlo_exp.config import BENCHMARK_PLANS, BENCHMARK_STRATEGIES
 
 SUMS = ("fused", "numpy")  # CPU block sums: one compiled pass, or NumPy ufuncs (the old way)
 # CPU sums of this many blocks or more take the compiled pass; one or two blocks take NumPy's
-# ufuncs, which are vectorised and already make the fewest passes (measured on 2 cores:
-# 2 terms 0.13 ms NumPy vs 0.23 ms compiled at 512x512; 5 terms 0.62 vs 0.57 ms, and at
-# 2048x2048 26 vs 17 ms, where NumPy's cache-blocked sum pays for its Python loop).
+# ufuncs, which are vectorised and already make the fewest passes. Measured on the shared
+# 2-core CPU (loaded, minima): 2 blocks of 512x512 0.13 ms NumPy vs 0.23 ms compiled; the
+# 26 output sums of 3-7 blocks of best-4x4x4 at N=4096: 200 ms NumPy vs 156 ms compiled,
+# at N=8192 704 vs 484 ms.
 FUSED_MIN_TERMS = 3
 PARALLEL_MIN_ELEMENTS = 1 << 20  # below this a thread hand-off costs more than it saves
 FUSED_CHUNK_BYTES = 1 << 17  # row chunk of a CPU sum of 3+ blocks: stays in L2 while summed

@@ -179,8 +179,10 @@ def footprint_bytes(algorithm: Algorithm, size: Problem, levels: int, dtype: str
     n, m, p = algorithm.shape
     padded = max(padded_size(d, x, levels) for d in problem_dims(size) for x in (n, m, p))
     blocks_ratio = algorithm.rank / min(n * m, m * p, n * p)  # batched S, T, M vs a matrix
-    # A, B, two outputs, padding copies, error temporaries; plan temporaries (a few blocks)
-    matrices = 7 + 3 * blocks_ratio
+    # A, B, three outputs (plain, scheme, control), padding copies, error temporaries, plan
+    # temporaries (a few blocks); the control's batched stacks (rank n*m*p) as well
+    control_ratio = n * m * p / min(n * m, m * p, n * p)
+    matrices = 8 + 3 * blocks_ratio + 3 * control_ratio
     return int(matrices * padded**2 * np.dtype(dtype).itemsize)
 
 
