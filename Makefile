@@ -48,6 +48,7 @@ perf: $(STAMP)
 # BENCH_SIZES empty: the full sizes of the device (CPU 2048 4096 8192; GPU 4096 8192 16384).
 # Tables: console and outputs/benchmarks/<date>/...; UPDATE_PERF=1 also rewrites
 # $(PERF_DIR)/benchmark.md and .json (PERF_DIR=perf: the committed tables).
+# BENCH_ARGS="--sums fused numpy": CPU block sums fused and not, side by side (add% column).
 BENCH_ALGORITHMS ?= strassen alphatensor-4x4x4
 BENCH_SIZES ?=
 BENCH_REPEATS ?= 3

@@ -276,7 +276,7 @@ def benchmark_algorithm(algorithm: Algorithm, backend: Backend, identity: Identi
         with backend.math_scope():
             timing = _time_one_size(executor, control_executor, backend, dims, dtype, warmup,
                                     repeats, max_repeats, ci_width, seed, chain)
-        _mark_busy()
+        note_recent_work()
         bound = arithmetic_bound(algorithm, levels)
         over_control = timing.get("speedup_over_control")
         row = {
@@ -333,7 +333,9 @@ _last_timing_end: float | None = None  # when this process last finished timing 
 BUSY_MEMORY_S = 120.0  # the 1-min load average still holds our own work this long after
 
 
-def _mark_busy() -> None:
+def note_recent_work() -> None:
+    """Tell the load check that this process has just kept the CPU busy (a size timed, or a
+    training run before the benchmark stage): the 1-min load average still counts it."""
     global _last_timing_end
     _last_timing_end = time.monotonic()
 

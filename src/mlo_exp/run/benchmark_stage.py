@@ -29,7 +29,13 @@ from typing import Any
 
 from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.benchmark.backend import cuda_unavailable_reason, select_backend
-from mlo_exp.benchmark.measure import BenchmarkRefused, Identity, benchmark_algorithm, facts
+from mlo_exp.benchmark.measure import (
+    BenchmarkRefused,
+    Identity,
+    benchmark_algorithm,
+    facts,
+    note_recent_work,
+)
 from mlo_exp.benchmark.report import (
     break_even,
     display_rows,
@@ -114,6 +120,7 @@ class BenchmarkStage(TrainerCallback):
         settings = self.settings
         backend = select_backend(settings.backend, settings.allow_tf32)
         load_before = host_load()
+        note_recent_work()  # the run's own training is still in the 1-min load average
         run_id = self.run.run_id
         rows: list[dict[str, Any]] = []
         for algorithm in algorithms:
