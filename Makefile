@@ -48,30 +48,36 @@ perf: $(STAMP)
 	$(BIN)/python perf/run.py $(PERF_ARGS) $(if $(UPDATE_PERF),--update)
 
 # Strassen and AlphaTensor's <4,4,4> rank-49 algorithm against the backend's plain product
-# (CuPy on a CUDA device, else NumPy). BENCH_SIZES empty: sizes that fit the device (CPU
-# 2048 4096 8192; GPU 4096 8192 16384). Tables: console and outputs/benchmarks/<date>/...;
-# UPDATE_PERF=1 also rewrites the committed perf/benchmark.md and perf/benchmark.json.
+# (CuPy on a CUDA device, else NumPy), each beside its classical control (the school scheme
+# of the same block shape, same executor) with 95% intervals and the arithmetic bound.
+# BENCH_SIZES empty: the full sizes of the device (CPU 2048 4096 8192; GPU 4096 8192 16384).
+# Tables: console and outputs/benchmarks/<date>/...; UPDATE_PERF=1 also rewrites
+# $(PERF_DIR)/benchmark.md and .json (PERF_DIR=perf: the committed tables).
+# BENCH_ARGS="--sums fused numpy": CPU block sums fused and not, side by side (add% column).
 BENCH_ALGORITHMS ?= strassen alphatensor-4x4x4
 BENCH_SIZES ?=
 BENCH_REPEATS ?= 3
 BENCH_DTYPE ?= float32
 BENCH_ARGS ?=
+PERF_DIR ?= perf
 benchmark: $(STAMP)
-	$(BIN)/mlo-benchmark $(BENCH_ALGORITHMS) $(if $(BENCH_SIZES),--sizes $(BENCH_SIZES)) \
+	$(BIN)/mlo-benchmark $(BENCH_ALGORITHMS) \
+		$(if $(BENCH_SIZES),--sizes $(BENCH_SIZES),--full-sizes) \
 		--repeats $(BENCH_REPEATS) --dtype $(BENCH_DTYPE) \
-		$(if $(UPDATE_PERF),--markdown perf/benchmark.md --json perf/benchmark.json) \
+		$(if $(UPDATE_PERF),--markdown $(PERF_DIR)/benchmark.md --json $(PERF_DIR)/benchmark.json) \
 		$(BENCH_ARGS)
 
 # Rectangular products (issue 17): non-square schemes on the products they fit, Strassen
 # for reference; NAME*NAME is the product of two schemes (<3,2,3> x Strassen = <6,4,6>
-# rank 105). UPDATE_PERF=1 rewrites perf/benchmark-rectangular.md and .json.
+# rank 105, its control school-6x4x6). UPDATE_PERF=1 rewrites
+# $(PERF_DIR)/benchmark-rectangular.md and .json.
 RECT_ALGORITHMS ?= strassen best-3x2x3 best-4x2x4 best-3x2x3*strassen
 RECT_SHAPES ?= 6144x4096x6144 12288x8192x12288
 benchmark-rectangular: $(STAMP)
 	$(BIN)/mlo-benchmark $(foreach name,$(RECT_ALGORITHMS),'$(name)') --shape $(RECT_SHAPES) \
 		--repeats $(BENCH_REPEATS) --dtype $(BENCH_DTYPE) \
-		$(if $(UPDATE_PERF),--markdown perf/benchmark-rectangular.md \
-		--json perf/benchmark-rectangular.json) $(BENCH_ARGS)
+		$(if $(UPDATE_PERF),--markdown $(PERF_DIR)/benchmark-rectangular.md \
+		--json $(PERF_DIR)/benchmark-rectangular.json) $(BENCH_ARGS)
 
 # On a bare GPU machine (one H200, < 8 minutes): installs the wheels carried in .whl/, runs
 # the CUDA tests, a small mlo-train with the CuPy benchmark, and mlo-benchmark with CuPy

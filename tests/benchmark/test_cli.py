@@ -172,6 +172,9 @@ def test_settings_side_by_side_and_rectangular_shapes(outputs: Path, tmp_path: P
     text = markdown.read_text()
     assert "| algorithm | problem | L1 stream | L1 batched | L2 stream | L2 batched |" in text
     assert "| alphatensor-4x2x4 | 20x10x20 |" in text and "## Break-even" in text
+    assert "## Speedup over the classical control" in text and "How to read" in text
+    assert text.count("| ↳ control school-2x2x2 | 8 |") == 2 * 2 * 2  # sizes x levels x strats
+    assert text.count("| ↳ control school-4x2x4 | 32 |") == 2 * 2 * 2
     (result,) = (outputs / "benchmarks").rglob("benchmark.json")
     payload = json.loads(result.read_text())
     assert len(payload["rows"]) == 2 * 2 * 2 * 2
@@ -184,8 +187,65 @@ def test_settings_side_by_side_and_rectangular_shapes(outputs: Path, tmp_path: P
     (["--tf32", "on", "--backend", "numpy"], "allow_tf32 needs CuPy"),
     (["--plan", "clever"], "invalid choice"),
     (["--chain", "0"], "benchmark.chain"),
+    (["--max-repeats", "0"], "--max-repeats 0; accepted: an integer >= 1"),
+    (["--ci-width", "0"], "--ci-width 0.0; accepted: a number > 0"),
+    (["--sums", "magic"], "invalid choice"),
 ])
 def test_bad_new_settings_exit_2(arguments, message, capsys):
     with pytest.raises(SystemExit) if message == "invalid choice" else contextlib.nullcontext():
         assert main(["strassen", *QUICK, "--no-registry", *arguments]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_cpu_sizes_follow_the_time_budget():
+    from mlo_exp.benchmark.backend import select_backend
+    from mlo_exp.benchmark.measure import pick_cpu_sizes
+
+    numpy_backend = select_backend("numpy")
+    sizes, rate = pick_cpu_sizes(numpy_backend, "float32", 2, 1e-9, 1, 3)
+    assert sizes == [256] and rate > 0
+    assert pick_cpu_sizes(numpy_backend, "float32", 1, 1e12, 1, 3)[0] == [2048, 4096, 8192]
+    middle = pick_cpu_sizes(numpy_backend, "float32", 1, 60, 1, 3)[0]
+    assert middle == [middle[0], 2 * middle[0], 4 * middle[0]] or middle[0] == 256
+
+
+def test_without_sizes_a_cpu_run_says_which_sizes_fit_the_budget(outputs: Path, capsys,
+                                                                 caplog):
+    caplog.set_level("INFO", logger="mlo_exp")
+    assert main(["strassen", "--time-budget", "0.000001", "--repeats", "1",
+                 "--warmup", "0", "--no-registry"]) == 0
+    assert "sizes 256: expected to finish in about 0 s" in caplog.text
+    assert "256x256x256" in capsys.readouterr().out
+
+
+def test_ctrl_c_prints_the_partial_table_not_a_traceback(outputs: Path):
+    """A real SIGINT to a real ``mlo-benchmark`` once its first size is measured: the rows
+    so far are printed and written, exit code 130, no traceback."""
+    import signal
+    import time
+
+    env = {**os.environ, "MLO_OUTPUTS": str(outputs),
+           "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlo_exp.benchmark.cli", "strassen", "--sizes", "32", "3000",
+         "--repeats", "50", "--max-repeats", "50", "--warmup", "0", "--no-registry"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert process.stderr is not None
+    seen = []
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        seen.append(line)
+        if "strassen 32x32x32:" in line or not line:
+            break
+    time.sleep(0.5)  # inside the 3000 size now
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=240)
+    err = "".join(seen) + err
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert "interrupted; the 1 row(s) measured so far follow" in err
+    assert "(interrupted: partial)" in out and "32x32x32" in out and "3000x3000" not in out
+    (result,) = (outputs / "benchmarks").rglob("benchmark.json")
+    payload = json.loads(result.read_text())
+    assert payload["status"] == "interrupted" and len(payload["rows"]) == 1

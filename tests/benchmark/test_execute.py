@@ -184,7 +184,8 @@ def test_cache_blocked_sums_match_whole_array_sums():
     import mlo_exp.benchmark.execute as execute
 
     a, b = _operands(48, 44, 40)
-    executor = BlockMatmul(_library("alphatensor-4x4x4"), NUMPY, 1, "stream", threads=2)
+    executor = BlockMatmul(_library("alphatensor-4x4x4"), NUMPY, 1, "stream", threads=2,
+                           sums="numpy")
     executor.parallel_min_elements = 1
     chunk_bytes = execute.FUSED_CHUNK_BYTES
     try:
@@ -209,3 +210,68 @@ def test_an_addition_reduced_file_runs_its_own_plan(tmp_path, strategy):
     rng = np.random.default_rng(3)
     a, b = rng.standard_normal((12, 8)), rng.standard_normal((8, 16))
     assert np.allclose(executor(a, b), a @ b)
+
+
+FUSED_CASES = [
+    ("strassen", 2, (36, 40, 44)),
+    ("alphatensor-3x4x11", 1, (7, 9, 23)),      # fractions, padded
+    ("best-4x4x4", 1, (32, 36, 40)),            # rank 49, long fused sums
+    ("best-3x2x3*strassen", 1, (24, 16, 30)),   # a product of schemes
+    ("school-1x1x1", 2, (9, 8, 7)),             # contiguous blocks (the NumPy fallback)
+    ("school-2x3x4", 1, (10, 13, 9)),           # the classical control of a rectangle
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("name", "levels", "dims"), FUSED_CASES)
+def test_fused_sums_give_the_numpy_sums_product_bit_for_bit(name, levels, dims, dtype):
+    """One compiled pass adds in the same order as the NumPy path: the same bits."""
+    from mlo_exp.benchmark.schemes import resolve_scheme
+
+    algorithm = resolve_scheme(name) if "*" in name else _library(name)
+    a, b = (x.astype(dtype) for x in _operands(*dims))
+    results = {}
+    for sums in ("fused", "numpy"):
+        executor = BlockMatmul(algorithm, NUMPY, levels, "stream", threads=2, sums=sums)
+        executor.parallel_min_elements = 1  # row ranges on the thread pool
+        results[sums] = executor(a, b)
+    np.testing.assert_array_equal(results["fused"], results["numpy"])
+    tolerance = 1e-10 if dtype == "float64" else 1e-4
+    np.testing.assert_allclose(results["fused"], a @ b, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("name", ["strassen", "best-4x4x4", "school-4x4x4"])
+def test_fused_sums_are_exact_on_integer_inputs(name):
+    """Small integers: every block sum and product is exact, so is the result."""
+    rng = np.random.default_rng(3)
+    a = rng.integers(-4, 5, (64, 48)).astype(np.float64)
+    b = rng.integers(-4, 5, (48, 56)).astype(np.float64)
+    for levels in (1, 2) if name == "strassen" else (1,):
+        product = BlockMatmul(_library(name), NUMPY, levels, "stream")(a, b)
+        np.testing.assert_array_equal(product, a @ b)
+
+
+def test_linear_combination_layouts_and_padded_workspaces():
+    from mlo_exp.benchmark.fused import can_fuse, linear_combination, padded_empty
+
+    slot = padded_empty((5, 8), np.float32)
+    assert slot.shape == (5, 8) and not slot.flags.c_contiguous
+    big = np.arange(200, dtype=np.float32).reshape(10, 20)
+    views = [(big[:5, :8], 1.0), (big[5:, 8:16], -1.0), (big[:5, 12:], 0.5)]
+    assert can_fuse(views, slot) and not can_fuse([(np.ones((5, 8), np.float32), 1.0),
+                                                   views[0]], slot)
+    assert not can_fuse([(big[:5, :8].astype(np.float64), 1.0), views[0]], slot)
+    linear_combination(views, slot)
+    expected = big[:5, :8] - big[5:, 8:16] + np.float32(0.5) * big[:5, 12:]
+    np.testing.assert_array_equal(slot, expected)
+
+
+def test_profiled_call_splits_time_into_sums_and_products():
+    a, b = _operands(64, 64, 64)
+    executor = BlockMatmul(_library("strassen"), NUMPY, 2, "stream")
+    profile = executor.profile_call(a, b)
+    assert profile["additions_s"] > 0 and profile["products_s"] > 0
+    assert profile["additions_s"] + profile["products_s"] <= profile["total_s"]
+    assert executor.profile is None  # timed calls are not instrumented
+    with pytest.raises(ValueError, match="sums='magic'; accepted: fused, numpy"):
+        BlockMatmul(_library("strassen"), NUMPY, sums="magic")

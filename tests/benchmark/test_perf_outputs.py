@@ -37,4 +37,6 @@ def test_make_benchmark_writes_perf_only_when_asked():
     makefile = (PERF.parent / "Makefile").read_text()
     rule = makefile[makefile.index("benchmark: $(STAMP)"):]
     rule = rule[:rule.index("\n\n")]
-    assert "$(if $(UPDATE_PERF),--markdown perf/benchmark.md --json perf/benchmark.json)" in rule
+    assert ("$(if $(UPDATE_PERF),--markdown $(PERF_DIR)/benchmark.md "
+            "--json $(PERF_DIR)/benchmark.json)") in rule
+    assert "PERF_DIR ?= perf" in makefile

@@ -102,8 +102,10 @@ def test_the_reading_for_the_user_says_a_cpu_loss_is_expected():
     sentence = interpret(losing)
     assert sentence.startswith("On this CPU no scheme beat the plain product at N <= 1024")
     assert "expected" in sentence and "exactly verified" in sentence
+    assert "At 1024x1024x1024 strassen L1: 0.740x over the plain product" in sentence
     winning = interpret(_series({4096: 0.95, 8192: 1.1}))
     assert "beats the plain product from N ~" in winning
+    assert "At 8192x8192x8192 strassen L1: 1.100x" in winning  # the largest size, not a max
 
 
 def test_side_by_side_has_one_column_per_setting():
@@ -123,7 +125,7 @@ def test_runs_found_algorithms_are_told_apart_in_tables_and_legends(tmp_path: Pa
             _row("b1", RUN_NAME.format(seed=1, tag="77aa01ff"), 256, 0.8)]
     table = format_table(rows)
     assert "pairpolicy s0 e06b33b0" in table and "pairpolicy s1 77aa01ff" in table
-    assert max(len(line) for line in table.splitlines()) < 180
+    assert max(len(line) for line in table.splitlines()) < 190
     plot(rows, tmp_path)
     # the legends, read back from the figure objects the plot draws
     from matplotlib.figure import Figure
@@ -153,3 +155,57 @@ def test_the_comparison_keeps_the_newest_benchmarks_only():
     text = format_comparison(rows)
     assert max(len(line) for line in text.splitlines()) < 135
     assert "4 older benchmark(s) left out" in text and "1.080x" in text
+
+
+def _controlled(speedup_over_control: float, loaded: bool = False) -> dict:
+    row = _row("b1", "strassen", 8192, 1.2)
+    row.update({"control": "school-2x2x2", "control_rank": 8, "bound": 8 / 7,
+                "classical": False, "above_bound": speedup_over_control > 8 / 7,
+                "control_median_s": speedup_over_control / 1.2, "control_min_s": 0.8,
+                "control_max_s": 1.2, "control_speedup": 1.2 / speedup_over_control,
+                "control_speedup_ci": [0.97, 1.02], "control_speedup_verdict": "no difference",
+                "speedup_ci": [1.15, 1.25], "speedup_verdict": "faster",
+                "speedup_over_control": speedup_over_control,
+                "speedup_over_control_ci": [1.1, 1.3], "speedup_over_control_verdict": "faster",
+                "additions_share": 0.04, "control_additions_share": 0.01, "repeats": 5,
+                "control_relative_error": 1e-7, "host_load_1min": 3.2 if loaded else 0.1,
+                "loaded": loaded})
+    return row
+
+
+def test_each_scheme_row_is_followed_by_its_control_with_intervals_and_bound():
+    table = format_table([_controlled(1.104)])
+    lines = table.splitlines()
+    scheme = next(i for i, line in enumerate(lines) if line.startswith("strassen"))
+    assert lines[scheme + 1].startswith("  control school-2x2x2")
+    assert "1.200x [1.15,1.25] faster" in lines[scheme]
+    assert "1.104x [1.10,1.30] faster" in lines[scheme] and "1.143" in lines[scheme]
+    assert "1.087x [0.97,1.02] no diff" in lines[scheme + 1]
+    assert "WARNING" not in table and "!" not in table
+
+
+def test_a_speedup_above_the_bound_and_a_loaded_machine_are_flagged():
+    table = format_table([_controlled(1.369, loaded=True)])
+    assert "1.369x [1.10,1.30] faster !" in table
+    assert "above the arithmetic bound 1.143x" in table
+    assert "WARNING: loaded machine: 1 of 1 row(s)" in table and "3.2" in table
+    reading = interpret([_controlled(1.369, loaded=True)])
+    assert "above it, so noise" in reading and "loaded" in reading
+
+
+def test_a_school_method_result_is_labelled_and_never_counted_as_a_win():
+    row = _row("b1", "matmul2x2x2__greedy__s0__20261201-124854-e06b33b0-rank8", 1024, 1.3)
+    row.update({"rank": 8, "classical": True, "control": None, "bound": 1.0,
+                "speedup_ci": [1.2, 1.4], "speedup_verdict": "faster"})
+    table = format_table([row])
+    assert "classical rank (itself)" in table and "measures the executor only" in table
+    reading = interpret([row])
+    assert reading.startswith("On this CPU no scheme beat the plain product")
+    assert "classical rank, the school method" in reading
+
+
+def test_a_size_within_noise_is_not_a_win():
+    rows = _series({4096: 1.05, 8192: 1.1})
+    rows[1].update({"speedup_ci": [0.95, 1.2], "speedup_verdict": "no difference"})
+    (entry,) = break_even(rows)
+    assert entry["status"] == "not_within" and "no difference" in entry["text"]

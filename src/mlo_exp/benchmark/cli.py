@@ -2,10 +2,11 @@
 
 Usage::
 
-    mlo-benchmark TARGET [TARGET ...] [--sizes N ...] [--shape N1xN2xN3 ...]
+    mlo-benchmark TARGET [TARGET ...] [--sizes N ... | --full-sizes] [--shape N1xN2xN3 ...]
                   [--dtype float32] [--levels 1 [2]] [--strategy stream [batched]]
-                  [--tf32 off [on]] [--plan reduced|naive] [--repeats 3] [--warmup 1]
-                  [--chain K] [--backend auto|cupy|numpy]
+                  [--tf32 off [on]] [--plan reduced|naive] [--sums fused [numpy]]
+                  [--repeats 3] [--max-repeats 10] [--ci-width 0.05] [--warmup 1]
+                  [--chain K] [--backend auto|cupy|numpy] [--time-budget 60]
     mlo-benchmark report [--last K] [--algorithm TEXT] [--benchmark-id ID]
 
 A TARGET is a run directory (its ``algorithm.json``; its ``run.json`` gives the source
@@ -23,9 +24,23 @@ further copies where asked (``make benchmark`` asks for ``perf/`` only with
 ``UPDATE_PERF=1``). After the table: the block additions per level (plan and term by
 term) and, per scheme and device, the size from which it beats the plain product.
 
-Exit codes: 0 done; 1 an output could not be written or the registry could not be read;
-2 bad input (unknown target, invalid file, refused algorithm, a backend that cannot run here,
-invalid setting).
+Every scheme is timed beside its classical control (the school scheme of the same block
+shape, same executor and settings) and the plain product; speedups carry 95% bootstrap
+intervals, and rounds are added (from ``--repeats`` up to ``--max-repeats``) until each
+interval is at most ``--ci-width`` wide (see :mod:`mlo_exp.benchmark.measure`).
+
+Sizes: ``--sizes``/``--shape`` as given; else on a GPU those that fit its memory; else on
+a CPU the largest of 256..8192 (up to three, each double the last) that the plain
+product's speed here says will finish within ``--time-budget`` seconds (default 60) for all
+targets and settings, with at most ``--repeats`` + 2 rounds unless ``--max-repeats`` is
+given; ``--full-sizes`` takes the full CPU set (2048 4096 8192) instead.
+
+Ctrl-C: the rows measured so far are printed as the table and written as usual (with
+``"status": "interrupted"``); exit code 130, no traceback.
+
+Exit codes: 0 done; 130 interrupted; 1 an output could not be written or the registry
+could not be read; 2 bad input (unknown target, invalid file, refused algorithm, a backend
+that cannot run here, invalid setting).
 
 Outputs that cannot be written (disk full, read-only outputs directory, a path under a
 regular file): the results table is printed to stdout first, as soon as the measurements are
@@ -46,6 +61,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import math
 import re
 import sys
 from pathlib import Path
@@ -54,23 +70,31 @@ from typing import Any
 from mlo_exp.algorithms.algorithm import Algorithm, AlgorithmFileError
 from mlo_exp.algorithms.formats import read_algorithm_file
 from mlo_exp.benchmark.backend import BackendError, select_backend
+from mlo_exp.benchmark.execute import SUMS
 from mlo_exp.benchmark.measure import (
     CPU_FULL_SIZES,
+    DEFAULT_CI_WIDTH,
+    DEFAULT_MAX_REPEATS,
     BenchmarkRefused,
     Identity,
     benchmark_algorithm,
     facts,
     parse_problem,
+    pick_cpu_sizes,
 )
 from mlo_exp.benchmark.report import (
+    READING,
     break_even,
     format_break_even,
     format_comparison,
     format_table,
     plot,
     side_by_side,
+    speedup_cell,
+    warnings,
 )
 from mlo_exp.benchmark.schemes import resolve_scheme
+from mlo_exp.benchmark.stats import host_load
 from mlo_exp.benchmark.store import RegistryReadError, ResultsStore
 from mlo_exp.config import (
     BENCHMARK_BACKENDS,
@@ -145,15 +169,29 @@ def _parser() -> argparse.ArgumentParser:
                     "past results.")
     parser.add_argument("targets", nargs="+", metavar="TARGET", help=TARGET_FORMS)
     parser.add_argument("--sizes", type=int, nargs="+", default=None,
-                        help="square sizes N; default: what fits the device (CPU "
-                             f"{' '.join(map(str, CPU_FULL_SIZES))}; GPU 4096 8192 16384)")
+                        help="square sizes N; default: on a CPU sizes that finish within "
+                             "--time-budget, on a GPU 4096 8192 16384 as memory allows")
+    parser.add_argument("--full-sizes", action="store_true",
+                        help="the full default sizes (CPU "
+                             f"{' '.join(map(str, CPU_FULL_SIZES))}) whatever they take")
+    parser.add_argument("--time-budget", type=float, default=60.0, metavar="SECONDS",
+                        help="CPU without --sizes: pick sizes that finish in about this long")
     parser.add_argument("--shape", nargs="+", default=None, metavar="N1xN2xN3",
                         help="rectangular problems (N1 x N2 times N2 x N3) instead of --sizes")
     parser.add_argument("--dtype", choices=BENCHMARK_DTYPES, default=defaults.dtype)
     parser.add_argument("--levels", type=int, nargs="+", default=[defaults.levels],
                         help="recursion levels (several: each is timed)")
     parser.add_argument("--warmup", type=int, default=defaults.warmup)
-    parser.add_argument("--repeats", type=int, default=defaults.repeats)
+    parser.add_argument("--repeats", type=int, default=defaults.repeats,
+                        help="least timed rounds (plain, scheme, control) per size")
+    parser.add_argument("--max-repeats", type=int, default=None,
+                        help="most rounds: more are taken while a speedup's 95%% interval "
+                             f"is wider than --ci-width (default {DEFAULT_MAX_REPEATS})")
+    parser.add_argument("--ci-width", type=float, default=DEFAULT_CI_WIDTH,
+                        help="target width of each speedup's 95%% interval, relative to it")
+    parser.add_argument("--sums", choices=SUMS, nargs="+", default=["fused"],
+                        help="CPU block sums: fused (one compiled pass) or numpy (ufuncs); "
+                             "several: each is timed")
     parser.add_argument("--chain", type=int, default=defaults.chain,
                         help="consecutive calls per timed sample (default: 1 CPU, 10 GPU)")
     parser.add_argument("--backend", choices=BENCHMARK_BACKENDS, default=defaults.backend)
@@ -221,14 +259,16 @@ def report(args: argparse.Namespace) -> int:
 def benchmark(args: argparse.Namespace) -> int:
     tf32 = args.tf32 or (["on"] if args.allow_tf32 else ["off"])
     try:
-        variants = [BenchmarkConfig(backend=args.backend, sizes=args.sizes, dtype=args.dtype,
-                                    levels=levels, warmup=args.warmup, repeats=args.repeats,
-                                    strategy=strategy, allow_tf32=mode == "on",
-                                    registry=not args.no_registry, plan=args.plan,
-                                    chain=args.chain)
+        variants = [(BenchmarkConfig(backend=args.backend, sizes=args.sizes, dtype=args.dtype,
+                                     levels=levels, warmup=args.warmup, repeats=args.repeats,
+                                     strategy=strategy, allow_tf32=mode == "on",
+                                     registry=not args.no_registry, plan=args.plan,
+                                     chain=args.chain), sums)
                     for mode in dict.fromkeys(tf32) for levels in dict.fromkeys(args.levels)
-                    for strategy in dict.fromkeys(args.strategy)]
-        settings = variants[0]
+                    for strategy in dict.fromkeys(args.strategy)
+                    for sums in dict.fromkeys(args.sums)]
+        settings = variants[0][0]
+        _check_noise_settings(args)
         problems = [parse_problem(text) for text in args.shape] if args.shape else None
         targets = [resolve_target(text) for text in args.targets]
         backends = {mode: select_backend(settings.backend, mode == "on")
@@ -239,37 +279,76 @@ def benchmark(args: argparse.Namespace) -> int:
     except (TargetError, AlgorithmFileError, BackendError) as error:
         print(f"mlo-benchmark: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("mlo-benchmark: interrupted before any timing", file=sys.stderr)
+        return 130
     backend = backends[tf32[0]]
     benchmark_id = new_run_id()
     log.info("benchmark_id %s on %s", benchmark_id, backend.device["device"])
-    sizes: list[Any] | None = problems or settings.sizes or (
-        None if backend.on_gpu else list(CPU_FULL_SIZES))
+    load_before = host_load()
+    max_repeats = args.max_repeats
+    sizes: list[Any] | None = problems or settings.sizes
+    if sizes is None and not backend.on_gpu:
+        if args.full_sizes:
+            sizes = list(CPU_FULL_SIZES)
+        else:
+            try:
+                sizes, rate = pick_cpu_sizes(backend, settings.dtype,
+                                             len(targets) * len(variants), args.time_budget,
+                                             settings.warmup, settings.repeats)
+            except KeyboardInterrupt:
+                print("mlo-benchmark: interrupted before any timing", file=sys.stderr)
+                return 130
+            max_repeats = max_repeats or settings.repeats + 2
+            log.info("sizes %s: expected to finish in about %.0f s (plain product here: "
+                     "%.0f GFLOP/s; --sizes or --full-sizes to choose)",
+                     " ".join(map(str, sizes)), args.time_budget, rate / 1e9)
     rows: list[dict[str, Any]] = []
+    status = "success"
+
+    def record(row: dict[str, Any]) -> None:  # as soon as measured: Ctrl-C keeps it
+        rows.append(row)
+        log.info("  %s %s: %s vs plain, %s vs control", row["algorithm"], row["problem"],
+                 speedup_cell(row, "speedup"), speedup_cell(row, "speedup_over_control"))
+
     try:
         for algorithm, source_run_id in targets:
             identity = Identity(benchmark_id, benchmark_id, source_run_id)
-            for variant in variants:
-                rows += benchmark_algorithm(
+            for variant, sums in variants:
+                benchmark_algorithm(
                     algorithm, backends["on" if variant.allow_tf32 else "off"], identity,
                     sizes, variant.dtype, variant.levels, variant.warmup, variant.repeats,
-                    variant.strategy, seed=args.seed, plan=variant.plan, chain=variant.chain)
+                    variant.strategy, seed=args.seed, plan=variant.plan, chain=variant.chain,
+                    max_repeats=max_repeats, ci_width=args.ci_width, sums=sums,
+                    on_row=record)
     except BenchmarkRefused as error:
         print(f"mlo-benchmark: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        status = "interrupted"
+        print(f"\nmlo-benchmark: interrupted; the {len(rows)} row(s) measured so far follow",
+              file=sys.stderr, flush=True)
     sources = sorted({str(s) for _, s in targets if s})
     run_facts = facts(backend, Identity(benchmark_id, benchmark_id, ",".join(sources) or None),
                       {**vars(settings), "targets": args.targets, "sizes": sizes,
-                       "levels": args.levels, "strategy": args.strategy, "tf32": tf32})
+                       "levels": args.levels, "strategy": args.strategy, "tf32": tf32,
+                       "sums": args.sums, "max_repeats": max_repeats,
+                       "ci_width": args.ci_width}, load_before=load_before)
     for row in rows:
         row["git_commit"] = run_facts["git_commit"]
     now = dt.datetime.now()
     out_dir = args.out or (outputs_root() / "benchmarks" / f"{now:%Y-%m-%d}"
                            / f"{now:%H-%M-%S}_{benchmark_id}")
-    payload = {"benchmark_id": benchmark_id, "status": "success", "facts": run_facts,
+    payload = {"benchmark_id": benchmark_id, "status": status, "facts": run_facts,
                "rows": rows, "break_even": break_even(rows)}
     # The table first: whatever output is refused below, the measurements are not lost.
-    print(format_table(rows, title=f"benchmark {benchmark_id}"), flush=True)
-    print(format_break_even(rows), flush=True)
+    title = f"benchmark {benchmark_id}" + (" (interrupted: partial)" if rows and
+                                           status == "interrupted" else "")
+    if rows:
+        print(format_table(rows, title=title), flush=True)
+        print(format_break_even(rows), flush=True)
+    else:
+        print("no row was measured", flush=True)
     refused = 0
 
     def attempt(write) -> bool:  # noqa: ANN001 - a thunk
@@ -285,25 +364,41 @@ def benchmark(args: argparse.Namespace) -> int:
     def results_dir() -> None:
         atomic_write_text(Path(out_dir) / "benchmark.json",
                           json.dumps(payload, indent=1, default=str) + "\n")
-        plot(rows, out_dir)
+        if rows:
+            plot(rows, out_dir)
 
     if attempt(results_dir):
         print(f"results: {out_dir}", flush=True)
-    if settings.registry:
+    if settings.registry and rows:
         attempt(lambda: ResultsStore().append(rows))
-    if args.markdown:
+    if args.markdown and rows:
         attempt(lambda: atomic_write_text(args.markdown, markdown_table(rows, run_facts)))
     if args.json:
         attempt(lambda: atomic_write_text(args.json, json.dumps(
-            {"facts": run_facts, "rows": rows, "break_even": payload["break_even"]},
-            indent=1, default=str) + "\n"))
+            {"status": status, "facts": run_facts, "rows": rows,
+             "break_even": payload["break_even"]}, indent=1, default=str) + "\n"))
+    if status == "interrupted":
+        return 130
     return 1 if refused else 0
 
 
+def _check_noise_settings(args: argparse.Namespace) -> None:
+    if args.max_repeats is not None and args.max_repeats < 1:
+        raise ValueError(f"--max-repeats {args.max_repeats}; accepted: an integer >= 1")
+    if not args.ci_width > 0:
+        raise ValueError(f"--ci-width {args.ci_width}; accepted: a number > 0 (e.g. 0.05: "
+                         "each speedup's 95% interval within 5% of it)")
+    if not args.time_budget > 0:
+        raise ValueError(f"--time-budget {args.time_budget}; accepted: seconds > 0")
+
+
 def markdown_table(rows: list[dict[str, Any]], run_facts: dict[str, Any]) -> str:
-    """The benchmark as a Markdown document: device facts, the speedups side by side, the
-    break-even sizes, then one row per scheme and size."""
+    """The benchmark as a Markdown document: device facts (and a loaded-machine warning),
+    how to read it, the speedups over the plain product and over the classical control side
+    by side, the break-even sizes, then one row per scheme and size, each followed by its
+    control's row."""
     kind = "GPU" if run_facts.get("backend") == "cupy" else "CPU"
+    before = run_facts.get("host_load_before") or {}
     lines = [f"# Benchmark {run_facts['benchmark_id']} ({kind}, backend {run_facts['backend']})",
              "",
              f"- device: {run_facts.get('device')}",
@@ -312,34 +407,70 @@ def markdown_table(rows: list[dict[str, Any]], run_facts: dict[str, Any]) -> str
              f"BLAS {run_facts.get('blas', '-')}, CUDA runtime "
              f"{run_facts.get('cuda_runtime_version')}, driver {run_facts.get('driver_version')}",
              f"- git commit: {run_facts.get('git_commit')}; at {run_facts.get('timestamp')}",
-             f"- host load average (1/5/15 min) at the end: {run_facts.get('host_load_average')} "
-             f"on {run_facts.get('cpu_threads') or '?'} CPU threads",
-             "- timing: warm-up, then repeats alternating baseline and algorithm (each sample "
-             "`chain` consecutive calls), each writing into an output allocated once; speedup = "
-             "baseline median / algorithm median; TFLOP/s = 2 N1 N2 N3 / median; additions = "
-             "block additions per level with shared subexpressions / term by term",
-             "",
-             "## Speedup over the plain product, side by side (median / median)",
-             "",
-             side_by_side(rows),
-             "",
-             "## Break-even",
-             "",
-             *[f"- {entry['text']}" for entry in break_even(rows)],
-             "",
-             "## All rows",
-             "",
-             "| algorithm | R | levels | strategy | additions | problem | dtype | median s | "
-             "min s | max s | TFLOP/s | plain median s | speedup | min/min | rel. error |",
-             "|---|---:|---:|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             f"- host load average (1 min) before the run: {before.get('load_1min')}; "
+             f"(1/5/15 min) at the end: {run_facts.get('host_load_average')} "
+             f"on {run_facts.get('cpu_threads') or before.get('cpu_threads') or '?'} CPU "
+             "threads",
+             "- timing: warm-up, then rounds of one sample each of the plain product, the "
+             "scheme and its classical control (order rotated; each sample `chain` consecutive "
+             "calls, into an output allocated once), from the least to the most rounds until "
+             "every speedup's 95% paired-bootstrap interval is narrow enough "
+             f"(width target {run_facts.get('setting_ci_width')}); speedup = median / median; "
+             "TFLOP/s = 2 N1 N2 N3 / median; additions = block additions per level with shared "
+             "subexpressions / term by term; add% = share of an instrumented call's time in "
+             "block sums and copies",
+             ""]
+    lines += [f"**{line}**" for line in warnings(rows) if line.startswith("WARNING")]
+    lines += ["", READING, "",
+              "## Speedup over the plain product, side by side (median / median)",
+              "",
+              side_by_side(rows),
+              "",
+              "## Speedup over the classical control, side by side (median / median)",
+              "",
+              side_by_side(rows, "speedup_over_control"),
+              "",
+              "## Break-even",
+              "",
+              *[f"- {entry['text']}" for entry in break_even(rows)],
+              "",
+              "## All rows",
+              "",
+              "| algorithm | R | levels | strategy | additions | problem | dtype | rounds | "
+              "median s | min s | max s | TFLOP/s | plain median s | vs plain [95% CI] | "
+              "vs control [95% CI] | bound | add% | rel. error |",
+              "|---|---:|---:|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|"
+              "---:|---:|"]
     for r in rows:
         additions = f"{r.get('additions')}/{r.get('additions_naive')}"
+        if r.get("classical"):
+            versus = "classical rank (its own control)"
+        else:
+            versus = speedup_cell(r, "speedup_over_control")
+            versus = f"**{versus}; above the bound**" if r.get("above_bound") else versus
+        bound = "-" if r.get("bound") is None else f"{r['bound']:.3f}"
+        share = r.get("additions_share")
         lines.append(f"| {r['algorithm']} | {r['rank']} | {r['levels']} | "
                      f"{r.get('strategy')} | {additions} | {r.get('problem', r['size'])} | "
-                     f"{r['dtype']} | {r['median_s']:.4f} | {r['min_s']:.4f} | "
-                     f"{r['max_s']:.4f} | {r['tflops']:.3f} | {r['baseline_median_s']:.4f} | "
-                     f"{r['speedup']:.3f}x | {r.get('speedup_of_min', float('nan')):.3f}x | "
+                     f"{r['dtype']} | {r.get('repeats')} | {r['median_s']:.4f} | "
+                     f"{r['min_s']:.4f} | {r['max_s']:.4f} | {r['tflops']:.3f} | "
+                     f"{r['baseline_median_s']:.4f} | {speedup_cell(r, 'speedup')} | "
+                     f"{versus} | {bound} | "
+                     f"{'-' if share is None else f'{100 * share:.0f}%'} | "
                      f"{r['relative_error']:.1e} |")
+        if r.get("control_median_s") is not None:
+            share = r.get("control_additions_share")
+            flops = 2.0 * math.prod(int(x) for x in str(r.get("problem")).split("x")) \
+                if r.get("problem") else 2.0 * r["size"] ** 3
+            lines.append(f"| ↳ control {r['control']} | {r.get('control_rank')} | "
+                         f"{r['levels']} | {r.get('strategy')} | | | | | "
+                         f"{r['control_median_s']:.4f} | {r['control_min_s']:.4f} | "
+                         f"{r['control_max_s']:.4f} | "
+                         f"{flops / r['control_median_s'] / 1e12:.3f} | "
+                         f"{r['baseline_median_s']:.4f} | "
+                         f"{speedup_cell(r, 'control_speedup')} | | | "
+                         f"{'-' if share is None else f'{100 * share:.0f}%'} | "
+                         f"{r.get('control_relative_error', float('nan')):.1e} |")
     return "\n".join(lines) + "\n"
 
 

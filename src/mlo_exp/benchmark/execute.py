@@ -17,17 +17,23 @@ additions, e.g. Strassen in Winograd's form: 15 block additions instead of 18).
 ``plan="naive"`` sums term by term. Both strategies run the same compiled program per
 level; temporaries live in workspace slots reused after their last use (allocated once,
 kept between calls), and a value that is a ``C`` block is computed straight into it.
+:meth:`BlockMatmul.profile_call` times one call split into block sums and block products.
 
 Two strategies, one code path for NumPy and CuPy (``xp``):
 
 * ``stream`` (default on the CPU): one product at a time; the sums it needs are formed
-  just before it (``add(x, y, out=slot)``; a single block is a view, never a copy), the
-  product goes into a slot or straight into its ``C`` block, and every output sum whose
-  terms are ready runs right after. On the CPU the elementwise passes are split by rows
-  over a small thread pool (NumPy's ufuncs are single-threaded; the BLAS products are
-  already multi-threaded), and a sum of three or more blocks is cache-blocked (each block
-  read once, see ``_fused_sum``). On the GPU every sum is one fused CuPy elementwise
-  kernel (``out = c0*x0 + c1*x1 + ...``, one pass).
+  just before it (a single block is a view, never a copy), the product goes into a slot
+  or straight into its ``C`` block, and every output sum whose terms are ready runs right
+  after. Every sum is one fused linear combination ``out = c0*x0 + c1*x1 + ...``, one pass
+  over memory, on both backends: on the GPU a CuPy elementwise kernel; on the CPU
+  (``sums="fused"``, the default) a sum of :data:`FUSED_MIN_TERMS` or more blocks is a
+  compiled numba loop (:mod:`mlo_exp.benchmark.fused`) whose rows are split over a small
+  thread pool (the BLAS products are multi-threaded already), and one of one or two blocks
+  a NumPy ufunc with ``out=`` (as few passes, and vectorised); workspace slots are strided
+  views with padded rows, like the blocks they meet. ``sums="numpy"`` keeps NumPy for
+  every sum (``add(x, y, out=slot)`` split by rows over the pool; three or more blocks
+  cache-blocked, see ``_fused_sum``), which is also the fallback where blocks of both
+  layouts meet.
 * ``batched`` (default on the GPU): all operand sums are written into one ``(R, block)``
   stack per side, the ``R`` block products are one batched ``matmul`` (recursively at
   every level), then the output sums run. Fewer, larger kernels; more memory (``R``
@@ -37,6 +43,7 @@ Two strategies, one code path for NumPy and CuPy (``xp``):
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -46,8 +53,16 @@ import numpy as np
 from mlo_exp.algorithms.additions import SchemePlan, plan_scheme
 from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.benchmark.backend import Backend
+from mlo_exp.benchmark.fused import can_fuse, linear_combination, padded_empty
 from mlo_exp.config import BENCHMARK_PLANS, BENCHMARK_STRATEGIES
 
+SUMS = ("fused", "numpy")  # CPU block sums: one compiled pass, or NumPy ufuncs (the old way)
+# CPU sums of this many blocks or more take the compiled pass; one or two blocks take NumPy's
+# ufuncs, which are vectorised and already make the fewest passes. Measured on the shared
+# 2-core CPU (loaded, minima): 2 blocks of 512x512 0.13 ms NumPy vs 0.23 ms compiled; the
+# 26 output sums of 3-7 blocks of best-4x4x4 at N=4096: 200 ms NumPy vs 156 ms compiled,
+# at N=8192 704 vs 484 ms.
+FUSED_MIN_TERMS = 3
 PARALLEL_MIN_ELEMENTS = 1 << 20  # below this a thread hand-off costs more than it saves
 FUSED_CHUNK_BYTES = 1 << 17  # row chunk of a CPU sum of 3+ blocks: stays in L2 while summed
 
@@ -95,7 +110,7 @@ class BlockMatmul:
 
     def __init__(self, algorithm: Algorithm, backend: Backend, levels: int = 1,
                  strategy: str = "auto", threads: int | None = None,
-                 plan: str = "reduced") -> None:
+                 plan: str = "reduced", sums: str = "fused") -> None:
         if levels < 1:
             raise ValueError(f"levels={levels!r}; accepted: an integer >= 1")
         if strategy not in BENCHMARK_STRATEGIES:
@@ -103,6 +118,8 @@ class BlockMatmul:
                              f"{', '.join(BENCHMARK_STRATEGIES)}")
         if plan not in BENCHMARK_PLANS:
             raise ValueError(f"plan={plan!r}; accepted: {', '.join(BENCHMARK_PLANS)}")
+        if sums not in SUMS:
+            raise ValueError(f"sums={sums!r}; accepted: {', '.join(SUMS)}")
         if algorithm.ring == "Z2":
             raise ValueError(f"{algorithm.name} is only correct modulo 2; a real-valued "
                              "product needs an algorithm over Z or Q")
@@ -114,6 +131,8 @@ class BlockMatmul:
             else strategy
         self.plan: SchemePlan = plan_scheme(algorithm, plan=plan)
         self.program = compile_program(self.plan, self.strategy)
+        self.sums = sums
+        self._fuse_cpu = sums == "fused" and not backend.on_gpu
         # NumPy's elementwise ufuncs use one core; large ones are split by rows over a thread
         # pool (ufuncs release the GIL). CuPy kernels are parallel already.
         threads = _cpu_threads() if threads is None else int(threads)
@@ -122,6 +141,48 @@ class BlockMatmul:
         self._chunks = threads
         self._workspaces: dict[Any, dict[Any, Any]] = {}
         self._kernels: dict[Any, Any] = {}
+        self.profile: dict[str, float] | None = None  # see profile_call
+        self._compiled: set[Any] = set()  # dtypes whose fused-sum kernels are compiled
+
+    def _compile(self, dtype: Any) -> None:
+        """Compile (or load from numba's cache) the fused-sum kernels this program uses for
+        ``dtype`` on tiny blocks, so that no timed call, not even the first, compiles."""
+        counts = {len(step.terms) for step in self.program.instructions
+                  if step.kind == "sum" and len(step.terms) >= FUSED_MIN_TERMS}
+        for count in sorted(counts):
+            terms = [(padded_empty((2, 2), dtype), 1.0) for _ in range(count)]
+            for x, _ in terms:
+                x.fill(0)
+            linear_combination(terms, padded_empty((2, 2), dtype))
+        self._compiled.add(dtype)
+
+    def profile_call(self, a: Any, b: Any, out: Any = None) -> dict[str, float]:
+        """One call of the product with its time split (seconds): ``additions_s`` (every
+        block sum, copy and zeroing at every level), ``products_s`` (the block products at
+        the bottom level), ``total_s`` (the whole call; the rest is padding and Python).
+        The device is synchronised around each timed part, so this call is slower than a
+        timed one: use its shares, not its total, next to the benchmark's times."""
+        self.profile = {"additions_s": 0.0, "products_s": 0.0}
+        try:
+            self.backend.sync()
+            started = time.perf_counter()
+            self(a, b, out=out)
+            self.backend.sync()
+            self.profile["total_s"] = time.perf_counter() - started
+            return dict(self.profile)
+        finally:
+            self.profile = None
+
+    def _timed(self, part: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """``call(*args, **kwargs)``, its time added to ``profile[part]`` when profiling."""
+        if self.profile is None:
+            return call(*args, **kwargs)
+        self.backend.sync()
+        started = time.perf_counter()
+        result = call(*args, **kwargs)
+        self.backend.sync()
+        self.profile[part] += time.perf_counter() - started
+        return result
 
     @property
     def additions(self) -> int:
@@ -136,6 +197,8 @@ class BlockMatmul:
             raise ValueError(f"cannot multiply shapes {a.shape} and {b.shape}")
         if a.dtype != b.dtype:
             raise ValueError(f"operands have different dtypes: {a.dtype} and {b.dtype}")
+        if self._fuse_cpu and a.dtype not in self._compiled:
+            self._compile(a.dtype)
         n, m, p = self.algorithm.shape
         rows, inner, cols = a.shape[0], a.shape[1], b.shape[1]
         if out is not None and (out.shape != (rows, cols) or out.dtype != a.dtype):
@@ -163,7 +226,8 @@ class BlockMatmul:
     def describe(self) -> str:
         n, m, p = self.algorithm.shape
         return (f"<{n},{m},{p}> rank {self.algorithm.rank}, {self.levels} level(s), "
-                f"{self.strategy} strategy, {self.plan.additions} additions per level")
+                f"{self.strategy} strategy, {self.plan.additions} additions per level, "
+                f"{self.sums} sums")
 
     # -- helpers -------------------------------------------------------------------------
     def _pad(self, x: Any, rows: int, cols: int) -> Any:
@@ -182,9 +246,12 @@ class BlockMatmul:
         if key not in self._workspaces:
             xp = self.xp
             work: dict[Any, Any] = {}
+            # CPU slots for fused sums are strided views, like the blocks they meet
+            # (see mlo_exp.benchmark.fused); batched stacks are reshaped, so stay contiguous.
+            empty = padded_empty if self._fuse_cpu and len(shapes["A"]) == 2 else xp.empty
             for kind, count in self.program.slots.items():
                 for index in range(count):
-                    work[(kind, index)] = xp.empty(shapes[kind], dtype)
+                    work[(kind, index)] = empty(shapes[kind], dtype)
             for name, shape in (extra or {}).items():
                 work[name] = xp.empty(shape, dtype)
             self._workspaces[key] = work
@@ -195,7 +262,7 @@ class BlockMatmul:
         """Execute the level's program; ``multiply(left, right, out)`` does one product."""
         for step in self.program.instructions:
             if step.kind == "zero":
-                homes["C"](step.home[1]).fill(0)
+                self._timed("additions_s", homes["C"](step.home[1]).fill, 0)
                 continue
             target = homes[step.home[0]](step.home[1]) if step.home is not None \
                 else work[step.slot] if step.slot is not None else None
@@ -214,9 +281,9 @@ class BlockMatmul:
         xp = self.xp
         if level == 0:
             if out is not None and self.backend.on_gpu and not out.flags.c_contiguous:
-                out[...] = xp.matmul(a, b)  # a C block view: CuPy's out= wants contiguity
-                return out
-            return xp.matmul(a, b, out=out)
+                out[...] = self._timed("products_s", xp.matmul, a, b)  # CuPy's out= wants
+                return out  # contiguity, and a C block view is not
+            return self._timed("products_s", xp.matmul, a, b, out=out)
         n, m, p = self.algorithm.shape
         b1, b2, b3 = a.shape[0] // n, a.shape[1] // m, b.shape[1] // p
         values: dict[Value, Any] = {}
@@ -243,7 +310,7 @@ class BlockMatmul:
         batched call (into ``out`` when given)."""
         xp = self.xp
         if level == 0:
-            return xp.matmul(a, b, out=out)
+            return self._timed("products_s", xp.matmul, a, b, out=out)
         n, m, p = self.algorithm.shape
         batch, rows, inner = a.shape
         cols = b.shape[2]
@@ -292,7 +359,7 @@ class BlockMatmul:
                 values[step.dest] = homes["M"](step.home[1])
                 continue
             if step.kind == "zero":
-                homes["C"](step.home[1]).fill(0)
+                self._timed("additions_s", homes["C"](step.home[1]).fill, 0)
                 continue
             target = homes[step.home[0]](step.home[1]) if step.home is not None \
                 else work[step.slot]
@@ -306,7 +373,17 @@ class BlockMatmul:
     # -- block sums --------------------------------------------------------------------------
     def _sum(self, terms: list[tuple[Any, float]], out: Any) -> None:
         """``out = sum c * x`` over ``terms`` (``out`` never aliases a term)."""
+        if self.profile is not None:
+            self._timed("additions_s", self._sum_now, terms, out)
+        else:
+            self._sum_now(terms, out)
+
+    def _sum_now(self, terms: list[tuple[Any, float]], out: Any) -> None:
         xp = self.xp
+        if self._fuse_cpu and len(terms) >= FUSED_MIN_TERMS and can_fuse(terms, out):
+            parallel = self._pool is not None and out.size >= self.parallel_min_elements
+            linear_combination(terms, out, self._pool if parallel else None, self._chunks)
+            return
         if self.backend.on_gpu:
             self._fused_kernel(tuple(c for _, c in terms), out.dtype)(
                 *(x for x, _ in terms), out)

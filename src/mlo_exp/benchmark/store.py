@@ -50,6 +50,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("tflops", "REAL"), ("baseline_median_s", "REAL"), ("speedup", "REAL"),
     ("speedup_of_min", "REAL"),
     ("relative_error", "REAL"), ("timestamp", "TEXT"), ("git_commit", "TEXT"),
+    ("speedup_verdict", "TEXT"), ("control", "TEXT"), ("control_median_s", "REAL"),
+    ("speedup_over_control", "REAL"), ("bound", "REAL"), ("host_load_1min", "REAL"),
 )
 _NAMES = [name for name, _ in COLUMNS]
 

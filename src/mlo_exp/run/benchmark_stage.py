@@ -9,9 +9,11 @@ under the run's own ``run_id`` (``benchmark_id = source_run_id = run_id``) and w
 * ``<run_dir>/benchmark/latency.png`` and ``speedup.png``;
 * the rows appended to the results registry (``<outputs>/benchmarks.sqlite``);
 * through the logger, the table (with ``Source Run ID``) and the facts;
-* the console table in the run's log, the break-even size of each scheme (the size from
-  which it beats the plain product, or "not within the measured sizes") and one sentence
-  reading the result (e.g. that on a CPU at N <= 1024 a fast scheme is expected to lose).
+* the console table in the run's log (each scheme beside its classical control, with 95%
+  intervals, the arithmetic bound and a warning when the host was loaded), the break-even
+  size of each scheme (the size from which it beats the plain product, or "not within the
+  measured sizes") and a reading of the result at the largest size (a run whose result has
+  classical rank is labelled so: its speedup measures the executor, not an algorithm).
 
 A run without a verified algorithm, or an interrupted run, is skipped with one line. A
 refused algorithm or a failing benchmark is logged as an error and recorded in
@@ -27,7 +29,13 @@ from typing import Any
 
 from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.benchmark.backend import cuda_unavailable_reason, select_backend
-from mlo_exp.benchmark.measure import BenchmarkRefused, Identity, benchmark_algorithm, facts
+from mlo_exp.benchmark.measure import (
+    BenchmarkRefused,
+    Identity,
+    benchmark_algorithm,
+    facts,
+    note_recent_work,
+)
 from mlo_exp.benchmark.report import (
     break_even,
     display_rows,
@@ -37,6 +45,7 @@ from mlo_exp.benchmark.report import (
     plot,
 )
 from mlo_exp.benchmark.schemes import resolve_scheme
+from mlo_exp.benchmark.stats import host_load
 from mlo_exp.benchmark.store import ResultsStore
 from mlo_exp.config import BenchmarkConfig, ConfigError
 from mlo_exp.io import atomic_write_text
@@ -110,6 +119,8 @@ class BenchmarkStage(TrainerCallback):
         """Benchmark ``algorithms`` under this run's id and record the results."""
         settings = self.settings
         backend = select_backend(settings.backend, settings.allow_tf32)
+        load_before = host_load()
+        note_recent_work()  # the run's own training is still in the 1-min load average
         run_id = self.run.run_id
         rows: list[dict[str, Any]] = []
         for algorithm in algorithms:
@@ -118,7 +129,8 @@ class BenchmarkStage(TrainerCallback):
                 algorithm, backend, identity, settings.sizes, settings.dtype, settings.levels,
                 settings.warmup, settings.repeats, settings.strategy, seed=self.run.seed,
                 plan=settings.plan, chain=settings.chain)
-        run_facts = facts(backend, Identity(run_id, run_id, run_id), _settings_dict(settings))
+        run_facts = facts(backend, Identity(run_id, run_id, run_id), _settings_dict(settings),
+                          load_before=load_before)
         for row in rows:
             row["git_commit"] = run_facts["git_commit"]
         reading = interpret(rows)
