@@ -69,11 +69,11 @@ $PY -c "import hydra, omegaconf; print('hydra', hydra.__version__, 'omegaconf', 
 
 if [ $DRY = 1 ]; then
   DEVICE=(device=cpu benchmark.backend=numpy 'benchmark.sizes=[256,512]')
-  BENCH=(--backend numpy --sizes 256 512 --tf32 off --repeats 2 --chain 2)
+  BENCH=(--backend numpy --sizes 256 512 --tf32 off --repeats 2 --max-repeats 2 --chain 2)
   MARKDOWN=$RESULTS/benchmark-gpu.md
 else
   DEVICE=(device=cuda benchmark.backend=cupy 'benchmark.sizes=[4096,8192]')
-  BENCH=(--backend cupy --sizes 8192 16384 --tf32 off on --repeats 5 --warmup 2 --chain 3)
+  BENCH=(--backend cupy --sizes 8192 16384 --tf32 off on --repeats 5 --max-repeats 5 --warmup 2 --chain 3)
   MARKDOWN=$ROOT/perf/benchmark-gpu.md
 fi
 
