@@ -35,8 +35,8 @@ sweep: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=20 $(PYTEST_ARGS)
 
-# The fast tier for development: no subprocess runs (a test that starts Python or an entry
-# point fails here and names the fix: @pytest.mark.slow); make test runs everything.
+# The fast tier for development: no test marked slow, and a test that starts Python or an
+# entry point in a subprocess is skipped when it does; make test runs everything.
 test-fast: $(STAMP)
 	MLO_FAST_TESTS=1 $(BIN)/python -m pytest -q -m "not slow" --durations=10 $(PYTEST_ARGS)
 
