@@ -222,9 +222,18 @@ class MctsAgentConfig(AgentConfig):
     resample_temperature: float = 2.0
     resample_beta: float = 16.0
     restart_steps: int = 400
+    # Who proposes candidate moves: "network" (the policy head; it learns) or "sparse" (the
+    # control: the sparse prior of the demonstrations, no network evaluated, no learning).
+    proposals: str = "network"
+    # true: the network learns from demonstrations before the first game, then never again
+    # (the control that tells whether self-play learning adds to the pretraining).
+    freeze_after_pretraining: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check(self.proposals in ("network", "sparse"), "agent.proposals", self.proposals,
+               "network (the policy network proposes and learns) or sparse (the sparse prior "
+               "proposes: the control without a network)")
         for name in ("candidates", "hidden", "decoder_hidden", "train_batch", "demo_nonzeros",
                      "buffer_size", "demo_pool", "chains", "resample_candidates",
                      "restart_steps"):
