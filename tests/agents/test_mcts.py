@@ -252,3 +252,16 @@ def test_the_agent_runs_on_cuda(variant):
     again = MctsAgent(game, seed=7, **{**SMALL, **VARIANTS[variant]})
     again.load_state_dict(saved)
     assert again.run_episode().metrics == expected.metrics
+
+
+def test_the_controls_are_plain_config(compose_config):
+    from mlo_exp.config import ConfigError, validate
+
+    cfg = compose_config(["agent=mcts", "agent.proposals=sparse",
+                          "agent.freeze_after_pretraining=true"])
+    settings = validate(cfg).agent
+    assert settings.proposals == "sparse" and settings.freeze_after_pretraining is True
+    with pytest.raises(ConfigError) as error:
+        validate(compose_config(["agent=mcts", "agent.proposals=dense"]))
+    message = str(error.value)
+    assert "agent.proposals='dense'" in message and "network" in message and "sparse" in message

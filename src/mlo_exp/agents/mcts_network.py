@@ -87,22 +87,37 @@ def sample_moves(network: MctsNetwork, space: MoveSpace, context: torch.Tensor,
                  tensors: torch.Tensor, count: int, generator: torch.Generator,
                  temperature: float, greedy: bool = False) -> torch.Tensor:
     """``count`` moves per state, drawn coefficient by coefficient: ``(B, count, A)``
-    indices. ``tensors``: residual and relaxed residual, ``(B, 2, *dims)``."""
+    indices. ``tensors``: residual and relaxed residual, ``(B, 2, *dims)``.
+
+    The same distribution as :meth:`MctsNetwork.step_logits` on the whole prefix (what
+    :func:`log_prob` scores), computed incrementally: the prefix's one-hot term adds one
+    column of ``partial``'s weight per step, and the contractions ``R x1 u`` (while ``u`` is
+    chosen) and ``R x1 u x2 v`` (while ``v`` is) add one slice per step; ``w``'s steps reuse
+    the contraction term."""
     device = context.device
-    rows = context.repeat_interleave(count, dim=0)
-    tensor = tensors.float().repeat_interleave(count, dim=0)
-    n, c, a = rows.shape[0], len(space.values), space.action_dim
-    partial = torch.zeros(n, a * c, device=device)
-    chosen = torch.zeros(n, a, dtype=torch.int64, device=device)
-    coefficients = torch.zeros(n, a, device=device)
-    block_nonzero = torch.zeros(n, dtype=torch.bool, device=device)
     du, dv, _ = space.dims
+    n_states, c, a = context.shape[0], len(space.values), space.action_dim
+    n = n_states * count
+    tensor = tensors.float().repeat_interleave(count, dim=0)  # (n, 2, x, y, z)
+    # context + the prefix's one-hot term, kept as one running sum
+    hidden = context.repeat_interleave(count, dim=0).clone()
+    partial_weight = network.partial.weight.T  # (A*C, D)
+    first = torch.zeros(n, 2, *tensor.shape[3:], device=device)  # R x1 u: (n, 2, y, z)
+    second = torch.zeros(n, 2, tensor.shape[4], device=device)  # R x1 u x2 v: (n, 2, z)
+    empty_masks = [space.illegal(t, torch.zeros(1, dtype=torch.bool, device=device))[0]
+                   for t in range(a)]  # (C,) per position: what an all-zero factor forbids
+    chosen = torch.zeros(n, a, dtype=torch.int64, device=device)
+    block_nonzero = torch.zeros(n, dtype=torch.bool, device=device)
+    contraction = None
     for t in range(a):
         if space.block_start[t] == t:
             block_nonzero = torch.zeros_like(block_nonzero)
-        features = contract(tensor, coefficients[:, :du], coefficients[:, du:du + dv])
-        logits = network.step_logits(rows, partial, t, features)
-        logits = logits.masked_fill(space.illegal(t, block_nonzero), float("-inf"))
+        if t <= du + dv:  # the contraction term changes while u and v are chosen
+            features = torch.cat([first.flatten(2), second], dim=-1).flatten(1)
+            contraction = network.contraction(features.clamp(-4, 4))
+        position = network.position.weight[t]
+        logits = network.decoder(hidden + position + contraction)
+        logits = logits.masked_fill((~block_nonzero)[:, None] & empty_masks[t], float("-inf"))
         if greedy:
             pick = logits.argmax(dim=1)
         else:  # Gumbel-max with the caller's generator (on the caller's device)
@@ -110,9 +125,14 @@ def sample_moves(network: MctsNetwork, space: MoveSpace, context: torch.Tensor,
             gumbel = -torch.log(-torch.log(noise.clamp_min(1e-12)))
             pick = (logits / temperature + gumbel).argmax(dim=1)
         chosen[:, t] = pick
-        coefficients[:, t] = space.values[pick].float()
-        partial[torch.arange(n, device=device), t * c + pick] = 1.0
-        block_nonzero = block_nonzero | (space.values[pick] != 0)
+        value = space.values[pick]
+        coefficient = value.float()
+        hidden = hidden + partial_weight[t * c + pick]
+        if t < du:
+            first = first + coefficient[:, None, None, None] * tensor[:, :, t]
+        elif t < du + dv:
+            second = second + coefficient[:, None, None] * first[:, :, t - du]
+        block_nonzero = block_nonzero | (value != 0)
     return chosen.view(-1, count, a)
 
 
