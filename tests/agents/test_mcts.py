@@ -265,3 +265,35 @@ def test_the_controls_are_plain_config(compose_config):
         validate(compose_config(["agent=mcts", "agent.proposals=dense"]))
     message = str(error.value)
     assert "agent.proposals='dense'" in message and "network" in message and "sparse" in message
+
+
+@pytest.mark.parametrize("variant", ["learning", "sparse_proposals", "frozen_pretrained"])
+def test_a_checkpointed_run_resumes_exactly(variant, compose_config, tmp_path, monkeypatch):
+    """Through the real run and its checkpoint files: stop at 2 episodes, resume to 3, and the
+    episodes equal those of an uninterrupted run of 3 (wall times aside)."""
+    import json
+
+    from mlo_exp.config import validate
+    from mlo_exp.run import experiment
+
+    monkeypatch.setenv("MLO_OUTPUTS", str(tmp_path / "outputs"))
+    settings = [f"agent.{k}={str(v).lower() if isinstance(v, bool) else v}"
+                for k, v in {**SMALL, **VARIANTS[variant]}.items()]
+    base = ["agent=mcts", *settings, "trainer.time_limit_s=null", "trainer.stop_at_rank=1",
+            "logger.print_every_s=1000", "checkpoint.every_episodes=2", "benchmark=none"]
+
+    def train(name: str, *overrides: str):
+        cfg = compose_config([*base, *overrides])
+        return experiment.run(cfg, validate(cfg), tmp_path / "outputs" / "runs" / name,
+                              overrides=list(overrides))
+
+    def rows(run_dir) -> list[dict]:
+        lines = (tmp_path / "outputs" / "runs" / run_dir / "metrics.jsonl").read_text()
+        return [{k: v for k, v in json.loads(line).items() if k not in ("wall_time_s", "run_id")}
+                for line in lines.splitlines()]
+
+    train("whole", "trainer.episodes=3")
+    first = train("first", "trainer.episodes=2")
+    resumed = train("again", "trainer.episodes=3", f"resume={first.run_id}")
+    assert resumed.episodes == 3 and resumed.run_dir == first.run_dir
+    assert len(rows("whole")) == 3 and rows("first") == rows("whole")

@@ -14,7 +14,9 @@ instead of 3^12 full moves) and reads ``w`` off the linear system. A per-move gr
 ``M_perp = M - Proj_span(P) M`` (``(nm*mp, np)`` floats); it is zero exactly when ``P``
 spans ``M``. Adding a pair with Khatri-Rao vector ``s`` lowers ``|M_perp|_F^2`` by
 ``gain(s) = sum_c <s, M_perp[:, c]>^2 / |s_perp|^2`` (``s_perp``: ``s`` minus its projection
-on ``span(P)``); pairs already in the span are masked out.
+on ``span(P)``); pairs already in the span are masked out. The algebra (Khatri-Rao product,
+projection, gain, the solve for ``W``) is :mod:`mlo_exp.agents.pair_algebra`, shared with
+``mcts``.
 
 **Policy and value network.** An MLP reads ``M_perp`` (scaled by ``|M|``) and outputs
 ``H`` query directions ``q_h``, one linear direction ``l`` and a value. A pair's logit is
