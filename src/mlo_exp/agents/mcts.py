@@ -268,10 +268,12 @@ class MctsAgent(Agent):
         history = torch.stack([node.history for node in live])
         moves = torch.tensor([node.moves for node in live], device=self.device)
         values, samples = self.evaluate(residual, relaxed, history, moves, limit)
-        for node, value, cands in zip(live, values.tolist(), samples, strict=True):
-            unique, counts = torch.unique(cands, dim=0, return_counts=True)
+        # Duplicates merged on the host: one transfer per expansion, not one per node.
+        for node, value, cands in zip(live, values.tolist(), samples.cpu().numpy(),
+                                      strict=True):
+            unique, counts = np.unique(cands, axis=0, return_counts=True)
             node.value = value
-            node.expand(unique, (counts.double() / counts.sum()).cpu().numpy())
+            node.expand(torch.as_tensor(unique, device=self.device), counts / counts.sum())
 
     def _select(self, node: _Node, bounds: list[float]) -> int:
         visits = node.visits
@@ -307,7 +309,9 @@ class MctsAgent(Agent):
             torch.stack([node.relaxed for node, _ in pairs]), moves,
             pair_algebra.khatri_rao(chosen[:, :du], chosen[:, du:du + dv]))
         spanning = pair_algebra.spans(relaxed, float((self.game.target.double() ** 2).sum()))
-        spanning = spanning.tolist()
+        spanning, finished, solved = (spanning.tolist(), after.done.tolist(),
+                                      after.solved.tolist())
+        edges = reward.tolist()
 
         def record(tree: int, solution: torch.Tensor) -> None:
             if tree not in found or len(solution) < len(found[tree]):
@@ -319,8 +323,8 @@ class MctsAgent(Agent):
                 else node.history
             played = torch.cat([node.played, chosen[b][None]])
             target = targets[node.tree]
-            done, edge = bool(after.done[b]), float(reward[b])
-            if bool(after.solved[b]):
+            done, edge = finished[b], float(edges[b])
+            if solved[b]:
                 record(node.tree, played)
             elif spanning[b] or done:
                 solution = self.exact_solution(played, target)
@@ -436,27 +440,59 @@ class MctsAgent(Agent):
 
     # -- replay buffer and learning ---------------------------------------------------------
     def store(self, examples: list[dict]) -> None:
-        """Searched roots and resampling draws into the replay buffer (when it is used)."""
+        """Batches of examples into the replay buffer (a ring), when the network learns.
+
+        An example batch: ``residual (n, *dims)``, ``relaxed`` (``n`` tensors of the game's
+        shape, any layout), ``history (n, H, A)``, ``moves (n,)`` played, ``candidates
+        (n, k, A)`` with ``k <= candidates`` (padded with the first), ``visits (n, k)``
+        (padded with zeros), ``value (n,)`` or None (no return known)."""
         if not self.learns:
             return
+        size, k, buf = self.settings.buffer_size, self.settings.candidates, self.buffer
+        for batch in examples:
+            n = batch["residual"].shape[0]
+            keep = slice(max(n - size, 0), n)  # a batch larger than the ring: its last rows
+            index = (self.buffer_next + torch.arange(n, device=self.device)[keep]) % size
+            cands, visits = batch["candidates"][keep], batch["visits"][keep]
+            pad = k - cands.shape[1]
+            value = batch["value"]
+            rows = {"residual": batch["residual"][keep].clamp(-999, 999).to(torch.int16),
+                    "history": batch["history"][keep],
+                    "relaxed": batch["relaxed"][keep].reshape(-1, *self.dims).float(),
+                    "left": (self.play_rank - batch["moves"][keep].to(self.device)).float()
+                    / self.game.max_rank,
+                    "candidates": torch.cat([cands, cands[:, :1].expand(-1, pad, -1)], dim=1),
+                    "visits": torch.cat([visits.float(), torch.zeros(
+                        len(index), pad, device=self.device)], dim=1),
+                    "value": (torch.zeros(len(index), device=self.device) if value is None
+                              else value[keep].to(self.device).float()),
+                    "value_weight": torch.full((len(index),), float(value is not None),
+                                               device=self.device)}
+            for key, column in rows.items():
+                buf[key][index] = column
+            self.buffer_next = (self.buffer_next + n) % size
+            self.buffer_count = min(self.buffer_count + n, size)
+
+    def _tree_examples(self, examples: list[dict]) -> list[dict]:
+        """The searched roots (one dict each) as one example batch for :meth:`store`."""
+        if not examples or not self.learns:
+            return []
         k = self.settings.candidates
-        for example in examples:
-            i = self.buffer_next
+
+        def padded(example: dict) -> tuple[torch.Tensor, torch.Tensor]:
             cands, visits = example["candidates"], example["visits"]
             pad = k - len(cands)
-            buf = self.buffer
-            buf["residual"][i] = example["residual"].clamp(-999, 999).to(torch.int16)
-            buf["history"][i] = example["history"]
-            buf["relaxed"][i] = example["relaxed"].view(*self.dims).float()
-            buf["left"][i] = float(self.play_rank - example["moves"]) / self.game.max_rank
-            buf["candidates"][i] = torch.cat([cands, cands[:1].expand(pad, -1)])
-            buf["visits"][i] = torch.cat([visits.to(self.device),
-                                          torch.zeros(pad, device=self.device)])
-            known = example["value"] is not None
-            buf["value"][i] = example["value"] if known else 0.0
-            buf["value_weight"][i] = float(known)
-            self.buffer_next = (i + 1) % self.settings.buffer_size
-            self.buffer_count = min(self.buffer_count + 1, self.settings.buffer_size)
+            return (torch.cat([cands, cands[:1].expand(pad, -1)]),
+                    torch.cat([visits, torch.zeros(pad, device=self.device)]))
+
+        pairs = [padded(example) for example in examples]
+        return [{"residual": torch.stack([e["residual"] for e in examples]),
+                 "relaxed": torch.stack([e["relaxed"] for e in examples]),
+                 "history": torch.stack([e["history"] for e in examples]),
+                 "moves": torch.tensor([e["moves"] for e in examples], device=self.device),
+                 "candidates": torch.stack([c for c, _ in pairs]),
+                 "visits": torch.stack([v for _, v in pairs]),
+                 "value": torch.tensor([e["value"] for e in examples], device=self.device)}]
 
     def _policy_loss(self, context: torch.Tensor, residual: torch.Tensor,
                      relaxed: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -553,7 +589,7 @@ class MctsAgent(Agent):
     def run_episode(self) -> EpisodeResult:
         pretrain = self.pretrain()
         played, bases, examples, stats = self.self_play()
-        self.store(examples)
+        self.store(self._tree_examples(examples))
         chain_solutions, chain_examples, chain_stats = self.resampler.run(self.play_rank,
                                                                           self.propose)
         self.store(chain_examples)

@@ -108,7 +108,8 @@ class PairResampler:
             ) -> tuple[dict[int, torch.Tensor], list[dict], dict[str, float]]:
         """``steps`` steps on every chain of ``rank`` pairs. Returns the exact solutions met
         (chain -> moves on the real target, at most ``rank`` terms), the training examples
-        (state, the chosen pair) and the statistics."""
+        (one batch a step: the states, the chosen pairs as ``candidates (B, 1, A)``, no value)
+        and the statistics."""
         count, space, device = self.count, self.space, self.space.device
         if rank < 2 or not self.steps:
             return {}, [], {"resample_solutions": 0.0}
@@ -147,12 +148,10 @@ class PairResampler:
                                      generator=self.generator)[:, 0]
             chosen = space.canonical(options[rows, pick])
             self.chains[rows, slot] = chosen
-            for b in range(count):
-                examples.append({"residual": state["residual"][b],
-                                 "relaxed": state["relaxed"][b],
-                                 "history": state["history"][b], "moves": rank - 1,
-                                 "candidates": space.to_index(chosen[b])[None],
-                                 "visits": torch.ones(1, device=device), "value": None})
+            examples.append({"residual": state["residual"], "relaxed": state["relaxed"],
+                             "history": state["history"], "moves": played,
+                             "candidates": space.to_index(chosen)[:, None],
+                             "visits": torch.ones(count, 1, device=device), "value": None})
             # restarts: solved chains and old ones
             self.chain_age += 1
             stale = (self.chain_age >= self.restart_steps) | torch.isin(
