@@ -38,8 +38,8 @@ Its rows add network evaluations/s, network updates/s, proposals/s and simulatio
 figure of the median best rank against wall time per agent. ``DISCOVERY_ABLATION_SEEDS``
 sets the seeds of the control rows; ``DISCOVERY_WORKERS`` (default 1) runs that many runs at
 once, each in its own process (one torch thread each: the run's ``threads`` key). With
-``--quick`` the MCTS rows run a shrunken agent (:data:`QUICK_OVERRIDES`) for 20 s, one seed
-per control: a smoke run of the machinery, not a measurement.
+``--quick`` the MCTS rows run a shrunken agent (:data:`QUICK_OVERRIDES`) for 12 s, one seed
+a row: a smoke run of the machinery, not a measurement.
 
 ``DISCOVERY_SET=pair_policy`` runs ``pair_policy`` and its frozen-network ablation
 (``learning_rate=0``), 5 seeds of 10 minutes each, on <2,3,3> (issue 14: does its learning
@@ -114,6 +114,8 @@ ENV_OPTION = {"2x2x2": "matmul_2x2", "2x2x3": "matmul_2x2x3", "2x3x3": "matmul_2
 FULL = {"2x2x2": ((10, 600.0), (3, 60.0)), "2x2x3": ((2, 900.0), (1, 60.0)),
         "2x3x3": ((1, 900.0), (1, 60.0)), "3x3x3": ((1, 900.0), (1, 60.0))}
 QUICK = {"2x2x2": ((2, 20.0), (2, 8.0))}
+# --quick with DISCOVERY_SET=mcts: one seed a row, 12 s each (7 rows, about two minutes).
+QUICK_PLANS = {"mcts": {"2x2x2": ((1, 12.0), (1, 12.0))}}
 # --quick: the MCTS rows run a shrunken agent (a first episode of 1,500 pretraining steps
 # alone would overrun a 20 s budget); a smoke run of the machinery, not a measurement.
 QUICK_OVERRIDES = {"mcts": ["agent.pretrain_steps=20", "agent.batch_size=4",
@@ -129,7 +131,7 @@ def _plan(quick: bool) -> list[tuple[str, str, list[int], float]]:
     chosen = os.environ.get("DISCOVERY_SET", "default")
     if chosen not in SETS:
         raise SystemExit(f"DISCOVERY_SET: unknown set {chosen!r}; accepted: {list(SETS)}")
-    table = QUICK if quick else SET_PLANS.get(chosen, FULL)
+    table = QUICK_PLANS.get(chosen, QUICK) if quick else SET_PLANS.get(chosen, FULL)
     default_shapes = table if quick else SET_SHAPES.get(chosen, table)
     shapes = os.environ.get("DISCOVERY_SHAPES", ",".join(default_shapes)).split(",")
     explicit = "DISCOVERY_AGENTS" in os.environ
