@@ -166,9 +166,12 @@ def _plan(quick: bool) -> list[tuple[str, str, list[int], float]]:
 def run_one(shape: str, agent: str, seed: int, budget_s: float, root: Path,
             quick: bool = False) -> dict[str, Any]:
     """One real training run; returns its summary, curve and throughput."""
-    family = AGENTS[agent][0][0].removeprefix("agent=")
-    overrides = [f"env={ENV_OPTION[shape]}", *AGENTS[agent][0], *SHAPE_OVERRIDES.get(shape, []),
-                 *(QUICK_OVERRIDES.get(family, []) if quick else []),
+    row = AGENTS[agent][0]
+    family = row[0].removeprefix("agent=")
+    # The row's own settings win over the quick ones (mcts_no_tree keeps simulations=0).
+    shrink = [o for o in QUICK_OVERRIDES.get(family, []) if quick
+              and o.split("=")[0] not in {r.split("=")[0] for r in row}]
+    overrides = [f"env={ENV_OPTION[shape]}", *row, *SHAPE_OVERRIDES.get(shape, []), *shrink,
                  f"seed={seed}", f"trainer.time_limit_s={budget_s}", "trainer.episodes=1000000",
                  "logger.progress_bar=false", "logger.print_every_s=1000000"]
     GlobalHydra.instance().clear()

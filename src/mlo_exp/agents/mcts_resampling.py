@@ -22,8 +22,12 @@ One **step**, for every chain at once:
 Every draw is a training example (the state, the chosen pair, no value target), so a
 learning proposer learns to propose what the selection keeps.
 
-Statistics: ``resample_solutions`` (chains solved this call) and ``resample_closest`` (the
-smallest ``|relaxed|^2`` left by any option, relative to ``|T|^2``).
+Statistics: ``resample_solutions`` (chains solved this call), ``resample_closest`` (the
+smallest ``|relaxed|^2`` left by any option, relative to ``|T|^2``), and two measures of the
+proposals' quality, comparable between proposers: ``resample_best_gain`` (the best
+proposal's gain as a share of ``|relaxed|^2``, averaged over chains and steps: 1 means a
+proposal completes the set) and ``resample_accept_rate`` (the share of draws that replace the
+removed pair by a proposal).
 """
 
 from __future__ import annotations
@@ -121,6 +125,7 @@ class PairResampler:
         found: dict[int, torch.Tensor] = {}
         examples: list[dict] = []
         closest = math.inf
+        best_gain = accepted = 0.0
         for _ in range(self.steps):
             # 1-2. remove a random pair; the state the others leave
             slot = torch.randint(rank, (count,), generator=self.generator, device=device)
@@ -136,8 +141,11 @@ class PairResampler:
             options = torch.cat([self.chains[rows, slot][:, None], space.values[samples]], 1)
             # 5. (checked before the draw) options that complete a set
             gain = self.gains(state["basis"], state["relaxed"], options)
-            left = (state["relaxed"] ** 2).sum(dim=(1, 2))[:, None] - gain
+            before = (state["relaxed"] ** 2).sum(dim=(1, 2))
+            left = before[:, None] - gain
             closest = min(closest, float(left.min()) / scale)
+            share = gain[:, 1:].max(dim=1).values.clamp_min(0) / before.clamp_min(1e-12)
+            best_gain += float(share.clamp_max(1).mean()) / self.steps
             for b, k in torch.nonzero(left <= pair_algebra.SOLVED_EPS * scale).tolist():
                 if b not in found:
                     solution = self.exact_solution(torch.cat([others[b], options[b, k][None]]))
@@ -146,6 +154,7 @@ class PairResampler:
             # 4. the draw
             pick = torch.multinomial(torch.softmax(self.beta * gain, dim=1), 1,
                                      generator=self.generator)[:, 0]
+            accepted += float((pick > 0).float().mean()) / self.steps
             chosen = space.canonical(options[rows, pick])
             self.chains[rows, slot] = chosen
             examples.append({"residual": state["residual"], "relaxed": state["relaxed"],
@@ -160,4 +169,5 @@ class PairResampler:
                 self.chains[stale] = self.random_chains(int(stale.sum()), rank)
                 self.chain_age[stale] = 0
         return found, examples, {"resample_solutions": float(len(found)),
-                                 "resample_closest": closest}
+                                 "resample_closest": closest, "resample_best_gain": best_gain,
+                                 "resample_accept_rate": accepted}
