@@ -238,7 +238,8 @@ def test_the_learning_agent_counts_its_updates():
 @pytest.mark.parametrize("variant", ["learning", "sparse_proposals"])
 def test_the_agent_runs_on_cuda(variant):
     """device=cuda: the network, the games, the tree's batched leaves and the chains on the GPU;
-    a CUDA checkpoint continues exactly on CUDA."""
+    a CUDA checkpoint continues on CUDA with the same games (the losses up to the float
+    non-determinism of CUDA's backward passes)."""
     game = TensorGame((2, 2, 2), device="cuda")
     agent = MctsAgent(game, seed=0, **{**SMALL, **VARIANTS[variant]})
     result = agent.run_episode()
@@ -251,7 +252,15 @@ def test_the_agent_runs_on_cuda(variant):
     expected = agent.run_episode()
     again = MctsAgent(game, seed=7, **{**SMALL, **VARIANTS[variant]})
     again.load_state_dict(saved)
-    assert again.run_episode().metrics == expected.metrics
+    replayed = again.run_episode()
+    assert replayed.rank_used == expected.rank_used and replayed.solved == expected.solved
+    for x, y in zip(replayed.factors, expected.factors, strict=True):
+        assert np.array_equal(x, y)
+    for key, value in expected.metrics.items():
+        if "loss" in key or "accuracy" in key:
+            assert replayed.metrics[key] == pytest.approx(value, rel=1e-3, abs=0.05), key
+        else:
+            assert replayed.metrics[key] == value, key
 
 
 def test_the_controls_are_plain_config(compose_config):

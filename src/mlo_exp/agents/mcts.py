@@ -97,6 +97,29 @@ from mlo_exp.config import MctsAgentConfig
 from mlo_exp.env import GameState, TensorGame
 
 
+class _Node:
+    """One state of a search tree (one game); edges are the proposed candidate moves."""
+
+    __slots__ = ("tree", "residual", "relaxed", "basis", "played", "history", "moves", "done",
+                 "value", "actions", "prior", "visits", "value_sum", "rewards", "children")
+
+    def __init__(self, tree, residual, relaxed, basis, played, history, done, value=0.0):
+        self.tree, self.residual, self.relaxed, self.basis = tree, residual, relaxed, basis
+        self.played, self.history, self.done = played, history, done  # played: (moves, A)
+        self.moves = len(played)
+        self.value = value
+        self.actions = None  # (K, A) value indices, set on expansion
+        self.prior = self.visits = self.value_sum = self.rewards = None
+        self.children: list[_Node | None] = []
+
+    def expand(self, actions: torch.Tensor, prior: np.ndarray) -> None:
+        self.actions, self.prior = actions, prior
+        k = len(prior)
+        self.visits, self.value_sum = np.zeros(k), np.zeros(k)
+        self.rewards = np.zeros(k)
+        self.children = [None] * k
+
+
 class MctsAgent(Agent):
     """Sampled MCTS and pair resampling with a proposer (a policy-value network trained on
     demonstrations and self-play, or the sparse prior)."""
@@ -684,26 +707,3 @@ class MctsAgent(Agent):
         chains = state["chains"]
         self.resampler.chains = None if chains is None else chains.to(self.device, copy=True)
         self.resampler.chain_age = state["chain_age"].to(self.device, copy=True)
-
-
-class _Node:
-    """One state of a search tree (one game); edges are the proposed candidate moves."""
-
-    __slots__ = ("tree", "residual", "relaxed", "basis", "played", "history", "moves", "done",
-                 "value", "actions", "prior", "visits", "value_sum", "rewards", "children")
-
-    def __init__(self, tree, residual, relaxed, basis, played, history, done, value=0.0):
-        self.tree, self.residual, self.relaxed, self.basis = tree, residual, relaxed, basis
-        self.played, self.history, self.done = played, history, done  # played: (moves, A)
-        self.moves = len(played)
-        self.value = value
-        self.actions = None  # (K, A) value indices, set on expansion
-        self.prior = self.visits = self.value_sum = self.rewards = None
-        self.children: list[_Node | None] = []
-
-    def expand(self, actions: torch.Tensor, prior: np.ndarray) -> None:
-        self.actions, self.prior = actions, prior
-        k = len(prior)
-        self.visits, self.value_sum = np.zeros(k), np.zeros(k)
-        self.rewards = np.zeros(k)
-        self.children = [None] * k
