@@ -20,14 +20,26 @@ the no-learning ablation on <2,2,2> only). Environment variables override either
 per learning-agent run), ``DISCOVERY_BASELINE_SEEDS`` and ``DISCOVERY_BASELINE_BUDGET_S``.
 Timings are CPU timings on a shared machine; the tables record the load average.
 
-The MCTS agent (issue 14) has its own rows: ``DISCOVERY_SET=mcts`` runs ``mcts`` (5 seeds)
-and its three ablations (3 seeds each: ``learning_rate=0``, ``demonstrations=false``,
-``simulations=0``) on <2,2,2>, with every row under the same budget, and writes
-``discovery_mcts.md``/``.json``/``_2x2x2.png`` (beside the tables of the other agents, which
-it leaves alone). Its rows add network evaluations/s and simulations/s, and a figure of the
-median best rank against wall time per agent. ``DISCOVERY_ABLATION_SEEDS`` sets the seeds of
-the ablation rows; ``DISCOVERY_WORKERS`` (default 1) runs that many runs at once, each in its
-own process (one torch thread each: the run's ``threads`` key).
+The MCTS agent (issues 14 and 32) has its own rows: ``DISCOVERY_SET=mcts`` runs ``mcts``
+(the learning agent, 5 seeds) and its controls (3 seeds each), every row under the same
+budget, on <2,2,2> (``DISCOVERY_SHAPES=2x2x3`` or ``2x3x3`` for the larger targets, with their
+own budgets), and writes ``discovery_mcts.md``/``.json``/``_<shape>.png`` (beside the tables
+of the other agents, which it leaves alone). A learning claim holds only against the best
+control of the same table:
+
+* ``mcts_sparse_proposals``: the network replaced by the sparse prior (``proposals=sparse``:
+  no network evaluated, no learning); ``mcts_no_tree_sparse_proposals``: the same without the
+  tree (``simulations=0``);
+* ``mcts_frozen_pretrained``: the network frozen after the same demonstration pretraining;
+* ``mcts_frozen_at_init``: the network frozen at its initialisation (``learning_rate=0``);
+* ``mcts_no_demonstrations``; ``mcts_no_tree`` (``simulations=0``, learning).
+
+Its rows add network evaluations/s, network updates/s, proposals/s and simulations/s, and a
+figure of the median best rank against wall time per agent. ``DISCOVERY_ABLATION_SEEDS``
+sets the seeds of the control rows; ``DISCOVERY_WORKERS`` (default 1) runs that many runs at
+once, each in its own process (one torch thread each: the run's ``threads`` key). With
+``--quick`` the MCTS rows run a shrunken agent (:data:`QUICK_OVERRIDES`) for 12 s, one seed
+a row: a smoke run of the machinery, not a measurement.
 
 ``DISCOVERY_SET=pair_policy`` runs ``pair_policy`` and its frozen-network ablation
 (``learning_rate=0``), 5 seeds of 10 minutes each, on <2,3,3> (issue 14: does its learning
@@ -67,21 +79,32 @@ AGENTS: dict[str, tuple[list[str], bool]] = {
     "greedy": (["agent=greedy"], False),
     "random": (["agent=random"], False),
     "mcts": (["agent=mcts"], True),
-    "mcts_frozen": (["agent=mcts", "agent.learning_rate=0"], True),
+    "mcts_sparse_proposals": (["agent=mcts", "agent.proposals=sparse"], True),
+    "mcts_no_tree_sparse_proposals": (["agent=mcts", "agent.proposals=sparse",
+                                       "agent.simulations=0"], True),
+    "mcts_frozen_pretrained": (["agent=mcts", "agent.freeze_after_pretraining=true"], True),
+    "mcts_frozen_at_init": (["agent=mcts", "agent.learning_rate=0"], True),
     "mcts_no_demonstrations": (["agent=mcts", "agent.demonstrations=false"], True),
-    "mcts_no_search": (["agent=mcts", "agent.simulations=0"], True),
+    "mcts_no_tree": (["agent=mcts", "agent.simulations=0"], True),
     "mcts_no_resampling": (["agent=mcts", "agent.resample_steps=0"], True),
 }
-# Named sets of agents (DISCOVERY_SET): the default, the MCTS agent with its ablations, and
+# Named sets of agents (DISCOVERY_SET): the default, the MCTS agent with its controls, and
 # pair_policy with its frozen ablation on <2,3,3>.
+MCTS_CONTROLS = ["mcts_sparse_proposals", "mcts_no_tree_sparse_proposals",
+                 "mcts_frozen_pretrained", "mcts_frozen_at_init", "mcts_no_demonstrations",
+                 "mcts_no_tree"]
 SETS = {"default": ["pair_policy", "pair_policy_no_learning", "greedy", "random"],
-        "mcts": ["mcts", "mcts_frozen", "mcts_no_demonstrations", "mcts_no_search"],
+        "mcts": ["mcts", *MCTS_CONTROLS],
         "pair_policy": ["pair_policy", "pair_policy_no_learning"]}
-# Ablation rows get DISCOVERY_ABLATION_SEEDS seeds (default 3) instead of DISCOVERY_SEEDS.
-ABLATION_ROWS = {"mcts_frozen", "mcts_no_demonstrations", "mcts_no_search",
-                 "mcts_no_resampling"}
-# The MCTS set's protocol (issue 14): 5 seeds, 15 minutes each, on <2,2,2>.
-MCTS_PLAN = {"2x2x2": ((5, 900.0), (3, 900.0))}
+# Control rows get DISCOVERY_ABLATION_SEEDS seeds (default 3; 1 with --quick) instead of
+# DISCOVERY_SEEDS.
+ABLATION_ROWS = {*MCTS_CONTROLS, "mcts_no_resampling"}
+# The MCTS set's protocol (issue 32): 5 seeds for mcts, 3 per control, the same budget for
+# every row: 10 minutes on <2,2,2>, 15 on <2,2,3>, 60 on <2,3,3> (the shapes beyond <2,2,2>
+# only when DISCOVERY_SHAPES names them).
+MCTS_PLAN = {"2x2x2": ((5, 600.0), (3, 600.0)), "2x2x3": ((5, 900.0), (3, 900.0)),
+             "2x3x3": ((5, 3600.0), (3, 3600.0))}
+SET_SHAPES = {"mcts": ["2x2x2"]}  # default shapes of a set (else every shape of its plan)
 # pair_policy's frozen-network ablation beyond <2,2,2> (issue 14): 5 seeds, 10 minutes each.
 PAIR_POLICY_PLAN = {"2x3x3": ((5, 600.0), (5, 600.0))}
 SET_PLANS = {"mcts": MCTS_PLAN, "pair_policy": PAIR_POLICY_PLAN}
@@ -91,6 +114,12 @@ ENV_OPTION = {"2x2x2": "matmul_2x2", "2x2x3": "matmul_2x2x3", "2x3x3": "matmul_2
 FULL = {"2x2x2": ((10, 600.0), (3, 60.0)), "2x2x3": ((2, 900.0), (1, 60.0)),
         "2x3x3": ((1, 900.0), (1, 60.0)), "3x3x3": ((1, 900.0), (1, 60.0))}
 QUICK = {"2x2x2": ((2, 20.0), (2, 8.0))}
+# --quick with DISCOVERY_SET=mcts: one seed a row, 12 s each (7 rows, about two minutes).
+QUICK_PLANS = {"mcts": {"2x2x2": ((1, 12.0), (1, 12.0))}}
+# --quick: the MCTS rows run a shrunken agent (a first episode of 1,500 pretraining steps
+# alone would overrun a 20 s budget); a smoke run of the machinery, not a measurement.
+QUICK_OVERRIDES = {"mcts": ["agent.pretrain_steps=20", "agent.batch_size=4",
+                            "agent.simulations=4", "agent.chains=16", "agent.train_steps=4"]}
 # The ablation (no learning) runs on <2,2,2> only unless DISCOVERY_AGENTS names it.
 ABLATIONS = {"pair_policy_no_learning": {"2x2x2"}}
 # Larger shapes need a smaller batch of chains to keep one episode short.
@@ -102,8 +131,9 @@ def _plan(quick: bool) -> list[tuple[str, str, list[int], float]]:
     chosen = os.environ.get("DISCOVERY_SET", "default")
     if chosen not in SETS:
         raise SystemExit(f"DISCOVERY_SET: unknown set {chosen!r}; accepted: {list(SETS)}")
-    table = QUICK if quick else SET_PLANS.get(chosen, FULL)
-    shapes = os.environ.get("DISCOVERY_SHAPES", ",".join(table)).split(",")
+    table = QUICK_PLANS.get(chosen, QUICK) if quick else SET_PLANS.get(chosen, FULL)
+    default_shapes = table if quick else SET_SHAPES.get(chosen, table)
+    shapes = os.environ.get("DISCOVERY_SHAPES", ",".join(default_shapes)).split(",")
     explicit = "DISCOVERY_AGENTS" in os.environ
     agents = os.environ.get("DISCOVERY_AGENTS", ",".join(SETS[chosen])).split(",")
     for name in shapes:
@@ -125,7 +155,7 @@ def _plan(quick: bool) -> list[tuple[str, str, list[int], float]]:
                                        "DISCOVERY_BASELINE_SEEDS",
                                        seeds if learning else base_seeds))
             if agent in ABLATION_ROWS:
-                count = int(os.environ.get("DISCOVERY_ABLATION_SEEDS", 3))
+                count = int(os.environ.get("DISCOVERY_ABLATION_SEEDS", 1 if quick else 3))
             limit = float(os.environ.get("DISCOVERY_BUDGET_S" if learning else
                                          "DISCOVERY_BASELINE_BUDGET_S",
                                          budget if learning else base_budget))
@@ -133,9 +163,15 @@ def _plan(quick: bool) -> list[tuple[str, str, list[int], float]]:
     return plan
 
 
-def run_one(shape: str, agent: str, seed: int, budget_s: float, root: Path) -> dict[str, Any]:
+def run_one(shape: str, agent: str, seed: int, budget_s: float, root: Path,
+            quick: bool = False) -> dict[str, Any]:
     """One real training run; returns its summary, curve and throughput."""
-    overrides = [f"env={ENV_OPTION[shape]}", *AGENTS[agent][0], *SHAPE_OVERRIDES.get(shape, []),
+    row = AGENTS[agent][0]
+    family = row[0].removeprefix("agent=")
+    # The row's own settings win over the quick ones (mcts_no_tree keeps simulations=0).
+    shrink = [o for o in QUICK_OVERRIDES.get(family, []) if quick
+              and o.split("=")[0] not in {r.split("=")[0] for r in row}]
+    overrides = [f"env={ENV_OPTION[shape]}", *row, *SHAPE_OVERRIDES.get(shape, []), *shrink,
                  f"seed={seed}", f"trainer.time_limit_s={budget_s}", "trainer.episodes=1000000",
                  "logger.progress_bar=false", "logger.print_every_s=1000000"]
     GlobalHydra.instance().clear()
@@ -166,14 +202,16 @@ def run_one(shape: str, agent: str, seed: int, budget_s: float, root: Path) -> d
         "evaluations_per_s": (last["network_evaluations"] / wall
                               if "network_evaluations" in last else None),
         "simulations_per_s": (last["simulations"] / wall if "simulations" in last else None),
+        "updates_per_s": (last["network_updates"] / wall if "network_updates" in last else None),
+        "proposals_per_s": (last["proposals"] / wall if "proposals" in last else None),
         "curve": step_points([(r["wall_time_s"], r.get("best_rank")) for r in records]),
     }
 
 
-def _run_job(job: tuple[str, str, int, float, str]) -> dict[str, Any]:
+def _run_job(job: tuple[str, str, int, float, str, bool]) -> dict[str, Any]:
     """:func:`run_one` for a worker process (one argument, picklable)."""
-    shape, agent, seed, budget_s, root = job
-    return run_one(shape, agent, seed, budget_s, Path(root))
+    shape, agent, seed, budget_s, root, quick = job
+    return run_one(shape, agent, seed, budget_s, Path(root), quick)
 
 
 def step_points(curve: list[tuple[float, int | None]]) -> list[tuple[float, int | None]]:
@@ -199,6 +237,8 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                        if r.get("evaluations_per_s") is not None]
         simulations = [r["simulations_per_s"] for r in group
                        if r.get("simulations_per_s") is not None]
+        updates = [r["updates_per_s"] for r in group if r.get("updates_per_s") is not None]
+        proposals = [r["proposals_per_s"] for r in group if r.get("proposals_per_s") is not None]
         rows.append({
             "shape": key[0], "agent": key[1], "seeds": len(group),
             "budget_s": group[0]["budget_s"], "reached_best_known": len(times),
@@ -213,6 +253,8 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                   if evaluations else None),
             "simulations_per_s": (round(statistics.median(simulations))
                                   if simulations else None),
+            "updates_per_s": round(statistics.median(updates), 2) if updates else None,
+            "proposals_per_s": round(statistics.median(proposals)) if proposals else None,
             "time_per_seed_s": [None if r["time_to_best_known_s"] is None
                                 else round(r["time_to_best_known_s"], 1) for r in group],
             "best_rank_per_seed": [r["best_rank"] for r in group],
@@ -317,13 +359,14 @@ def main(out_dir: Path, quick: bool) -> None:
         if workers > 1:  # each run in its own process (forked), `workers` at a time
             context = multiprocessing.get_context("fork")
             with context.Pool(workers, maxtasksperchild=1) as pool:  # a fresh process per run
-                for result in pool.imap_unordered(_run_job, [(*job, root) for job in jobs]):
+                for result in pool.imap_unordered(_run_job, [(*job, root, quick)
+                                                             for job in jobs]):
                     finished(result)
             order = {job: index for index, job in enumerate(jobs)}
             runs.sort(key=lambda r: order[(r["shape"], r["agent"], r["seed"], r["budget_s"])])
         else:
             for job in jobs:
-                finished(run_one(*job, Path(root)))
+                finished(run_one(*job, Path(root), quick))
     (out_dir / f"{name}.partial.json").unlink(missing_ok=True)
     meta["load_average_at_end"] = os.getloadavg()
     meta["torch_threads"] = torch.get_num_threads()  # after the runs: agents may set it
@@ -343,15 +386,18 @@ def main(out_dir: Path, quick: bool) -> None:
              f"{meta['budget_overrides'] or 'none'}.", "",
              "| shape | agent | seeds | budget (s) | reached best known | time per seed (s) "
              "| median time (s) | max time (s) | best rank | best rank per seed | best known "
-             "| episodes/s | moves/s | search steps/s | network evaluations/s | simulations/s |",
-             "|---|---|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+             "| episodes/s | moves/s | search steps/s | network evaluations/s "
+             "| network updates/s | proposals/s | simulations/s |",
+             "|---|---|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+             "---:|"]
     for r in rows:
         per_seed = ", ".join("-" if t is None else str(t) for t in r["time_per_seed_s"])
         ranks = ", ".join("-" if b is None else str(b) for b in r["best_rank_per_seed"])
         cells = [r["shape"], r["agent"], r["seeds"], r["budget_s"], r["reached_best_known"],
                  per_seed, r["median_time_s"], r["max_time_s"], r["best_rank"], ranks,
                  r["best_known_rank"], r["episodes_per_s"], r["moves_per_s"],
-                 r["search_steps_per_s"], r["evaluations_per_s"], r["simulations_per_s"]]
+                 r["search_steps_per_s"], r["evaluations_per_s"], r.get("updates_per_s"),
+                 r.get("proposals_per_s"), r["simulations_per_s"]]
         lines.append("| " + " | ".join("-" if c is None else str(c) for c in cells) + " |")
     shapes = list(dict.fromkeys(r["shape"] for r in runs))
     lines += ["", "Learning curves: " + ", ".join(

@@ -210,38 +210,48 @@ class PairPolicyAgentConfig(AgentConfig):
 
 @dataclass
 class MctsAgentConfig(AgentConfig):
-    """Sampled MCTS with a policy-value network (see mlo_exp/agents/mcts.py)."""
+    """Sampled MCTS and pair resampling with a policy-value network, and their controls (see
+    mlo_exp/agents/mcts.py)."""
 
-    batch_size: int = 32
-    simulations: int = 32  # per move; 0: no search (an ablation)
-    candidates: int = 16
-    c_puct: float = 1.25
+    batch_size: int = 32  # games searched at once per episode
+    simulations: int = 32  # per move; 0: no tree (the move is the proposer's first sample)
+    candidates: int = 16  # moves proposed per expanded node
+    c_puct: float = 1.25  # PUCT exploration constant
     temperature: float = 1.0  # policy temperature when sampling candidate moves
-    hidden: int = 256
-    decoder_hidden: int = 128
-    history: int = 2
-    learning_rate: float = 1e-3
-    train_steps: int = 32
-    train_batch: int = 128
-    demonstrations: bool = True
-    pretrain_steps: int = 1500
-    demo_max_rank: int | None = None
-    demo_nonzeros: int = 2
+    hidden: int = 256  # torso width
+    decoder_hidden: int = 128  # autoregressive decoder width
+    history: int = 2  # last moves the network reads
+    learning_rate: float = 1e-3  # Adam; 0: the network stays at its initialisation (a control)
+    train_steps: int = 32  # Adam steps after each episode
+    train_batch: int = 128  # states per step: half demonstrations, half replay
+    demonstrations: bool = True  # false: no synthetic demonstrations, no pretraining
+    pretrain_steps: int = 1500  # demonstration-only steps before the first game
+    demo_max_rank: int | None = None  # terms per demonstration at most; null: the move limit
+    demo_nonzeros: int = 2  # the sparse prior: 1..this many non-zero entries per factor
     demo_pool: int = 1  # > 1: half the demonstrations are the most cancelling of this many
-    buffer_size: int = 20000
-    basis_change: float = 0.5
-    basis_elementary: float = 0.25
-    basis_shears: int = 1
-    value_scale: float | None = None
+    buffer_size: int = 20000  # replay buffer (searched roots and resampling draws)
+    basis_change: float = 0.5  # probability that a game is played on a changed basis
+    basis_elementary: float = 0.25  # probability of each shear in a change of basis
+    basis_shears: int = 1  # elementary matrices per basis matrix, at most
+    value_scale: float | None = None  # returns are divided by this; null: the move limit
     resample_steps: int = 50  # per episode; 0: no pair resampling (an ablation)
-    chains: int = 64
+    chains: int = 64  # sets of pairs resampled at once
     resample_candidates: int = 16  # few: the proposals must be good (learning matters)
-    resample_temperature: float = 2.0
-    resample_beta: float = 16.0
-    restart_steps: int = 400
+    resample_temperature: float = 2.0  # policy temperature of the resampling proposals
+    resample_beta: float = 16.0  # a pair is drawn with probability softmax(beta * gain)
+    restart_steps: int = 400  # a chain starts afresh after this many steps
+    # Who proposes candidate moves: "network" (the policy head; it learns) or "sparse" (the
+    # control: the sparse prior of the demonstrations, no network evaluated, no learning).
+    proposals: str = "network"
+    # true: the network learns from demonstrations before the first game, then never again
+    # (the control that tells whether self-play learning adds to the pretraining).
+    freeze_after_pretraining: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check(self.proposals in ("network", "sparse"), "agent.proposals", self.proposals,
+               "network (the policy network proposes and learns) or sparse (the sparse prior "
+               "proposes: the control without a network)")
         for name in ("candidates", "hidden", "decoder_hidden", "train_batch", "demo_nonzeros",
                      "buffer_size", "demo_pool", "chains", "resample_candidates",
                      "restart_steps"):

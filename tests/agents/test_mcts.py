@@ -1,4 +1,5 @@
-"""The MCTS agent: legal moves, changes of basis mapped back exactly, exact resume."""
+"""The MCTS agent: legal moves, changes of basis mapped back exactly, exact resume, and the
+controls (sparse proposals, the network frozen after pretraining)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from mlo_exp.agents import pair_algebra
 from mlo_exp.agents.mcts import MctsAgent
 from mlo_exp.algorithms.tensor import verify
 from mlo_exp.env import TensorGame
@@ -32,7 +34,7 @@ def test_sampled_moves_are_legal_and_canonical():
     u, v, w = game.split(moves)
     for factor in (u, v, w):
         assert bool((factor != 0).any(dim=1).all()), "a factor is all zero"
-    assert torch.equal(agent.canonical(moves), moves)
+    assert torch.equal(agent.space.canonical(moves), moves)
 
 
 def test_an_episode_plays_legal_moves_and_reports_metrics():
@@ -74,13 +76,21 @@ def test_a_solution_on_a_changed_basis_maps_back_exactly(seed):
     assert verify(u, v, w, (2, 2, 2)).ok
 
 
-def test_resume_replays_exactly():
-    first = small_agent(seed=3)
+VARIANTS = {"learning": {}, "sparse_proposals": {"proposals": "sparse"},
+            "frozen_pretrained": {"freeze_after_pretraining": True},
+            "frozen_at_init": {"learning_rate": 0.0}, "no_tree": {"simulations": 0},
+            "no_demonstrations": {"demonstrations": False}}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_resume_replays_exactly(variant):
+    first = small_agent(seed=3, **VARIANTS[variant])
     for _ in range(2):
         first.run_episode()
     saved = copy.deepcopy(first.state_dict())  # the live tensors go on changing
     expected = [first.run_episode() for _ in range(2)]
-    second = small_agent(seed=99)  # a different seed: everything must come from the state
+    # A different seed: everything must come from the state.
+    second = small_agent(seed=99, **VARIANTS[variant])
     second.load_state_dict(saved)
     again = [second.run_episode() for _ in range(2)]
     for a, b in zip(expected, again, strict=True):
@@ -138,16 +148,18 @@ def school_moves(game: TensorGame) -> torch.Tensor:
 
 def test_gain_is_the_drop_of_the_relaxed_residual():
     agent = small_agent(seed=5)
-    others = agent._random_chains(6)[:, :5]
-    state = agent._chain_states(others)
-    moves = agent._random_chains(6)[:, :3]
-    gain = agent._gains(state["basis"], state["relaxed"], moves)
+    resampler = agent.resampler
+    others = resampler.random_chains(6, 5)
+    state = resampler.chain_states(others)
+    moves = resampler.random_chains(6, 3)
+    gain = resampler.gains(state["basis"], state["relaxed"], moves)
     before = (state["relaxed"] ** 2).sum(dim=(1, 2))
     wider = torch.cat([state["basis"], torch.zeros(6, state["basis"].shape[1], 1,
                                                   dtype=torch.float64)], dim=2)
     for k in range(3):
         column = torch.full((6,), 5)
-        _, after = agent.project_out(wider, state["relaxed"], column, moves[:, k])
+        pair = pair_algebra.khatri_rao(moves[:, k, :4], moves[:, k, 4:8])
+        _, after = pair_algebra.add_pair(wider, state["relaxed"], column, pair)
         drop = before - (after**2).sum(dim=(1, 2))
         expected = torch.where(gain[:, k] < 0, torch.zeros_like(drop), drop)
         assert torch.allclose(gain[:, k].clamp_min(0), expected, atol=1e-9)
@@ -157,10 +169,10 @@ def test_a_completing_pair_is_found_and_the_solution_is_exact():
     agent = small_agent()
     moves = school_moves(agent.game)
     others, last = moves[None, 1:], moves[0]
-    state = agent._chain_states(others)
-    wrong = agent._random_chains(1)[0, :1]
+    state = agent.resampler.chain_states(others)
+    wrong = agent.resampler.random_chains(1, 1)[0]
     options = torch.stack([wrong[0], last])[None]
-    gain = agent._gains(state["basis"], state["relaxed"], options)
+    gain = agent.resampler.gains(state["basis"], state["relaxed"], options)
     left = (state["relaxed"] ** 2).sum() - gain[0]
     assert float(left[1]) < 1e-9 and float(left[0]) > 1e-3
     solution = agent.exact_solution(torch.cat([others[0], last[None]]), agent.game.target)
@@ -176,3 +188,121 @@ def test_resampling_keeps_chains_in_the_state():
     assert state["chains"].shape[0] == 4 and state["chains"].shape[2] == agent.action_dim
     result = small_agent(resample_steps=0).run_episode()
     assert "resample_closest" not in result.metrics
+
+
+# -- the controls -----------------------------------------------------------------------------
+def test_sparse_proposals_evaluate_no_network_and_learn_nothing():
+    agent = small_agent(proposals="sparse", demo_nonzeros=2)
+    before = {k: v.clone() for k, v in agent.network.state_dict().items()}
+    results = [agent.run_episode() for _ in range(2)]
+    for key, value in agent.network.state_dict().items():
+        assert torch.equal(value, before[key])
+    last = results[-1].metrics
+    assert last["network_evaluations"] == 0 and last["network_updates"] == 0
+    assert last["proposals"] > 0 and last["simulations"] > 0
+    assert not any("loss" in key for key in last) and agent.buffer_count == 0
+    # The proposals are the sparse prior: legal, canonical, 1..demo_nonzeros entries a factor.
+    values, samples = agent.evaluate(agent.game.target[None], agent.game.target[None].float(),
+                                     torch.zeros(1, 2, 12, dtype=torch.long),
+                                     torch.zeros(1, dtype=torch.long), agent.game.max_rank, 64)
+    assert float(values.abs().max()) == 0.0
+    moves = agent.values[samples[0]]
+    assert torch.equal(agent.space.canonical(moves), moves)
+    for factor in agent.game.split(moves):
+        nonzero = (factor != 0).sum(dim=1)
+        assert bool(((nonzero >= 1) & (nonzero <= 2)).all())
+
+
+def test_the_network_frozen_after_pretraining_pretrains_then_never_changes():
+    agent = small_agent(freeze_after_pretraining=True, pretrain_steps=4)
+    initial = {k: v.clone() for k, v in agent.network.state_dict().items()}
+    first = agent.run_episode()
+    assert "pretrain_demo_policy_loss" in first.metrics and "policy_loss" not in first.metrics
+    assert first.metrics["network_updates"] == 4 and first.metrics["network_evaluations"] > 0
+    assert any(not torch.equal(v, initial[k]) for k, v in agent.network.state_dict().items())
+    pretrained = {k: v.clone() for k, v in agent.network.state_dict().items()}
+    second = agent.run_episode()
+    assert second.metrics["network_updates"] == 4 and agent.buffer_count == 0
+    for key, value in agent.network.state_dict().items():
+        assert torch.equal(value, pretrained[key])
+
+
+def test_the_learning_agent_counts_its_updates():
+    agent = small_agent(pretrain_steps=3, train_steps=2)
+    metrics = agent.run_episode().metrics
+    assert metrics["network_updates"] == 3 + 2
+    assert metrics["network_evaluations"] == metrics["proposals"] > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+@pytest.mark.parametrize("variant", ["learning", "sparse_proposals"])
+def test_the_agent_runs_on_cuda(variant):
+    """device=cuda: the network, the games, the tree's batched leaves and the chains on the GPU;
+    a CUDA checkpoint continues on CUDA with the same games (the losses up to the float
+    non-determinism of CUDA's backward passes)."""
+    game = TensorGame((2, 2, 2), device="cuda")
+    agent = MctsAgent(game, seed=0, **{**SMALL, **VARIANTS[variant]})
+    result = agent.run_episode()
+    assert all(p.device.type == "cuda" for p in agent.network.parameters())
+    assert agent.resampler.chains.device.type == "cuda"
+    assert agent.buffer["relaxed"].device.type == "cuda"
+    if result.solved:
+        assert verify(*result.factors, (2, 2, 2)).ok
+    saved = copy.deepcopy(agent.state_dict())
+    expected = agent.run_episode()
+    again = MctsAgent(game, seed=7, **{**SMALL, **VARIANTS[variant]})
+    again.load_state_dict(saved)
+    replayed = again.run_episode()
+    assert replayed.rank_used == expected.rank_used and replayed.solved == expected.solved
+    for x, y in zip(replayed.factors, expected.factors, strict=True):
+        assert np.array_equal(x, y)
+    for key, value in expected.metrics.items():
+        if "loss" in key or "accuracy" in key:
+            assert replayed.metrics[key] == pytest.approx(value, rel=1e-3, abs=0.05), key
+        else:
+            assert replayed.metrics[key] == value, key
+
+
+def test_the_controls_are_plain_config(compose_config):
+    from mlo_exp.config import ConfigError, validate
+
+    cfg = compose_config(["agent=mcts", "agent.proposals=sparse",
+                          "agent.freeze_after_pretraining=true"])
+    settings = validate(cfg).agent
+    assert settings.proposals == "sparse" and settings.freeze_after_pretraining is True
+    with pytest.raises(ConfigError) as error:
+        validate(compose_config(["agent=mcts", "agent.proposals=dense"]))
+    message = str(error.value)
+    assert "agent.proposals='dense'" in message and "network" in message and "sparse" in message
+
+
+@pytest.mark.parametrize("variant", ["learning", "sparse_proposals", "frozen_pretrained"])
+def test_a_checkpointed_run_resumes_exactly(variant, compose_config, tmp_path, monkeypatch):
+    """Through the real run and its checkpoint files: stop at 2 episodes, resume to 3, and the
+    episodes equal those of an uninterrupted run of 3 (wall times aside)."""
+    import json
+
+    from mlo_exp.config import validate
+    from mlo_exp.run import experiment
+
+    monkeypatch.setenv("MLO_OUTPUTS", str(tmp_path / "outputs"))
+    settings = [f"agent.{k}={str(v).lower() if isinstance(v, bool) else v}"
+                for k, v in {**SMALL, **VARIANTS[variant]}.items()]
+    base = ["agent=mcts", *settings, "trainer.time_limit_s=null", "trainer.stop_at_rank=1",
+            "logger.print_every_s=1000", "checkpoint.every_episodes=2", "benchmark=none"]
+
+    def train(name: str, *overrides: str):
+        cfg = compose_config([*base, *overrides])
+        return experiment.run(cfg, validate(cfg), tmp_path / "outputs" / "runs" / name,
+                              overrides=list(overrides))
+
+    def rows(run_dir) -> list[dict]:
+        lines = (tmp_path / "outputs" / "runs" / run_dir / "metrics.jsonl").read_text()
+        return [{k: v for k, v in json.loads(line).items() if k not in ("wall_time_s", "run_id")}
+                for line in lines.splitlines()]
+
+    train("whole", "trainer.episodes=3")
+    first = train("first", "trainer.episodes=2")
+    resumed = train("again", "trainer.episodes=3", f"resume={first.run_id}")
+    assert resumed.episodes == 3 and resumed.run_dir == first.run_dir
+    assert len(rows("whole")) == 3 and rows("first") == rows("whole")

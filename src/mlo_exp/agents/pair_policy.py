@@ -14,7 +14,9 @@ instead of 3^12 full moves) and reads ``w`` off the linear system. A per-move gr
 ``M_perp = M - Proj_span(P) M`` (``(nm*mp, np)`` floats); it is zero exactly when ``P``
 spans ``M``. Adding a pair with Khatri-Rao vector ``s`` lowers ``|M_perp|_F^2`` by
 ``gain(s) = sum_c <s, M_perp[:, c]>^2 / |s_perp|^2`` (``s_perp``: ``s`` minus its projection
-on ``span(P)``); pairs already in the span are masked out.
+on ``span(P)``); pairs already in the span are masked out. The algebra (Khatri-Rao product,
+projection, gain, the solve for ``W``) is :mod:`mlo_exp.agents.pair_algebra`, shared with
+``mcts``.
 
 **Policy and value network.** An MLP reads ``M_perp`` (scaled by ``|M|``) and outputs
 ``H`` query directions ``q_h``, one linear direction ``l`` and a value. A pair's logit is
@@ -74,12 +76,10 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from mlo_exp.agents import pair_algebra
 from mlo_exp.agents.base import EpisodeResult, GamePlayer, load_optimizer_state
 from mlo_exp.config import PairPolicyAgentConfig
 from mlo_exp.env import GameState, TensorGame
-
-_SPAN_EPS = 1e-6  # |s_perp|^2 below this (relative): the pair is already in the span
-_SOLVED_EPS = 1e-9  # |M_perp|^2 below this (relative): the pairs span M
 
 
 class Chains(NamedTuple):
@@ -203,31 +203,17 @@ class PairPolicyAgent(GamePlayer):
         return (torch.cat([unit_u, self._sparse_random(extra, self.dim_u)]),
                 torch.cat([unit_v, self._sparse_random(extra, self.dim_v)]))
 
-    @staticmethod
-    def khatri_rao(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """``vec(u (x) v)``: pairs ``(..., dim_u)``, ``(..., dim_v)`` -> ``(..., dim_u*dim_v)``."""
-        return (u[..., :, None] * v[..., None, :]).flatten(-2).double()
+    khatri_rao = staticmethod(pair_algebra.khatri_rao)
 
-    # -- projections and the policy -----------------------------------------------------
+    # -- projections and the policy (the algebra: mlo_exp.agents.pair_algebra) ------------
     def project(self, pairs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Orthonormal basis ``(B, X, k)`` of the pairs ``(B, k, X)`` and ``M_perp (B, X, np)``."""
-        batch = pairs.shape[0]
-        if pairs.shape[1] == 0:
-            basis = torch.zeros(batch, self.pair_dim, 0, dtype=torch.float64, device=self.device)
-            return basis, self.target.expand(batch, -1, -1).clone()
-        basis, _ = torch.linalg.qr(pairs.transpose(1, 2))
-        residual = self.target - basis @ (basis.transpose(1, 2) @ self.target)
-        return basis, residual
+        return pair_algebra.project(pairs, self.target)
 
     def logits(self, basis: torch.Tensor, residual: torch.Tensor, candidates: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Logits ``(B, K)`` over ``candidates (K, X)``, the prior gains and the value ``(B,)``."""
-        norm2 = (candidates**2).sum(dim=1)
-        overlap = torch.einsum("kx,bxc->bkc", candidates, residual)
-        in_basis = torch.einsum("bxj,kx->bkj", basis, candidates)
-        perp2 = norm2[None] - (in_basis**2).sum(dim=2)
-        in_span = perp2 <= _SPAN_EPS * norm2[None]
-        gain = (overlap**2).sum(dim=2) / perp2.clamp_min(_SPAN_EPS)
+        gain, in_span = pair_algebra.gains(basis, residual, candidates)
         queries, linear, value = self.network(residual / self.target_norm2**0.5)
         learned = (torch.einsum("bhx,kx->bhk", queries, candidates) ** 2).sum(dim=1)
         learned = learned + torch.einsum("bx,kx->bk", linear, candidates)
@@ -258,13 +244,12 @@ class PairPolicyAgent(GamePlayer):
     def _spanning(self, pairs: torch.Tensor) -> torch.Tensor:
         """``(B,)`` bool: the chain's pairs span ``M`` (float test; the replay decides)."""
         _, residual = self.project(pairs)
-        return (residual**2).sum(dim=(1, 2)) <= _SOLVED_EPS * self.target_norm2
+        return pair_algebra.spans(residual, self.target_norm2)
 
     def _admissible(self, chains: torch.Tensor) -> torch.Tensor:
         """For spanning chains (indices): is the solved ``W`` integral and in the set?"""
         solution = self._solve_w(self.chain_u[chains], self.chain_v[chains])
-        nearest = self.values[(solution[..., None] - self.values).abs().argmin(dim=-1)]
-        return ((solution - nearest).abs() < 1e-6).flatten(1).all(dim=1)
+        return pair_algebra.integral_in_set(solution, self.values)
 
     def search(self, pool: tuple[torch.Tensor, torch.Tensor]) -> None:
         """``steps_per_episode`` resampling steps on every chain (solved chains stay put)."""
@@ -306,17 +291,11 @@ class PairPolicyAgent(GamePlayer):
         entries in the coefficient set, this is the exact ``W`` (the game's replay checks it
         exactly, in integers); otherwise it is the nearest admissible approximation.
         """
-        # Snap to a 1e-6 grid first: LAPACK's last bits vary between calls, and a least-squares
-        # value such as 0.5 must round the same way every time (ties go to the lower value).
-        solution = torch.round(self._solve_w(u, v) * 1e6) / 1e6
-        nearest = (solution[..., None] - self.values).abs().argmin(dim=-1)
-        return self.values[nearest].long()
+        return pair_algebra.nearest_in_set(self._solve_w(u, v), self.values).long()
 
     def _solve_w(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Least-squares ``W (B, R, np)`` of ``M = S @ W.T`` for chains of pairs ``u``, ``v``."""
-        pairs = self.khatri_rao(u, v)  # (B, R, X)
-        target = self.target.expand(pairs.shape[0], -1, -1).contiguous()
-        return torch.linalg.lstsq(pairs.transpose(1, 2).contiguous(), target).solution
+        return pair_algebra.solve_w(self.khatri_rao(u, v), self.target)
 
     # -- playing the chains in the TensorGame --------------------------------------------
     def plan_episode(self) -> Chains:
