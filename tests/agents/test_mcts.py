@@ -306,3 +306,15 @@ def test_a_checkpointed_run_resumes_exactly(variant, compose_config, tmp_path, m
     resumed = train("again", "trainer.episodes=3", f"resume={first.run_id}")
     assert resumed.episodes == 3 and resumed.run_dir == first.run_dir
     assert len(rows("whole")) == 3 and rows("first") == rows("whole")
+
+
+def test_an_episode_reports_progress_from_inside_both_searches():
+    # The trainer rate-limits these to a console line; here every call is kept.
+    agent = small_agent(proposals="sparse")
+    reports: list[dict] = []
+    agent.progress_callback = reports.append
+    agent.run_episode()
+    simulations = [r["simulations"] for r in reports if "simulations" in r]
+    assert simulations and simulations == sorted(simulations) and simulations[-1] > 0
+    steps = [r["resample_step"] for r in reports if "resample_step" in r]
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) == agent.settings.resample_steps

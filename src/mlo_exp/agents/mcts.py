@@ -155,7 +155,8 @@ class MctsAgent(Agent):
         self.resampler = PairResampler(self.space, game.target, s.history, s.chains,
                                        s.resample_steps, s.resample_candidates,
                                        s.resample_temperature, s.resample_beta,
-                                       s.restart_steps, s.demo_nonzeros, self.generator)
+                                       s.restart_steps, s.demo_nonzeros, self.generator,
+                                       progress=self.report_progress)
         self.buffer = self._empty_buffer()  # searched roots and resampling draws
         self.buffer_count, self.buffer_next = 0, 0
         self.play_rank = game.max_rank  # the curriculum's move limit
@@ -387,6 +388,7 @@ class MctsAgent(Agent):
                 children = self._children(game, [paths[i][-1] for i in leaves], targets, found)
                 self._expand(children, game.max_rank)
             self.simulations_done += len(roots)
+            self.report_progress(simulations=self.simulations_done, solutions_met=len(found))
             for tree, path in enumerate(paths):  # backup
                 last_node, last_k = path[-1]
                 leaf = last_node.children[last_k]

@@ -51,8 +51,12 @@ class PairResampler:
 
     def __init__(self, space: MoveSpace, target: torch.Tensor, history: int, chains: int,
                  steps: int, candidates: int, temperature: float, beta: float,
-                 restart_steps: int, nonzeros: int, generator: torch.Generator) -> None:
+                 restart_steps: int, nonzeros: int, generator: torch.Generator,
+                 progress: Callable[..., None] | None = None) -> None:
+        """``progress``: called every step with ``resample_step`` and ``closest_residual``
+        (the agent's ``report_progress``; it never changes state or randomness)."""
         self.space, self.target, self.history = space, target, history
+        self.progress = progress
         self.count, self.steps, self.candidates = chains, steps, candidates
         self.temperature, self.beta, self.restart_steps = temperature, beta, restart_steps
         self.nonzeros, self.generator = nonzeros, generator
@@ -126,7 +130,7 @@ class PairResampler:
         examples: list[dict] = []
         closest = math.inf
         best_gain = accepted = 0.0
-        for _ in range(self.steps):
+        for step in range(self.steps):
             # 1-2. remove a random pair; the state the others leave
             slot = torch.randint(rank, (count,), generator=self.generator, device=device)
             keep = torch.ones(count, rank, dtype=torch.bool, device=device)
@@ -144,6 +148,8 @@ class PairResampler:
             before = (state["relaxed"] ** 2).sum(dim=(1, 2))
             left = before[:, None] - gain
             closest = min(closest, float(left.min()) / scale)
+            if self.progress is not None:
+                self.progress(resample_step=step + 1, closest_residual=closest)
             share = gain[:, 1:].max(dim=1).values.clamp_min(0) / before.clamp_min(1e-12)
             best_gain += float(share.clamp_max(1).mean()) / self.steps
             for b, k in torch.nonzero(left <= pair_algebra.SOLVED_EPS * scale).tolist():
