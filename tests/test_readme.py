@@ -146,14 +146,19 @@ def test_mlo_benchmark_commands_run(command, outputs):
              str(run_dir / "algorithm.json") if w == "path/to/algorithm.json" else w
              for w in words]
     if words[0] != "report":
-        if "--sizes" in words:  # small sizes: the command, not the machine, is under test
+        if "--shape" in words:  # a small product of the same block structure
+            start = words.index("--shape") + 1
+            while start < len(words) and re.fullmatch(r"\d+x\d+x\d+", words[start]):
+                del words[start]
+            words.insert(start, "192x128x192")
+        elif "--sizes" in words:  # small sizes: the command, not the machine, is under test
             start = words.index("--sizes") + 1
             while start < len(words) and words[start].isdigit():
                 del words[start]
             words.insert(start, "64")
         else:
             words += ["--sizes", "64"]
-        words += ["--repeats", "1", "--no-registry"]
+        words += ["--repeats", "1", "--max-repeats", "1", "--no-registry"]
     result = run("mlo-benchmark", words, outputs)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
