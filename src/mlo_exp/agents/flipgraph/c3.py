@@ -48,7 +48,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from mlo_exp.agents.flipgraph.index import insert, rand, remove, slot
+from mlo_exp.agents.flipgraph.index import draw_pair, insert, rand, remove, slot
 from mlo_exp.agents.flipgraph.kernel_z2 import pack, unpack
 from mlo_exp.agents.flipgraph.start import school
 
@@ -314,25 +314,7 @@ def flip_c3(R, X, FX, q, s, ix, rng, w, n):
     if nd[w] == 0:
         return 0
     rank = 3 * q[w] + s[w]
-    entry = D[w, rand(rng, w, nd[w])]
-    x = entry & 3
-    h = entry >> 2
-    count = HC[w, x, h]
-    first = rand(rng, w, count)
-    second = rand(rng, w, count - 1)
-    if second >= first:
-        second += 1
-    t1 = -1
-    t2 = -1
-    t = HH[w, x, h]
-    k = 0
-    while t >= 0:
-        if k == first:
-            t1 = t
-        if k == second:
-            t2 = t
-        k += 1
-        t = NX[w, x, t]
+    x, t1, t2 = draw_pair(HC, HH, NX, D, nd, rng, w)
     o1 = t1 // 3
     o2 = t2 // 3
     if o1 == o2:

@@ -34,6 +34,32 @@ def rand(rng, w, n):
 
 
 @njit(cache=True, _nrt=False)
+def draw_pair(HC, HH, NX, D, nd, rng, w):
+    """A flip's pair, in O(1): an entry of walk ``w``'s flippable list (needs ``nd[w] > 0``)
+    and two distinct holders of its value; returns ``(mode, first term, second term)``."""
+    entry = D[w, rand(rng, w, nd[w])]
+    x = entry & 3
+    h = entry >> 2
+    count = HC[w, x, h]
+    a = rand(rng, w, count)
+    b = rand(rng, w, count - 1)
+    if b >= a:
+        b += 1
+    i = -1
+    j = -1
+    s = HH[w, x, h]
+    k = 0
+    while s >= 0:
+        if k == a:
+            i = s
+        if k == b:
+            j = s
+        k += 1
+        s = NX[w, x, s]
+    return x, i, j
+
+
+@njit(cache=True, _nrt=False)
 def home(value, mask):
     return np.int64((value * _MULT) >> np.uint64(40)) & mask
 

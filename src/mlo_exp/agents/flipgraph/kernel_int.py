@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from mlo_exp.agents.flipgraph.index import insert, new_index, rand, remove, slot
+from mlo_exp.agents.flipgraph.index import draw_pair, insert, new_index, rand, remove, slot
 
 DEAD = np.uint64(0xFFFFFFFFFFFFFFFF)  # key of a removed term: matches nothing
 
@@ -186,25 +186,7 @@ def flip(F, K, S, rank, ix, rng, w, dims, bound, tmp_y, tmp_z):
     if nd[w] == 0:
         return 0
     r = rank[w]
-    entry = D[w, rand(rng, w, nd[w])]
-    x = entry & 3
-    h = entry >> 2
-    count = HC[w, x, h]
-    first = rand(rng, w, count)
-    second = rand(rng, w, count - 1)
-    if second >= first:
-        second += 1
-    i = -1
-    j = -1
-    s = HH[w, x, h]
-    k = 0
-    while s >= 0:
-        if k == first:
-            i = s
-        if k == second:
-            j = s
-        k += 1
-        s = NX[w, x, s]
+    x, i, j = draw_pair(HC, HH, NX, D, nd, rng, w)
     y = (x + 1 + rand(rng, w, 2)) % 3
     z = 3 - x - y
     dy, dz = dims[y], dims[z]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from mlo_exp.agents.flipgraph.index import insert, new_index, rand, remove
+from mlo_exp.agents.flipgraph.index import draw_pair, insert, new_index, rand, remove
 
 _ZERO = np.uint64(0)  # compare uint64 with uint64: numba turns uint64 vs int64 into floats
 
@@ -113,25 +113,7 @@ def flip(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w):
     if nd[w] == 0:
         return 0
     r = rank[w]
-    entry = D[w, rand(rng, w, nd[w])]
-    x = entry & 3
-    h = entry >> 2
-    count = HC[w, x, h]
-    a = rand(rng, w, count)
-    b = rand(rng, w, count - 1)
-    if b >= a:
-        b += 1
-    i = -1
-    j = -1
-    s = HH[w, x, h]
-    k = 0
-    while s >= 0:
-        if k == a:
-            i = s
-        if k == b:
-            j = s
-        k += 1
-        s = NX[w, x, s]
+    x, i, j = draw_pair(HC, HH, NX, D, nd, rng, w)
     y = (x + 1 + rand(rng, w, 2)) % 3
     z = 3 - x - y
     # a(x)b_i(x)c_i + a(x)b_j(x)c_j = a(x)(b_i+b_j)(x)c_i + a(x)b_j(x)(c_j+c_i)  (mod 2)
