@@ -15,6 +15,7 @@ from mlo_exp.algorithms.library import strassen
 from mlo_exp.algorithms.tensor import verify
 from mlo_exp.config import ConfigError, validate
 from mlo_exp.env import TensorGame
+from tests.agents.index_checks import assert_index_describes
 
 
 def make_agent(shape, ring, **settings) -> FlipGraphAgent:
@@ -148,26 +149,9 @@ def test_threads_split_walks_without_changing_the_result():
 
 def _index_matches_factors(agent: FlipGraphAgent, walk: int) -> None:
     """The Z2 kernel's hash index and flippable list describe the walk's factors exactly."""
-    HK, HC, HH, HD, NX, D, nd = agent.walks.index
     rank = int(agent.walks.rank[walk])
-    listed = {(int(e) & 3, int(HK[walk, int(e) & 3, int(e) >> 2])) for e in D[walk, :nd[walk]]}
-    assert len(listed) == nd[walk]
-    expected = set()
-    for mode in range(3):
-        values = agent.walks.F[walk, mode, :rank]
-        assert (values != 0).all()
-        unique, counts = np.unique(values, return_counts=True)
-        expected |= {(mode, int(v)) for v in unique[counts >= 2]}
-        assert (HK[walk, mode] != 0).sum() == len(unique)
-        for value, count in zip(unique, counts, strict=True):
-            slot = int(np.flatnonzero(HK[walk, mode] == value)[0])
-            holders, term = [], HH[walk, mode, slot]
-            while term >= 0:
-                holders.append(int(term))
-                term = NX[walk, mode, term]
-            assert sorted(holders) == np.flatnonzero(values == value).tolist()
-            assert HC[walk, mode, slot] == count and (HD[walk, mode, slot] >= 0) == (count >= 2)
-    assert listed == expected
+    assert_index_describes(agent.walks.index, walk,
+                           [agent.walks.F[walk, mode, :rank] for mode in range(3)])
 
 
 def test_z2_kernel_keeps_its_index_exact():
@@ -320,20 +304,13 @@ def test_integer_kernel_indexes_its_keys_exactly():
     walks = agent.walks
     for _ in range(6):
         result = agent.run_episode()
-        HK, HC, HH, HD, NX, D, nd = walks.index
         for walk in range(agent.settings.walks):
             rank = int(walks.rank[walk])
-            expected = set()
-            for mode in range(3):
-                keys = walks.K[walk, :rank, mode]
-                unique, counts = np.unique(keys, return_counts=True)
-                expected |= {(mode, int(k)) for k in unique[counts >= 2]}
-                assert (HK[walk, mode] != 0).sum() == len(unique)
-            listed = {(int(e) & 3, int(HK[walk, int(e) & 3, int(e) >> 2]))
-                      for e in D[walk, :nd[walk]]}
-            assert listed == expected
+            assert_index_describes(walks.index, walk,
+                                   [walks.K[walk, :rank, mode] for mode in range(3)])
             assert verify(*agent.current_factors(walk), (3, 3, 3), "Z").ok
     assert result.metrics["reductions"] + result.metrics["plus_transitions"] > 0
+
 
 
 @pytest.mark.parametrize(("ring", "axis"), [("Z2", "p"), ("Z", "m")])

@@ -14,6 +14,7 @@ from mlo_exp.algorithms.operations import cyclic
 from mlo_exp.algorithms.tensor import verify
 from mlo_exp.config import ConfigError, validate
 from mlo_exp.env import TensorGame
+from tests.agents.index_checks import assert_index_describes
 
 
 def make_agent(n, ring="Z2", **settings) -> FlipGraphAgent:
@@ -131,24 +132,8 @@ def test_the_index_describes_the_expanded_terms_exactly():
     walks = agent.walks
     for _ in range(6):
         result = agent.run_episode()
-        HK, HC, HH, HD, NX, D, nd = walks.index
         for walk in range(agent.settings.walks):
             live = 3 * int(walks.q[walk])
-            expected = set()
-            for mode in range(3):
-                values = walks.X[walk, mode, :live]
-                unique, counts = np.unique(values, return_counts=True)
-                expected |= {(mode, int(v)) for v in unique[counts >= 2]}
-                assert (HK[walk, mode] != 0).sum() == len(unique)
-                for value, count in zip(unique, counts, strict=True):
-                    slot = int(np.flatnonzero(HK[walk, mode] == value)[0])
-                    holders, term = [], HH[walk, mode, slot]
-                    while term >= 0:
-                        holders.append(int(term))
-                        term = NX[walk, mode, term]
-                    assert sorted(holders) == np.flatnonzero(values == value).tolist()
-                    assert HC[walk, mode, slot] == count
-            listed = {(int(e) & 3, int(HK[walk, int(e) & 3, int(e) >> 2]))
-                      for e in D[walk, :nd[walk]]}
-            assert listed == expected and len(listed) == nd[walk]
+            assert_index_describes(walks.index, walk,
+                                   [walks.X[walk, mode, :live] for mode in range(3)])
     assert result.metrics["useless_share"] < 0.5
