@@ -601,6 +601,11 @@ class FlipGraphAgent(Agent):
         state = super().state_dict()
         state.update({name: getattr(self, name).copy() for name in self._STATE})
         state["restarts"] = self.restarts
+        if self.z2 and getattr(self, "index", None) is not None:
+            # The Z2 index as it stands: its flippable-list order comes from the moves made
+            # since the last rebuild, and the walks draw from that order; a rebuild on load
+            # would give another order and another walk (resume would not be exact).
+            state["z2_index"] = [array.copy() for array in self.index]
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -614,6 +619,14 @@ class FlipGraphAgent(Agent):
             setattr(self, name, value.astype(expected.dtype).copy())
         self.restarts = int(state["restarts"])
         self._init_index()
+        saved = state.get("z2_index")  # checkpoints before it: the rebuilt index
+        if saved is not None and getattr(self, "index", None) is not None:
+            arrays = [np.asarray(array) for array in saved]
+            if [a.shape for a in arrays] != [a.shape for a in self.index]:
+                raise ValueError("flipgraph checkpoint: the Z2 index has other shapes than "
+                                 "this agent's (same walks/shape/plus_slack?)")
+            self.index = tuple(a.astype(mine.dtype).copy()
+                               for a, mine in zip(arrays, self.index, strict=True))
 
 def _school(n: int, m: int, p: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The school method, one term ``a_ij * b_jk -> c_ik`` per ``(i, j, k)``."""
