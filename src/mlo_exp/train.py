@@ -22,13 +22,17 @@ record under ``DIR/.hydra/launch-<time>-<pid>/`` instead of over the run's own `
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 import sys
-from collections.abc import Callable
-from pathlib import Path
 
-from mlo_exp.signals import RUN_SIGNALS  # light on purpose: installed before torch loads
+from mlo_exp.signals import RUN_SIGNALS  # first: the signals are the run's from here on
+
+if sys.argv and sys.argv[0].rsplit("/", 1)[-1] == "mlo-train":  # the console script only
+    RUN_SIGNALS.install()
+
+import datetime as dt  # noqa: E402
+import os  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 
 def main() -> None:
@@ -54,6 +58,8 @@ def main() -> None:
     except ValueError as error:  # Hydra's own command-line checks (e.g. -m with --cfg)
         print(f"mlo-train: {error}", file=sys.stderr)
         sys.exit(1)
+    finally:
+        RUN_SIGNALS.ignore()  # the run's work is done: a signal now cannot kill the exit
 
 
 def _check_output_dir_writable(arguments: list[str]) -> None:

@@ -102,3 +102,100 @@ def test_flipgraph_over_z2_killed_then_resumed_replays_the_uninterrupted_run(tmp
     differing = [row["episode"] for row, other in zip(expected, resumed, strict=True)
                  if row != other]
     assert differing == []
+
+
+# -- 2. signals at every stage ---------------------------------------------------------------
+# Over Z with Strassen as the start: episode 1 holds a verified rank-7 algorithm, so the
+# benchmark stage runs right after it.
+WITH_BENCHMARK = ["agent=flipgraph", "env=matmul_2x2", "agent.start_from=strassen",
+                  "agent.walks=1", "trainer.episodes=1", "plot=none",
+                  "logger.print_every_s=1000", "benchmark.registry=false"]
+
+
+def test_a_signal_during_the_benchmark_stage_stops_it_within_seconds(tmp_path):
+    root, run_dir = tmp_path / "outputs", tmp_path / "run"
+    process = launch(root, *WITH_BENCHMARK, "benchmark.sizes=[2048,4096]",
+                     "benchmark.repeats=5", f"hydra.run.dir={run_dir}")
+    wait_until(lambda: "benchmark: " in (run_dir / "train.log").read_text()
+               if (run_dir / "train.log").is_file() else False, what="the benchmark stage")
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    code, text = finish(process)
+    # Before: the stage ran to its end (15-27 s more), status success.
+    assert time.monotonic() - signalled < 8, text
+    assert code == 0 and "Traceback" not in text, text
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["status"], summary["stop_reason"]) == ("interrupted", "signal_SIGTERM")
+    bench = json.loads((run_dir / "benchmark" / "benchmark.json").read_text())
+    assert bench["status"] == "interrupted"
+
+
+def test_signals_after_the_summary_never_kill_the_process(tmp_path):
+    """SIGTERM every 10 ms from the moment ``summary.json`` exists until the process ends:
+    exit 0 and the summary as written (before: exit 143 or 1 in most tries)."""
+    root, run_dir = tmp_path / "outputs", tmp_path / "run"
+    process = launch(root, *QUICK, "trainer.episodes=3", f"hydra.run.dir={run_dir}")
+    wait_until(lambda: (run_dir / "summary.json").is_file() or process.poll() is not None,
+               what="summary.json")
+    while process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.01)
+    code, text = finish(process)
+    assert code == 0 and "Traceback" not in text, (code, text)
+    assert json.loads((run_dir / "summary.json").read_text())["episodes"] == 3
+
+
+def test_a_signal_at_launch_ends_the_process_with_nothing_or_an_interrupted_run(tmp_path):
+    """Right at launch, before the interpreter has run any of mlo-exp's code (~0.1 s on a
+    loaded machine), the kernel's default still applies: killed, nothing written. From the
+    first line of ``mlo_exp.train`` on, the signal is the run's: exit 0, ``interrupted``."""
+    root = tmp_path / "outputs"
+    for trial, delay in enumerate((0.0, 0.05, 0.1, 0.2, 0.4)):
+        run_dir = tmp_path / f"run{trial}"
+        process = launch(root, *QUICK, "trainer.episodes=3", f"hydra.run.dir={run_dir}")
+        time.sleep(delay)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code, text = finish(process, timeout=60)
+        assert time.monotonic() - started < 30 and "Traceback" not in text, text
+        if code == -signal.SIGTERM:
+            assert not run_dir.exists()
+        else:
+            assert code == 0, text
+            summary = json.loads((run_dir / "summary.json").read_text())
+            assert summary["status"] == "interrupted" and summary["episodes"] == 0
+
+
+# -- 3. a W&B server that accepts connections and never answers -----------------------------
+@pytest.fixture
+def silent_wandb(tmp_path: Path) -> dict[str, str]:
+    """The environment of a run with W&B online against a server that never answers."""
+    from tests.loggers.test_wandb_timeout import SilentServer
+
+    server = SilentServer()
+    yield environment(tmp_path / "outputs", WANDB_BASE_URL=server.url, WANDB_MODE="online",
+                      WANDB_API_KEY="0123456789" * 4)
+    server.stop()
+
+
+def test_a_silent_wandb_server_costs_seconds_beyond_the_run_and_a_signal_ends_it(
+        tmp_path, silent_wandb):
+    root = tmp_path / "outputs"
+    quick = [o for o in QUICK if not o.startswith("logger.")]
+    budget = ["logger=wandb", "trainer.episodes=null", "trainer.time_limit_s=3",
+              "trainer.stop_at_rank=1"]
+    started = time.monotonic()
+    code, text = finish(launch(root, *quick, *budget, f"hydra.run.dir={tmp_path / 'a'}",
+                               env=silent_wandb))
+    # Before: the default init_timeout_s (60 s) was waited out at the end of a 3 s run.
+    assert code == 0 and time.monotonic() - started < 3 + 25, text
+    assert json.loads((tmp_path / "a" / "summary.json").read_text())["status"] == "success"
+    run_dir = tmp_path / "b"
+    process = launch(root, *quick, *budget[:2], "trainer.time_limit_s=30",
+                     "trainer.stop_at_rank=1", f"hydra.run.dir={run_dir}", env=silent_wandb)
+    wait_until(lambda: line_count(run_dir / "metrics.jsonl") >= 1, what="a metrics row")
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    code, text = finish(process)
+    assert code == 0 and time.monotonic() - signalled < 12, text  # before: ~50 s
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"
