@@ -16,6 +16,7 @@ their ConfigStore registrations together.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -56,6 +57,35 @@ def _check(condition: bool, key: str, value: Any, accepted: str) -> None:
         raise ConfigError(key, value, accepted)
 
 
+def available_memory_bytes() -> int | None:
+    """Memory a new allocation can have now: ``MemAvailable`` of ``/proc/meminfo`` (Linux),
+    else free physical pages; None where neither can be read (then nothing is refused)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _gib(size: float) -> str:
+    return f"{size / 2**30:.3g} GiB"
+
+
+def _fits_in_memory(key: str, value: Any, needed: float, what: str) -> None:
+    """Refuse ``key=value`` when ``needed`` bytes (for ``what``) exceed the memory available
+    now: the run would otherwise start, write its directory and die of a MemoryError."""
+    available = available_memory_bytes()
+    if available is not None and needed > available:
+        raise ConfigError(key, value, f"a smaller value ({what} need about {_gib(needed)}; "
+                                      f"{_gib(available)} of memory is available here)")
+
+
 def _positive(group: str, name: str, value: Any, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
@@ -89,6 +119,12 @@ class EnvConfig:
             _check(set(coefficients) <= {0, 1}, "env.coefficients", coefficients,
                    "a subset of [0, 1] when env.ring=Z2")
         _positive("env", "max_rank", self.max_rank, allow_none=True)
+        n, m, p = shape
+        entries = (n * m) * (m * p) * (n * p)
+        # T<n,m,p> is dense int64; a game holds it and at least one residual of that size.
+        _fits_in_memory("env.shape", shape, 2 * 8 * entries,
+                        f"the tensor T<{n},{m},{p}> ({n * m}x{m * p}x{n * p} int64 "
+                        "entries) and a residual")
 
 
 
@@ -374,6 +410,7 @@ cs.store(name="default", group="schema/checkpoint", node=CheckpointConfig)
 # --- benchmark ----------------------------------------------------------------------------
 BENCHMARK_BACKENDS = ("auto", "cupy", "numpy")
 BENCHMARK_DTYPES = ("float32", "float64")
+BENCHMARK_MATRICES = 6  # N x N matrices a benchmark holds at once, at most (an estimate)
 BENCHMARK_STRATEGIES = ("auto", "stream", "batched")
 BENCHMARK_PLANS = ("reduced", "file", "naive")  # see mlo_exp.algorithms.additions
 
@@ -428,6 +465,12 @@ class BenchmarkConfig:
                    "a non-empty list of integers >= 1, or null for sizes that fit the device")
             for index, size in enumerate(self.sizes):
                 _check(size >= 1, f"benchmark.sizes[{index}]", size, "an integer >= 1")
+                if self.backend != "cupy":  # host memory (a GPU's is the stage's to check)
+                    item = 4 if self.dtype == "float32" else 8
+                    _fits_in_memory(f"benchmark.sizes[{index}]", size,
+                                    BENCHMARK_MATRICES * item * size * size,
+                                    f"{size}x{size} {self.dtype} matrices (A, B, the "
+                                    "products and their blocks)")
         # compare's names and backend=cupy's device are checked by the stage itself
         # (mlo_exp.run.benchmark_stage), which knows the library and the devices.
 

@@ -144,6 +144,17 @@ def _entry_point() -> Callable[[], None]:
             if multirun:
                 raise
             _refuse(run_dir, f"invalid configuration: {error}", hydra_cfg.output_subdir)
+        except MemoryError as error:  # a setting the checks could not size up front
+            from mlo_exp.config import available_memory_bytes
+
+            available = available_memory_bytes()
+            _refuse(run_dir, f"out of memory ({type(error).__name__}: "
+                    f"{str(error).strip() or 'no detail'}); a setting asks for more memory "
+                    f"than this machine has"
+                    f"{f' ({available / 2**30:.3g} GiB available)' if available else ''}. "
+                    "Accepted: smaller env.shape, agent.batch_size, agent.walks or "
+                    "benchmark.sizes; the files written before are intact",
+                    hydra_cfg.output_subdir)
         except OSError as error:
             print(f"mlo-train: cannot write {error.filename or run_dir}: "
                   f"{error.strerror or error}; the files written before are intact",

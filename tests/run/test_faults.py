@@ -199,3 +199,76 @@ def test_a_silent_wandb_server_costs_seconds_beyond_the_run_and_a_signal_ends_it
     code, text = finish(process)
     assert code == 0 and time.monotonic() - signalled < 12, text  # before: ~50 s
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"
+
+
+# -- 4. values that pass the schema and would not fit in memory ------------------------------
+def test_a_shape_too_large_for_memory_is_refused_up_front(tmp_path):
+    root, run_dir = tmp_path / "outputs", tmp_path / "run"
+    code, text = finish(launch(root, *QUICK, "env.shape=[50,50,50]",
+                               f"hydra.run.dir={run_dir}"))
+    # Before: a 26-line traceback (ArrayMemoryError: 116 GiB), exit 1, a run dir left.
+    assert code == 2 and "Traceback" not in text, text
+    assert "env.shape=[50, 50, 50] is invalid; accepted: a smaller value" in text
+    assert "GiB of memory is available here" in text
+    assert not run_dir.exists() and not root.exists()
+
+
+HOSTILE = (-1, 0, 10**12, 2**63, 1e308, "nan", "inf", "-inf")
+
+
+def numeric_keys(cfg) -> list[str]:
+    """Every numeric or null leaf of a composed config (dotted keys; a null one that is not
+    numeric is refused by Hydra or taken as text), hydra's own left out."""
+    from omegaconf import OmegaConf
+
+    found = []
+
+    def walk(node, prefix: str) -> None:
+        for key, value in node.items():
+            if key in ("hydra", "_target_"):
+                continue
+            dotted = f"{prefix}{key}"
+            if isinstance(value, dict):
+                walk(value, dotted + ".")
+            elif isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+                found.append(dotted)
+            elif value is None or (isinstance(value, (int, float))
+                                   and not isinstance(value, bool)):
+                found.append(dotted)  # None: an optional number, or Hydra refuses it
+
+    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    return found
+
+
+@pytest.mark.parametrize("agent", ["random", "greedy", "mcts", "pair_policy", "flipgraph"])
+def test_hostile_values_for_every_numeric_key_are_accepted_or_refused_by_name(
+        compose_config, agent):
+    """Setting any numeric key to a hostile value (as a command-line override would, with
+    the schema's type checks) and validating never raises anything but OmegaConf's own type
+    error (Hydra's exit 1) or a :class:`ConfigError` naming a key and what is accepted;
+    values that would not fit in memory are refused (``make faults`` also runs the
+    accepted ones)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import ValidationError
+
+    from mlo_exp.config import ConfigError, validate
+
+    cfg = compose_config([f"agent={agent}", "benchmark=default", "checkpoint=default"])
+    keys = numeric_keys(cfg)
+    assert {"env.shape", "trainer.episodes", "benchmark.repeats", "seed"} <= set(keys)
+    refused = set()
+    for key in keys:
+        for value in HOSTILE:
+            trial = cfg.copy()
+            number = float(value) if isinstance(value, str) else value
+            listed = key in ("env.shape", "benchmark.sizes", "env.coefficients")
+            try:
+                OmegaConf.update(trial, key, [number] * 3 if listed else number, merge=False)
+            except ValidationError:
+                continue  # the schema's type check: Hydra refuses the override (exit 1)
+            try:
+                validate(trial)
+            except ConfigError as error:
+                assert "accepted:" in str(error) and error.key, (key, value)
+                refused.add((key, value))
+    assert ("env.shape", 10**12) in refused and ("benchmark.sizes", 10**12) in refused
