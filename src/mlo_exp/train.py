@@ -88,6 +88,8 @@ def _lock_named_run_dir(arguments: list[str]) -> None:
     if named is None:
         return
     run_dir = Path(named).expanduser()
+    log_file = run_dir / "train.log"
+    _LAUNCH["train_log"] = (log_file, log_file.stat().st_size if log_file.is_file() else None)
     lock = RunLock(run_dir)
     if not lock.acquire():
         print(f"mlo-train: run directory {run_dir} is in use by another process "
@@ -274,9 +276,28 @@ def _schema_keys(group: str | None, arguments: list[str]) -> set[str] | None:
     return keys
 
 
+# What a launch into a directory named on the command line found there: ``train_log``:
+# (path, size before this launch, None when it did not exist).
+_LAUNCH: dict[str, tuple[Path, int | None]] = {}
+
+
 def _refuse(run_dir: Path, message: str, hydra_subdir: str | None = None) -> None:
+    """Refuse the launch (exit 2): remove what it added to ``run_dir`` (an unused run dir,
+    its own Hydra record, the lines it appended to an existing run's ``train.log``)."""
+    import contextlib
+    import logging
+
     from mlo_exp.run_files import discard_unused_run_dir
 
+    if "train_log" in _LAUNCH and _LAUNCH["train_log"][0].parent.resolve() == \
+            run_dir.resolve():
+        log_file, size = _LAUNCH["train_log"]
+        logging.shutdown()  # Hydra's file handler: flushed and closed before the cut
+        with contextlib.suppress(OSError):
+            if size is None:
+                log_file.unlink(missing_ok=True)
+            else:
+                os.truncate(log_file, size)
     discard_unused_run_dir(run_dir, hydra_subdir)
     print(f"mlo-train: {message}", file=sys.stderr)
     sys.exit(2)

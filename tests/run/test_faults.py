@@ -272,3 +272,83 @@ def test_hostile_values_for_every_numeric_key_are_accepted_or_refused_by_name(
                 assert "accepted:" in str(error) and error.key, (key, value)
                 refused.add((key, value))
     assert ("env.shape", 10**12) in refused and ("benchmark.sizes", 10**12) in refused
+
+
+# -- 5. and 7. checkpoints checked for sense; what a refused resume says and leaves ----------
+def nan_checkpoint(path: Path) -> None:
+    """Put NaN in every floating-point tensor of the agent's state of ``path`` and update
+    its sha256 in the log: whole bytes, a nonsensical content."""
+    import hashlib
+
+    import torch
+
+    payload = torch.load(path, weights_only=True)
+
+    def poison(value):
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            return torch.full_like(value, float("nan"))
+        if isinstance(value, dict):
+            return {k: poison(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [poison(v) for v in value]
+        return value
+
+    payload["agent"] = poison(payload["agent"])
+    torch.save(payload, path)
+    log_path = path.parent / "checkpoint_log.json"
+    entries = json.loads(log_path.read_text())
+    for entry in entries["checkpoints"]:
+        if entry["file"] == path.name:
+            entry["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    log_path.write_text(json.dumps(entries))
+
+
+PAIR_POLICY = ["agent=pair_policy", "agent.batch_size=4", "agent.steps_per_episode=3",
+               "agent.hidden=16", "agent.learn_candidates=64", "seed=3",
+               "trainer.time_limit_s=null", "trainer.stop_at_rank=1",
+               "checkpoint.every_episodes=2", "checkpoint.keep_last=5", "plot=none",
+               "benchmark=none", "logger.print_every_s=1000"]
+
+
+def test_checkpoints_are_checked_for_sense_and_a_refused_resume_changes_nothing(tmp_path):
+    root, run_dir = tmp_path / "outputs", tmp_path / "run"
+    code, text = finish(launch(root, *PAIR_POLICY, "trainer.episodes=4",
+                               f"hydra.run.dir={run_dir}"))
+    assert code == 0, text
+    checkpoints = run_dir / "checkpoints"
+    log_before = (run_dir / "train.log").read_bytes()
+    # Another seed: refused by name (before: continued silently with seed 3).
+    code, text = finish(launch(root, *PAIR_POLICY, "seed=4", "trainer.episodes=6",
+                               f"hydra.run.dir={run_dir}", "resume=auto"))
+    assert code == 2 and "seed=3" in text and "seed=4" in text and "Traceback" not in text
+    assert (run_dir / "train.log").read_bytes() == log_before  # before: 4 lines appended
+    # The newest checkpoint holds NaN (its sha256 updated): skipped, the one before is used.
+    nan_checkpoint(checkpoints / "ckpt_e0000004.pt")
+    code, text = finish(launch(root, *PAIR_POLICY, "trainer.episodes=6",
+                               f"hydra.run.dir={run_dir}", "resume=auto"))
+    assert code == 0 and "Traceback" not in text, text  # before: "probability tensor
+    assert "NaN" in text and "episode 2" in text  # contains nan", a traceback, no summary
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "success" and summary["episodes"] == 6
+    # No checkpoint makes sense any more: refused, each named with its reason, log intact.
+    for path in checkpoints.glob("ckpt_e*.pt"):
+        nan_checkpoint(path)
+    log_before = (run_dir / "train.log").read_bytes()
+    code, text = finish(launch(root, *PAIR_POLICY, "trainer.episodes=8",
+                               f"hydra.run.dir={run_dir}", "resume=auto"))
+    assert code == 2 and "Refused: ckpt_e0000006.pt (makes no sense" in text, text
+    assert "Traceback" not in text
+    assert (run_dir / "train.log").read_bytes() == log_before
+
+
+def test_a_malicious_checkpoint_is_named_as_such(tmp_path):
+    from mlo_exp.run.checkpoint import CheckpointError, load_checkpoint
+
+    path = tmp_path / "ckpt_e0000001.pt"
+    # A protocol-0 pickle calling os.system (never run: opcodes are only read).
+    path.write_bytes(b"(S'touch pwned'\nios\nsystem\n.")
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path)
+    message = str(error.value)
+    assert "refused: its pickle would import or call os.system" in message
+    assert "corrupt" not in message and "weights_only" not in message
