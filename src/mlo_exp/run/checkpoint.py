@@ -270,10 +270,10 @@ def check_sense(payload: dict[str, Any], path: Path) -> None:
     if not isinstance(duration, (int, float)) or not np.isfinite(duration) or duration < 0:
         raise CheckpointError(f"checkpoint {path} makes no sense: run_duration_s={duration!r}")
     for where, tensor in _tensors(payload["agent"], "agent"):
-        if tensor.is_floating_point() or tensor.is_complex():
-            if not bool(torch.isfinite(tensor).all()):
-                raise CheckpointError(f"checkpoint {path} makes no sense: {where} holds NaN "
-                                      "or infinite values")
+        floating = tensor.is_floating_point() or tensor.is_complex()
+        if floating and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"checkpoint {path} makes no sense: {where} holds NaN "
+                                  "or infinite values")
 
 
 def _tensors(value: Any, where: str) -> Any:
