@@ -8,6 +8,7 @@ README's "What a run writes" for their contents.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
@@ -57,23 +58,52 @@ def explicit_run_dir(overrides: list[str]) -> str | None:
     return None
 
 
+MIN_FREE_BYTES = 1 << 20  # a run needs more, and Hydra's record (tens of KiB) fits in it
+
+
 def check_writable(directory: Path) -> None:
-    """Create ``directory`` (and parents) and write and remove a small probe file there;
-    raises :class:`~mlo_exp.io.WriteError` naming the directory when that fails (read-only,
-    full, not a directory), so a run refuses to start instead of failing half-way."""
-    from mlo_exp.io import ensure_directory, writing
+    """Create ``directory`` (and parents), write and remove a small probe file there and
+    check that its file system has ``MIN_FREE_BYTES`` free; raises
+    :class:`~mlo_exp.io.WriteError` naming the directory when that fails (read-only, full or
+    nearly full, not a directory), so a run refuses to start instead of failing
+    half-way (or in Hydra's own record, with a traceback). Folders it created are removed
+    again when it fails."""
+    from mlo_exp.io import WriteError, ensure_directory, short_write_error, writing
 
     probe = Path(directory) / f".write-probe-{os.getpid()}"
-    ensure_directory(directory, for_file=probe)
-    with writing(directory):
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            if os.write(fd, b"mlo-exp write probe\n" * 8) != 160:
-                raise OSError(28, "short write (disk full)")
-        finally:
-            os.close(fd)
+    created = _missing_parents(Path(directory))
+    try:
+        ensure_directory(directory, for_file=probe)
+        with writing(directory):
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                written = os.write(fd, b"mlo-exp write probe\n" * 8)
+                if written != 160:
+                    raise short_write_error(fd, written, 160)
+            finally:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    probe.unlink()
+        space = os.statvfs(directory)
+        free = space.f_bavail * space.f_frsize
+        if free < MIN_FREE_BYTES:
+            raise WriteError(errno.ENOSPC, f"disk full (ENOSPC): {free // 1024} KiB free, a "
+                             f"run needs at least {MIN_FREE_BYTES >> 20} MiB", directory)
+    except OSError:
+        for folder in created:  # the deepest first: leave no empty folder behind
             with contextlib.suppress(OSError):
-                probe.unlink()
+                folder.rmdir()
+        raise
+
+
+def _missing_parents(directory: Path) -> list[Path]:
+    """``directory`` and its parents that do not exist yet, the deepest first."""
+    missing = []
+    for folder in [directory, *directory.parents]:
+        if folder.exists():
+            break
+        missing.append(folder)
+    return missing
 
 
 def discard_unused_run_dir(run_dir: Path, own_hydra_subdir: str | None = None) -> None:

@@ -352,3 +352,47 @@ def test_a_malicious_checkpoint_is_named_as_such(tmp_path):
     message = str(error.value)
     assert "refused: its pickle would import or call os.system" in message
     assert "corrupt" not in message and "weights_only" not in message
+
+
+# -- 6. disk faults --------------------------------------------------------------------------
+def file_size_limit(limit: int) -> Callable[[], None]:
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+
+def test_a_full_disk_before_the_start_leaves_no_folder(tmp_path):
+    from tests.disk_faults import small_tmpfs
+
+    with small_tmpfs(tmp_path / "disk", "64k") as disk:
+        (disk / "filler").write_bytes(b"\0" * 56 * 1024)  # 8 KiB left: Hydra's record fails
+        for overrides, root in (([f"hydra.run.dir={disk / 'run'}"], tmp_path / "outputs"),
+                                ([], disk / "outputs")):
+            code, text = finish(launch(root, *QUICK, "trainer.episodes=2", *overrides))
+            # Before: Hydra's traceback, exit 1, and an empty run directory left behind.
+            assert code == 1 and "Traceback" not in text, text
+            assert "disk full (ENOSPC)" in text and "nothing was run" in text
+            assert sorted(p.name for p in disk.iterdir()) == ["filler"]
+
+
+def test_a_file_size_limit_is_called_file_too_large(tmp_path):
+    root, run_dir = tmp_path / "outputs", tmp_path / "run"
+    code, text = finish(launch(root, *QUICK, "trainer.episodes=100000", "checkpoint=none",
+                               "trainer.stop_at_rank=1", f"hydra.run.dir={run_dir}",
+                               preexec_fn=file_size_limit(12_000)))
+    assert code == 1 and "Traceback" not in text, text
+    assert "file too large (EFBIG)" in text and "ENOSPC" not in text  # before: ENOSPC
+
+
+def test_a_write_failing_in_the_benchmark_stage_fails_the_run(tmp_path):
+    """The stage's figures are its largest files: a 20 kB file-size limit refuses them."""
+    root, run_dir = tmp_path / "outputs", tmp_path / "run"
+    code, text = finish(launch(root, *WITH_BENCHMARK, "checkpoint=none",
+                               "benchmark.sizes=[64,128]", f"hydra.run.dir={run_dir}",
+                               preexec_fn=file_size_limit(20_000)))
+    # Before: exit 0 and status success beside a failed benchmark.
+    assert code == 1 and "Traceback" not in text, text
+    assert "benchmark: cannot write" in text
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "failed"
+    bench = run_dir / "benchmark" / "benchmark.json"
+    assert json.loads(bench.read_text())["status"] == "failed"
