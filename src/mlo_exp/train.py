@@ -33,6 +33,7 @@ import datetime as dt  # noqa: E402
 import os  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 
 def main() -> None:
@@ -88,6 +89,7 @@ def _lock_named_run_dir(arguments: list[str]) -> None:
     if named is None:
         return
     run_dir = Path(named).expanduser()
+    _LAUNCH["existed"] = (run_dir, run_dir.is_dir() and any(run_dir.iterdir()))
     log_file = run_dir / "train.log"
     _LAUNCH["train_log"] = (log_file, log_file.stat().st_size if log_file.is_file() else None)
     lock = RunLock(run_dir)
@@ -277,8 +279,9 @@ def _schema_keys(group: str | None, arguments: list[str]) -> set[str] | None:
 
 
 # What a launch into a directory named on the command line found there: ``train_log``:
-# (path, size before this launch, None when it did not exist).
-_LAUNCH: dict[str, tuple[Path, int | None]] = {}
+# (path, size before this launch, None when it did not exist); ``existed``: (the directory,
+# whether it held anything before this launch).
+_LAUNCH: dict[str, tuple[Path, Any]] = {}
 
 
 def _refuse(run_dir: Path, message: str, hydra_subdir: str | None = None) -> None:
@@ -298,7 +301,9 @@ def _refuse(run_dir: Path, message: str, hydra_subdir: str | None = None) -> Non
                 log_file.unlink(missing_ok=True)
             else:
                 os.truncate(log_file, size)
-    discard_unused_run_dir(run_dir, hydra_subdir)
+    named, existed = _LAUNCH.get("existed", (None, False))
+    existed = existed and named is not None and named.resolve() == run_dir.resolve()
+    discard_unused_run_dir(run_dir, hydra_subdir, existed_before=existed)
     print(f"mlo-train: {message}", file=sys.stderr)
     sys.exit(2)
 

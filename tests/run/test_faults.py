@@ -396,3 +396,23 @@ def test_a_write_failing_in_the_benchmark_stage_fails_the_run(tmp_path):
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "failed"
     bench = run_dir / "benchmark" / "benchmark.json"
     assert json.loads(bench.read_text())["status"] == "failed"
+
+
+# -- 8. a refused launch never removes another launch's record -------------------------------
+def test_a_refused_launch_leaves_a_directory_it_did_not_create_as_it_was(tmp_path):
+    """A run directory holding only another launch's start-up record (its ``.hydra/`` and
+    log: a first launch still starting, or killed while starting) is not this launch's to
+    remove when it is refused (before: the whole directory went, ``.hydra/`` included)."""
+    root, run_dir = tmp_path / "outputs", tmp_path / "run"
+    (run_dir / ".hydra").mkdir(parents=True)
+    for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
+        (run_dir / ".hydra" / name).write_text(f"# the first launch's {name}\n")
+    (run_dir / "train.log").write_text("[00:00:00][INFO] the first launch\n")
+    before = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*")
+              if p.is_file()}
+    code, text = finish(launch(root, *QUICK, "trainer.episodes=-1",
+                               f"hydra.run.dir={run_dir}"))
+    assert code == 2 and "trainer.episodes=-1 is invalid" in text, text
+    after = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*")
+             if p.is_file() and p.name != ".lock"}
+    assert after == before
