@@ -575,7 +575,21 @@ class RunConfig:
     def __post_init__(self) -> None:
         _check(self.resume is None or str(self.resume).strip() != "", "resume", self.resume,
                "null, auto, a run_id, a run directory or a path to a .pt checkpoint")
-        _check(self.seed >= 0, "seed", self.seed, "an integer >= 0")
+        _check(0 <= self.seed < 2**32, "seed", self.seed,
+               "an integer from 0 to 2**32 - 1 (NumPy's seed range)")
+        n, m, p = self.env.shape
+        batch = getattr(self.agent, "batch_size", None)
+        if isinstance(batch, int) and batch >= 1:
+            # Each game of a batch holds a residual as large as the target (int64).
+            _fits_in_memory("agent.batch_size", batch, 8 * batch * (n * m) * (m * p) * (n * p),
+                            f"{batch} residuals of T<{n},{m},{p}>")
+        walks = getattr(self.agent, "walks", None)
+        if isinstance(walks, int) and walks >= 1:
+            # A flip-graph walk: its scheme, its best scheme and index, each rank x 3 factors
+            # (at most n*m*p + slack terms, a factor in at most 8 bytes per entry).
+            _fits_in_memory("agent.walks", walks,
+                            8 * 4 * walks * 3 * (n * m * p + 64) * max(n * m, m * p, n * p),
+                            f"{walks} flip-graph walks of T<{n},{m},{p}>")
         _check(self.threads is None or self.threads >= 1, "threads", self.threads,
                "an integer >= 1, or null for torch's default")
         _check(re.fullmatch(r"cpu|cuda(:\d+)?", self.device) is not None, "device", self.device,

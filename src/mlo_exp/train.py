@@ -148,12 +148,15 @@ def _entry_point() -> Callable[[], None]:
             if multirun:
                 raise
             _refuse(run_dir, f"invalid configuration: {error}", hydra_cfg.output_subdir)
-        except MemoryError as error:  # a setting the checks could not size up front
+        except (MemoryError, RuntimeError) as error:  # sizes the checks could not foresee
+            if isinstance(error, RuntimeError) and "allocate memory" not in str(error):
+                raise  # torch's allocation failure is a RuntimeError; others are bugs
             from mlo_exp.config import available_memory_bytes
 
             available = available_memory_bytes()
+            detail = str(error).strip().split("DefaultCPUAllocator: ")[-1].splitlines()
             _refuse(run_dir, f"out of memory ({type(error).__name__}: "
-                    f"{str(error).strip() or 'no detail'}); a setting asks for more memory "
+                    f"{detail[0] if detail else 'no detail'}); a setting asks for more memory "
                     f"than this machine has"
                     f"{f' ({available / 2**30:.3g} GiB available)' if available else ''}. "
                     "Accepted: smaller env.shape, agent.batch_size, agent.walks or "
