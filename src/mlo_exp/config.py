@@ -576,7 +576,7 @@ class RunConfig:
         _check(self.resume is None or str(self.resume).strip() != "", "resume", self.resume,
                "null, auto, a run_id, a run directory or a path to a .pt checkpoint")
         _check(0 <= self.seed < 2**32, "seed", self.seed,
-               "an integer from 0 to 2**32 - 1 (NumPy's seed range)")
+               "an integer >= 0 and < 2**32 (NumPy's seed range)")
         n, m, p = self.env.shape
         batch = getattr(self.agent, "batch_size", None)
         if isinstance(batch, int) and batch >= 1:

@@ -47,6 +47,7 @@ from mlo_exp.io import atomic_write_text
 from mlo_exp.loggers.base import Logger
 from mlo_exp.run.trainer import RunSummary, Trainer, TrainerCallback
 from mlo_exp.run_context import RunContext
+from mlo_exp.signals import StopSignals
 
 log = logging.getLogger("mlo_exp")
 
@@ -95,9 +96,10 @@ class BenchmarkStage(TrainerCallback):
             log.info("benchmark: skipped, the best algorithm is only correct modulo 2 "
                      "(not a real-valued product)")
             return
+        signals = getattr(trainer, "signals", None) or StopSignals()
         try:
             # A signal stops the stage at once (it has no episode to finish).
-            with trainer.signals.interrupting():
+            with signals.interrupting():
                 self.benchmark([best, *(resolve_scheme(name)
                                         for name in self.settings.compare)])
         except BenchmarkRefused as error:
@@ -105,10 +107,10 @@ class BenchmarkStage(TrainerCallback):
             self._write({"status": "refused", "reason": str(error)})
         except KeyboardInterrupt:
             log.warning("benchmark: interrupted by %s; the run's own results are kept",
-                        trainer.signals.received or "a signal")
+                        signals.received or "a signal")
             summary.status = "interrupted"
-            if trainer.signals.received:
-                summary.stop_reason = f"signal_{trainer.signals.received}"
+            if signals.received:
+                summary.stop_reason = f"signal_{signals.received}"
             self._write({"status": "interrupted"})
         except OSError as error:  # a full disk, an unwritable registry: one line, no trace
             log.error("benchmark: %s; the run's own results are kept, the run is marked "
