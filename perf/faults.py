@@ -237,7 +237,7 @@ def wandb_silent(work: Path, rng: random.Random) -> None:
                                    f"hydra.run.dir={work / 'run'}", env=env))
         clean_text(code, text)
         elapsed = time.monotonic() - started
-        assert elapsed < 5 + 25, f"{elapsed:.0f} s for a 5 s run"  # start-up included
+        assert elapsed < 5 + 35, f"{elapsed:.0f} s for a 5 s run"  # start-up included
     finally:
         server.stop()
 

@@ -188,7 +188,7 @@ def test_a_silent_wandb_server_costs_seconds_beyond_the_run_and_a_signal_ends_it
     code, text = finish(launch(root, *quick, *budget, f"hydra.run.dir={tmp_path / 'a'}",
                                env=silent_wandb))
     # Before: the default init_timeout_s (60 s) was waited out at the end of a 3 s run.
-    assert code == 0 and time.monotonic() - started < 3 + 25, text
+    assert code == 0 and time.monotonic() - started < 3 + 37, text
     assert json.loads((tmp_path / "a" / "summary.json").read_text())["status"] == "success"
     run_dir = tmp_path / "b"
     process = launch(root, *quick, *budget[:2], "trainer.time_limit_s=30",

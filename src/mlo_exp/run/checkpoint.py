@@ -225,6 +225,13 @@ def load_checkpoint(path: str | Path, expected_sha256: str | None = None) -> dic
         raise CheckpointError(f"checkpoint {path} does not exist")
     if expected_sha256 is not None:
         actual = sha256_file(path)
+        code = _code_in_pickle(path) if actual != expected_sha256 else []
+        if code:
+            raise CheckpointError(
+                f"checkpoint {path} refused: it was altered after it was written (sha256 "
+                f"differs from {LOG_NAME}) and its pickle would import or call "
+                f"{', '.join(code[:3])} (code, not data); it was not run. Accepted: "
+                "checkpoints written by mlo-exp")
         if actual != expected_sha256:
             raise CheckpointError(
                 f"checkpoint {path} is altered or truncated: sha256 {actual[:12]}... differs "
