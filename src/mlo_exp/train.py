@@ -89,9 +89,14 @@ def _lock_named_run_dir(arguments: list[str]) -> None:
     if named is None:
         return
     run_dir = Path(named).expanduser()
-    _LAUNCH["existed"] = (run_dir, run_dir.is_dir() and any(run_dir.iterdir()))
-    log_file = run_dir / "train.log"
-    _LAUNCH["train_log"] = (log_file, log_file.stat().st_size if log_file.is_file() else None)
+    try:
+        _LAUNCH["existed"] = (run_dir, run_dir.is_dir() and any(run_dir.iterdir()))
+        log_file = run_dir / "train.log"
+        _LAUNCH["train_log"] = (log_file,
+                                log_file.stat().st_size if log_file.is_file() else None)
+        _LAUNCH["started"] = (run_dir, dt.datetime.now().timestamp())
+    except OSError:
+        _LAUNCH.clear()  # unreadable: the lock below or Hydra reports it
     lock = RunLock(run_dir)
     if not lock.acquire():
         print(f"mlo-train: run directory {run_dir} is in use by another process "
@@ -283,7 +288,7 @@ def _schema_keys(group: str | None, arguments: list[str]) -> set[str] | None:
 
 # What a launch into a directory named on the command line found there: ``train_log``:
 # (path, size before this launch, None when it did not exist); ``existed``: (the directory,
-# whether it held anything before this launch).
+# whether it held anything before this launch); ``started``: (the directory, launch time).
 _LAUNCH: dict[str, tuple[Path, Any]] = {}
 
 
@@ -295,8 +300,11 @@ def _refuse(run_dir: Path, message: str, hydra_subdir: str | None = None) -> Non
 
     from mlo_exp.run_files import discard_unused_run_dir
 
-    if "train_log" in _LAUNCH and _LAUNCH["train_log"][0].parent.resolve() == \
-            run_dir.resolve():
+    run_json = run_dir / "run.json"
+    ran = run_json.is_file() and run_json.stat().st_mtime >= _LAUNCH.get("started", (0, 0))[1]
+    if "train_log" in _LAUNCH and not ran and \
+            _LAUNCH["train_log"][0].parent.resolve() == run_dir.resolve():
+        # Refused before this launch's run began: its log lines go (the run's log is kept).
         log_file, size = _LAUNCH["train_log"]
         logging.shutdown()  # Hydra's file handler: flushed and closed before the cut
         with contextlib.suppress(OSError):
