@@ -11,7 +11,7 @@ TORCH_INDEX ?=
 TORCH_SPEC := torch>=2.10,<2.14
 EXTRAS ?= dev
 
-.PHONY: install train sweep test test-fast perf benchmark benchmark-rectangular gpu-check report lint format clean conformance
+.PHONY: install train sweep test test-fast perf benchmark benchmark-rectangular gpu-check report lint format clean conformance faults
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ test: $(STAMP)
 # entry point in a subprocess is skipped when it does; make test runs everything.
 test-fast: $(STAMP)
 	MLO_FAST_TESTS=1 $(BIN)/python -m pytest -q -m "not slow" --durations=10 $(PYTEST_ARGS)
+
+# The long fault campaign (kills, signals, a silent W&B server, hostile values, bad
+# checkpoints, disk faults, racing launches) on the real mlo-train: perf/faults.md.
+# FAULTS_ARGS="--only signals disk" runs some categories (the table then holds only those).
+faults: $(STAMP)
+	$(BIN)/python perf/faults.py $(FAULTS_ARGS)
 
 # The performance suite: every perf/suite_*.py. A full run writes the committed tables under
 # perf/; PERF_ARGS="--only NAME --quick" runs one suite with a small budget and writes under

@@ -16,6 +16,7 @@ their ConfigStore registrations together.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -56,6 +57,35 @@ def _check(condition: bool, key: str, value: Any, accepted: str) -> None:
         raise ConfigError(key, value, accepted)
 
 
+def available_memory_bytes() -> int | None:
+    """Memory a new allocation can have now: ``MemAvailable`` of ``/proc/meminfo`` (Linux),
+    else free physical pages; None where neither can be read (then nothing is refused)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _gib(size: float) -> str:
+    return f"{size / 2**30:.3g} GiB"
+
+
+def _fits_in_memory(key: str, value: Any, needed: float, what: str) -> None:
+    """Refuse ``key=value`` when ``needed`` bytes (for ``what``) exceed the memory available
+    now: the run would otherwise start, write its directory and die of a MemoryError."""
+    available = available_memory_bytes()
+    if available is not None and needed > available:
+        raise ConfigError(key, value, f"a smaller value ({what} need about {_gib(needed)}; "
+                                      f"{_gib(available)} of memory is available here)")
+
+
 def _positive(group: str, name: str, value: Any, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
@@ -89,6 +119,12 @@ class EnvConfig:
             _check(set(coefficients) <= {0, 1}, "env.coefficients", coefficients,
                    "a subset of [0, 1] when env.ring=Z2")
         _positive("env", "max_rank", self.max_rank, allow_none=True)
+        n, m, p = shape
+        entries = (n * m) * (m * p) * (n * p)
+        # T<n,m,p> is dense int64; a game holds it and at least one residual of that size.
+        _fits_in_memory("env.shape", shape, 2 * 8 * entries,
+                        f"the tensor T<{n},{m},{p}> ({n * m}x{m * p}x{n * p} int64 "
+                        "entries) and a residual")
 
 
 
@@ -401,6 +437,7 @@ cs.store(name="default", group="schema/checkpoint", node=CheckpointConfig)
 # --- benchmark ----------------------------------------------------------------------------
 BENCHMARK_BACKENDS = ("auto", "cupy", "numpy")
 BENCHMARK_DTYPES = ("float32", "float64")
+BENCHMARK_MATRICES = 6  # N x N matrices a benchmark holds at once, at most (an estimate)
 BENCHMARK_STRATEGIES = ("auto", "stream", "batched")
 BENCHMARK_PLANS = ("reduced", "file", "naive")  # see mlo_exp.algorithms.additions
 
@@ -455,6 +492,12 @@ class BenchmarkConfig:
                    "a non-empty list of integers >= 1, or null for sizes that fit the device")
             for index, size in enumerate(self.sizes):
                 _check(size >= 1, f"benchmark.sizes[{index}]", size, "an integer >= 1")
+                if self.backend != "cupy":  # host memory (a GPU's is the stage's to check)
+                    item = 4 if self.dtype == "float32" else 8
+                    _fits_in_memory(f"benchmark.sizes[{index}]", size,
+                                    BENCHMARK_MATRICES * item * size * size,
+                                    f"{size}x{size} {self.dtype} matrices (A, B, the "
+                                    "products and their blocks)")
         # compare's names and backend=cupy's device are checked by the stage itself
         # (mlo_exp.run.benchmark_stage), which knows the library and the devices.
 
@@ -559,7 +602,21 @@ class RunConfig:
     def __post_init__(self) -> None:
         _check(self.resume is None or str(self.resume).strip() != "", "resume", self.resume,
                "null, auto, a run_id, a run directory or a path to a .pt checkpoint")
-        _check(self.seed >= 0, "seed", self.seed, "an integer >= 0")
+        _check(0 <= self.seed < 2**32, "seed", self.seed,
+               "an integer >= 0 and < 2**32 (NumPy's seed range)")
+        n, m, p = self.env.shape
+        batch = getattr(self.agent, "batch_size", None)
+        if isinstance(batch, int) and batch >= 1:
+            # Each game of a batch holds a residual as large as the target (int64).
+            _fits_in_memory("agent.batch_size", batch, 8 * batch * (n * m) * (m * p) * (n * p),
+                            f"{batch} residuals of T<{n},{m},{p}>")
+        walks = getattr(self.agent, "walks", None)
+        if isinstance(walks, int) and walks >= 1:
+            # A flip-graph walk: its scheme, its best scheme and index, each rank x 3 factors
+            # (at most n*m*p + slack terms, a factor in at most 8 bytes per entry).
+            _fits_in_memory("agent.walks", walks,
+                            8 * 4 * walks * 3 * (n * m * p + 64) * max(n * m, m * p, n * p),
+                            f"{walks} flip-graph walks of T<{n},{m},{p}>")
         _check(self.threads is None or self.threads >= 1, "threads", self.threads,
                "an integer >= 1, or null for torch's default")
         _check(re.fullmatch(r"cpu|cuda(:\d+)?", self.device) is not None, "device", self.device,

@@ -207,10 +207,28 @@ def append_line(path: str | Path, line: str) -> None:
         try:
             written = os.write(fd, data)
             if written != len(data):
+                end = os.lseek(fd, 0, os.SEEK_CUR)  # just after this record's bytes
+                failure = short_write_error(fd, written, len(data))  # before the cut
                 with contextlib.suppress(OSError):
-                    end = os.lseek(fd, 0, os.SEEK_CUR)  # just after this record's bytes
-                    if os.fstat(fd).st_size == end:
+                    if os.fstat(fd).st_size == end:  # nothing appended after it since
                         os.ftruncate(fd, end - written)
-                raise OSError(errno.ENOSPC, f"only {written} of {len(data)} bytes written")
+                raise failure
         finally:
             os.close(fd)
+
+
+def short_write_error(fd: int, written: int, wanted: int) -> OSError:
+    """The cause of a short write on ``fd``: a write of one more byte at its end, right
+    after the short write, tells (the kernel gives a short count first and the error only
+    on the next call: ``EFBIG`` for a file-size limit, ``ENOSPC`` for a full disk); ENOSPC
+    when that write succeeds (the byte is cut off again). The file's end is where the short
+    write left it."""
+    try:
+        end = os.lseek(fd, 0, os.SEEK_END)
+        if os.write(fd, b"\0") == 1:
+            os.ftruncate(fd, end)
+    except OSError as error:
+        if error.errno is not None:
+            return OSError(error.errno, f"only {written} of {wanted} bytes written "
+                           f"({os.strerror(error.errno)})")
+    return OSError(errno.ENOSPC, f"only {written} of {wanted} bytes written")

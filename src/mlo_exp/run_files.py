@@ -8,6 +8,7 @@ README's "What a run writes" for their contents.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
@@ -57,36 +58,87 @@ def explicit_run_dir(overrides: list[str]) -> str | None:
     return None
 
 
+MIN_FREE_BYTES = 1 << 20  # a run needs more, and Hydra's record (tens of KiB) fits in it
+
+
 def check_writable(directory: Path) -> None:
-    """Create ``directory`` (and parents) and write and remove a small probe file there;
-    raises :class:`~mlo_exp.io.WriteError` naming the directory when that fails (read-only,
-    full, not a directory), so a run refuses to start instead of failing half-way."""
-    from mlo_exp.io import ensure_directory, writing
+    """Create ``directory`` (and parents), write and remove a small probe file there and
+    check that its file system has ``MIN_FREE_BYTES`` free; raises
+    :class:`~mlo_exp.io.WriteError` naming the directory when that fails (read-only, full or
+    nearly full, not a directory), so a run refuses to start instead of failing
+    half-way (or in Hydra's own record, with a traceback). Folders it created are removed
+    again when it fails."""
+    from mlo_exp.io import WriteError, ensure_directory, short_write_error, writing
 
     probe = Path(directory) / f".write-probe-{os.getpid()}"
-    ensure_directory(directory, for_file=probe)
-    with writing(directory):
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            if os.write(fd, b"mlo-exp write probe\n" * 8) != 160:
-                raise OSError(28, "short write (disk full)")
-        finally:
-            os.close(fd)
+    created = _missing_parents(Path(directory))
+    try:
+        ensure_directory(directory, for_file=probe)
+        with writing(directory):
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                written = os.write(fd, b"mlo-exp write probe\n" * 8)
+                if written != 160:
+                    raise short_write_error(fd, written, 160)
+            finally:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    probe.unlink()
+        space = os.statvfs(directory)
+        free = space.f_bavail * space.f_frsize
+        if free < MIN_FREE_BYTES:
+            raise WriteError(errno.ENOSPC, f"disk full (ENOSPC): {free // 1024} KiB free, a "
+                             f"run needs at least {MIN_FREE_BYTES >> 20} MiB", directory)
+    except OSError:
+        for folder in created:  # the deepest first: leave no empty folder behind
             with contextlib.suppress(OSError):
-                probe.unlink()
+                folder.rmdir()
+        raise
 
 
-def discard_unused_run_dir(run_dir: Path, own_hydra_subdir: str | None = None) -> None:
-    """After a refused launch: remove ``run_dir`` when it holds only start-up files, and then
-    its empty parents up to the outputs root; where it holds more (another run's files), only
-    remove ``own_hydra_subdir`` (this launch's Hydra record inside it), if given."""
+def _missing_parents(directory: Path) -> list[Path]:
+    """``directory`` and its parents that do not exist yet, the deepest first."""
+    missing = []
+    for folder in [directory, *directory.parents]:
+        if folder.exists():
+            break
+        missing.append(folder)
+    return missing
+
+
+def discard_unused_run_dir(run_dir: Path, own_hydra_subdir: str | None = None,
+                          existed_before: bool = False) -> None:
+    """After a refused launch: remove ``run_dir`` when this launch created it
+    (``existed_before`` False) and it holds only start-up files, and then its empty parents
+    up to the outputs root; otherwise (another run's files, or a directory that was there
+    before this launch, whose ``.hydra/`` may be another launch's) only remove
+    ``own_hydra_subdir`` (this launch's Hydra record inside it), if given."""
     if not run_dir.is_dir() or not RunLock(run_dir).acquire():
         return  # another live process owns this directory: leave everything as it is
-    if {p.name for p in run_dir.iterdir()} <= START_UP_FILES and not holds_a_run(run_dir):
-        shutil.rmtree(run_dir, ignore_errors=True)
+    if not existed_before and {p.name for p in run_dir.iterdir()} <= START_UP_FILES \
+            and not holds_a_run(run_dir):
+        _remove_locked_dir(run_dir)
         remove_empty(run_dir.parent)
     elif own_hydra_subdir and own_hydra_subdir.startswith(f"{HYDRA_DIR}/launch-"):
         shutil.rmtree(run_dir / own_hydra_subdir, ignore_errors=True)
+
+
+def _remove_locked_dir(run_dir: Path) -> None:
+    """Remove ``run_dir`` whose lock this process holds: its lock file last, so a launch
+    that opens the lock file meanwhile gets the held one and is refused (with the lock file
+    gone first, it would lock a new one and write while the removal goes on)."""
+    for entry in run_dir.iterdir():
+        if entry.name == LOCK_FILE:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+    with contextlib.suppress(OSError):
+        (run_dir / LOCK_FILE).unlink()
+    with contextlib.suppress(OSError):
+        run_dir.rmdir()  # fails, rightly, when another launch has written there since
 
 
 def remove_empty(directory: Path) -> None:
@@ -100,6 +152,15 @@ def remove_empty(directory: Path) -> None:
         except OSError:
             return
         directory = directory.parent
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """True when ``path`` still names the file open as ``fd``."""
+    try:
+        opened, named = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino)
 
 
 class RunLock:
@@ -126,11 +187,19 @@ class RunLock:
             self._held[key][1] += 1
             self._holding = True
             return True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        for _ in range(3):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                return False
+            if _same_file(fd, self.path):
+                break
+            # The lock file was removed or replaced between the open and the flock: this
+            # lock guards nothing (a process opening the path now gets another file).
             os.close(fd)
+        else:
             return False
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())

@@ -5,22 +5,33 @@ start-up (composing, building the agent, starting the loggers) is remembered ins
 killing the process. The first signal asks the run to stop after the current episode: the
 trainer sees :attr:`StopSignals.received` before every episode, ends with status
 ``interrupted`` and writes ``summary.json`` (the checkpoint manager, when there is one,
-saves a final checkpoint with reason ``signal``). A second signal stops at once: it raises
-:class:`KeyboardInterrupt` in the main thread, which the trainer turns into the same status.
+saves a final checkpoint with reason ``signal``). A second signal during the episodes
+stops at once: it raises :class:`KeyboardInterrupt` in the main thread, which the trainer
+turns into the same status. After the episodes (:meth:`StopSignals.finishing`) a second
+signal is only recorded: each stage of the run's end stops on the first by itself.
+
+Inside :meth:`StopSignals.interrupting` (a stage that cannot stop "after the current
+episode", such as the benchmark stage), the first signal already interrupts at once.
+Once the run's work is done (its summary written), :meth:`StopSignals.ignore` makes the
+process ignore both signals, so one arriving while the interpreter shuts down (when Python
+has given the signals back to the kernel's default, which kills with exit 143) cannot turn
+a finished run into a killed process.
 
 Handlers can only be installed from the main thread; elsewhere (a sweep launcher running
-jobs on threads) installing is a no-op and the process' own handling applies.
+jobs on threads) installing is a no-op and the process' own handling applies. This module
+imports only ``signal`` and ``threading`` at first (``logging`` when a signal comes), so
+``mlo-train`` installs its handlers a few milliseconds after the interpreter starts; a
+signal before that (the interpreter's own start, tens of milliseconds) still ends the
+process with the kernel's default, before anything was written.
 """
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
-
-log = logging.getLogger("mlo_exp")
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
@@ -32,6 +43,8 @@ class StopSignals:
         self.received: str | None = None
         self._previous: dict[int, Any] = {}
         self._listeners: list[Callable[[str], None]] = []
+        self._interrupt_at_once = False
+        self._finishing = False
 
     @property
     def installed(self) -> bool:
@@ -51,9 +64,39 @@ class StopSignals:
         self._previous.clear()
         self._listeners.clear()
 
+    def ignore(self) -> None:
+        """Ignore SIGINT and SIGTERM from now on (the run's work is done: see the module
+        docstring); a no-op off the main thread."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in HANDLED:
+            signal.signal(signum, signal.SIG_IGN)
+        self._previous.clear()
+
+    @contextlib.contextmanager
+    def interrupting(self) -> Iterator[None]:
+        """Inside the block, the first signal raises :class:`KeyboardInterrupt` at once (it
+        is still recorded in :attr:`received`); a signal received before the block raises
+        it on entry."""
+        if self.received is not None:
+            raise KeyboardInterrupt
+        before, self._interrupt_at_once = self._interrupt_at_once, True
+        try:
+            yield
+        finally:
+            self._interrupt_at_once = before
+
+    def finishing(self, finishing: bool = True) -> None:
+        """The episodes are over: from now on a repeated signal is only recorded (the end
+        of the run, its checkpoint, benchmark, W&B and summary, stops on the first signal
+        by itself, within seconds), so the summary is still written. ``False``: episodes
+        again (a next run in the same process)."""
+        self._finishing = finishing
+
     def reset(self) -> None:
         """Forget a received signal (a new run in the same process starts clean)."""
         self.received = None
+        self._finishing = False
 
     def listen(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(signal name)`` on the first signal (at once if one came already)."""
@@ -62,12 +105,26 @@ class StopSignals:
             callback(self.received)
 
     def _handle(self, signum: int, frame: Any) -> None:
+        import logging
+
         name = signal.Signals(signum).name
-        if self.received is not None:
+        first = self.received is None
+        if first:
+            self.received = name
+        if self._interrupt_at_once:
+            if first:
+                self._tell(name)
             raise KeyboardInterrupt
-        self.received = name
-        log.warning("%s received: finishing the current episode, saving, then stopping "
-                    "(send it again to stop at once)", name)
+        if not first:
+            if self._finishing:
+                return  # the run's end is under way, and each end stage is bounded
+            raise KeyboardInterrupt
+        logging.getLogger("mlo_exp").warning(
+            "%s received: finishing the current episode, saving, then stopping (send it "
+            "again to stop at once)", name)
+        self._tell(name)
+
+    def _tell(self, name: str) -> None:
         for callback in self._listeners:
             callback(name)
 

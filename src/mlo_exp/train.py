@@ -23,13 +23,18 @@ record under ``DIR/.hydra/launch-<time>-<pid>/`` instead of over the run's own `
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 import sys
-from collections.abc import Callable
-from pathlib import Path
 
-from mlo_exp.signals import RUN_SIGNALS  # light on purpose: installed before torch loads
+from mlo_exp.signals import RUN_SIGNALS  # first: the signals are the run's from here on
+
+if sys.argv and sys.argv[0].rsplit("/", 1)[-1] == "mlo-train":  # the console script only
+    RUN_SIGNALS.install()
+
+import datetime as dt  # noqa: E402
+import os  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 
 def main() -> None:
@@ -55,6 +60,8 @@ def main() -> None:
     except ValueError as error:  # Hydra's own command-line checks (e.g. -m with --cfg)
         print(f"mlo-train: {error}", file=sys.stderr)
         sys.exit(1)
+    finally:
+        RUN_SIGNALS.ignore()  # the run's work is done: a signal now cannot kill the exit
 
 
 def _check_output_dir_writable(arguments: list[str]) -> None:
@@ -83,6 +90,14 @@ def _lock_named_run_dir(arguments: list[str]) -> None:
     if named is None:
         return
     run_dir = Path(named).expanduser()
+    try:
+        _LAUNCH["existed"] = (run_dir, run_dir.is_dir() and any(run_dir.iterdir()))
+        log_file = run_dir / "train.log"
+        _LAUNCH["train_log"] = (log_file,
+                                log_file.stat().st_size if log_file.is_file() else None)
+        _LAUNCH["started"] = (run_dir, dt.datetime.now().timestamp())
+    except OSError:
+        _LAUNCH.clear()  # unreadable: the lock below or Hydra reports it
     lock = RunLock(run_dir)
     if not lock.acquire():
         print(f"mlo-train: run directory {run_dir} is in use by another process "
@@ -139,6 +154,20 @@ def _entry_point() -> Callable[[], None]:
             if multirun:
                 raise
             _refuse(run_dir, f"invalid configuration: {error}", hydra_cfg.output_subdir)
+        except (MemoryError, RuntimeError) as error:  # sizes the checks could not foresee
+            if isinstance(error, RuntimeError) and "allocate memory" not in str(error):
+                raise  # torch's allocation failure is a RuntimeError; others are bugs
+            from mlo_exp.config import available_memory_bytes
+
+            available = available_memory_bytes()
+            detail = str(error).strip().split("DefaultCPUAllocator: ")[-1].splitlines()
+            _refuse(run_dir, f"out of memory ({type(error).__name__}: "
+                    f"{detail[0] if detail else 'no detail'}); a setting asks for more memory "
+                    f"than this machine has"
+                    f"{f' ({available / 2**30:.3g} GiB available)' if available else ''}. "
+                    "Accepted: smaller env.shape, agent.batch_size, agent.walks or "
+                    "benchmark.sizes; the files written before are intact",
+                    hydra_cfg.output_subdir)
         except OSError as error:
             print(f"mlo-train: cannot write {error.filename or run_dir}: "
                   f"{error.strerror or error}; the files written before are intact",
@@ -259,10 +288,35 @@ def _schema_keys(group: str | None, arguments: list[str]) -> set[str] | None:
     return keys
 
 
+# What a launch into a directory named on the command line found there: ``train_log``:
+# (path, size before this launch, None when it did not exist); ``existed``: (the directory,
+# whether it held anything before this launch); ``started``: (the directory, launch time).
+_LAUNCH: dict[str, tuple[Path, Any]] = {}
+
+
 def _refuse(run_dir: Path, message: str, hydra_subdir: str | None = None) -> None:
+    """Refuse the launch (exit 2): remove what it added to ``run_dir`` (an unused run dir,
+    its own Hydra record, the lines it appended to an existing run's ``train.log``)."""
+    import contextlib
+    import logging
+
     from mlo_exp.run_files import discard_unused_run_dir
 
-    discard_unused_run_dir(run_dir, hydra_subdir)
+    run_json = run_dir / "run.json"
+    ran = run_json.is_file() and run_json.stat().st_mtime >= _LAUNCH.get("started", (0, 0))[1]
+    if "train_log" in _LAUNCH and not ran and \
+            _LAUNCH["train_log"][0].parent.resolve() == run_dir.resolve():
+        # Refused before this launch's run began: its log lines go (the run's log is kept).
+        log_file, size = _LAUNCH["train_log"]
+        logging.shutdown()  # Hydra's file handler: flushed and closed before the cut
+        with contextlib.suppress(OSError):
+            if size is None:
+                log_file.unlink(missing_ok=True)
+            else:
+                os.truncate(log_file, size)
+    named, existed = _LAUNCH.get("existed", (None, False))
+    existed = existed and named is not None and named.resolve() == run_dir.resolve()
+    discard_unused_run_dir(run_dir, hydra_subdir, existed_before=existed)
     print(f"mlo-train: {message}", file=sys.stderr)
     sys.exit(2)
 

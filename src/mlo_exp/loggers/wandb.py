@@ -56,10 +56,14 @@ included):
   when W&B never started there is no W&B run to close: only the exit, within
   ``EXIT_GRACE_S``.
 
-So a run with an unreachable or silent W&B server loses at most about ``init_timeout_s`` +
-``EXIT_GRACE_S`` to W&B, and a W&B that hangs later at most ``finish_timeout_s`` (+
-``EXIT_GRACE_S``) at the end; each failure is warned about once (by the group), never again
-for the process being killed.
+So a run with an unreachable or silent W&B server loses at most about ``START_AT_END_S`` +
+``EXIT_GRACE_S`` to W&B beyond its own time (a W&B still not started when the run ends gets
+``START_AT_END_S`` more, within ``init_timeout_s`` from the start), and a W&B that hangs
+later at most ``finish_timeout_s`` (+ ``EXIT_GRACE_S``) at the end; each failure is warned
+about once (by the group), never again for the process being killed. Once the run got
+SIGINT or SIGTERM (:mod:`mlo_exp.signals`), the waits on W&B from then on end
+``SIGNAL_GRACE_S`` after the first of them began (waits poll in ``POLL_SLICE_S`` slices to
+see a signal): the W&B process is then killed, as past any other deadline.
 
 **Failures** (wandb not importable, no API key, an init timeout, a network error, any later
 exception, the child process dying) stop the W&B calls; the next call from the run raises
@@ -88,10 +92,14 @@ from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.config import WandbLoggerConfig
 from mlo_exp.loggers.base import BackendFailure, Logger, log
 from mlo_exp.run_context import RunContext
+from mlo_exp.signals import RUN_SIGNALS
 
 DEFAULT_PROJECT = "mlo-exp"
 MODES = ("online", "offline", "disabled")
 ABANDON_TIMEOUT_S = 10.0  # closing a W&B run after a failure: never wait long
+START_AT_END_S = 5.0  # a W&B that has not started when the run ends gets this much more
+SIGNAL_GRACE_S = 5.0  # after SIGINT/SIGTERM, waits on W&B end this long after they begin
+POLL_SLICE_S = 0.25  # waits poll in slices this long, to see a signal
 EXIT_GRACE_S = 4.0  # the W&B process's own exit once its last call was handled (it bounds
 #   its exit hooks to EXIT_HOOKS_TIMEOUT_S = 2 s, see wandb_session)
 # Calls that end the run: a sync followed only by these is the end of the run, and they
@@ -138,6 +146,8 @@ class WandbLogger(Logger):
         self._sent: Counter[str] = Counter()  # calls sent to the W&B process, by method
         self._handled: Counter[str] = Counter()  # of those, known handled (a wait came back)
         self._waits: dict[int, Counter[str]] = {}  # wait token -> calls sent before it
+        self._signal_by: float | None = None  # waits end by then: the run got a signal
+        self._start_cut_at_end = False  # _start_by was brought forward by the run's end
 
     # -- settings ---------------------------------------------------------------------
     def resolved_settings(self, run: RunContext) -> dict[str, Any]:
@@ -212,6 +222,11 @@ class WandbLogger(Logger):
         if self._process is not None and not self._closed:
             if self._end_by is None:  # the end of the run, unless more calls follow
                 self._end_by = time.monotonic() + self.finish_timeout_s
+            at_end = time.monotonic() + START_AT_END_S
+            if not self._started and at_end < self._start_by:
+                # The run is over: W&B gets a few seconds more to start, not its whole
+                # init_timeout_s (a silent server would cost the run that much).
+                self._start_by, self._start_cut_at_end = at_end, True
             self._wait("sync", self._end_by)
         self._raise_if_failed(None)
 
@@ -293,14 +308,27 @@ class WandbLogger(Logger):
         while True:
             waiting_for_start = not self._started and self._failure is None
             until = min(deadline, self._start_by) if waiting_for_start else deadline
+            until = min(until, self._signal_deadline(blocking=until > time.monotonic()))
             if self._connection.closed:
                 return False
             try:
-                if not self._connection.poll(max(0.0, until - time.monotonic())):
+                # In slices: a signal that arrives meanwhile shortens the wait.
+                left = until - time.monotonic()
+                if not self._connection.poll(max(0.0, min(left, POLL_SLICE_S))):
+                    if left > POLL_SLICE_S:
+                        continue
                     if waiting_for_start and time.monotonic() >= self._start_by:
+                        within = (f"{START_AT_END_S:g} s of the run's end"
+                                  if self._start_cut_at_end else
+                                  f"{self.init_timeout_s:g} s (logger.init_timeout_s)")
                         self._fail("start", TimeoutError(
-                            f"W&B did not start within {self.init_timeout_s:g} s "
-                            "(logger.init_timeout_s); is its server reachable and answering?"))
+                            f"W&B did not start within {within}; is its server reachable "
+                            "and answering?"))
+                    elif self._signal_by is not None and time.monotonic() >= self._signal_by \
+                            and self._failure is None:
+                        self._fail("a call", TimeoutError(
+                            f"stopped waiting for W&B {SIGNAL_GRACE_S:g} s after "
+                            f"{RUN_SIGNALS.received}"))
                     return False
                 message = self._connection.recv()
             except (EOFError, OSError) as error:
@@ -319,6 +347,13 @@ class WandbLogger(Logger):
                 self._handled = self._waits.pop(message[1], self._handled)
                 if message[1] == token:
                     return True
+
+    def _signal_deadline(self, blocking: bool = True) -> float:
+        """``SIGNAL_GRACE_S`` after the first wait on W&B that follows the run's first
+        SIGINT/SIGTERM (inf before): a signal ends every wait on W&B within seconds."""
+        if self._signal_by is None and RUN_SIGNALS.received is not None and blocking:
+            self._signal_by = time.monotonic() + SIGNAL_GRACE_S
+        return self._signal_by if self._signal_by is not None else float("inf")
 
     def _fail(self, method: str, error: BaseException) -> None:
         """W&B failed on this side (a deadline passed): whatever was sent and not known to be
@@ -378,6 +413,9 @@ class WandbLogger(Logger):
         try:
             if process.poll() is None and deadline > 0:
                 timeout_s = max(deadline - time.monotonic(), EXIT_GRACE_S)
+                if RUN_SIGNALS.received is not None:  # a signal: seconds, not more
+                    timeout_s = max(0.0, min(timeout_s, self._signal_deadline()
+                                             - time.monotonic()))
                 try:
                     process.wait(timeout_s)
                 except subprocess.TimeoutExpired:

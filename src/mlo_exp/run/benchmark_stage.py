@@ -16,12 +16,16 @@ under the run's own ``run_id`` (``benchmark_id = source_run_id = run_id``) and w
   classical rank is labelled so: its speedup measures the executor, not an algorithm).
 
 A run without a verified algorithm, or an interrupted run, is skipped with one line. A
-refused algorithm or a failing benchmark is logged as an error and recorded in
-``benchmark.json``; it never loses the run's own results (the summary is still written).
+signal during the stage stops it at once (``benchmark.json`` status ``interrupted``, the
+run's summary ``interrupted``). A refused algorithm or a failing benchmark is logged as an
+error (one line) and recorded in ``benchmark.json``; it never loses the run's own results
+(the summary is still written), and a failing one (a full disk, a crash) marks the run
+``failed``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -52,6 +56,7 @@ from mlo_exp.io import atomic_write_text
 from mlo_exp.loggers.base import Logger
 from mlo_exp.run.trainer import RunSummary, Trainer, TrainerCallback
 from mlo_exp.run_context import RunContext
+from mlo_exp.signals import StopSignals
 
 log = logging.getLogger("mlo_exp")
 
@@ -100,19 +105,32 @@ class BenchmarkStage(TrainerCallback):
             log.info("benchmark: skipped, the best algorithm is only correct modulo 2 "
                      "(not a real-valued product)")
             return
+        signals = getattr(trainer, "signals", None) or StopSignals()
         try:
-            self.benchmark([best, *(resolve_scheme(name) for name in self.settings.compare)])
+            # A signal stops the stage at once (it has no episode to finish).
+            with signals.interrupting():
+                self.benchmark([best, *(resolve_scheme(name)
+                                        for name in self.settings.compare)])
         except BenchmarkRefused as error:
             log.error("benchmark: %s", error)
             self._write({"status": "refused", "reason": str(error)})
         except KeyboardInterrupt:
-            log.warning("benchmark: interrupted; the run's own results are kept")
+            log.warning("benchmark: interrupted by %s; the run's own results are kept",
+                        signals.received or "a signal")
+            summary.status = "interrupted"
+            if signals.received:
+                summary.stop_reason = f"signal_{signals.received}"
             self._write({"status": "interrupted"})
         except OSError as error:  # a full disk, an unwritable registry: one line, no trace
-            log.error("benchmark: %s; the run's own results are kept", error)
+            log.error("benchmark: %s; the run's own results are kept, the run is marked "
+                      "failed", error)
+            summary.status = "failed"
             self._write({"status": "failed", "reason": str(error)})
         except Exception as error:  # the run's results must survive a failing benchmark
-            log.exception("benchmark: failed (%s: %s)", type(error).__name__, error)
+            log.error("benchmark: failed (%s: %s); the run's own results are kept, the run "
+                      "is marked failed", type(error).__name__, _first_line(error))
+            log.debug("benchmark failure", exc_info=True)
+            summary.status = "failed"
             self._write({"status": "failed", "reason": f"{type(error).__name__}: {error}"})
 
     def benchmark(self, algorithms: list[Algorithm]) -> list[dict[str, Any]]:
@@ -149,14 +167,24 @@ class BenchmarkStage(TrainerCallback):
 
     def _write(self, payload: dict[str, Any]) -> Path | None:
         """Write ``benchmark.json``; a write that fails is logged, never raised (the run's
-        summary comes after this stage)."""
+        summary comes after this stage). When a failure or an interruption cannot be
+        written, an earlier ``benchmark.json`` of this stage (a success written before the
+        registry or the plots failed) is removed: it would claim what did not happen."""
         payload = {"run_id": self.run.run_id, **payload}
+        path = self.out_dir / "benchmark.json"
         try:
-            return atomic_write_text(self.out_dir / "benchmark.json",
-                                     json.dumps(payload, indent=1, default=str) + "\n")
+            return atomic_write_text(path, json.dumps(payload, indent=1, default=str) + "\n")
         except OSError as error:
             log.error("benchmark: %s", error)
+            if payload.get("status") != "success":
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
             return None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _real_library_algorithm(name: str) -> bool:

@@ -91,14 +91,36 @@ def describe_identity(identity: dict[str, Any]) -> str:
             f"{identity.get('coefficients')}, agent {agent}")
 
 
+# Agent settings a resumed run may change: they do not shape the state it continues.
+FREE_AGENT_SETTINGS = frozenset({"threads", "pool_dir", "pool_every"})
+
+
 def check_compatible(payload: dict[str, Any], config: dict[str, Any], source: Path) -> None:
-    """Refuse a checkpoint written for another shape, ring, coefficient set or agent."""
+    """Refuse a checkpoint written for another shape, ring, coefficient set, agent, agent
+    settings (but :data:`FREE_AGENT_SETTINGS`) or seed: its state would not be this run's."""
     theirs, ours = payload["identity"], config_identity(config)
     if theirs != ours:
         raise CheckpointError(
             f"checkpoint {source} was written for {describe_identity(theirs)}; this run is "
             f"{describe_identity(ours)}. Accepted: a checkpoint of the same shape, ring, "
             "coefficients and agent (pass the original run's overrides with resume=...)")
+    if "seed" in config and payload.get("seed") is not None \
+            and int(payload["seed"]) != int(config["seed"]):
+        raise CheckpointError(
+            f"checkpoint {source} belongs to a run with seed={payload['seed']}; this launch "
+            f"has seed={config['seed']}. Accepted: seed={payload['seed']} to continue that run "
+            "(a resumed run keeps its seed), or no resume for a new run with this seed")
+    saved = (payload.get("config") or {}).get("agent") or {}
+    wanted = config.get("agent") or {}
+    differing = sorted(key for key in set(saved) | set(wanted)
+                       if key not in FREE_AGENT_SETTINGS and saved.get(key) != wanted.get(key))
+    if saved and differing:
+        changes = ", ".join(f"agent.{key}={saved.get(key)!r} there, {wanted.get(key)!r} here"
+                            for key in differing[:4])
+        raise CheckpointError(
+            f"checkpoint {source} was written with other agent settings ({changes}). "
+            "Accepted: the run's own agent settings (pass the original run's overrides "
+            "with resume=...)")
 
 
 # -- RNG states as plain data ----------------------------------------------------------
@@ -203,24 +225,30 @@ def load_checkpoint(path: str | Path, expected_sha256: str | None = None) -> dic
         raise CheckpointError(f"checkpoint {path} does not exist")
     if expected_sha256 is not None:
         actual = sha256_file(path)
+        code = _code_in_pickle(path) if actual != expected_sha256 else []
+        if code:
+            raise CheckpointError(
+                f"checkpoint {path} refused: it was altered after it was written (sha256 "
+                f"differs from {LOG_NAME}) and its pickle would import or call "
+                f"{', '.join(code[:3])} (code, not data); it was not run. Accepted: "
+                "checkpoints written by mlo-exp")
         if actual != expected_sha256:
             raise CheckpointError(
                 f"checkpoint {path} is altered or truncated: sha256 {actual[:12]}... differs "
                 f"from {expected_sha256[:12]}... recorded in {LOG_NAME}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        reason = _unpickler_reason(error)
-        if "global" not in reason.lower():  # not an attempt to import code: a broken file
-            raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt): "
-                                  f"{reason}") from None
-        raise CheckpointError(
-            f"checkpoint {path} refused: it holds a pickle payload that safe loading "
-            f"(torch.load weights_only=True) does not allow, i.e. it could run code "
-            f"({reason}); accepted: checkpoints written by mlo-exp") from None
     except Exception as error:
+        code = _code_in_pickle(path)
+        if code:
+            raise CheckpointError(
+                f"checkpoint {path} refused: its pickle would import or call "
+                f"{', '.join(code[:3])} (code, not data), and checkpoints hold data only; "
+                "it was not run. Accepted: checkpoints written by mlo-exp") from None
+        reason = _unpickler_reason(error) if isinstance(error, pickle.UnpicklingError) \
+            else f"{type(error).__name__}: {_first_line(error)}"
         raise CheckpointError(f"checkpoint {path} is unreadable (truncated or corrupt): "
-                              f"{type(error).__name__}: {_first_line(error)}") from None
+                              f"{reason}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise CheckpointError(f"checkpoint {path} is not an mlo-exp checkpoint "
                               f"(format {FORMAT_NAME!r} expected)")
@@ -230,7 +258,41 @@ def load_checkpoint(path: str | Path, expected_sha256: str | None = None) -> dic
     missing = [key for key in REQUIRED_KEYS if key not in payload]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}")
+    check_sense(payload, path)
     return payload
+
+
+def check_sense(payload: dict[str, Any], path: Path) -> None:
+    """Refuse a payload whose bytes are whole but whose content makes no sense: counters
+    that are not non-negative integers, a run duration that is not a finite number >= 0,
+    or a floating-point tensor (weights, optimiser moments) holding NaN or infinity, which
+    would crash the next episode (a file altered with its sha256 updated, a run that
+    diverged)."""
+    for key in ("episode", "step"):
+        value = payload[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise CheckpointError(f"checkpoint {path} makes no sense: {key}={value!r} "
+                                  "(accepted: an integer >= 0)")
+    duration = payload["run_duration_s"]
+    if not isinstance(duration, (int, float)) or not np.isfinite(duration) or duration < 0:
+        raise CheckpointError(f"checkpoint {path} makes no sense: run_duration_s={duration!r}")
+    for where, tensor in _tensors(payload["agent"], "agent"):
+        floating = tensor.is_floating_point() or tensor.is_complex()
+        if floating and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"checkpoint {path} makes no sense: {where} holds NaN "
+                                  "or infinite values")
+
+
+def _tensors(value: Any, where: str) -> Any:
+    """``(dotted place, tensor)`` for every tensor in nested dicts and lists."""
+    if isinstance(value, torch.Tensor):
+        yield where, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _tensors(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _tensors(item, f"{where}[{index}]")
 
 
 def restore(trainer: Trainer, payload: dict[str, Any], source: Path) -> None:
@@ -246,13 +308,60 @@ def restore(trainer: Trainer, payload: dict[str, Any], source: Path) -> None:
 
 
 def _unpickler_reason(error: BaseException) -> str:
-    """The useful line of torch's weights_only error (after ``WeightsUnpickler error:``)."""
+    """The useful line of torch's weights_only error (after ``WeightsUnpickler error:``),
+    never its advice to load with ``weights_only=False`` (that would run the file's code)."""
     text = str(error)
     marker = "WeightsUnpickler error:"
     if marker in text:
         tail = text.split(marker, 1)[1].strip()
         return tail.split(". Please use", 1)[0].splitlines()[0].strip()
-    return _first_line(error)
+    lines = [line.strip() for line in text.splitlines() if line.strip()
+             and "weights_only" not in line and not line.startswith("Please file")]
+    return lines[0] if lines else "safe loading refused its content"
+
+
+# Names a checkpoint's pickle may import: torch's tensor rebuilding and plain containers.
+_SAFE_IMPORT_PREFIXES = ("torch.", "collections.OrderedDict", "builtins.set",
+                         "builtins.frozenset", "builtins.bytearray", "builtins.complex",
+                         "builtins.slice", "numpy.")
+_PICKLE_IMPORTS = ("GLOBAL", "INST", "STACK_GLOBAL")
+_PICKLE_TEXT = ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8", "STRING",
+                "BINSTRING", "SHORT_BINSTRING")
+
+
+def _code_in_pickle(path: Path) -> list[str]:
+    """The names outside tensors and containers that ``path``'s pickle (the file itself, or
+    the ``data.pkl`` of torch's zip format) would import: non-empty means code. Read with
+    :mod:`pickletools` (opcodes only: nothing is unpickled); an unreadable stream gives []."""
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                name = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
+                data = archive.read(name) if name else b""
+        else:
+            data = path.read_bytes()
+    except (OSError, zipfile.BadZipFile, RuntimeError, ValueError):
+        return []
+    found: list[str] = []
+    texts: list[str] = []
+    try:
+        for opcode, argument, _ in pickletools.genops(data):
+            if opcode.name in _PICKLE_TEXT and isinstance(argument, (str, bytes)):
+                texts.append(argument if isinstance(argument, str)
+                             else argument.decode("latin-1"))
+            elif opcode.name in ("GLOBAL", "INST"):
+                found.append(str(argument).replace(" ", "."))
+            elif opcode.name == "STACK_GLOBAL" and len(texts) >= 2:
+                found.append(f"{texts[-2]}.{texts[-1]}")
+            elif opcode.name == "STACK_GLOBAL":
+                found.append("a name built on the stack")
+    except Exception:  # a torn stream: what was read so far still counts
+        pass
+    return [name for name in dict.fromkeys(found)
+            if not name.startswith(_SAFE_IMPORT_PREFIXES)]
 
 
 def _episode_of(path: Path) -> int:

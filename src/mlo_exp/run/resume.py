@@ -169,13 +169,17 @@ def _resolve_auto_in(run_dir: Path, config: dict[str, Any]) -> ResumePoint | Non
         log.info("resume=auto: %s holds no run yet; starting a new run there", run_dir)
         return None
     lock = _lock_or_fail(run_dir)
-    point = newest_valid(run_dir)
+    refused: list[str] = []
+    point = newest_valid(run_dir, refused)
     if point is None:
         lock.release()
+        what = ("; ".join(refused[:5]) + (f"; and {len(refused) - 5} more"
+                                          if len(refused) > 5 else "")
+                if refused else f"no checkpoint file in {run_dir / CHECKPOINT_DIR}")
         raise CheckpointError(
-            f"resume=auto: {run_dir} holds a run but no valid checkpoint to continue from "
-            f"(looked in {run_dir / CHECKPOINT_DIR}); nothing was changed. Accepted: a "
-            "directory with a valid checkpoint, or an empty or new hydra.run.dir")
+            f"resume=auto: {run_dir} holds a run but no valid checkpoint to continue from. "
+            f"Refused: {what}. Nothing was changed. Accepted: a directory with a valid "
+            "checkpoint, or an empty or new hydra.run.dir")
     check_compatible(point.payload, config, point.path)
     point.lock = lock
     return point
@@ -196,9 +200,11 @@ def find_run_by_id(run_id: str) -> Path:
         "checkpoint file")
 
 
-def newest_valid(run_dir: Path) -> ResumePoint | None:
-    """The newest checkpoint of ``run_dir`` that loads and matches its log; bad ones are
-    skipped with a warning naming the file."""
+def newest_valid(run_dir: Path, refused: list[str] | None = None) -> ResumePoint | None:
+    """The newest checkpoint of ``run_dir`` that loads, matches its log and makes sense
+    (:func:`~mlo_exp.run.checkpoint.check_sense`), so a bad newest one falls back to the
+    previous good one; bad ones are skipped with a warning naming the file, and their
+    reasons appended to ``refused`` when given."""
     directory = Path(run_dir) / CHECKPOINT_DIR
     run_log = CheckpointLog.read(directory / LOG_NAME)
     entries = run_log.kept() if run_log else []
@@ -214,6 +220,9 @@ def newest_valid(run_dir: Path) -> ResumePoint | None:
         except CheckpointError as error:
             log.warning("skipping checkpoint %s: %s", path, error)
             skipped.append(str(path))
+            if refused is not None:
+                refused.append(str(error).removeprefix(f"checkpoint {path} "))
+                refused[-1] = f"{entry['file']} ({refused[-1]})"
             continue
         return ResumePoint(path, payload, Path(run_dir).resolve(), skipped)
     return None

@@ -115,6 +115,7 @@ class Trainer:
         elapsed, a signal, or a failed write (status ``failed``, stop reason
         ``write_failed``: the disk is full or the run directory not writable)."""
         status = "success"
+        self.signals.finishing(False)
         try:
             self.signals.listen(lambda name: self.request_stop(f"signal_{name}"))
             for callback in self.callbacks:
@@ -131,11 +132,17 @@ class Trainer:
                       "intact", getattr(error, "filename", None) or "a run file",
                       error.strerror or error)
             self.stop_reason, status = "write_failed", "failed"
+        self.signals.finishing()
         if self.signals.received is not None and status == "success":
             status = "interrupted"
         summary = self._summary(status)
-        for callback in self.callbacks:
-            callback.on_run_end(self, summary)
+        try:
+            for callback in self.callbacks:
+                callback.on_run_end(self, summary)
+        except KeyboardInterrupt:  # a second signal while a component ends the run
+            summary.status = "interrupted"
+        if self.signals.received is not None and summary.status == "success":
+            summary.status = "interrupted"  # a signal while the components ended the run
         data = summary.to_dict()
         self.logger.log_summary(data)  # a LoggerGroup adds logger_failures to it
         try:
