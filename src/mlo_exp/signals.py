@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -105,8 +106,6 @@ class StopSignals:
             callback(self.received)
 
     def _handle(self, signum: int, frame: Any) -> None:
-        import logging
-
         name = signal.Signals(signum).name
         first = self.received is None
         if first:
@@ -119,14 +118,29 @@ class StopSignals:
             if self._finishing:
                 return  # the run's end is under way, and each end stage is bounded
             raise KeyboardInterrupt
-        logging.getLogger("mlo_exp").warning(
-            "%s received: finishing the current episode, saving, then stopping (send it "
-            "again to stop at once)", name)
+        _warn(f"{name} received: finishing the current episode, saving, then stopping (send "
+              "it again to stop at once)")
         self._tell(name)
 
     def _tell(self, name: str) -> None:
         for callback in self._listeners:
             callback(name)
+
+
+def _warn(message: str) -> None:
+    """Log ``message`` as a warning of ``mlo_exp``, or write it to stderr when the signal
+    came while ``logging`` was being imported (a partially initialised module cannot be
+    used from the handler). The handler never raises on its own account."""
+    try:
+        module = sys.modules.get("logging")
+        if module is None:
+            import logging as module
+        if not getattr(module.__spec__, "_initializing", False):
+            module.getLogger("mlo_exp").warning(message)
+            return
+    except Exception:
+        pass
+    sys.stderr.write(f"WARNING {message}\n")
 
 
 RUN_SIGNALS = StopSignals()
