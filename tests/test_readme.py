@@ -1,9 +1,12 @@
-"""Every command the README shows still works.
+"""Every command the README and the docs pages show still works.
 
-The commands are read from the README's ``bash`` blocks, so a new example is covered the day
-it is written. ``mlo-train`` commands are composed by the real entry point (``--cfg job``:
-Hydra's groups, keys and types) and validated with the schemas (values), with a sweep's
-first value standing for the sweep; the cheap ones also run to the end on a small budget.
+The commands are read from the ``bash`` blocks of README.md and of every docs/*.md page but
+docs/own_agent.md (its commands need the template's config directory and ``PYTHONPATH``:
+tests/test_own_agent.py runs them), so a new example is covered the day it is written; a
+command shown on two pages is tested once, under the command as its id (``command_id``).
+``mlo-train`` commands are composed by the real entry point (``--cfg job``: Hydra's groups,
+keys and types) and validated with the schemas (values), with a sweep's first value standing
+for the sweep; the cheap ones also run to the end on a small budget.
 ``mlo-algorithms`` and ``mlo-benchmark`` commands run for real, placeholders replaced by real
 files and small sizes. ``make`` lines must name a target of the Makefile (``make test`` runs
 itself; the end-to-end tier runs ``mlo-train`` on its defaults).
@@ -24,6 +27,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from mlo_exp.config import validate
 from tests.conftest import run_dirs
+from tests.test_readme_argv import command_id
 
 pytestmark = pytest.mark.slow
 
@@ -35,17 +39,26 @@ SMALL_BUDGET = ["trainer.time_limit_s=5", "trainer.episodes=2", "benchmark=none"
                 "logger.print_every_s=1000"]
 
 
-def readme_commands() -> list[str]:
-    """The README's shell commands: continuation lines joined, comments dropped."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+README = ROOT / "README.md"
+PAGES = [README, *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "own_agent.md")]
+
+
+def page_commands(page: Path) -> list[str]:
+    """A page's shell commands: continuation lines joined, comments dropped."""
+    text = page.read_text(encoding="utf-8")
     commands = []
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
-        joined = re.sub(r"\\\n\s*", " ", block)
+        joined = re.sub(r"\s*\\\n\s*", " ", block)
         for line in joined.splitlines():
             line = re.sub(r"\s+#.*$", "", line).strip()
             if line and not line.startswith("#"):
                 commands.append(line)
     return commands
+
+
+def readme_commands() -> list[str]:
+    """The commands of the README, then of the docs pages, each once (where it first shows)."""
+    return list(dict.fromkeys(c for page in PAGES for c in page_commands(page)))
 
 
 def first_values(overrides: list[str]) -> list[str]:
@@ -69,11 +82,28 @@ def commands_of(program: str) -> list[str]:
 
 
 def test_the_readme_shows_commands_of_every_kind():
-    programs = {c.split()[0] for c in readme_commands()}
+    programs = {c.split()[0] for c in page_commands(README)}
     assert {"make", "mlo-train", "mlo-algorithms", "mlo-benchmark"} <= programs
 
 
-@pytest.mark.parametrize("command", [c for c in readme_commands() if c.startswith("make ")])
+def test_the_readme_lists_every_experiment_bundle():
+    text = README.read_text(encoding="utf-8")
+    bundles = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
+    assert [b for b in bundles if f"| `{b}` |" not in text] == []
+
+
+def test_the_pages_the_readme_links_exist():
+    links = re.findall(r"\]\((docs/[^)#]+)", README.read_text(encoding="utf-8"))
+    assert links and [link for link in links if not (ROOT / link).is_file()] == []
+
+
+def test_every_command_has_its_own_id():
+    commands = readme_commands()
+    assert len({command_id(c) for c in commands}) == len(commands)
+
+
+@pytest.mark.parametrize("command", [c for c in readme_commands() if c.startswith("make ")],
+                         ids=command_id)
 def test_make_lines_name_makefile_targets(command):
     target = command.split()[1]
     assert re.search(rf"^{re.escape(target)}:", (ROOT / "Makefile").read_text(), re.M), target
@@ -98,7 +128,7 @@ def run(program: str, args: list[str], outputs: Path) -> subprocess.CompletedPro
                           env=env, cwd=outputs.parent, timeout=300)
 
 
-@pytest.mark.parametrize("command", commands_of("mlo-train"))
+@pytest.mark.parametrize("command", commands_of("mlo-train"), ids=command_id)
 def test_mlo_train_commands_compose_validate_and_the_cheap_ones_run(command, compose_config,
                                                                     outputs):
     (run_dir,) = run_dirs(outputs)[:1]
@@ -121,7 +151,7 @@ def test_mlo_train_commands_compose_validate_and_the_cheap_ones_run(command, com
         assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
 
 
-@pytest.mark.parametrize("command", commands_of("mlo-algorithms"))
+@pytest.mark.parametrize("command", commands_of("mlo-algorithms"), ids=command_id)
 def test_mlo_algorithms_commands_run(command, outputs):
     (run_dir,) = run_dirs(outputs)[:1]
     text_file = outputs.parent / "333-23-mod2.txt"
@@ -136,7 +166,7 @@ def test_mlo_algorithms_commands_run(command, outputs):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("command", commands_of("mlo-benchmark"))
+@pytest.mark.parametrize("command", commands_of("mlo-benchmark"), ids=command_id)
 def test_mlo_benchmark_commands_run(command, outputs):
     (run_dir,) = run_dirs(outputs)[:1]
     run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
