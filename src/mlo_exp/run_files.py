@@ -1,8 +1,8 @@
 """Where runs live and what their directories hold: one place for every name.
 
 A run directory (``outputs/runs/<date>/<time>_<token>/``, or a sweep job's
-``outputs/multirun/<date>/<time>_<token>/<job>/``) holds the files named here; see the
-README's "What a run writes" for their contents.
+``outputs/multirun/<date>/<time>_<token>/<job>/``) holds the files named here; see
+docs/runs.md ("What a run writes") for their contents.
 """
 
 from __future__ import annotations
