@@ -178,6 +178,10 @@ class FlipGraphAgentConfig(AgentConfig):
     # c3 without start_from: "pairs" (diagonal pairs make ceil(n/2) fixed terms, as
     # Moosbauer-Poole) or "school" (the school method: n fixed terms); see flipgraph_c3
     c3_start: str = "pairs"
+    # c3: how a flip's pair is drawn: "term" (a uniform term, then a partner: a value weighs
+    # as many terms as hold it) or "value" (every flippable value alike); <5,5,5> c3, plateau
+    # 12500, 6 min, seeds 0-2: term 99, 99, 99; value 102, 99, 102
+    pair_draw: str = "term"
     pool_dir: str | None = None  # folder shared by the jobs of one search (None: no pool)
     pool_every: int = 5  # episodes between publishing to / reading from the pool
     # walks on the shape one larger along this axis (n, m or p), each scheme restricted to the
@@ -201,6 +205,8 @@ class FlipGraphAgentConfig(AgentConfig):
         _check(self.symmetry in ("none", "c3"), "agent.symmetry", self.symmetry, "none or c3")
         _check(self.c3_start in ("pairs", "school"), "agent.c3_start", self.c3_start,
                "pairs or school")
+        _check(self.pair_draw in ("value", "term"), "agent.pair_draw", self.pair_draw,
+               "value or term")
         _positive("agent", "pool_every", self.pool_every)
         _check(self.project_from in (None, "n", "m", "p"), "agent.project_from",
                self.project_from, "n, m, p or null")

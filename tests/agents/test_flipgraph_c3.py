@@ -35,10 +35,12 @@ def assert_invariant(factors, n):
     assert _terms((image.u, image.v, image.w)) == _terms(factors)
 
 
-@pytest.mark.parametrize(("c3_start", "start_rank"), [("school", 27), ("pairs", 32)])
-def test_walks_stay_exact_and_invariant(c3_start, start_rank):
+@pytest.mark.parametrize(("c3_start", "start_rank", "pair_draw"),
+                         [("school", 27, "value"), ("pairs", 32, "value"),
+                          ("pairs", 32, "term")])
+def test_walks_stay_exact_and_invariant(c3_start, start_rank, pair_draw):
     agent = make_agent(3, walks=4, flips_per_episode=3000, plateau_flips=300, plus_slack=6,
-                       seed=2, c3_start=c3_start)
+                       seed=2, c3_start=c3_start, pair_draw=pair_draw)
     assert isinstance(agent.walks, C3Walks) and agent.walks.start_rank == start_rank
     counts = {"reductions": 0, "plus_transitions": 0}
     for _ in range(8):
@@ -52,6 +54,30 @@ def test_walks_stay_exact_and_invariant(c3_start, start_rank):
             assert agent.current_factors(walk)[0].shape[1] == agent.walks.rank[walk]
     assert result.rank_used < 27 and verify(*result.factors, (3, 3, 3), "Z2").ok
     assert counts["reductions"] > 0 and counts["plus_transitions"] > 0
+
+
+def test_a_term_first_draw_weighs_a_value_by_its_holders():
+    """Mode 0 holds value 1 twice and value 2 four times; modes 1 and 2 hold no value twice.
+    Term first, value 2 is drawn with weight 4 of 6; from the flippable list, 1 of 2."""
+    from mlo_exp.agents.flipgraph.c3 import _draw_pair_by_term
+    from mlo_exp.agents.flipgraph.index import draw_pair, insert, new_index
+
+    X = np.zeros((1, 3, 6), dtype=np.uint64)
+    X[0, 0] = [1, 1, 2, 2, 2, 2]
+    X[0, 1] = np.arange(10, 16)
+    X[0, 2] = np.arange(20, 26)
+    ix = new_index(1, 6)
+    for t in range(6):
+        for m in range(3):
+            insert(*ix, 0, m, t, X[0, m, t])
+    q, rng = np.array([2]), np.array([12345], dtype=np.uint64)
+    by_term = [_draw_pair_by_term(X, q, ix, rng, 0) for _ in range(6000)]
+    by_value = [draw_pair(ix[1], ix[2], ix[4], ix[5], ix[6], rng, 0) for _ in range(6000)]
+    for draws in (by_term, by_value):
+        assert all(x == 0 and a != b and X[0, 0, a] == X[0, 0, b] for x, a, b in draws)
+    share_term = np.mean([X[0, 0, a] == 2 for _, a, _ in by_term])
+    share_value = np.mean([X[0, 0, a] == 2 for _, a, _ in by_value])
+    assert abs(share_term - 4 / 6) < 0.03 and abs(share_value - 1 / 2) < 0.03
 
 
 @pytest.mark.parametrize(("n", "orbit_count", "fixed_count"),
@@ -106,6 +132,8 @@ def test_refusals(compose_config):
         validate(compose_config(["agent=flipgraph", "agent.symmetry=c4"]))
     with pytest.raises(ConfigError, match="agent.c3_start.*pairs or school"):
         validate(compose_config(["agent=flipgraph", "agent.c3_start=diagonal"]))
+    with pytest.raises(ConfigError, match="agent.pair_draw.*value or term"):
+        validate(compose_config(["agent=flipgraph", "agent.pair_draw=edge"]))
 
 
 def test_symmetric_jobs_share_through_the_pool(tmp_path):

@@ -137,10 +137,13 @@ class FlipGraphAgent(Agent):
                 self.population.add(self.walks.current_factors(walk))
 
     def _restart_stalled_walks(self) -> int:
-        """Walks idle for ``restart_after`` episodes restart from the population's
-        least-used scheme of the best rank."""
+        """Walks idle for ``restart_after`` episodes whose best rank is above the frontier
+        restart from the population's least-used scheme of the frontier rank. Walks at the
+        frontier are never restarted: their bounded paths (``path_flips``) bring them back to
+        their own best, which keeps the frontier's schemes apart."""
         frontier = int(self.walks.best_rank.min())
-        stalled = np.flatnonzero(self.idle >= self.settings.restart_after)
+        stalled = np.flatnonzero((self.idle >= self.settings.restart_after)
+                                 & (self.walks.best_rank > frontier))
         restarted = 0
         for walk in stalled:
             factors = self.population.pick(frontier)

@@ -306,15 +306,46 @@ def _settle(R, X, FX, q, s, ix, w, o, other, n):
 
 
 @njit(cache=True, _nrt=False)
-def flip_c3(R, X, FX, q, s, ix, rng, w, n):
+def _draw_pair_by_term(X, q, ix, rng, w):
+    """A flip's pair drawn term first: a uniform expanded term and mode, then a uniform other
+    holder of that value, so a value held by ``k`` terms is drawn with weight ``k`` (with
+    :func:`~mlo_exp.agents.flipgraph.index.draw_pair`, every flippable value weighs the
+    same). A term whose value no other term holds is redrawn, up to 64 times, then the
+    flippable list decides. Returns ``(mode, first term, second term)``."""
+    HK, HC, HH, HD, NX, D, nd = ix
+    mask = HK.shape[2] - 1
+    for _attempt in range(64):
+        t1 = rand(rng, w, 3 * q[w])
+        x = rand(rng, w, 3)
+        h = slot(HK, w, x, X[w, x, t1], mask)
+        count = HC[w, x, h]
+        if count < 2:
+            continue
+        k = rand(rng, w, count - 1)
+        t = HH[w, x, h]
+        while t >= 0:
+            if t != t1:
+                if k == 0:
+                    return x, t1, t
+                k -= 1
+            t = NX[w, x, t]
+    return draw_pair(HC, HH, NX, D, nd, rng, w)
+
+
+@njit(cache=True, _nrt=False)
+def flip_c3(R, X, FX, q, s, ix, rng, w, by_term, n):
     """One flip attempt: 0 nothing changed, 1 flipped, 2 flipped and the rank went down. The
-    pair is drawn from the flippable list in O(1); it is refused (0) only when both terms
-    are images in one orbit."""
+    pair is drawn in O(1) from the flippable list (``by_term``: term first,
+    :func:`_draw_pair_by_term`); it is refused (0) only when both terms are images in one
+    orbit."""
     HK, HC, HH, HD, NX, D, nd = ix
     if nd[w] == 0:
         return 0
     rank = 3 * q[w] + s[w]
-    x, t1, t2 = draw_pair(HC, HH, NX, D, nd, rng, w)
+    if by_term:
+        x, t1, t2 = _draw_pair_by_term(X, q, ix, rng, w)
+    else:
+        x, t1, t2 = draw_pair(HC, HH, NX, D, nd, rng, w)
     o1 = t1 // 3
     o2 = t2 // 3
     if o1 == o2:
@@ -384,7 +415,7 @@ def restore_best_c3(R, X, FX, q, s, ix, best_R, best_FX, best_q, best_s, rank, b
 @njit(cache=True, nogil=True, _nrt=False)
 def walk_c3(R, X, FX, q, s, ix, rng, stall, path, slack, best_R, best_FX, best_q, best_s, rank,
             best_rank, counts, n_flips, plateau, plus_slack, max_slack, path_limit,
-            orbit_capacity, n):
+            orbit_capacity, by_term, n):
     """Every walk makes ``n_flips`` attempts; ``counts[w] = (flips, reductions, plus, useless,
     resets)``; ``stall``, ``path``, ``slack`` as in
     :func:`mlo_exp.agents.flipgraph.kernel_z2.walk_z2` (a plus transition adds 3 to the rank;
@@ -397,7 +428,7 @@ def walk_c3(R, X, FX, q, s, ix, rng, stall, path, slack, best_R, best_FX, best_q
         useless = 0
         resets = 0
         for _step in range(n_flips):
-            outcome = flip_c3(R, X, FX, q, s, ix, rng, w, n)
+            outcome = flip_c3(R, X, FX, q, s, ix, rng, w, by_term, n)
             rank[w] = 3 * q[w] + s[w]
             stall[w] += 1
             path[w] += 1
@@ -535,4 +566,4 @@ def warm_up() -> None:
     zero = np.zeros(1, dtype=np.int64)
     walk_c3(R, X, FX, q, s, ix, np.ones(1, dtype=np.uint64), zero, zero.copy(), zero + 3,
             R.copy(), FX.copy(), q.copy(), s.copy(), rank, rank.copy(),
-            np.zeros((1, 5), dtype=np.int64), 4, 1, 3, 6, 0, R.shape[2], 2)
+            np.zeros((1, 5), dtype=np.int64), 4, 1, 3, 6, 0, R.shape[2], True, 2)
