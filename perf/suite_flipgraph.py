@@ -267,12 +267,19 @@ def _targets_markdown(meta: dict, rows: dict[str, list[dict]]) -> str:
         "| shape | ring | symmetry | start | seed | aim | best rank | seconds to aim | "
         "budget s | flips/CPU-s | useless | integer lift |",
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    lines += [f"| {r['shape']} | {r['ring']} | {r['symmetry']} | {r.get('start', 'school')} | "
+    lines += [f"| {r['shape']} | {r['ring']} | {r['symmetry']} | {_start_label(r)} | "
               f"{r['seed']} | {r['target']} | "
               f"{r['best_rank']} | {_seconds(r['seconds_to_target'])} | {r['budget_s']:g} | "
               f"{r['flips_per_cpu_s']:,} | {r['useless_share']:.1%} | {r['lift'] or '-'} |"
               for r in rows["targets"]]
     return "\n".join(lines) + "\n"
+
+
+def _start_label(row: dict) -> str:
+    """The start of a target row: the catalogue's scheme, else the school method, or with
+    ``c3`` the diagonal-pairs start (``agent.c3_start``'s default)."""
+    start = row.get("start", "school")
+    return "diagonal pairs" if start == "school" and row["symmetry"] == "c3" else start
 
 
 def _markdown(meta: dict, rows: dict[str, list[dict]]) -> str:
