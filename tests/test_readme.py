@@ -27,11 +27,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from mlo_exp.config import validate
 from tests.conftest import run_dirs
-from tests.test_readme_argv import command_id
+from tests.readme_pages import README, ROOT, command_id, commands_of_pages, page_commands
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # Commands that run to the end here (a few seconds each); the others are composed only.
 RUN_FULLY = {"mlo-train experiment=smoke", "mlo-train env=matmul_2x2_z2 agent=flipgraph"}
@@ -39,26 +38,12 @@ SMALL_BUDGET = ["trainer.time_limit_s=5", "trainer.episodes=2", "benchmark=none"
                 "logger.print_every_s=1000"]
 
 
-README = ROOT / "README.md"
 PAGES = [README, *sorted(p for p in (ROOT / "docs").glob("*.md") if p.name != "own_agent.md")]
-
-
-def page_commands(page: Path) -> list[str]:
-    """A page's shell commands: continuation lines joined, comments dropped."""
-    text = page.read_text(encoding="utf-8")
-    commands = []
-    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
-        joined = re.sub(r"\s*\\\n\s*", " ", block)
-        for line in joined.splitlines():
-            line = re.sub(r"\s+#.*$", "", line).strip()
-            if line and not line.startswith("#"):
-                commands.append(line)
-    return commands
 
 
 def readme_commands() -> list[str]:
     """The commands of the README, then of the docs pages, each once (where it first shows)."""
-    return list(dict.fromkeys(c for page in PAGES for c in page_commands(page)))
+    return commands_of_pages(PAGES)
 
 
 def first_values(overrides: list[str]) -> list[str]:

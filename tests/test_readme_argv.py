@@ -7,42 +7,23 @@ this. A command shown on two pages is tested once, under the command as its id
 
 from __future__ import annotations
 
-import hashlib
-import re
 import shlex
 from pathlib import Path
 
 import pytest
 from hydra._internal.utils import get_args_parser
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.readme_pages import README, ROOT, command_id, commands_of_pages
 
 
-def command_id(command: str) -> str:
-    """A command's test id: the command itself, or, past the 100 characters pytest allows an
-    id (it would name the test ``command<N>``), its first words and a digest of the rest."""
-    if len(command) <= 100:
-        return command
-    head = command[:80].rsplit(" ", 1)[0]
-    return f"{head} ... {hashlib.sha256(command.encode()).hexdigest()[:8]}"
+def mlo_train_commands(pages: list[Path]) -> list[str]:
+    """The pages' ``mlo-train`` commands (``report`` aside), each once."""
+    return [c for c in commands_of_pages(pages)
+            if c.startswith("mlo-train ") and not c.startswith("mlo-train report")]
 
 
-def mlo_train_commands(*pages: Path) -> list[str]:
-    """The pages' ``mlo-train`` commands, each once (where it first shows)."""
-    commands = []
-    for page in pages:
-        text = page.read_text(encoding="utf-8")
-        for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
-            joined = re.sub(r"\s*\\\n\s*", " ", block)
-            for line in joined.splitlines():
-                line = re.sub(r"\s+#.*$", "", line).strip()
-                if line.startswith("mlo-train ") and not line.startswith("mlo-train report"):
-                    commands.append(line)
-    return list(dict.fromkeys(commands))
-
-
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-COMMANDS = mlo_train_commands(*PAGES)
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
+COMMANDS = mlo_train_commands(PAGES)
 
 
 def test_commands_were_found() -> None:
