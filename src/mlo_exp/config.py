@@ -179,8 +179,8 @@ class FlipGraphAgentConfig(AgentConfig):
     # Moosbauer-Poole) or "school" (the school method: n fixed terms); see flipgraph_c3
     c3_start: str = "pairs"
     # c3: how a flip's pair is drawn: "term" (a uniform term, then a partner: a value weighs
-    # as many terms as hold it) or "value" (every flippable value alike); <5,5,5> c3, plateau
-    # 12500, 6 min, seeds 0-2: term 99, 99, 99; value 102, 99, 102
+    # as many terms as hold it) or "value" (every flippable value alike); the comparison:
+    # perf/flipgraph_c3_diagnosis.md
     pair_draw: str = "term"
     pool_dir: str | None = None  # folder shared by the jobs of one search (None: no pool)
     pool_every: int = 5  # episodes between publishing to / reading from the pool
