@@ -205,8 +205,14 @@ def run_targets(quick: bool) -> list[dict]:
     budget = 10 if quick else float(os.environ.get("FLIPGRAPH_BUDGET_S", 1800))
     seeds = [int(x) for x in os.environ.get("FLIPGRAPH_TARGET_SEEDS", "0,1,2").split(",")]
     chosen = os.environ.get("FLIPGRAPH_TARGETS")
-    targets = [t for t in TARGETS if chosen is None
-               or target_name(t[0], t[1], t[2], t[4]) in chosen.split(",")]
+    names = [target_name(shape, ring, symmetry, settings)
+             for shape, ring, symmetry, _aim, settings in TARGETS]
+    unknown = sorted(set(chosen.split(",")) - set(names)) if chosen else []
+    if unknown:
+        raise SystemExit(f"FLIPGRAPH_TARGETS: no target {', '.join(unknown)}; the targets: "
+                         f"{', '.join(names)}")
+    targets = [t for t, name in zip(TARGETS, names, strict=True)
+               if chosen is None or name in chosen.split(",")]
     jobs = [(shape, ring, aim, seed, settings) for seed in (seeds[:1] if quick else seeds)
             for shape, ring, _symmetry, aim, settings in targets]
     rows = []
