@@ -27,7 +27,7 @@ train: $(STAMP)
 
 # A small local sweep: 2 agents x 2 seeds on <2,2,2>, two jobs at a time (joblib), then
 # outputs/multirun/<date>/<time>_<token>/sweep_summary.{md,csv,png}. ARGS adds overrides.
-SWEEP_ARGS ?= env=matmul_2x2 agent=greedy,random seed=1,2 trainer.episodes=100 \
+SWEEP_ARGS ?= env=matmul_2x2x2 agent=greedy,random seed=1,2 trainer.episodes=100 \
 	trainer.time_limit_s=60 hydra/launcher=joblib hydra.launcher.n_jobs=2
 sweep: $(STAMP)
 	$(BIN)/mlo-train -m $(SWEEP_ARGS) $(ARGS)

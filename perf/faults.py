@@ -93,10 +93,10 @@ RESUMABLE = {
                "agent.pretrain_steps=20", "agent.train_steps=2", "agent.resample_steps=5",
                "agent.chains=4", "plot=none", "benchmark=none", "logger.print_every_s=1000",
                "seed=5"],
-    "flipgraph Z": [*FLIPGRAPH_Z2[:1], "env=matmul_3x3", *FLIPGRAPH_Z2[2:]],
+    "flipgraph Z": [*FLIPGRAPH_Z2[:1], "env=matmul_3x3x3", *FLIPGRAPH_Z2[2:]],
     "flipgraph Z2 (finding 1)": FLIPGRAPH_Z2,
     "flipgraph Z2 c3 (finding 1)": [*FLIPGRAPH_Z2, "agent.symmetry=c3"],
-    "flipgraph Z2 <3,3,3> (finding 1)": [*FLIPGRAPH_Z2[:1], "env=matmul_3x3",
+    "flipgraph Z2 <3,3,3> (finding 1)": [*FLIPGRAPH_Z2[:1], "env=matmul_3x3x3",
                                          "env.ring=Z2", "env.coefficients=[0,1]",
                                          *FLIPGRAPH_Z2[2:]],
 }
@@ -277,7 +277,7 @@ HOSTILE_RUNS = [
 def hostile_run(override: str, work: Path) -> None:
     root, run_dir = work / "outputs", work / "run"
     base = [o for o in QUICK if not o.startswith("benchmark=")]
-    extra = ["agent=flipgraph", "env=matmul_2x2", "agent.start_from=strassen",
+    extra = ["agent=flipgraph", "env=matmul_2x2x2", "agent.start_from=strassen",
              "agent.walks=1"] if override.startswith("benchmark.") else []
     code, text = finish(launch(root, *base, *extra, "trainer.episodes=2",
                                f"hydra.run.dir={run_dir}", override), timeout=240)

@@ -108,8 +108,8 @@ SET_SHAPES = {"mcts": ["2x2x2"]}  # default shapes of a set (else every shape of
 # pair_policy's frozen-network ablation beyond <2,2,2> (issue 14): 5 seeds, 10 minutes each.
 PAIR_POLICY_PLAN = {"2x3x3": ((5, 600.0), (5, 600.0))}
 SET_PLANS = {"mcts": MCTS_PLAN, "pair_policy": PAIR_POLICY_PLAN}
-ENV_OPTION = {"2x2x2": "matmul_2x2", "2x2x3": "matmul_2x2x3", "2x3x3": "matmul_2x3x3",
-              "3x3x3": "matmul_3x3"}
+ENV_OPTION = {"2x2x2": "matmul_2x2x2", "2x2x3": "matmul_2x2x3", "2x3x3": "matmul_2x3x3",
+              "3x3x3": "matmul_3x3x3"}
 # Per shape: (seeds, budget_s) for learning agents and for baselines, full mode.
 FULL = {"2x2x2": ((10, 600.0), (3, 60.0)), "2x2x3": ((2, 900.0), (1, 60.0)),
         "2x3x3": ((1, 900.0), (1, 60.0)), "3x3x3": ((1, 900.0), (1, 60.0))}

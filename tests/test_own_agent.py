@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "examples" / "own_agent"
-SMALL = ["env=matmul_2x2", "benchmark=none", "plot=none", "checkpoint=none",
+SMALL = ["env=matmul_2x2x2", "benchmark=none", "plot=none", "checkpoint=none",
          "logger.progress_bar=false"]
 
 

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 # Commands that run to the end here (a few seconds each); the others are composed only.
-RUN_FULLY = {"mlo-train experiment=smoke", "mlo-train env=matmul_2x2_z2 agent=flipgraph"}
+RUN_FULLY = {"mlo-train experiment=smoke", "mlo-train env=matmul_2x2x2_z2 agent=flipgraph"}
 SMALL_BUDGET = ["trainer.time_limit_s=5", "trainer.episodes=2", "benchmark=none", "plot=none",
                 "logger.print_every_s=1000"]
 

@@ -93,7 +93,7 @@ def test_the_docs_example_runs_on_a_real_multirun(tmp_path, capsys) -> None:
     for job, (agent, seed) in enumerate([("random", 1), ("random", 2), ("pair_policy", 1),
                                          ("pair_policy", 2)]):
         cls = RandomAgent if agent == "random" else PairPolicyAgent
-        real_run(sweep / str(job), cls, seed, ["env=matmul_2x2", f"agent={agent}",
+        real_run(sweep / str(job), cls, seed, ["env=matmul_2x2x2", f"agent={agent}",
                                                 f"seed={seed}", "trainer.episodes=3"])
     text = (Path(__file__).resolve().parents[1] / "docs" / "results.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)

@@ -41,7 +41,8 @@ def test_default_run_writes_every_file_with_its_run_id(run_train, tmp_path):
     [
         ("env.shape=[0,2,2]", 2, "env.shape[0]=0 is invalid; accepted: an integer >= 1"),
         ("agent=nope", 1, "Could not find 'agent/nope'"),
-        ("env=matmul_2x2_z2", 2, "agent='PairPolicyAgent' is invalid; accepted: pair_policy plays"),
+        ("env=matmul_2x2x2_z2", 2,
+         "agent='PairPolicyAgent' is invalid; accepted: pair_policy plays"),
         ("env.max_rank=abc", 1, "could not be converted to Integer"),
     ],
 )

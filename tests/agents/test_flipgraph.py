@@ -118,7 +118,7 @@ def test_agent_does_not_load_known_algorithms():
 
 
 def test_config_composes_and_rejects_bad_values(compose_config, tmp_path):
-    cfg = compose_config(["agent=flipgraph", "env=matmul_2x2_z2"])
+    cfg = compose_config(["agent=flipgraph", "env=matmul_2x2x2_z2"])
     settings = validate(cfg)
     assert settings.agent.walks == 32
     with pytest.raises(ConfigError, match="agent.walks"):
@@ -129,7 +129,7 @@ def test_config_composes_and_rejects_bad_values(compose_config, tmp_path):
 
 @pytest.mark.slow
 def test_mlo_train_finds_strassen_rank_with_flipgraph(run_train, tmp_path):
-    done = run_train("agent=flipgraph", "env=matmul_2x2_z2", "agent.walks=4",
+    done = run_train("agent=flipgraph", "env=matmul_2x2x2_z2", "agent.walks=4",
                      "agent.flips_per_episode=5000", "trainer.time_limit_s=60")
     assert done.returncode == 0, done.stderr
     summary = json.loads(next((tmp_path / "outputs").rglob("summary.json")).read_text())
@@ -184,7 +184,7 @@ def test_start_from_takes_a_library_name(run_train, tmp_path, compose_config):
     assert settings.agent.start_from == "alphatensor-4x4x4-z2"
     with pytest.raises(ConfigError, match="library name"):
         validate(compose_config(["agent=flipgraph", "agent.start_from=strassen-3x3x3"]))
-    done = run_train("agent=flipgraph", "env=matmul_2x2_z2", "agent.walks=2",
+    done = run_train("agent=flipgraph", "env=matmul_2x2x2_z2", "agent.walks=2",
                      "agent.flips_per_episode=100", "agent.start_from=strassen",
                      "trainer.episodes=1")
     assert done.returncode == 0, done.stderr
@@ -192,7 +192,7 @@ def test_start_from_takes_a_library_name(run_train, tmp_path, compose_config):
     assert summary["best_rank"] == 7
     written = next((tmp_path / "outputs").rglob("start_from.json"))
     assert Algorithm.load(written).rank == 7
-    refused = run_train("agent=flipgraph", "env=matmul_2x2_z2", "agent.start_from=school-3x3x3",
+    refused = run_train("agent=flipgraph", "env=matmul_2x2x2_z2", "agent.start_from=school-3x3x3",
                         "trainer.episodes=1")
     assert refused.returncode == 2 and "<3,3,3>" in refused.stderr
 

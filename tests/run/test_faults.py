@@ -77,7 +77,7 @@ def line_count(path: Path) -> int:
 
 
 # -- 1. exact resume of the flip-graph search over Z2 ---------------------------------------
-FLIPGRAPH_Z2 = ["agent=flipgraph", "env=matmul_4x4_z2", "agent.walks=4",
+FLIPGRAPH_Z2 = ["agent=flipgraph", "env=matmul_4x4x4_z2", "agent.walks=4",
                 "agent.flips_per_episode=4000", "agent.plateau_flips=1000", "seed=11",
                 "trainer.episodes=14", "trainer.stop_at_rank=1", "trainer.time_limit_s=null",
                 "checkpoint.every_episodes=1", "benchmark=none", "plot=none",
@@ -107,7 +107,7 @@ def test_flipgraph_over_z2_killed_then_resumed_replays_the_uninterrupted_run(tmp
 # -- 2. signals at every stage ---------------------------------------------------------------
 # Over Z with Strassen as the start: episode 1 holds a verified rank-7 algorithm, so the
 # benchmark stage runs right after it.
-WITH_BENCHMARK = ["agent=flipgraph", "env=matmul_2x2", "agent.start_from=strassen",
+WITH_BENCHMARK = ["agent=flipgraph", "env=matmul_2x2x2", "agent.start_from=strassen",
                   "agent.walks=1", "trainer.episodes=1", "plot=none",
                   "logger.print_every_s=1000", "benchmark.registry=false"]
 

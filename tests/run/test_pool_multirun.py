@@ -20,7 +20,7 @@ from mlo_exp.algorithms.algorithm import Algorithm
 # <3,3,3> mod 2: job 0 (100k flips per walk and episode) reaches 23 in a fraction of a
 # second; job 1 (one flip per walk and episode, ~10^3 flips a second) would need minutes,
 # so it can only get there through the pool. Both stop at 23.
-POOL_SEARCH = ("agent=flipgraph", "env=matmul_3x3", "env.ring=Z2", "env.coefficients=[0,1]",
+POOL_SEARCH = ("agent=flipgraph", "env=matmul_3x3x3", "env.ring=Z2", "env.coefficients=[0,1]",
                "agent.walks=2", "agent.pool_every=1", "agent.restart_after=1",
                "trainer.stop_at_rank=23", "trainer.time_limit_s=120", "trainer.episodes=1000000",
                "benchmark=none", "checkpoint=none", "plot=none", "logger.progress_bar=false")

@@ -162,8 +162,8 @@ def test_trim_and_resume_command(tmp_path, monkeypatch):
     assert trim_run_files(tmp_path, 1) == 2
     assert (tmp_path / "metrics.jsonl").read_text() == '{"episode": 1}\n'
     monkeypatch.delenv("MLO_OUTPUTS", raising=False)
-    command = resume_command(["env=matmul_3x3", "resume=auto", "tag=a b"], "ID")
-    assert command == "mlo-train env=matmul_3x3 'tag=a b' resume=ID"
+    command = resume_command(["env=matmul_3x3x3", "resume=auto", "tag=a b"], "ID")
+    assert command == "mlo-train env=matmul_3x3x3 'tag=a b' resume=ID"
 
 
 def test_a_run_in_use_is_not_resumed_twice(train):

@@ -255,7 +255,7 @@ def test_resume_that_cannot_work_exits_2_naming_the_problem(fork_server, tmp_pat
     assert code == 0, text
     (run_json,) = root.glob("**/run.json")
     run_id = json.loads(run_json.read_text())["run_id"]
-    code, text = fork_server.run([*FAST, "env=matmul_3x3", f"resume={run_id}"], root)
+    code, text = fork_server.run([*FAST, "env=matmul_3x3x3", f"resume={run_id}"], root)
     assert code == 2
     assert "cannot resume" in text and "shape 2x2x2" in text and "shape 3x3x3" in text
     code, text = fork_server.run([*FAST, "resume=no-such-run"], root)

@@ -224,7 +224,7 @@ def first_time_at(run_dir: Path, rank: int) -> float | None:
 
 @pytest.mark.slow
 def test_seeds_aggregate_of_a_real_multirun_and_report_redoes_it(run_train, tmp_path) -> None:
-    result = run_train("-m", "env=matmul_2x2", "agent=greedy,random", "seed=1,2,3",
+    result = run_train("-m", "env=matmul_2x2x2", "agent=greedy,random", "seed=1,2,3",
                        "trainer.episodes=4", "trainer.time_limit_s=60", "benchmark=none",
                        "checkpoint=none", "plot=none", "logger.progress_bar=false",
                        timeout=300)
