@@ -18,7 +18,7 @@ from mlo_exp.algorithms.catalogue import (
     user_catalogue_dir,
 )
 from mlo_exp.algorithms.equivalence import permute_shape
-from mlo_exp.algorithms.formats import format_products
+from mlo_exp.algorithms.fliptext import format_products
 from mlo_exp.algorithms.library import alphatensor, lookup, school, strassen
 from mlo_exp.algorithms.reference import best_known_rank
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from mlo_exp.algorithms import cli as algorithms_cli
 from mlo_exp.algorithms.algorithm import Algorithm
-from mlo_exp.algorithms.formats import format_products
+from mlo_exp.algorithms.fliptext import format_products
 from mlo_exp.algorithms.library import alphatensor, strassen
 
 CLI = str(Path(sys.executable).with_name("mlo-algorithms"))

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlo_exp.algorithms.formats import format_products, parse_text, read_algorithms
+from mlo_exp.algorithms.fliptext import format_products, parse_text
+from mlo_exp.algorithms.formats import read_algorithms
 from mlo_exp.algorithms.library import strassen
 from mlo_exp.algorithms.tensor import matmul_tensor, reconstruct
 

@@ -10,13 +10,8 @@ import numpy as np
 import pytest
 
 from mlo_exp.algorithms.algorithm import Algorithm, AlgorithmFileError
-from mlo_exp.algorithms.formats import (
-    FormatError,
-    format_products,
-    parse_text,
-    read_algorithm_file,
-    read_algorithms,
-)
+from mlo_exp.algorithms.fliptext import FormatError, format_products, parse_text
+from mlo_exp.algorithms.formats import read_algorithm_file, read_algorithms
 from mlo_exp.algorithms.library import alphatensor, school, strassen
 
 

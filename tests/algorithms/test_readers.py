@@ -14,7 +14,8 @@ import pytest
 from mlo_exp.algorithms.algorithm import Algorithm, AlgorithmFileError
 from mlo_exp.algorithms.alphaevolve import format_python_uvw
 from mlo_exp.algorithms.benson import format_benson
-from mlo_exp.algorithms.formats import format_matrices, read_algorithms
+from mlo_exp.algorithms.fliptext import format_matrices
+from mlo_exp.algorithms.formats import read_algorithms
 from mlo_exp.algorithms.library import alphatensor, strassen
 from mlo_exp.algorithms.maple import format_triadset
 from mlo_exp.algorithms.perminov import format_perminov, naive_additions

@@ -75,6 +75,10 @@ resampling statistics, the current move limit and cumulative counts of network e
 included), proposals (states given candidates, by either proposer) and simulations.
 Everything (network, optimiser, buffer, generator, curriculum, chains, counters) is in
 :meth:`MctsAgent.state_dict`; episodes share no other state, so a resumed run replays exactly.
+
+Length: about 700 lines on purpose: the agent's own loop (self-play in the tree, training,
+the controls) reads top to bottom in one file, as CleanRL keeps an agent; every part that
+stands alone is in the four modules above.
 """
 
 from __future__ import annotations

@@ -38,6 +38,10 @@ Two strategies, one code path for NumPy and CuPy (``xp``):
   stack per side, the ``R`` block products are one batched ``matmul`` (recursively at
   every level), then the output sums run. Fewer, larger kernels; more memory (``R``
   blocks of each of S, T, M).
+
+Length: about 700 lines: the stream and batched executors share the block layout, the
+padding, the plans and the split of time into sums and products; apart, each would import
+most of the other.
 """
 
 from __future__ import annotations

@@ -32,6 +32,9 @@ SIGTERM stopped it (``on_signal``; the signals themselves are the run's, see
 :mod:`mlo_exp.signals`: the first lets the current episode finish, so the saved state is
 exact; a second interrupts at once and the state is saved all the same). Keep the
 newest ``keep_last`` plus the best one (the earliest checkpoint holding the lowest rank).
+
+Length: about 580 lines: writing, reading and checking a checkpoint are one file format and
+change together; the manager (when to save) is the last section.
 """
 
 from __future__ import annotations

@@ -41,6 +41,10 @@ fixed terms, which the school start (rank ``3 x orbits + n``) cannot reach by fl
 
 Fixed terms are not flipped (a flip of a fixed term with an orbit term has no symmetric
 counterpart of three disjoint pairs); they change only when an orbit becomes fixed.
+
+Length: about 570 lines: numba compiles the kernel's functions together and they share the
+state layout above; the starting scheme and the orbit helpers at the end are its only
+non-kernel parts.
 """
 
 from __future__ import annotations
