@@ -36,9 +36,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=20 $(PYTEST_ARGS)
 
 # The fast tier for development: no test marked slow, and a test that starts Python or an
-# entry point in a subprocess is skipped when it does; make test runs everything.
+# entry point in a subprocess is skipped when it does; one worker per core (pytest-xdist,
+# a test file's tests on one worker); make test runs everything.
 test-fast: $(STAMP)
-	MLO_FAST_TESTS=1 $(BIN)/python -m pytest -q -m "not slow" --durations=10 $(PYTEST_ARGS)
+	MLO_FAST_TESTS=1 $(BIN)/python -m pytest -q -m "not slow" -n auto --dist loadfile \
+	  --durations=10 $(PYTEST_ARGS)
 
 # The long fault campaign (kills, signals, a silent W&B server, hostile values, bad
 # checkpoints, disk faults, racing launches) on the real mlo-train: perf/faults.md.
