@@ -41,7 +41,6 @@ class GreedyAgent(GamePlayer):
         """``settings``: fields of :class:`~mlo_exp.config.GreedyAgentConfig` (defaults there)."""
         self.settings = GreedyAgentConfig(**settings)
         super().__init__(game, seed=seed, batch_size=self.settings.batch_size)
-        self.max_candidates = self.settings.max_candidates
         self._values = torch.tensor(game.coefficients, dtype=torch.float64, device=self.device)
         self._enumerated = self._enumerate_pairs()
 
@@ -50,7 +49,7 @@ class GreedyAgent(GamePlayer):
         nonzero = len(self.game.coefficients) - (0 in self.game.coefficients)
         count_u = len(self.game.coefficients) ** dim_u - (0 in self.game.coefficients)
         count_v = len(self.game.coefficients) ** dim_v - (0 in self.game.coefficients)
-        if nonzero == 0 or count_u * count_v > self.max_candidates:
+        if nonzero == 0 or count_u * count_v > self.settings.max_candidates:
             return None
         us, vs = self._all_vectors(dim_u), self._all_vectors(dim_v)
         return us.repeat_interleave(len(vs), 0), vs.repeat(len(us), 1)
@@ -68,7 +67,7 @@ class GreedyAgent(GamePlayer):
         eye_u = torch.eye(dim_u, dtype=torch.int64, device=self.device) * one
         eye_v = torch.eye(dim_v, dtype=torch.int64, device=self.device) * one
         unit_u, unit_v = eye_u.repeat_interleave(dim_v, 0), eye_v.repeat(dim_u, 1)
-        extra = max(self.max_candidates - len(unit_u), 0)
+        extra = max(self.settings.max_candidates - len(unit_u), 0)
         random_u = self.sample_nonzero(extra, dim_u)
         random_v = self.sample_nonzero(extra, dim_v)
         return torch.cat([unit_u, random_u]), torch.cat([unit_v, random_v])

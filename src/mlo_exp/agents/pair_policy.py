@@ -127,11 +127,6 @@ class PairPolicyAgent(GamePlayer):
         if game.ring != "Z":
             raise ValueError(f"pair_policy plays over Z (env.ring=Z); got env.ring={game.ring!r}. "
                              "Over Z2 use agent=flipgraph (or greedy, random)")
-        self.steps_per_episode, self.restart_steps = s.steps_per_episode, s.restart_steps
-        self.prior_weight, self.max_candidates = float(s.prior_weight), s.max_candidates
-        self.advantage_temperature = float(s.advantage_temperature)
-        self.learn_candidates = s.learn_candidates
-        self.max_nonzeros = s.max_nonzeros
         self.dim_u, self.dim_v, self.dim_w = game.dims
         self.pair_dim = self.dim_u * self.dim_v
         self.target = game.target.reshape(self.pair_dim, self.dim_w).double()
@@ -156,7 +151,7 @@ class PairPolicyAgent(GamePlayer):
         vectors = torch.tensor(list(itertools.product(self.game.coefficients, repeat=length)),
                                device=self.device)
         nonzeros = (vectors != 0).sum(dim=1)
-        vectors = vectors[(nonzeros > 0) & (nonzeros <= (self.max_nonzeros or length))]
+        vectors = vectors[(nonzeros > 0) & (nonzeros <= (self.settings.max_nonzeros or length))]
         if self.symmetric:  # (u, v, w) ~ (-u, -v, w) ~ (-u, v, -w): first non-zero entry > 0
             rows = torch.arange(len(vectors), device=self.device)
             first = vectors[rows, (vectors != 0).int().argmax(dim=1)]
@@ -169,10 +164,10 @@ class PairPolicyAgent(GamePlayer):
         scale = 2 if self.symmetric else 1
 
         def count(length: int) -> int:
-            top = min(self.max_nonzeros or length, length)
+            top = min(self.settings.max_nonzeros or length, length)
             return sum(math.comb(length, k) * nonzero**k for k in range(1, top + 1)) // scale
 
-        if count(self.dim_u) * count(self.dim_v) > self.max_candidates:
+        if count(self.dim_u) * count(self.dim_v) > self.settings.max_candidates:
             return None
         us, vs = self._vectors(self.dim_u), self._vectors(self.dim_v)
         return us.repeat_interleave(len(vs), 0), vs.repeat(len(us), 1)
@@ -180,8 +175,8 @@ class PairPolicyAgent(GamePlayer):
     def _sparse_random(self, count: int, length: int) -> torch.Tensor:
         density = torch.rand(count, 1, generator=self.generator, device=self.device) * 0.5 + 0.1
         mask = torch.rand(count, length, generator=self.generator, device=self.device) < density
-        if self.max_nonzeros is not None:  # keep the first max_nonzeros chosen entries
-            mask &= mask.cumsum(dim=1) <= self.max_nonzeros
+        if self.settings.max_nonzeros is not None:  # keep the first max_nonzeros chosen entries
+            mask &= mask.cumsum(dim=1) <= self.settings.max_nonzeros
         rows = self.sample_nonzero(count, length) * mask
         empty = (rows == 0).all(dim=1)
         single = torch.zeros(int(empty.sum()), length, dtype=torch.int64, device=self.device)
@@ -199,7 +194,7 @@ class PairPolicyAgent(GamePlayer):
         eye_u = torch.eye(self.dim_u, dtype=torch.int64, device=self.device) * one
         eye_v = torch.eye(self.dim_v, dtype=torch.int64, device=self.device) * one
         unit_u, unit_v = eye_u.repeat_interleave(self.dim_v, 0), eye_v.repeat(self.dim_u, 1)
-        extra = max(self.max_candidates - len(unit_u), 0)
+        extra = max(self.settings.max_candidates - len(unit_u), 0)
         return (torch.cat([unit_u, self._sparse_random(extra, self.dim_u)]),
                 torch.cat([unit_v, self._sparse_random(extra, self.dim_v)]))
 
@@ -217,7 +212,7 @@ class PairPolicyAgent(GamePlayer):
         queries, linear, value = self.network(residual / self.target_norm2**0.5)
         learned = (torch.einsum("bhx,kx->bhk", queries, candidates) ** 2).sum(dim=1)
         learned = learned + torch.einsum("bx,kx->bk", linear, candidates)
-        logits = self.prior_weight * gain + learned
+        logits = self.settings.prior_weight * gain + learned
         return logits.masked_fill(in_span, float("-inf")), gain, value
 
     @torch.no_grad()
@@ -260,14 +255,14 @@ class PairPolicyAgent(GamePlayer):
             self.chain_u, self.chain_v = self._build_chains(batch, pool)
             self.chain_age.zero_()
         rows = torch.arange(batch, device=self.device)
-        for _ in range(self.steps_per_episode):
+        for _ in range(self.settings.steps_per_episode):
             pairs = self.khatri_rao(self.chain_u, self.chain_v)
             spanning = torch.nonzero(self._spanning(pairs))[:, 0]
             if spanning.numel():
                 admissible = self._admissible(spanning)
                 if bool(admissible.any()):
                     break  # a chain solves the game at target_rank: play it
-                self.chain_age[spanning] = self.restart_steps  # W not admissible: rebuild
+                self.chain_age[spanning] = self.settings.restart_steps  # W not admissible: rebuild
             position = torch.randint(rank, (batch,), generator=self.generator, device=self.device)
             keep = torch.ones(batch, rank, dtype=torch.bool, device=self.device)
             keep[rows, position] = False
@@ -277,7 +272,7 @@ class PairPolicyAgent(GamePlayer):
             self.chain_v[rows, position] = cand_v[choice]
             self.chain_age += 1
             self.total_steps += 1
-            stale = self.chain_age >= self.restart_steps
+            stale = self.chain_age >= self.settings.restart_steps
             if bool(stale.any()):
                 fresh_u, fresh_v = self._build_chains(int(stale.sum()), pool)
                 self.chain_u[stale], self.chain_v[stale] = fresh_u, fresh_v
@@ -380,17 +375,18 @@ class PairPolicyAgent(GamePlayer):
         with torch.no_grad():
             basis, residual = self.project(pairs[keep].view(batch, rank - 1, self.pair_dim))
         pool_vectors = self.khatri_rao(*pool)
-        if len(pool_vectors) > self.learn_candidates:  # a random share keeps the update cheap
+        # a random share keeps the update cheap
+        if len(pool_vectors) > self.settings.learn_candidates:
             pick = torch.randperm(len(pool_vectors), generator=self.generator,
                                   device=self.device)
-            pool_vectors = pool_vectors[pick[: self.learn_candidates]]
+            pool_vectors = pool_vectors[pick[: self.settings.learn_candidates]]
         candidates = torch.cat([pool_vectors, pairs[rows, position]])
         action = len(pool_vectors) + rows
         logits, _, value = self.logits(basis, residual, candidates)
         log_prob = torch.log_softmax(logits, dim=1)[rows, action]
         target = returns / self.game.max_rank
         advantage = (target - value).detach()
-        weight = torch.exp((advantage / self.advantage_temperature).clamp(max=5.0))
+        weight = torch.exp((advantage / self.settings.advantage_temperature).clamp(max=5.0))
         policy_loss = -(weight * log_prob).mean()
         value_loss = ((value - target) ** 2).mean()
         self.optimizer.zero_grad()
