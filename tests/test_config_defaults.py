@@ -91,3 +91,27 @@ def test_every_option_reaches_its_constructor(compose_config, tmp_path, group, o
                if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 1)
     changed = compose_config([f"{group}={option}", f"{group}.{key}={composed[key] + 1}"])
     assert getattr(build(group, changed[group], tmp_path).settings, key) == composed[key] + 1
+
+
+@pytest.mark.parametrize("bundle", group_options("experiment"))
+def test_no_experiment_bundle_restates_what_its_options_give(compose_config, bundle):
+    """A bundle sets only what differs from its chosen options (``override /agent: X`` and the
+    like) with their schemas: a restated default would be a second copy of it."""
+    data = yaml.safe_load((CONF / "experiment" / f"{bundle}.yaml").read_text()) or {}
+    chosen = [f"{key.split('/')[-1]}={value}" for entry in data.get("defaults", [])
+              if isinstance(entry, dict) for key, value in entry.items()
+              if key.startswith("override /")]
+    without = OmegaConf.to_container(compose_config(chosen), resolve=False)
+    restated = [f"{group}.{key}" for group, node in data.items()
+                if isinstance(node, dict) and isinstance(without.get(group), dict)
+                for key, value in node.items() if without[group].get(key, MISSING) == value]
+    restated += [key for key, value in data.items()
+                 if key != "defaults" and not isinstance(value, dict)
+                 and without.get(key, MISSING) == value]
+    assert restated == [], f"experiment/{bundle} restates {restated}"
+
+
+def test_the_game_takes_its_defaults_from_the_env_schema():
+    schema = config.EnvConfig(shape=[2, 2, 2])
+    game = TensorGame([2, 2, 2])
+    assert (list(game.coefficients), game.ring) == (sorted(schema.coefficients), schema.ring)

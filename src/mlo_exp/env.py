@@ -28,12 +28,13 @@ Only :meth:`TensorGame.factors` hands results back to the CPU, as NumPy arrays.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
 
 from mlo_exp.algorithms.tensor import matmul_tensor
+from mlo_exp.config import EnvConfig
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -70,11 +71,17 @@ class TensorGame:
     def __init__(
         self,
         shape: tuple[int, int, int] | list[int],
-        coefficients: list[int] | tuple[int, ...] = (-1, 0, 1),
+        coefficients: list[int] | tuple[int, ...] | None = None,
         max_rank: int | None = None,
-        ring: str = "Z",
+        ring: str | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
+        """``coefficients`` and ``ring`` default to :class:`~mlo_exp.config.EnvConfig`'s (the
+        one source of the env's defaults): ``[-1, 0, 1]`` over ``Z``."""
+        defaults = {f.name: f for f in fields(EnvConfig)}
+        if coefficients is None:
+            coefficients = defaults["coefficients"].default_factory()
+        ring = defaults["ring"].default if ring is None else ring
         n, m, p = (int(x) for x in shape)
         self.shape = (n, m, p)
         self.ring = ring
