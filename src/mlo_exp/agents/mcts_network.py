@@ -30,8 +30,10 @@ class MctsNetwork(nn.Module):
     """State -> value and an autoregressive distribution over moves (coefficient indices)."""
 
     def __init__(self, dims: tuple[int, int, int], num_values: int, history: int,
-                 hidden: int = 256, decoder_hidden: int = 128,
+                 hidden: int, decoder_hidden: int,
                  device: str | torch.device | None = None) -> None:
+        """Sizes come from :class:`~mlo_exp.config.MctsAgentConfig` (the one source of their
+        defaults)."""
         super().__init__()
         self.dims, self.num_values, self.history = dims, num_values, history
         self.action_dim = sum(dims)

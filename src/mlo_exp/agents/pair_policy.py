@@ -97,8 +97,10 @@ class Chains(NamedTuple):
 class PairPolicyNetwork(nn.Module):
     """Projected residual ``(B, nm*mp, np)`` -> queries ``(B, H, X)``, linear ``(B, X)``, value."""
 
-    def __init__(self, pair_dim: int, columns: int, hidden: int = 128, heads: int = 4,
+    def __init__(self, pair_dim: int, columns: int, hidden: int, heads: int,
                  device: str | torch.device | None = None) -> None:
+        """Sizes come from :class:`~mlo_exp.config.PairPolicyAgentConfig` (the one source of
+        their defaults)."""
         super().__init__()
         self.pair_dim, self.heads = pair_dim, heads
         self.body = nn.Sequential(
