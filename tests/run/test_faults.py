@@ -121,8 +121,9 @@ def test_a_signal_during_the_benchmark_stage_stops_it_within_seconds(tmp_path):
     signalled = time.monotonic()
     process.send_signal(signal.SIGTERM)
     code, text = finish(process)
-    # Before: the stage ran to its end (15-27 s more), status success.
-    assert time.monotonic() - signalled < 8, text
+    # Before: the stage ran to its end (15-27 s more), status success; 12 s leaves room for
+    # a loaded machine and still tells the two apart.
+    assert time.monotonic() - signalled < 12, text
     assert code == 0 and "Traceback" not in text, text
     summary = json.loads((run_dir / "summary.json").read_text())
     assert (summary["status"], summary["stop_reason"]) == ("interrupted", "signal_SIGTERM")

@@ -54,6 +54,20 @@ def wait_for(path: Path, text: str, timeout: float = 120) -> None:
     raise AssertionError(f"{text!r} never appeared in {path}")
 
 
+def wait_until_caught(pid: int, signum: int, timeout: float = 60) -> None:
+    """Until process ``pid`` has a handler for ``signum`` (``SigCgt`` of /proc/<pid>/status):
+    a signal sent before that would kill it, which no run can prevent."""
+    status = Path(f"/proc/{pid}/status")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        caught = next((line.split()[1] for line in status.read_text().splitlines()
+                       if line.startswith("SigCgt:")), "0")
+        if int(caught, 16) >> (signum - 1) & 1:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"pid {pid} did not take signal {signum} within {timeout} s")
+
+
 def snapshot(directory: Path) -> dict[str, bytes]:
     """Every file under ``directory`` by content (but the log, which a resume appends to,
     and the lock, which holds the pid of the last process that took it)."""
@@ -171,7 +185,7 @@ def test_a_signal_during_start_up_ends_the_run_cleanly(tmp_path):
     root = tmp_path / "outputs"
     run_dir = tmp_path / "run"
     process = launch(root, *LONG, f"hydra.run.dir={run_dir}")
-    time.sleep(0.3)  # the interpreter has started; torch and Hydra are still loading
+    wait_until_caught(process.pid, signal.SIGTERM)  # the first import; torch, Hydra still load
     process.send_signal(signal.SIGTERM)
     code, text = finish(process)
     assert code == 0, text  # not -15: the run saw the signal and stopped before episode 1
