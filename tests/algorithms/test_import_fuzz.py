@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from mlo_exp.algorithms.algorithm import Algorithm, AlgorithmFileError
 from mlo_exp.algorithms.alphaevolve import format_python_uvw
 from mlo_exp.algorithms.benson import format_benson
-from mlo_exp.algorithms.fliptext import format_products, parse_text
+from mlo_exp.algorithms.fliptext import format_matrices, format_products, parse_text
 from mlo_exp.algorithms.formats import read_algorithms
 from mlo_exp.algorithms.library import school, strassen
 from mlo_exp.algorithms.maple import format_triadset
@@ -120,17 +120,8 @@ def products_text(algorithm: Algorithm, draw: st.DrawFn, c_transposed: bool) -> 
 
 
 def matrices_text(algorithm: Algorithm, layout: str, c_transposed: bool) -> str:
-    n, m, p = algorithm.shape
-
-    def matrix(column: np.ndarray, rows: int, cols: int, transpose: bool = False) -> str:
-        grid = [[str(Fraction(column[r * cols + c])) for c in range(cols)] for r in range(rows)]
-        if transpose:
-            grid = [list(row) for row in zip(*grid, strict=True)]
-        return "{" + ", ".join("{" + ", ".join(row) + "}" for row in grid) + "}"
-
-    terms = ["{" + ", ".join([matrix(algorithm.u[:, r], n, m), matrix(algorithm.v[:, r], m, p),
-                              matrix(algorithm.w[:, r], n, p, c_transposed)]) + "}"
-             for r in range(algorithm.rank)]
+    """The writer's terms (``format_matrices``: one per line inside ``{ }``) laid out again."""
+    terms = format_matrices(algorithm, c_transposed).strip()[1:-1].strip().split(",\n  ")
     if layout == "lines":
         return "\n".join(terms) + "\n"
     if layout == "outer":  # one term per line inside an outer { }
