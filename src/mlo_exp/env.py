@@ -77,7 +77,7 @@ class TensorGame:
         device: str | torch.device = "cpu",
     ) -> None:
         """``coefficients`` and ``ring`` default to :class:`~mlo_exp.config.EnvConfig`'s (the
-        one source of the env's defaults): ``[-1, 0, 1]`` over ``Z``."""
+        one source of the env's defaults)."""
         defaults = {f.name: f for f in fields(EnvConfig)}
         if coefficients is None:
             coefficients = defaults["coefficients"].default_factory()

@@ -46,7 +46,7 @@ def lock_named_run_dir(arguments: list[str]) -> None:
         LAUNCH["existed"] = (run_dir, run_dir.is_dir() and any(run_dir.iterdir()))
         log_file = run_dir / "train.log"
         LAUNCH["train_log"] = (log_file,
-                                log_file.stat().st_size if log_file.is_file() else None)
+                               log_file.stat().st_size if log_file.is_file() else None)
         LAUNCH["started"] = (run_dir, dt.datetime.now().timestamp())
     except OSError:
         LAUNCH.clear()  # unreadable: the lock below or Hydra reports it
