@@ -183,8 +183,9 @@ class FlipGraphAgentConfig(AgentConfig):
     # Moosbauer-Poole) or "school" (the school method: n fixed terms); see flipgraph_c3
     c3_start: str = "pairs"
     # c3: how a flip's pair is drawn: "term" (a uniform term, then a partner: a value weighs
-    # as many terms as hold it) or "value" (every flippable value alike); the comparison:
-    # perf/flipgraph_c3_diagnosis.md
+    # as many terms as hold it), "term-draws" (the same, and every term drawn counts towards
+    # plateau_flips, as the pre-issue-26 kernel counted its empty attempts) or "value" (every
+    # flippable value alike); the comparison: perf/flipgraph_c3_diagnosis.md
     pair_draw: str = "term"
     pool_dir: str | None = None  # folder shared by the jobs of one search (None: no pool)
     pool_every: int = 5  # episodes between publishing to / reading from the pool
@@ -209,8 +210,8 @@ class FlipGraphAgentConfig(AgentConfig):
         _check(self.symmetry in ("none", "c3"), "agent.symmetry", self.symmetry, "none or c3")
         _check(self.c3_start in ("pairs", "school"), "agent.c3_start", self.c3_start,
                "pairs or school")
-        _check(self.pair_draw in ("value", "term"), "agent.pair_draw", self.pair_draw,
-               "value or term")
+        _check(self.pair_draw in ("value", "term", "term-draws"), "agent.pair_draw",
+               self.pair_draw, "value, term or term-draws")
         _positive("agent", "pool_every", self.pool_every)
         _check(self.project_from in (None, "n", "m", "p"), "agent.project_from",
                self.project_from, "n, m, p or null")

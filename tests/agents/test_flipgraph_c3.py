@@ -37,7 +37,7 @@ def assert_invariant(factors, n):
 
 @pytest.mark.parametrize(("c3_start", "start_rank", "pair_draw"),
                          [("school", 27, "value"), ("pairs", 32, "value"),
-                          ("pairs", 32, "term")])
+                          ("pairs", 32, "term"), ("pairs", 32, "term-draws")])
 def test_walks_stay_exact_and_invariant(c3_start, start_rank, pair_draw):
     agent = make_agent(3, walks=4, flips_per_episode=3000, plateau_flips=300, plus_slack=6,
                        seed=2, c3_start=c3_start, pair_draw=pair_draw)
@@ -71,13 +71,34 @@ def test_a_term_first_draw_weighs_a_value_by_its_holders():
         for m in range(3):
             insert(*ix, 0, m, t, X[0, m, t])
     q, rng = np.array([2]), np.array([12345], dtype=np.uint64)
-    by_term = [_draw_pair_by_term(X, q, ix, rng, 0) for _ in range(6000)]
+    by_term = [_draw_pair_by_term(X, q, ix, rng, 0)[:3] for _ in range(6000)]
     by_value = [draw_pair(ix[1], ix[2], ix[4], ix[5], ix[6], rng, 0) for _ in range(6000)]
     for draws in (by_term, by_value):
         assert all(x == 0 and a != b and X[0, 0, a] == X[0, 0, b] for x, a, b in draws)
     share_term = np.mean([X[0, 0, a] == 2 for _, a, _ in by_term])
     share_value = np.mean([X[0, 0, a] == 2 for _, a, _ in by_value])
     assert abs(share_term - 4 / 6) < 0.03 and abs(share_value - 1 / 2) < 0.03
+
+
+def test_a_term_first_draw_counts_the_terms_it_drew():
+    """Only terms 0 and 1 share a value (mode 0), so 2 of the 18 (term, mode) draws find a
+    partner: about 9 draws per pair, the count ``pair_draw=term-draws`` adds to the plateau
+    (a term drawn without a partner was an empty attempt before issue 26)."""
+    from mlo_exp.agents.flipgraph.c3 import _draw_pair_by_term
+    from mlo_exp.agents.flipgraph.index import insert, new_index
+
+    X = np.zeros((1, 3, 6), dtype=np.uint64)
+    X[0, 0] = [1, 1, 2, 3, 4, 5]
+    X[0, 1] = np.arange(10, 16)
+    X[0, 2] = np.arange(20, 26)
+    ix = new_index(1, 6)
+    for t in range(6):
+        for m in range(3):
+            insert(*ix, 0, m, t, X[0, m, t])
+    q, rng = np.array([2]), np.array([2024], dtype=np.uint64)
+    draws = [_draw_pair_by_term(X, q, ix, rng, 0) for _ in range(4000)]
+    assert all({a, b} == {0, 1} for _, a, b, _ in draws)
+    assert abs(np.mean([drawn for *_, drawn in draws]) - 9) < 0.6
 
 
 @pytest.mark.parametrize(("n", "orbit_count", "fixed_count"),
@@ -132,7 +153,7 @@ def test_refusals(compose_config):
         validate(compose_config(["agent=flipgraph", "agent.symmetry=c4"]))
     with pytest.raises(ConfigError, match="agent.c3_start.*pairs or school"):
         validate(compose_config(["agent=flipgraph", "agent.c3_start=diagonal"]))
-    with pytest.raises(ConfigError, match="agent.pair_draw.*value or term"):
+    with pytest.raises(ConfigError, match="agent.pair_draw.*value, term or term-draws"):
         validate(compose_config(["agent=flipgraph", "agent.pair_draw=edge"]))
 
 

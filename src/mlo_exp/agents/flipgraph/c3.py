@@ -315,10 +315,10 @@ def _draw_pair_by_term(X, q, ix, rng, w):
     holder of that value, so a value held by ``k`` terms is drawn with weight ``k`` (with
     :func:`~mlo_exp.agents.flipgraph.index.draw_pair`, every flippable value weighs the
     same). A term whose value no other term holds is redrawn, up to 64 times, then the
-    flippable list decides. Returns ``(mode, first term, second term)``."""
+    flippable list decides. Returns ``(mode, first term, second term, terms drawn)``."""
     HK, HC, HH, HD, NX, D, nd = ix
     mask = HK.shape[2] - 1
-    for _attempt in range(64):
+    for attempt in range(64):
         t1 = rand(rng, w, 3 * q[w])
         x = rand(rng, w, 3)
         h = slot(HK, w, x, X[w, x, t1], mask)
@@ -330,14 +330,15 @@ def _draw_pair_by_term(X, q, ix, rng, w):
         while t >= 0:
             if t != t1:
                 if k == 0:
-                    return x, t1, t
+                    return x, t1, t, attempt + 1
                 k -= 1
             t = NX[w, x, t]
-    return draw_pair(HC, HH, NX, D, nd, rng, w)
+    x, t1, t2 = draw_pair(HC, HH, NX, D, nd, rng, w)
+    return x, t1, t2, 65
 
 
 @njit(cache=True, _nrt=False)
-def flip_c3(R, X, FX, q, s, ix, rng, w, by_term, n):
+def flip_c3(R, X, FX, q, s, ix, rng, stall, w, by_term, n):
     """One flip attempt: 0 nothing changed, 1 flipped, 2 flipped and the rank went down. The
     pair is drawn in O(1) from the flippable list (``by_term``: term first,
     :func:`_draw_pair_by_term`); it is refused (0) only when both terms are images in one
@@ -347,7 +348,9 @@ def flip_c3(R, X, FX, q, s, ix, rng, w, by_term, n):
         return 0
     rank = 3 * q[w] + s[w]
     if by_term:
-        x, t1, t2 = _draw_pair_by_term(X, q, ix, rng, w)
+        x, t1, t2, drawn = _draw_pair_by_term(X, q, ix, rng, w)
+        if by_term == 2:
+            stall[w] += drawn - 1
     else:
         x, t1, t2 = draw_pair(HC, HH, NX, D, nd, rng, w)
     o1 = t1 // 3
@@ -432,7 +435,7 @@ def walk_c3(R, X, FX, q, s, ix, rng, stall, path, slack, best_R, best_FX, best_q
         useless = 0
         resets = 0
         for _step in range(n_flips):
-            outcome = flip_c3(R, X, FX, q, s, ix, rng, w, by_term, n)
+            outcome = flip_c3(R, X, FX, q, s, ix, rng, stall, w, by_term, n)
             rank[w] = 3 * q[w] + s[w]
             stall[w] += 1
             path[w] += 1
