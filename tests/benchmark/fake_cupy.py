@@ -5,6 +5,12 @@ benchmark uses of CuPy: the NumPy array API, ``asnumpy``, ``cuda`` (streams, eve
 runtime), ``get_default_memory_pool``, ``ElementwiseKernel`` (the operation string
 evaluated with NumPy) and ``_core._routines_linalg`` (the float32 compute type). Every
 ``matmul`` records the compute type and ``CUPY_TF32`` in force when it ran.
+
+``_core._routines_linalg`` is private to CuPy, and it is here only because the backend itself
+must use it: CuPy reads ``CUPY_TF32`` once, at import, and has no public setter of the
+compute type. What this stand-in cannot show, that the installed CuPy still has that module
+and that it governs cuBLAS, is checked on a real device by
+``test_real_gpu_math_scope_sets_and_restores_the_compute_type`` (skipped without CUDA).
 """
 
 from __future__ import annotations

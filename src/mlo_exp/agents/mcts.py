@@ -619,7 +619,7 @@ class MctsAgent(Agent):
         pretrain = self.pretrain()
         played, bases, examples, stats = self.self_play()
         self.store(self._tree_examples(examples))
-        chain_solutions, chain_examples, chain_stats = self.resampler.run(self.play_rank,
+        chain_solutions, chain_examples, chain_stats = self.resampler.resample(self.play_rank,
                                                                           self.propose)
         self.store(chain_examples)
         metrics = self.learn()

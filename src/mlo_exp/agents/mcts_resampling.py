@@ -112,7 +112,7 @@ class PairResampler:
                                          self.space.values)
         return None if terms is None else torch.cat(terms, dim=1)
 
-    def run(self, rank: int, propose: Proposer
+    def resample(self, rank: int, propose: Proposer
             ) -> tuple[dict[int, torch.Tensor], list[dict], dict[str, float]]:
         """``steps`` steps on every chain of ``rank`` pairs. Returns the exact solutions met
         (chain -> moves on the real target, at most ``rank`` terms), the training examples

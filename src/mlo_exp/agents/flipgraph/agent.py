@@ -1,7 +1,7 @@
 """The flip-graph agent: walks, restarts and the pool, one episode at a time.
 
 **Episode** (for the trainer): one walk segment — every walk makes ``flips_per_episode`` flip
-attempts (:meth:`Walks.run`), then stalled walks restart from the population and the pool is
+attempts (:meth:`Walks.advance`), then stalled walks restart from the population and the pool is
 shared. The episode reports the best decomposition found so far (``solved=True``: every state
 of a walk is a complete decomposition; the trainer still verifies it exactly before keeping
 it), ``rank_used`` its rank, ``moves`` the flips made (all walks). The moves and the search:
@@ -74,10 +74,10 @@ class FlipGraphAgent(Agent):
         chunks = [c for c in np.array_split(np.arange(self.settings.walks), self.threads)
                   if len(c)]
         if len(chunks) == 1:
-            walks.run(0, self.settings.walks, counts)
+            walks.advance(0, self.settings.walks, counts)
         else:
             with ThreadPoolExecutor(len(chunks)) as pool:
-                for job in [pool.submit(walks.run, int(c[0]), int(c[-1]) + 1, counts)
+                for job in [pool.submit(walks.advance, int(c[0]), int(c[-1]) + 1, counts)
                             for c in chunks]:
                     job.result()
         seconds = time.perf_counter() - started

@@ -62,7 +62,7 @@ class Walks(ABC):
         """The index of every walk, from its scheme arrays."""
 
     @abstractmethod
-    def run(self, lo: int, hi: int, counts: np.ndarray) -> None:
+    def advance(self, lo: int, hi: int, counts: np.ndarray) -> None:
         """Walks ``lo..hi-1`` make ``flips_per_episode`` attempts each (``counts[w]``: the
         :data:`COUNTS`); views of the arrays, so the kernel writes them in place."""
 
@@ -128,7 +128,7 @@ class Z2Walks(Walks):
         for walk in range(self.count):
             kernel_z2.rebuild(self.F, self.rank, *self.index, walk)
 
-    def run(self, lo: int, hi: int, counts: np.ndarray) -> None:
+    def advance(self, lo: int, hi: int, counts: np.ndarray) -> None:
         part = slice(lo, hi)
         kernel_z2.walk_z2(self.F[part], self.rank[part], self.rng[part],
                           *(a[part] for a in self.index), self.stall[part], self.path[part],
@@ -184,7 +184,7 @@ class IntWalks(Walks):
         for walk in range(self.count):
             kernel_int.rebuild(self.K, self.rank, self.index, walk)
 
-    def run(self, lo: int, hi: int, counts: np.ndarray) -> None:
+    def advance(self, lo: int, hi: int, counts: np.ndarray) -> None:
         part = slice(lo, hi)
         flips, plateau, plus_slack, max_slack, path_limit = self._limits()
         index = tuple(a[part] for a in self.index)
@@ -258,7 +258,7 @@ class C3Walks(Walks):
         for walk in range(self.count):
             c3.rebuild_c3(self.R, self.X, self.q, self.index, walk, self.n)
 
-    def run(self, lo: int, hi: int, counts: np.ndarray) -> None:
+    def advance(self, lo: int, hi: int, counts: np.ndarray) -> None:
         part = slice(lo, hi)
         index = tuple(a[part] for a in self.index)
         c3.walk_c3(self.R[part], self.X[part], self.FX[part], self.q[part], self.s[part],
