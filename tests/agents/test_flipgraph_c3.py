@@ -56,20 +56,29 @@ def test_walks_stay_exact_and_invariant(c3_start, start_rank, pair_draw):
     assert counts["reductions"] > 0 and counts["plus_transitions"] > 0
 
 
-def test_a_term_first_draw_weighs_a_value_by_its_holders():
-    """Mode 0 holds value 1 twice and value 2 four times; modes 1 and 2 hold no value twice.
-    Term first, value 2 is drawn with weight 4 of 6; from the flippable list, 1 of 2."""
-    from mlo_exp.agents.flipgraph.c3 import _draw_pair_by_term
-    from mlo_exp.agents.flipgraph.index import draw_pair, insert, new_index
+def _two_orbits_indexed(mode0: list[int]) -> tuple[np.ndarray, tuple]:
+    """Six expanded terms (two orbits) of one walk: mode 0 holds ``mode0``, modes 1 and 2 hold
+    no value twice; returned with their index."""
+    from mlo_exp.agents.flipgraph.index import insert, new_index
 
     X = np.zeros((1, 3, 6), dtype=np.uint64)
-    X[0, 0] = [1, 1, 2, 2, 2, 2]
+    X[0, 0] = mode0
     X[0, 1] = np.arange(10, 16)
     X[0, 2] = np.arange(20, 26)
     ix = new_index(1, 6)
     for t in range(6):
         for m in range(3):
             insert(*ix, 0, m, t, X[0, m, t])
+    return X, ix
+
+
+def test_a_term_first_draw_weighs_a_value_by_its_holders():
+    """Mode 0 holds value 1 twice and value 2 four times; modes 1 and 2 hold no value twice.
+    Term first, value 2 is drawn with weight 4 of 6; from the flippable list, 1 of 2."""
+    from mlo_exp.agents.flipgraph.c3 import _draw_pair_by_term
+    from mlo_exp.agents.flipgraph.index import draw_pair
+
+    X, ix = _two_orbits_indexed([1, 1, 2, 2, 2, 2])
     q, rng = np.array([2]), np.array([12345], dtype=np.uint64)
     by_term = [_draw_pair_by_term(X, q, ix, rng, 0)[:3] for _ in range(6000)]
     by_value = [draw_pair(ix[1], ix[2], ix[4], ix[5], ix[6], rng, 0) for _ in range(6000)]
@@ -85,16 +94,8 @@ def test_a_term_first_draw_counts_the_terms_it_drew():
     partner: about 9 draws per pair, the count ``pair_draw=term-draws`` adds to the plateau
     (a term drawn without a partner was an empty attempt before issue 26)."""
     from mlo_exp.agents.flipgraph.c3 import _draw_pair_by_term
-    from mlo_exp.agents.flipgraph.index import insert, new_index
 
-    X = np.zeros((1, 3, 6), dtype=np.uint64)
-    X[0, 0] = [1, 1, 2, 3, 4, 5]
-    X[0, 1] = np.arange(10, 16)
-    X[0, 2] = np.arange(20, 26)
-    ix = new_index(1, 6)
-    for t in range(6):
-        for m in range(3):
-            insert(*ix, 0, m, t, X[0, m, t])
+    X, ix = _two_orbits_indexed([1, 1, 2, 3, 4, 5])
     q, rng = np.array([2]), np.array([2024], dtype=np.uint64)
     draws = [_draw_pair_by_term(X, q, ix, rng, 0) for _ in range(4000)]
     assert all({a, b} == {0, 1} for _, a, b, _ in draws)
