@@ -619,8 +619,8 @@ class MctsAgent(Agent):
         pretrain = self.pretrain()
         played, bases, examples, stats = self.self_play()
         self.store(self._tree_examples(examples))
-        chain_solutions, chain_examples, chain_stats = self.resampler.resample(self.play_rank,
-                                                                          self.propose)
+        chain_solutions, chain_examples, chain_stats = self.resampler.resample(
+            self.play_rank, self.propose)
         self.store(chain_examples)
         metrics = self.learn()
         # Map every game back to the real target and replay it there, move by move.

@@ -113,7 +113,7 @@ class PairResampler:
         return None if terms is None else torch.cat(terms, dim=1)
 
     def resample(self, rank: int, propose: Proposer
-            ) -> tuple[dict[int, torch.Tensor], list[dict], dict[str, float]]:
+                 ) -> tuple[dict[int, torch.Tensor], list[dict], dict[str, float]]:
         """``steps`` steps on every chain of ``rank`` pairs. Returns the exact solutions met
         (chain -> moves on the real target, at most ``rank`` terms), the training examples
         (one batch a step: the states, the chosen pairs as ``candidates (B, 1, A)``, no value)

@@ -337,12 +337,16 @@ def _draw_pair_by_term(X, q, ix, rng, w):
     return x, t1, t2, 65
 
 
+# agent.pair_draw -> the kernel's ``by_term`` (config.FlipGraphAgentConfig.pair_draw).
+PAIR_DRAWS = {"value": 0, "term": 1, "term-draws": 2}
+
+
 @njit(cache=True, _nrt=False)
 def flip_c3(R, X, FX, q, s, ix, rng, stall, w, by_term, n):
     """One flip attempt: 0 nothing changed, 1 flipped, 2 flipped and the rank went down. The
-    pair is drawn in O(1) from the flippable list (``by_term``: term first,
-    :func:`_draw_pair_by_term`); it is refused (0) only when both terms are images in one
-    orbit."""
+    pair is drawn in O(1) from the flippable list (``by_term``: :data:`PAIR_DRAWS`; 1 and 2
+    draw term first, :func:`_draw_pair_by_term`, and 2 adds the terms redrawn to ``stall``);
+    it is refused (0) only when both terms are images in one orbit."""
     HK, HC, HH, HD, NX, D, nd = ix
     if nd[w] == 0:
         return 0

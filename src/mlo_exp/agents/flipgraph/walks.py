@@ -266,7 +266,7 @@ class C3Walks(Walks):
                    self.best_R[part], self.best_FX[part], self.best_q[part],
                    self.best_s[part], self.rank[part], self.best_rank[part], counts[part],
                    *self._limits(), self.orbit_capacity,
-                   {"value": 0, "term": 1, "term-draws": 2}[self.settings.pair_draw], self.n)
+                   c3.PAIR_DRAWS[self.settings.pair_draw], self.n)
 
     def _factors(self, R: np.ndarray, FX: np.ndarray, q: int, s: int) -> Factors:
         return c3.expand_to_factors(R, FX, int(q), int(s), self.n)
