@@ -28,11 +28,13 @@ of the other agents, which it leaves alone). A learning claim holds only against
 control of the same table:
 
 * ``mcts_sparse_proposals``: the network replaced by the sparse prior (``proposals=sparse``:
-  no network evaluated, no learning); ``mcts_no_tree_sparse_proposals``: the same without the
-  tree (``simulations=0``);
+  no network evaluated, no learning); ``mcts_tree_sparse_proposals``: the same with the tree
+  (``simulations=32``);
+* ``mcts_tree``: the learning agent with the tree (``simulations=32``; the agent's default is
+  no tree since the tree lost to it in issue 32's table);
 * ``mcts_frozen_pretrained``: the network frozen after the same demonstration pretraining;
 * ``mcts_frozen_at_init``: the network frozen at its initialisation (``learning_rate=0``);
-* ``mcts_no_demonstrations``; ``mcts_no_tree`` (``simulations=0``, learning).
+* ``mcts_no_demonstrations``.
 
 Its rows add network evaluations/s, network updates/s, proposals/s and simulations/s, and a
 figure of the median best rank against wall time per agent. ``DISCOVERY_ABLATION_SEEDS``
@@ -72,6 +74,9 @@ from mlo_exp.algorithms.reference import best_known_rank  # noqa: E402
 from mlo_exp.config import config_dir, validate  # noqa: E402
 from mlo_exp.run import experiment  # noqa: E402
 
+# The tree rows' simulations per move (the default before issue 32's table; the agent's
+# default is now 0, no tree).
+TREE_SIMULATIONS = 32
 # name -> (agent overrides, is a learning agent: seeds/budget of the learning agents apply)
 AGENTS: dict[str, tuple[list[str], bool]] = {
     "pair_policy": (["agent=pair_policy"], True),
@@ -80,19 +85,18 @@ AGENTS: dict[str, tuple[list[str], bool]] = {
     "random": (["agent=random"], False),
     "mcts": (["agent=mcts"], True),
     "mcts_sparse_proposals": (["agent=mcts", "agent.proposals=sparse"], True),
-    "mcts_no_tree_sparse_proposals": (["agent=mcts", "agent.proposals=sparse",
-                                       "agent.simulations=0"], True),
+    "mcts_tree": (["agent=mcts", f"agent.simulations={TREE_SIMULATIONS}"], True),
+    "mcts_tree_sparse_proposals": (["agent=mcts", "agent.proposals=sparse",
+                                    f"agent.simulations={TREE_SIMULATIONS}"], True),
     "mcts_frozen_pretrained": (["agent=mcts", "agent.freeze_after_pretraining=true"], True),
     "mcts_frozen_at_init": (["agent=mcts", "agent.learning_rate=0"], True),
     "mcts_no_demonstrations": (["agent=mcts", "agent.demonstrations=false"], True),
-    "mcts_no_tree": (["agent=mcts", "agent.simulations=0"], True),
     "mcts_no_resampling": (["agent=mcts", "agent.resample_steps=0"], True),
 }
 # Named sets of agents (DISCOVERY_SET): the default, the MCTS agent with its controls, and
 # pair_policy with its frozen ablation on <2,3,3>.
-MCTS_CONTROLS = ["mcts_sparse_proposals", "mcts_no_tree_sparse_proposals",
-                 "mcts_frozen_pretrained", "mcts_frozen_at_init", "mcts_no_demonstrations",
-                 "mcts_no_tree"]
+MCTS_CONTROLS = ["mcts_sparse_proposals", "mcts_tree", "mcts_tree_sparse_proposals",
+                 "mcts_frozen_pretrained", "mcts_frozen_at_init", "mcts_no_demonstrations"]
 SETS = {"default": ["pair_policy", "pair_policy_no_learning", "greedy", "random"],
         "mcts": ["mcts", *MCTS_CONTROLS],
         "pair_policy": ["pair_policy", "pair_policy_no_learning"]}
@@ -119,7 +123,8 @@ QUICK_PLANS = {"mcts": {"2x2x2": ((1, 12.0), (1, 12.0))}}
 # --quick: the MCTS rows run a shrunken agent (a first episode of 1,500 pretraining steps
 # alone would overrun a 20 s budget); a smoke run of the machinery, not a measurement.
 QUICK_OVERRIDES = {"mcts": ["agent.pretrain_steps=20", "agent.batch_size=4",
-                            "agent.simulations=4", "agent.chains=16", "agent.train_steps=4"]}
+                            "agent.chains=16", "agent.train_steps=4"]}
+QUICK_TREE = "agent.simulations=4"  # --quick: the tree rows' simulations
 # The ablation (no learning) runs on <2,2,2> only unless DISCOVERY_AGENTS names it.
 ABLATIONS = {"pair_policy_no_learning": {"2x2x2"}}
 # Larger shapes need a smaller batch of chains to keep one episode short.
@@ -166,9 +171,10 @@ def _plan(quick: bool) -> list[tuple[str, str, list[int], float]]:
 def run_one(shape: str, agent: str, seed: int, budget_s: float, root: Path,
             quick: bool = False) -> dict[str, Any]:
     """One real training run; returns its summary, curve and throughput."""
-    row = AGENTS[agent][0]
+    row = [QUICK_TREE if quick and o.startswith("agent.simulations=") else o
+           for o in AGENTS[agent][0]]
     family = row[0].removeprefix("agent=")
-    # The row's own settings win over the quick ones (mcts_no_tree keeps simulations=0).
+    # The row's own settings win over the quick ones.
     shrink = [o for o in QUICK_OVERRIDES.get(family, []) if quick
               and o.split("=")[0] not in {r.split("=")[0] for r in row}]
     overrides = [f"env={ENV_OPTION[shape]}", *row, *SHAPE_OVERRIDES.get(shape, []), *shrink,

@@ -261,7 +261,9 @@ class MctsAgentConfig(AgentConfig):
     mlo_exp/agents/mcts.py)."""
 
     batch_size: int = 32  # games searched at once per episode
-    simulations: int = 32  # per move; 0: no tree (the move is the proposer's first sample)
+    # Per move; 0: no tree (the move is the proposer's first sample). 0 by default: the tree
+    # (e.g. 32) is a control that did not beat it in perf/discovery_mcts.md (issue 32).
+    simulations: int = 0
     candidates: int = 16  # moves proposed per expanded node
     c_puct: float = 1.25  # PUCT exploration constant
     temperature: float = 1.0  # policy temperature when sampling candidate moves

@@ -20,7 +20,7 @@ exact solve for ``w``) is :mod:`mlo_exp.agents.pair_algebra`, shared with ``pair
 entries per factor, the distribution the demonstrations teach), a value of 0, no network
 evaluated, no learning. A learning claim holds only against this control, the network
 frozen after the same pretraining (``freeze_after_pretraining``), the network frozen at its
-initialisation (``learning_rate=0``), no demonstrations and no tree (``simulations=0``).
+initialisation (``learning_rate=0``), no demonstrations and the tree (``simulations=32``).
 
 **Relaxed residual** (pair_policy's lesson: given the ``(u, v)`` pairs, the target is linear
 in ``W``). It is zero exactly when the pairs played span the target; the search then solves
@@ -45,7 +45,8 @@ rank-bound penalty at the move limit); backup adds rewards along the path to the
 value (0 at a finished game). All ``batch_size`` games advance together: one leaf per game
 per simulation, so the network runs on a batch of leaves. After ``simulations`` simulations
 the move is drawn from the root's visit counts (temperature 1) and the subtree is kept.
-``simulations=0``: no search, the move is the proposer's first sample. A game reports the
+``simulations=0`` (the default: the tree did not beat it in ``perf/discovery_mcts.md``, issue
+32): no search, the move is the proposer's first sample. A game reports the
 best solution its search met (any leaf), else the moves it played.
 
 **Pair resampling** (``resample_steps`` steps per episode, 0 turns it off): see
