@@ -32,8 +32,10 @@ SWEEP_ARGS ?= env=matmul_2x2x2 agent=greedy,random seed=1,2 trainer.episodes=100
 sweep: $(STAMP)
 	$(BIN)/mlo-train -m $(SWEEP_ARGS) $(ARGS)
 
+# The whole suite (CI runs it): one worker per core (pytest-xdist), a test file's tests on one
+# worker, so a file's tests keep their order and share nothing with the other workers.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=20 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n auto --dist loadfile --durations=20 $(PYTEST_ARGS)
 
 # The fast tier for development: no test marked slow, and a test that starts Python or an
 # entry point in a subprocess is skipped when it does; one worker per core (pytest-xdist,
