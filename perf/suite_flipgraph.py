@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -46,6 +45,7 @@ from mlo_exp.agents.flipgraph import FlipGraphAgent
 from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.algorithms.lifting import LiftError, lift_z2
 from mlo_exp.algorithms.reference import best_known_rank
+from mlo_exp.benchmark.backend import host_cpu_name
 from mlo_exp.env import TensorGame
 
 SHAPES = [(2, 2, 2), (2, 2, 3), (2, 3, 3), (3, 3, 3), (2, 2, 4), (2, 3, 4), (2, 4, 4)]
@@ -228,7 +228,7 @@ def run_targets(quick: bool) -> list[dict]:
 
 
 def _write(out_dir: Path, name: str, quick: bool, rows: dict, markdown) -> None:
-    meta = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+    meta = {"cpu": host_cpu_name(), "cores": os.cpu_count(),
             "threads_per_search": 1, "numba": numba.__version__, "numpy": np.__version__,
             "quick": quick, "load_average_at_end": os.getloadavg()[0],
             "budget_overrides": {k: v for k, v in sorted(os.environ.items())
@@ -255,8 +255,9 @@ def _targets_markdown(meta: dict, rows: dict[str, list[dict]]) -> str:
         f"## Kernel speed over Z2 (one thread, {5 if meta['quick'] else 15} s; from the "
         "school method, c3: from the diagonal-pairs start)", "",
         "Before: the kernels of commit fc8a995 (15 s each, from the committed table of "
-        "2026-12-05). Now: the same moves with bounded paths, the adaptive plus limit and "
-        "the population (issue 26); useless: the share of attempts that changed nothing.", "",
+        "2026-12-05, on that day's machine: before over now is a speedup only where both "
+        "ran on one CPU). Now: the same moves with bounded paths, the adaptive plus limit "
+        "and the population (issue 26); useless: the share of attempts that changed nothing.", "",
         "| shape | symmetry | attempts/CPU-s | flips/CPU-s | useless | "
         "before: attempts/CPU-s | before: flips/CPU-s | best rank in budget |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
