@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -24,6 +23,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from mlo_exp.algorithms.reference import best_known_rank
+from mlo_exp.benchmark.backend import host_cpu_name
 from mlo_exp.config import config_dir, validate
 from mlo_exp.run import experiment
 from mlo_exp.run.checkpoint import CheckpointManager, load_checkpoint, restore
@@ -79,7 +79,7 @@ def main(out_dir: Path, quick: bool) -> None:
             loads.append(time.perf_counter() - t0)
 
     meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": "cpu",
-            "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+            "cpu": host_cpu_name(), "cpus": os.cpu_count(),
             "load_average_1m": round(os.getloadavg()[0], 2), "quick": quick}
     policy = {k: v for k, v in OmegaConf.to_container(cfg.checkpoint).items() if k != "_target_"}
     result = {

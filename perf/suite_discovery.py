@@ -54,7 +54,6 @@ import json
 import logging
 import multiprocessing
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -71,6 +70,7 @@ from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 
 from mlo_exp.algorithms.algorithm import Algorithm  # noqa: E402
 from mlo_exp.algorithms.reference import best_known_rank  # noqa: E402
+from mlo_exp.benchmark.backend import host_cpu_name  # noqa: E402
 from mlo_exp.config import config_dir, validate  # noqa: E402
 from mlo_exp.run import experiment  # noqa: E402
 
@@ -245,11 +245,14 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                        if r.get("simulations_per_s") is not None]
         updates = [r["updates_per_s"] for r in group if r.get("updates_per_s") is not None]
         proposals = [r["proposals_per_s"] for r in group if r.get("proposals_per_s") is not None]
+        # a run stops at the best known rank, so its episodes are the episodes it needed
+        episodes = [r["episodes"] for r in group if r["time_to_best_known_s"] is not None]
         rows.append({
             "shape": key[0], "agent": key[1], "seeds": len(group),
             "budget_s": group[0]["budget_s"], "reached_best_known": len(times),
             "median_time_s": round(statistics.median(times), 1) if times else None,
             "max_time_s": round(max(times), 1) if times else None,
+            "median_episodes": statistics.median(episodes) if episodes else None,
             "best_rank": min(ranks) if ranks else None,
             "best_known_rank": group[0]["best_known_rank"],
             "episodes_per_s": round(statistics.median(r["episodes_per_s"] for r in group), 2),
@@ -340,7 +343,7 @@ def plot(runs: list[dict[str, Any]], shape: str, path: Path) -> None:
 def main(out_dir: Path, quick: bool) -> None:
     logging.getLogger("mlo_exp").setLevel(logging.WARNING)
     plan = _plan(quick)
-    meta = {"device": f"CPU ({platform.processor() or platform.machine()}), no GPU used",
+    meta = {"device": f"CPU ({host_cpu_name()}), no GPU used",
             "torch": torch.__version__,
             "cpu_count": os.cpu_count(), "load_average_at_start": os.getloadavg(),
             "quick": quick, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -391,16 +394,18 @@ def main(out_dir: Path, quick: bool) -> None:
              "file the run wrote. Budget overrides: "
              f"{meta['budget_overrides'] or 'none'}.", "",
              "| shape | agent | seeds | budget (s) | reached best known | time per seed (s) "
-             "| median time (s) | max time (s) | best rank | best rank per seed | best known "
+             "| median time (s) | max time (s) | median episodes to it | best rank "
+             "| best rank per seed | best known "
              "| episodes/s | moves/s | search steps/s | network evaluations/s "
              "| network updates/s | proposals/s | simulations/s |",
-             "|---|---|---:|---:|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
-             "---:|"]
+             "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
+             "---:|---:|"]
     for r in rows:
         per_seed = ", ".join("-" if t is None else str(t) for t in r["time_per_seed_s"])
         ranks = ", ".join("-" if b is None else str(b) for b in r["best_rank_per_seed"])
         cells = [r["shape"], r["agent"], r["seeds"], r["budget_s"], r["reached_best_known"],
-                 per_seed, r["median_time_s"], r["max_time_s"], r["best_rank"], ranks,
+                 per_seed, r["median_time_s"], r["max_time_s"], r.get("median_episodes"),
+                 r["best_rank"], ranks,
                  r["best_known_rank"], r["episodes_per_s"], r["moves_per_s"],
                  r["search_steps_per_s"], r["evaluations_per_s"], r.get("updates_per_s"),
                  r.get("proposals_per_s"), r["simulations_per_s"]]

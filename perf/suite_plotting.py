@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 
 from mlo_exp.agents.greedy import GreedyAgent
 from mlo_exp.agents.random import RandomAgent
+from mlo_exp.benchmark.backend import host_cpu_name
 from mlo_exp.config import TrainerConfig
 from mlo_exp.env import TensorGame
 from mlo_exp.loggers.files import FilesLogger
@@ -85,7 +85,7 @@ def main(out_dir: Path, quick: bool) -> None:
     meta = {"seconds_per_case": seconds, "quick": quick, "matplotlib": matplotlib.__version__,
             "backend": "Agg (headless PNG)", "torch": torch.__version__,
             "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": host_cpu_name(),
             "load_avg_1m": round(os.getloadavg()[0], 2), "target_share_pct": 100 * TARGET_SHARE}
     (out_dir / "plotting.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     lines = [

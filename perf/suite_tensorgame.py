@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import platform
 import time
 from pathlib import Path
 
 import torch
 
 from mlo_exp.agents.random import RandomAgent
+from mlo_exp.benchmark.backend import host_cpu_name
 from mlo_exp.env import TensorGame
 
 
@@ -33,7 +33,7 @@ def main(out_dir: Path, quick: bool) -> None:
                          "moves": moves, "seconds": round(elapsed, 3),
                          "moves_per_s": round(moves / elapsed)})
     meta = {"torch": torch.__version__, "threads": torch.get_num_threads(),
-            "cpu": platform.processor() or platform.machine(), "quick": quick}
+            "cpu": host_cpu_name(), "quick": quick}
     (out_dir / "tensorgame.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     lines = ["# TensorGame throughput (random moves, CPU)", "",
              f"torch {meta['torch']}, {meta['threads']} threads, quick={quick}", "",
