@@ -8,8 +8,8 @@ verified algorithm of the best known rank (the trainer's default ``stop_at_rank`
 Writes ``discovery.md`` and ``discovery.json`` (per shape and agent: seeds, seeds reaching
 the best known rank, median and max time to it, median episodes to it, best rank reached,
 the best known rank from :func:`mlo_exp.algorithms.reference.best_known_rank`, training
-throughput) and one learning-curve figure per shape, ``discovery_<n>x<m>x<p>.png`` (share of seeds at the best known rank, and
-each seed's best rank, against wall time).
+throughput) and one learning-curve figure per shape, ``discovery_<n>x<m>x<p>.png`` (share
+of seeds at the best known rank, and each seed's best rank, against wall time).
 
 Budgets: ``quick`` runs <2,2,2> only (two seeds, a few seconds per run, under two minutes in
 all); the full mode follows the issue's protocol (10 seeds of at most 10 minutes on <2,2,2>,
