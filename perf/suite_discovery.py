@@ -404,9 +404,8 @@ def main(out_dir: Path, quick: bool) -> None:
         per_seed = ", ".join("-" if t is None else str(t) for t in r["time_per_seed_s"])
         ranks = ", ".join("-" if b is None else str(b) for b in r["best_rank_per_seed"])
         cells = [r["shape"], r["agent"], r["seeds"], r["budget_s"], r["reached_best_known"],
-                 per_seed, r["median_time_s"], r["max_time_s"], r.get("median_episodes"),
-                 r["best_rank"], ranks,
-                 r["best_known_rank"], r["episodes_per_s"], r["moves_per_s"],
+                 per_seed, r["median_time_s"], r["max_time_s"], r["median_episodes"],
+                 r["best_rank"], ranks, r["best_known_rank"], r["episodes_per_s"], r["moves_per_s"],
                  r["search_steps_per_s"], r["evaluations_per_s"], r.get("updates_per_s"),
                  r.get("proposals_per_s"), r["simulations_per_s"]]
         lines.append("| " + " | ".join("-" if c is None else str(c) for c in cells) + " |")
