@@ -11,6 +11,7 @@ import torch
 
 from mlo_exp.agents import pair_algebra
 from mlo_exp.agents.mcts import MctsAgent
+from mlo_exp.agents.mcts_network import sample_moves
 from mlo_exp.algorithms.tensor import verify
 from mlo_exp.env import TensorGame
 
@@ -35,6 +36,39 @@ def test_sampled_moves_are_legal_and_canonical():
     for factor in (u, v, w):
         assert bool((factor != 0).any(dim=1).all()), "a factor is all zero"
     assert torch.equal(agent.space.canonical(moves), moves)
+
+
+def test_a_draw_of_u_and_v_only_is_the_prefix_of_the_full_draw():
+    agent = small_agent(seed=3)
+    game, du, dv = agent.game, *agent.dims[:2]
+    residual = game.target[None].expand(5, -1, -1, -1)
+    with torch.inference_mode():
+        context, _ = agent.network(agent.features(
+            residual, residual.float(), torch.ones(5, 2, 12, dtype=torch.long),
+            torch.zeros(5, dtype=torch.long), game.max_rank))
+        tensors = torch.stack([residual.float(), residual.float()], dim=1)
+        draws = [sample_moves(agent.network, agent.space, context, tensors, 7,
+                              torch.Generator().manual_seed(11), 1.0, length=length)
+                 for length in (None, du + dv)]
+    assert torch.equal(draws[1][..., :du + dv], draws[0][..., :du + dv])
+    assert bool((draws[1][..., du + dv:] == 0).all())
+
+
+def test_resampling_proposals_are_network_pairs_with_w_from_the_sparse_prior():
+    """The resampler re-fits ``w``: the network draws ``u, v``, ``w`` is the sparse prior's."""
+    agent = small_agent(demo_nonzeros=1)
+    game = agent.game
+    samples = agent.propose(game.target[None].expand(4, -1, -1, -1),
+                            game.target[None].float().expand(4, -1, -1, -1),
+                            torch.zeros(4, 2, 12, dtype=torch.long),
+                            torch.zeros(4, dtype=torch.long), game.max_rank, 8, 1.0)
+    assert samples.shape == (4, 8, 12)
+    moves = agent.values[samples]
+    assert torch.equal(agent.space.canonical(moves), moves)
+    u, v, w = torch.split(moves, agent.dims, dim=-1)
+    assert bool(((w != 0).sum(dim=-1) == 1).all())  # the prior's w: one non-zero entry
+    assert bool((u != 0).any(dim=-1).all()) and bool((v != 0).any(dim=-1).all())
+    assert agent.evaluations == agent.proposals == 4
 
 
 def test_an_episode_plays_legal_moves_and_reports_metrics():

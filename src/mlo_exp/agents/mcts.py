@@ -46,15 +46,16 @@ value (0 at a finished game). All ``batch_size`` games advance together: one lea
 per simulation, so the network runs on a batch of leaves. After ``simulations`` simulations
 the move is drawn from the root's visit counts (temperature 1) and the subtree is kept.
 ``simulations=0`` (the default: the tree did not beat it in ``perf/discovery_mcts.md``, issue
-32): no search, the move is the proposer's first sample. A game reports the
+32): no search, the move is the proposer's one sample. A game reports the
 best solution its search met (any leaf), else the moves it played.
 
 **Pair resampling** (``resample_steps`` steps per episode, 0 turns it off): see
 :mod:`~mlo_exp.agents.mcts_resampling`; ``chains`` sets of ``play_rank`` pairs, the
 proposer's ``resample_candidates`` moves at ``resample_temperature``, drawn by
-``softmax(resample_beta * gain)``. A chain's solution takes the place of an unsolved (or
-longer) game in the episode's replay (chain ``c`` replaces game ``c mod batch_size``), so it
-reaches the trainer like any game and is verified again there.
+``softmax(resample_beta * gain)``; the network draws only ``u`` and ``v`` there (``w`` is
+re-fitted; a proposal's ``w`` comes from the sparse prior). A chain's solution takes the
+place of an unsolved (or longer) game in the episode's replay (chain ``c`` replaces game
+``c mod batch_size``), so it reaches the trainer like any game and is verified again there.
 
 **Learning** (``proposals=network``). Before the first game, ``pretrain_steps`` steps on
 demonstrations alone. Every searched root becomes a training example (policy towards the
@@ -217,8 +218,21 @@ class MctsAgent(Agent):
     def propose(self, residual: torch.Tensor, relaxed: torch.Tensor, history: torch.Tensor,
                 moves: torch.Tensor, limit: int, count: int, temperature: float
                 ) -> torch.Tensor:
-        """Moves only (the resampler's :data:`~mlo_exp.agents.mcts_resampling.Proposer`)."""
-        return self.evaluate(residual, relaxed, history, moves, limit, count, temperature)[1]
+        """``count`` pairs per state, ``(B, count, A)`` indices (the resampler's
+        :data:`~mlo_exp.agents.mcts_resampling.Proposer`). The resampler re-fits ``w``, so
+        the network draws only ``u`` and ``v``; ``w`` comes from the sparse prior."""
+        if not self.uses_network:
+            return self.evaluate(residual, relaxed, history, moves, limit, count, temperature)[1]
+        batch, space, (du, dv, dw) = residual.shape[0], self.space, self.dims
+        self.proposals += batch
+        self.evaluations += batch
+        with torch.inference_mode():
+            context, _ = self.network(self.features(residual, relaxed, history, moves, limit))
+            tensors = torch.stack([residual.float(), relaxed.float()], dim=1)
+            pairs = sample_moves(self.network, space, context, tensors, count, self.generator,
+                                 temperature, length=du + dv)
+        w = space.sparse_factors(batch * count, dw, self.settings.demo_nonzeros, self.generator)
+        return torch.cat([pairs[..., :du + dv], space.to_index(w).view(batch, count, dw)], dim=2)
 
     # -- change of basis --------------------------------------------------------------------
     def _rand(self) -> float:
@@ -296,7 +310,9 @@ class MctsAgent(Agent):
         relaxed = torch.stack([node.relaxed for node in live]).float().view(-1, *self.dims)
         history = torch.stack([node.history for node in live])
         moves = torch.tensor([node.moves for node in live], device=self.device)
-        values, samples = self.evaluate(residual, relaxed, history, moves, limit)
+        # Without a tree the move is the first sample: one is all a node needs.
+        count = self.settings.candidates if self.settings.simulations else 1
+        values, samples = self.evaluate(residual, relaxed, history, moves, limit, count)
         # Duplicates merged on the host: one transfer per expansion, not one per node.
         for node, value, cands in zip(live, values.tolist(), samples.cpu().numpy(),
                                       strict=True):

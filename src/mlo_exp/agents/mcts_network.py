@@ -87,9 +87,12 @@ def contract(tensors: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.T
 
 def sample_moves(network: MctsNetwork, space: MoveSpace, context: torch.Tensor,
                  tensors: torch.Tensor, count: int, generator: torch.Generator,
-                 temperature: float, greedy: bool = False) -> torch.Tensor:
+                 temperature: float, greedy: bool = False, length: int | None = None
+                 ) -> torch.Tensor:
     """``count`` moves per state, drawn coefficient by coefficient: ``(B, count, A)``
-    indices. ``tensors``: residual and relaxed residual, ``(B, 2, *dims)``.
+    indices. ``tensors``: residual and relaxed residual, ``(B, 2, *dims)``. ``length``: draw
+    only the first ``length`` coefficients (e.g. ``u`` and ``v`` when ``w`` is re-fitted
+    anyway); the others are returned as index 0 for the caller to fill.
 
     The same distribution as :meth:`MctsNetwork.step_logits` on the whole prefix (what
     :func:`log_prob` scores), computed incrementally: the prefix's one-hot term adds one
@@ -111,7 +114,7 @@ def sample_moves(network: MctsNetwork, space: MoveSpace, context: torch.Tensor,
     chosen = torch.zeros(n, a, dtype=torch.int64, device=device)
     block_nonzero = torch.zeros(n, dtype=torch.bool, device=device)
     contraction = None
-    for t in range(a):
+    for t in range(a if length is None else length):
         if space.block_start[t] == t:
             block_nonzero = torch.zeros_like(block_nonzero)
         if t <= du + dv:  # the contraction term changes while u and v are chosen
