@@ -187,3 +187,36 @@ def test_the_index_describes_the_expanded_terms_exactly():
             assert_index_describes(walks.index, walk,
                                    [walks.X[walk, mode, :live] for mode in range(3)])
     assert result.metrics["useless_share"] < 0.5
+
+
+def _reducible_pairs(X: np.ndarray, orbits_live: int) -> set[tuple[int, int]]:
+    """Pairs of orbits whose expanded terms share two or more factors (a reduction)."""
+    terms = X[:, :3 * orbits_live].T
+    return {(i // 3, j // 3) for i in range(len(terms)) for j in range(i + 1, len(terms))
+            if i // 3 != j // 3 and int((terms[i] == terms[j]).sum()) >= 2}
+
+
+def test_a_c3_plus_transition_leaves_no_orbit_pair_that_a_reduction_would_undo():
+    """After a plus transition the scheme is exact, invariant and three terms longer, and no
+    two of the orbits it touched (the two it changed, the new one) share two factors in any
+    pair of their terms: splitting one orbit in two would leave such a pair, and the next
+    flip on it would take the step straight back."""
+    from mlo_exp.agents.flipgraph.c3 import expand_to_factors, plus_c3, rebuild_c3
+
+    for seed in range(1, 12):
+        agent = make_agent(4, walks=1, seed=seed)
+        walks = agent.walks
+        R, X, q, index = walks.R, walks.X, walks.q, walks.index
+        rebuild_c3(R, X, q, index, 0, 4)
+        before = R[0].copy()
+        assert plus_c3(R, X, q, index, np.array([seed * 7919], dtype=np.uint64), 0, 4)
+        factors = expand_to_factors(R[0], walks.FX[0], int(q[0]), int(walks.s[0]), 4)
+        assert factors[0].shape[1] == walks.start_rank + 3
+        assert verify(*factors, (4, 4, 4), "Z2").ok
+        assert_invariant(factors, 4)
+        new = int(q[0]) - 1
+        touched = {o for o in range(new) if not np.array_equal(R[0, :, o], before[:, o])}
+        assert len(touched) == 2
+        touched.add(new)
+        reducible = _reducible_pairs(X[0], int(q[0]))
+        assert not {pair for pair in reducible if set(pair) <= touched}, seed

@@ -384,7 +384,11 @@ def flip_c3(R, X, FX, q, s, ix, rng, stall, w, by_term, n):
 
 @njit(cache=True, _nrt=False)
 def plus_c3(R, X, q, ix, rng, w, n):
-    """A plus transition between two orbits, with both images (rank +3)."""
+    """A plus transition between two orbits, with both images (rank +3): a representative
+    ``(a, b, c)`` and an image ``(a', b', c')`` of another orbit that differ in every mode
+    become ``(a, b+b', c)``, ``(a+a', b', c')`` and a new orbit ``(a, b', c+c')`` (the modes'
+    roles drawn), no two of which share two factors (the plus transition of
+    :func:`~mlo_exp.agents.flipgraph.kernel_z2.plus`, applied to the orbits)."""
     Q = q[w]
     if Q < 2:
         return False
@@ -394,16 +398,25 @@ def plus_c3(R, X, q, ix, rng, w, n):
         if o2 >= o1:
             o2 += 1
         t2 = 3 * o2 + rand(rng, w, 3)
-        x = rand(rng, w, 3)
-        if R[w, x, o1] == X[w, x, t2]:
+        if (R[w, 0, o1] == X[w, 0, t2] or R[w, 1, o1] == X[w, 1, t2]
+                or R[w, 2, o1] == X[w, 2, t2]):
             continue
-        for mode in range(3):
-            R[w, mode, Q] = R[w, mode, o1]
-        R[w, x, Q] = X[w, x, t2]
+        x = rand(rng, w, 3)
+        y = (x + 1 + rand(rng, w, 2)) % 3
+        z = 3 - x - y
+        a1 = R[w, x, o1]
+        b2 = X[w, y, t2]
+        R[w, x, Q] = a1
+        R[w, y, Q] = b2
+        R[w, z, Q] = R[w, z, o1] ^ X[w, z, t2]
         q[w] = Q + 1
         _expand(R, X, w, Q, n)
         _index(X, ix, w, Q)
-        _toggle_mode(R, X, ix, w, o1, x, X[w, x, t2], n)
+        e0 = X[w, 0, t2] ^ (a1 if x == 0 else _ZERO)
+        e1 = X[w, 1, t2] ^ (a1 if x == 1 else _ZERO)
+        e2 = X[w, 2, t2] ^ (a1 if x == 2 else _ZERO)
+        _set_from_image(R, X, ix, w, o2, t2 - 3 * o2, e0, e1, e2, n)
+        _toggle_mode(R, X, ix, w, o1, y, b2, n)
         return True
     return False
 

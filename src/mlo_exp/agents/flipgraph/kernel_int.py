@@ -221,9 +221,24 @@ def flip(F, K, S, rank, ix, rng, w, dims, bound, tmp_y, tmp_z):
 
 
 @njit(cache=True)
+def _sum_fits(F, w, t, s, mode, sign, dim, bound):
+    """Does ``F[t, mode] + sign * F[s, mode]`` keep every coefficient within ``bound``?"""
+    for k in range(dim):
+        value = np.int64(F[w, t, mode, k]) + sign * np.int64(F[w, s, mode, k])
+        if value > bound or value < -bound:
+            return False
+    return True
+
+
+@njit(cache=True)
 def plus(F, K, S, rank, ix, rng, w, dims, bound):
     """A plus transition on walk ``w`` (rank +1); False when no valid pair was drawn.
-    ``a(x)b(x)c + a'(x)b'(x)c'`` -> ``(a - a')(x)b(x)c + a'(x)b(x)c + a'(x)b'(x)c'``."""
+
+    Two terms that differ (up to sign) in every mode, ``a(x)b(x)c + a'(x)b'(x)c'``, become
+    ``a(x)(b - b')(x)c + (a' + a)(x)b'(x)c' + a(x)b'(x)(c - c')`` (which mode plays ``a``,
+    ``b``, ``c`` is drawn), if every coefficient stays within ``bound``. No two of the three
+    share two factors, so no reduction undoes the transition at once (see
+    :func:`~mlo_exp.agents.flipgraph.kernel_z2.plus`)."""
     r = rank[w]
     if r < 2:
         return False
@@ -232,27 +247,27 @@ def plus(F, K, S, rank, ix, rng, w, dims, bound):
         j = rand(rng, w, r - 1)
         if j >= i:
             j += 1
+        if K[w, i, 0] == K[w, j, 0] or K[w, i, 1] == K[w, j, 1] or K[w, i, 2] == K[w, j, 2]:
+            continue
         x = rand(rng, w, 3)
-        if K[w, i, x] == K[w, j, x]:
+        y = (x + 1 + rand(rng, w, 2)) % 3
+        z = 3 - x - y
+        if not (_sum_fits(F, w, i, j, y, -1, dims[y], bound)
+                and _sum_fits(F, w, j, i, x, 1, dims[x], bound)
+                and _sum_fits(F, w, i, j, z, -1, dims[z], bound)):
             continue
-        dim = dims[x]
-        fits = True
-        for k in range(dim):
-            value = np.int64(F[w, i, x, k]) - np.int64(F[w, j, x, k])
-            if value > bound or value < -bound:
-                fits = False
-                break
-        if not fits:
-            continue
-        # new term r = (x-factor of j, other factors of i); term i's x-factor -= j's
         F[w, r] = F[w, i]
-        K[w, r] = K[w, i]
-        S[w, r] = S[w, i]
-        for k in range(dim):
-            F[w, r, x, k] = F[w, j, x, k]
-            F[w, i, x, k] = F[w, i, x, k] - F[w, j, x, k]
-        set_key(F, K, S, w, r, x, dim, bound)
-        set_key(F, K, S, w, i, x, dim, bound)
+        for k in range(dims[y]):
+            F[w, r, y, k] = F[w, j, y, k]
+            F[w, i, y, k] = F[w, i, y, k] - F[w, j, y, k]
+        for k in range(dims[z]):
+            F[w, r, z, k] = F[w, r, z, k] - F[w, j, z, k]
+        for k in range(dims[x]):
+            F[w, j, x, k] = F[w, j, x, k] + F[w, i, x, k]
+        for mode in range(3):
+            set_key(F, K, S, w, r, mode, dims[mode], bound)
+        set_key(F, K, S, w, i, y, dims[y], bound)
+        set_key(F, K, S, w, j, x, dims[x], bound)
         rank[w] = r + 1
         rebuild(K, rank, ix, w)
         return True

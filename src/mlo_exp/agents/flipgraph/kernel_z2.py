@@ -147,8 +147,12 @@ def flip(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w):
 @njit(cache=True, _nrt=False)
 def plus(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w):
     """A plus transition on walk ``w`` (rank +1); False when no valid pair was drawn.
-    ``a(x)b(x)c + a'(x)b'(x)c'`` -> ``(a+a')(x)b(x)c + a'(x)b(x)c + a'(x)b'(x)c'`` (mod 2),
-    in a random mode."""
+
+    Two terms that differ in every mode, ``a(x)b(x)c + a'(x)b'(x)c'``, become the three terms
+    ``a(x)(b+b')(x)c + (a+a')(x)b'(x)c' + a(x)b'(x)(c+c')`` (mod 2; which mode plays ``a``,
+    ``b``, ``c`` is drawn). No two of them share two factors, so no reduction undoes the
+    transition at once (splitting one term in two, ``(a+a')(x)b(x)c + a'(x)b(x)c``, would
+    leave such a pair: the next flip that draws it reduces the rank straight back)."""
     r = rank[w]
     if r < 2:
         return False
@@ -157,13 +161,16 @@ def plus(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w):
         j = rand(rng, w, r - 1)
         if j >= i:
             j += 1
-        x = rand(rng, w, 3)
-        if P[w, x, i] == P[w, x, j]:
+        if P[w, 0, i] == P[w, 0, j] or P[w, 1, i] == P[w, 1, j] or P[w, 2, i] == P[w, 2, j]:
             continue
-        for mode in range(3):
-            P[w, mode, r] = P[w, mode, i]
-        P[w, x, r] = P[w, x, j]
-        P[w, x, i] ^= P[w, x, j]
+        x = rand(rng, w, 3)
+        y = (x + 1 + rand(rng, w, 2)) % 3
+        z = 3 - x - y
+        P[w, x, r] = P[w, x, i]
+        P[w, y, r] = P[w, y, j]
+        P[w, z, r] = P[w, z, i] ^ P[w, z, j]
+        P[w, y, i] ^= P[w, y, j]
+        P[w, x, j] ^= P[w, x, i]
         rank[w] = r + 1
         rebuild(P, rank, HK, HC, HH, HD, NX, D, nd, w)
         return True
