@@ -9,9 +9,10 @@ changes them with moves that preserve the tensor exactly:
 * **reduction** — after a flip, a term that became zero is dropped, and two terms sharing two
   factors merge into one (``a(x)b(x)c + a(x)b(x)c' = a(x)b(x)(c + c')``): rank -1.
 * **plus transition** — after ``plateau_flips`` attempts without a reduction, or when no flip
-  is possible, two terms ``a(x)b(x)c + a'(x)b'(x)c'`` become
-  ``(a - a')(x)b(x)c + a'(x)b(x)c + a'(x)b'(x)c'``: rank +1, allowed while the walk's rank
-  stays at most its best rank + its **plus limit** ``slack``.
+  is possible, two terms that differ in every mode, ``a(x)b(x)c + a'(x)b'(x)c'``, become
+  ``a(x)(b - b')(x)c + (a' + a)(x)b'(x)c' + a(x)b'(x)(c - c')``: rank +1, allowed while the
+  walk's rank stays at most its best rank + its **plus limit** ``slack``. No two of the
+  three terms share two factors, so no reduction takes the step straight back.
 
 The search around the moves never idles:
 
