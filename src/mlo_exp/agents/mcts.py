@@ -194,9 +194,12 @@ class MctsAgent(Agent):
 
     def evaluate(self, residual: torch.Tensor, relaxed: torch.Tensor, history: torch.Tensor,
                  moves: torch.Tensor, limit: int, count: int | None = None,
-                 temperature: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                 temperature: float | None = None, length: int | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
         """Values ``(B,)`` (in return units) and ``count`` (default ``candidates``) proposed
-        moves ``(B, K, A)`` (indices) at ``temperature`` (default ``temperature``)."""
+        moves ``(B, K, A)`` (indices) at ``temperature`` (default ``temperature``). ``length``:
+        the network draws only the first ``length`` coefficients (the others: index 0; the
+        sparse prior always draws whole moves)."""
         count = count or self.settings.candidates
         temperature = self.settings.temperature if temperature is None else temperature
         batch = residual.shape[0]
@@ -211,7 +214,7 @@ class MctsAgent(Agent):
                                                         limit))
             tensors = torch.stack([residual.float(), relaxed.float()], dim=1)
             samples = sample_moves(self.network, self.space, context, tensors, count,
-                                   self.generator, temperature)
+                                   self.generator, temperature, length=length)
         self.evaluations += batch
         return value * self.value_scale, samples
 
@@ -221,18 +224,15 @@ class MctsAgent(Agent):
         """``count`` pairs per state, ``(B, count, A)`` indices (the resampler's
         :data:`~mlo_exp.agents.mcts_resampling.Proposer`). The resampler re-fits ``w``, so
         the network draws only ``u`` and ``v``; ``w`` comes from the sparse prior."""
-        if not self.uses_network:
-            return self.evaluate(residual, relaxed, history, moves, limit, count, temperature)[1]
-        batch, space, (du, dv, dw) = residual.shape[0], self.space, self.dims
-        self.proposals += batch
-        self.evaluations += batch
-        with torch.inference_mode():
-            context, _ = self.network(self.features(residual, relaxed, history, moves, limit))
-            tensors = torch.stack([residual.float(), relaxed.float()], dim=1)
-            pairs = sample_moves(self.network, space, context, tensors, count, self.generator,
-                                 temperature, length=du + dv)
-        w = space.sparse_factors(batch * count, dw, self.settings.demo_nonzeros, self.generator)
-        return torch.cat([pairs[..., :du + dv], space.to_index(w).view(batch, count, dw)], dim=2)
+        du, dv, dw = self.dims
+        pairs = self.evaluate(residual, relaxed, history, moves, limit, count, temperature,
+                              length=du + dv)[1]
+        if not self.uses_network:  # the sparse prior's moves are whole already
+            return pairs
+        w = self.space.sparse_factors(pairs.shape[0] * count, dw, self.settings.demo_nonzeros,
+                                      self.generator)
+        w = self.space.to_index(w).view(pairs.shape[0], count, dw)
+        return torch.cat([pairs[..., :du + dv], w], dim=2)
 
     # -- change of basis --------------------------------------------------------------------
     def _rand(self) -> float:
