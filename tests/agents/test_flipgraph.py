@@ -195,6 +195,28 @@ def test_a_z2_plus_transition_leaves_no_pair_that_a_reduction_would_undo():
         assert_index_describes(index, 0, [P[0, mode, :8] for mode in range(3)])
 
 
+def test_an_integer_plus_transition_leaves_no_pair_that_a_reduction_would_undo(tmp_path):
+    """Strassen over Z with coefficients bounded by 2: after a plus transition the scheme is
+    exact over Z, within the bound, one term longer, and no two terms share two factors up
+    to sign (the keys), so no reduction can take the step straight back."""
+    from mlo_exp.agents.flipgraph import kernel_int
+
+    start = str(strassen().save(tmp_path / "strassen.json"))
+    for seed in range(1, 30):
+        agent = make_agent((2, 2, 2), "Z", walks=1, coefficient_bound=2, start_from=start)
+        walks = agent.walks
+        assert kernel_int.plus(walks.F, walks.K, walks.S, walks.rank, walks.index,
+                               np.array([seed * 7919], dtype=np.uint64), 0, walks.dims, 2)
+        assert walks.rank[0] == 8
+        factors = agent.current_factors(0)
+        assert verify(*factors, (2, 2, 2), "Z").ok
+        assert max(int(np.abs(f).max()) for f in factors) <= 2
+        keys = walks.K[0, :8]
+        for i in range(8):
+            for j in range(i + 1, 8):
+                assert int((keys[i] == keys[j]).sum()) <= 1, (seed, i, j)
+
+
 def test_z2_packing_round_trips_64_bit_factors():
     from mlo_exp.agents.flipgraph.kernel_z2 import pack, unpack
 
