@@ -291,7 +291,7 @@ def test_resume_is_exact_with_bounded_paths_restarts_and_the_population(ring):
     settings = {"walks": 8, "flips_per_episode": 3000, "plateau_flips": 200, "plus_slack": 1,
                 "max_plus_slack": 3, "path_flips": 2000, "restart_after": 1, "population": 4}
     agent = make_agent((3, 3, 3), ring, seed=3, **settings)
-    for _ in range(3):
+    for _ in range(2):
         agent.run_episode()
     state = agent.state_dict()
     later = [agent.run_episode() for _ in range(4)]

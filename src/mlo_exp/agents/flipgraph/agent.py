@@ -31,7 +31,7 @@ import numpy as np
 
 from mlo_exp.agents.base import Agent, EpisodeResult
 from mlo_exp.agents.flipgraph import projection
-from mlo_exp.agents.flipgraph.population import JobPool, Population
+from mlo_exp.agents.flipgraph.population import JobPool, Population, is_dead_end
 from mlo_exp.agents.flipgraph.walks import COUNTS, Walks, bound_of, make_walks
 from mlo_exp.config import FlipGraphAgentConfig
 from mlo_exp.env import TensorGame
@@ -57,6 +57,8 @@ class FlipGraphAgent(Agent):
             ring=game.ring)
         self.walks: Walks = make_walks(walked, s, seeds | np.uint64(1))  # xorshift: never 0
         self.projected: tuple[np.ndarray, ...] | None = None  # best restriction (project_from)
+        self.record: tuple[np.ndarray, ...] | None = None  # the lowest-rank scheme any walk had
+        self._keep_record()
         self.idle = np.zeros(s.walks, dtype=np.int64)  # episodes since the walk improved
         self.population = Population(s.population, game.ring)
         self.restarts = 0
@@ -83,14 +85,16 @@ class FlipGraphAgent(Agent):
         seconds = time.perf_counter() - started
         walks.rebuild()  # indexes as a function of the schemes: resume replays exactly
         self.idle = np.where(walks.best_rank < best_before, 0, self.idle + 1)
+        self._keep_record()
         self._remember_frontier()
         restarted = self._restart_stalled_walks()
         self.episodes_run += 1
         pooled = self._share_pool() if self.pool is not None else 0
+        self._keep_record()  # a scheme from the pool
         best = int(np.argmin(walks.best_rank))
         total = counts.sum(axis=0)
         attempts = self.settings.walks * self.settings.flips_per_episode
-        factors = walks.best_factors(best)
+        factors = self.record
         if self.settings.project_from is not None:
             factors = self._project()
         return EpisodeResult(
@@ -126,24 +130,37 @@ class FlipGraphAgent(Agent):
                     self.projected = small
         return self.projected
 
+    def _keep_record(self) -> None:
+        """The lowest-rank scheme any walk has had (the first found, on ties): what an episode
+        reports, kept apart from the walks because a walk whose best is a dead end restarts
+        elsewhere."""
+        walk = int(np.argmin(self.walks.best_rank))
+        if self.record is None or self.walks.best_rank[walk] < self.record[0].shape[1]:
+            self.record = self.walks.best_factors(walk)
+
     def _remember_frontier(self) -> None:
         """Offer every walk's best scheme, and its current one when it is at its best rank, to
         the population (distinct schemes of the two lowest ranks)."""
-        frontier = int(self.walks.best_rank.min())
         for walk in range(self.settings.walks):
-            if self.walks.best_rank[walk] <= frontier + 1:
-                self.population.add(self.walks.best_factors(walk))
-            if self.walks.rank[walk] == self.walks.best_rank[walk] <= frontier + 1:
+            self.population.add(self.walks.best_factors(walk))
+            if self.walks.rank[walk] == self.walks.best_rank[walk]:
                 self.population.add(self.walks.current_factors(walk))
 
     def _restart_stalled_walks(self) -> int:
         """Walks idle for ``restart_after`` episodes whose best rank is above the frontier
-        restart from the population's least-used scheme of the frontier rank. Walks at the
-        frontier are never restarted: their bounded paths (``path_flips``) bring them back to
-        their own best, which keeps the frontier's schemes apart."""
-        frontier = int(self.walks.best_rank.min())
-        stalled = np.flatnonzero((self.idle >= self.settings.restart_after)
-                                 & (self.walks.best_rank > frontier))
+        (the population's best rank), and walks whose best scheme is a dead end (no flip
+        leaves it: the walk could only bounce between it and one plus transition above it),
+        restart from the population's least-used scheme of the frontier rank. Other walks at
+        the frontier are never restarted: their bounded paths (``path_flips``) bring them back
+        to their own best, which keeps the frontier's schemes apart."""
+        frontier = self.population.best_rank
+        if frontier is None:
+            return 0
+        ring = self.walks.game.ring
+        dead = np.array([is_dead_end(self.walks.best_factors(walk), ring)
+                         for walk in range(self.settings.walks)])
+        stalled = np.flatnonzero(((self.idle >= self.settings.restart_after)
+                                  & (self.walks.best_rank > frontier)) | dead)
         restarted = 0
         for walk in stalled:
             factors = self.population.pick(frontier)
@@ -202,6 +219,7 @@ class FlipGraphAgent(Agent):
                       "population": self.population.state_dict(),
                       "restarts": self.restarts, "episodes_run": self.episodes_run,
                       "projected": [] if self.projected is None else list(self.projected),
+                      "record": list(self.record),
                       "published": -1 if self.pool is None or self.pool.published is None
                       else self.pool.published})
         return state
@@ -217,6 +235,9 @@ class FlipGraphAgent(Agent):
         self.population.load_state_dict(state["population"])
         self.restarts = int(state["restarts"])
         self.episodes_run = int(state["episodes_run"])
+        record = state.get("record") or []  # absent from checkpoints of before the record
+        self.record = tuple(np.asarray(f, dtype=np.int64) for f in record) or None
+        self._keep_record()
         projected = state.get("projected") or []
         self.projected = tuple(np.asarray(f, dtype=np.int64) for f in projected) or None
         if self.pool is not None and int(state["published"]) >= 0:

@@ -28,8 +28,10 @@ import numpy as np
 from numba import njit
 
 from mlo_exp.agents.flipgraph.index import draw_pair, insert, new_index, rand, remove
+from mlo_exp.agents.flipgraph.index import slot as _slot
 
 _ZERO = np.uint64(0)  # compare uint64 with uint64: numba turns uint64 vs int64 into floats
+GROUP_LIMIT = 12  # reductions of three or more terms look at this many holders of a value
 
 
 @njit(cache=True, _nrt=False)
@@ -108,6 +110,90 @@ def _shares_two(P, HH, NX, w, m, t, h):
 
 
 @njit(cache=True, _nrt=False)
+def _member(HH, NX, w, m, h, position):
+    """The holder at ``position`` of the list of slot ``h`` in mode ``m``."""
+    t = HH[w, m, h]
+    for _ in range(position):
+        t = NX[w, m, t]
+    return t
+
+
+@njit(cache=True, _nrt=False)
+def _dependency(P, HH, NX, w, m, h, mode):
+    """Among the first :data:`GROUP_LIMIT` terms holding one value in mode ``m`` (slot
+    ``h``), a set whose factors in ``mode`` sum to 0 (mod 2): its positions in the holder list
+    as the bits of the result, 0 when there is none. The subsets are visited in Gray-code
+    order, one XOR each (groups are small: 3-4 terms in a typical scheme)."""
+    count = 0
+    t = HH[w, m, h]
+    while t >= 0 and count < GROUP_LIMIT:
+        count += 1
+        t = NX[w, m, t]
+    total = _ZERO
+    members = 0
+    for g in range(1, 1 << count):
+        bit = 0
+        while not (g >> bit) & 1:
+            bit += 1
+        total ^= P[w, mode, _member(HH, NX, w, m, h, bit)]
+        members ^= 1 << bit
+        if total == _ZERO:
+            return members
+    return 0
+
+
+@njit(cache=True, _nrt=False)
+def _reduce_dependent(P, HH, NX, w, m, h):
+    """The reduction of Kauers and Moosbauer for the terms holding ``value`` in mode ``m``
+    (slot ``h``; three or more): when their factors in another mode ``y`` are linearly dependent,
+    ``b_k = sum of b_i (i in S)``, then ``sum a(x)b_i(x)c_i + a(x)b_k(x)c_k`` equals
+    ``sum a(x)b_i(x)(c_i + c_k)``: term ``k`` goes, every ``c_i`` gains ``c_k`` (a term whose
+    factor becomes 0 goes too). True when it reduced; removed terms are marked as in
+    :func:`_reduce` and the caller cleans up."""
+    for y in range(3):
+        if y == m:
+            continue
+        z = 3 - m - y
+        members = _dependency(P, HH, NX, w, m, h, y)
+        if members == 0:
+            continue
+        last = 0  # term k: the member of highest position
+        while members >> (last + 1):
+            last += 1
+        k = _member(HH, NX, w, m, h, last)
+        position = 0
+        t = HH[w, m, h]
+        while position < last:
+            if (members >> position) & 1:
+                P[w, z, t] ^= P[w, z, k]
+                if P[w, z, t] == _ZERO:
+                    P[w, 0, t] = 0
+            position += 1
+            t = NX[w, m, t]
+        P[w, 0, k] = 0
+        return True
+    return False
+
+
+@njit(cache=True, _nrt=False)
+def _reduce_all(P, rank, w):
+    """Merge every pair of live terms sharing two factors (after a reduction of three or more
+    terms), then compact."""
+    for t in range(rank[w]):
+        if P[w, 0, t] != _ZERO:
+            _reduce(P, rank, w, t)
+    _compact(P, rank, w)
+
+
+@njit(cache=True, _nrt=False)
+def _group_reduces(P, HC, HH, NX, w, m, h):
+    """Does the group of slot ``h`` in mode ``m`` reduce (:func:`_reduce_dependent`; a pair
+    reduces only when it shares two factors, which the caller checks)? Reduces it when it
+    does."""
+    return HC[w, m, h] >= 3 and _reduce_dependent(P, HH, NX, w, m, h)
+
+
+@njit(cache=True, _nrt=False)
 def flip(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w):
     """One flip on walk ``w``: 0 none possible, 1 flipped, 2 flipped and the rank went down."""
     if nd[w] == 0:
@@ -139,6 +225,17 @@ def flip(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w):
         if P[w, 0, j] != _ZERO:
             _reduce(P, rank, w, j)
         _compact(P, rank, w)
+        rebuild(P, rank, HK, HC, HH, HD, NX, D, nd, w)
+        return 2 if rank[w] < r else 1
+    # three or more terms sharing a factor whose other factors became linearly dependent: the
+    # groups a flip changed are i's new y-group and z-group, j's new z-group and y-group (the
+    # flip's own group keeps the span of its factors)
+    mask = HK.shape[2] - 1
+    if (_group_reduces(P, HC, HH, NX, w, y, slot_y)
+            or _group_reduces(P, HC, HH, NX, w, z, slot_z)
+            or _group_reduces(P, HC, HH, NX, w, z, _slot(HK, w, z, P[w, z, i], mask))
+            or _group_reduces(P, HC, HH, NX, w, y, _slot(HK, w, y, P[w, y, j], mask))):
+        _reduce_all(P, rank, w)
         rebuild(P, rank, HK, HC, HH, HD, NX, D, nd, w)
         return 2 if rank[w] < r else 1
     return 1

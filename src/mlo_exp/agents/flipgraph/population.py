@@ -3,8 +3,10 @@
 **Population** (one agent): up to ``size`` distinct schemes of the best rank found so far (and
 of the rank above it, for a search that has just descended), keyed by :func:`scheme_key`.
 Walks that stall restart from the scheme the fewest walks started from, so restarts spread the
-walks over the frontier instead of copying one leader into every walk. Its entries are part of
-the agent's checkpoint (exact resume).
+walks over the frontier instead of copying one leader into every walk. A **dead end** (no two
+terms share a factor, :func:`is_dead_end`: no flip leaves it, e.g. Strassen's algorithm applied
+twice for ``<4,4,4>``) is never kept: a walk restarted there could only make plus transitions
+and fall straight back. Its entries are part of the agent's checkpoint (exact resume).
 
 **Pool** (one search over many jobs, ``agent.pool_dir``): verified schemes written as
 ``rank<R>-<digest>.json`` (atomic writes: ``Algorithm.save``); a job reads the best that fits
@@ -46,6 +48,22 @@ def scheme_key(factors: Factors, ring: str) -> str:
                            digest_size=12).hexdigest()
 
 
+def is_dead_end(factors: Factors, ring: str) -> bool:
+    """True when no flip is possible: no two terms share a factor in any mode (over Z up to
+    sign, as the integer kernel flips)."""
+    for factor in factors:
+        columns = np.array(factor, dtype=np.int64)
+        if ring == "Z2":
+            columns %= 2
+        else:
+            first = np.argmax(columns != 0, axis=0)
+            sign = np.sign(columns[first, np.arange(columns.shape[1])])
+            columns *= np.where(sign == 0, 1, sign)
+        if np.unique(columns, axis=1).shape[1] < columns.shape[1]:
+            return False
+    return True
+
+
 class Population:
     """Distinct schemes of the two lowest ranks seen, at most ``size`` per rank."""
 
@@ -59,11 +77,13 @@ class Population:
         return min((rank for rank, _ in self.entries.values()), default=None)
 
     def add(self, factors: Factors) -> bool:
-        """Keep ``factors`` if it is new, of the best rank or the one above, and there is
-        room at its rank; True when kept."""
+        """Keep ``factors`` if it is new, of the best rank or the one above, not a dead end,
+        and there is room at its rank; True when kept."""
         rank = factors[0].shape[1]
         best = self.best_rank
         if best is not None and rank > best + 1:
+            return False
+        if is_dead_end(factors, self.ring):
             return False
         key = scheme_key(factors, self.ring)
         if key in self.entries:
