@@ -389,3 +389,77 @@ def test_project_from_is_checked(compose_config):
     with pytest.raises(ConfigError, match="agent.project_from"):
         validate(compose_config(["agent=flipgraph", "agent.project_from=p",
                                  "agent.symmetry=c3"]))
+
+
+def test_dead_ends_are_schemes_no_flip_can_leave():
+    from mlo_exp.agents.flipgraph.population import Population, is_dead_end
+    from mlo_exp.algorithms.library import school
+
+    u, v, w = (np.asarray(x) for x in (strassen().u, strassen().v, strassen().w))
+    assert is_dead_end((u, v, w), "Z2") and is_dead_end((u, v, w), "Z")
+    assert not is_dead_end(tuple(np.asarray(x) for x in (school(2, 2, 2).u, school(2, 2, 2).v,
+                                                         school(2, 2, 2).w)), "Z2")
+    # over Z a shared factor up to sign is a flip: a(x)b(x)c + (-a)(x)b'(x)c'
+    negated = (np.concatenate([u, -u[:, :1]], axis=1), np.concatenate([v, v[:, 1:2]], axis=1),
+               np.concatenate([w, w[:, 2:3]], axis=1))
+    assert not is_dead_end(negated, "Z")
+    population = Population(4, "Z2")
+    assert not population.add((u, v, w)) and population.best_rank is None
+
+
+def test_a_walk_whose_best_is_a_dead_end_restarts_and_the_record_is_kept():
+    # <2,2,2> from the school method: walks reach rank 7 (Strassen up to symmetry: a dead
+    # end); the episode still reports it, and the walk restarts from a rank-8 scheme a flip
+    # can leave (short episodes: the population sees walks at 8 before they reach 7) instead
+    # of bouncing between 7 and one plus transition above it.
+    from mlo_exp.agents.flipgraph.population import is_dead_end
+
+    agent = make_agent((2, 2, 2), "Z2", walks=4, flips_per_episode=50, plateau_flips=200,
+                       seed=0)
+    restarted = 0
+    for _ in range(30):
+        result = agent.run_episode()
+        restarted += result.metrics["restarts"]
+        if agent.population.best_rank is not None:
+            assert not any(is_dead_end(agent.best_factors(walk), "Z2") for walk in range(4))
+    assert result.rank_used == 7 and verify(*result.factors, (2, 2, 2), "Z2").ok
+    assert is_dead_end(result.factors, "Z2") and agent.population.best_rank == 8
+    assert restarted > 0
+    state = agent.state_dict()  # the record is part of the checkpoint
+    clone = make_agent((2, 2, 2), "Z2", walks=4, flips_per_episode=50, plateau_flips=200,
+                       seed=9)
+    clone.load_state_dict(state)
+    assert clone.run_episode().rank_used == 7
+
+
+def test_the_z2_kernel_reduces_three_terms_with_dependent_factors():
+    """Kauers-Moosbauer's reduction: ``a(x)b1(x)c1 + a(x)b2(x)c2 + a(x)(b1+b2)(x)c3`` is
+    ``a(x)b1(x)(c1+c3) + a(x)b2(x)(c2+c3)``: one term fewer, the same tensor. No two of the
+    three terms share two factors, so the pairwise reduction misses it."""
+    from mlo_exp.agents.flipgraph import kernel_z2
+    from mlo_exp.agents.flipgraph.index import new_index
+    from mlo_exp.agents.flipgraph.kernel_z2 import pack, rebuild, unpack
+    from mlo_exp.algorithms.library import school
+    from mlo_exp.algorithms.tensor import reconstruct
+
+    base = school(2, 2, 2)
+    a, b1, b2 = np.array([1, 0, 0, 1]), np.array([1, 1, 0, 0]), np.array([0, 1, 1, 0])
+    c1, c2, c3 = np.array([1, 0, 0, 0]), np.array([0, 1, 0, 1]), np.array([1, 1, 1, 0])
+    extra = (np.stack([a, a, a], axis=1), np.stack([b1, b2, (b1 + b2) % 2], axis=1),
+             np.stack([c1, c2, c3], axis=1))
+    factors = [np.concatenate([np.asarray(f), e], axis=1)
+               for f, e in zip((base.u, base.v, base.w), extra, strict=True)]
+    expected = reconstruct(*factors) % 2
+    P = np.zeros((1, 3, 12), dtype=np.uint64)
+    for mode, factor in enumerate(factors):
+        P[0, mode, :11] = pack(factor)
+    rank, index = np.array([11]), new_index(1, 12)
+    rebuild(P, rank, *index, 0)
+    HK, HC, HH, HD, NX, D, nd = index
+    slot = kernel_z2._slot(HK, 0, 0, P[0, 0, 8], HK.shape[2] - 1)
+    assert HC[0, 0, slot] == 3
+    assert kernel_z2._group_reduces(P, HC, HH, NX, 0, 0, slot)
+    kernel_z2._reduce_all(P, rank, 0)
+    assert rank[0] == 10
+    reduced = [unpack(P[0, mode, :10], 4) for mode in range(3)]
+    assert np.array_equal(reconstruct(*reduced) % 2, expected)

@@ -7,7 +7,11 @@ changes them with moves that preserve the tensor exactly:
   ``a(x)(b + s*b')(x)c + a(x)b'(x)(c' - s*c)`` (``s = +-1``; over ``Z2`` additions are XORs).
   Over ``Z`` a flip that leaves the coefficient bound ``|x| <= bound`` is not made.
 * **reduction** — after a flip, a term that became zero is dropped, and two terms sharing two
-  factors merge into one (``a(x)b(x)c + a(x)b(x)c' = a(x)b(x)(c + c')``): rank -1.
+  factors merge into one (``a(x)b(x)c + a(x)b(x)c' = a(x)b(x)(c + c')``): rank -1. Over Z2
+  also three or more terms sharing a factor whose factors in another mode are linearly
+  dependent: ``a(x)b1(x)c1 + a(x)b2(x)c2 + a(x)(b1+b2)(x)c3`` becomes
+  ``a(x)b1(x)(c1+c3) + a(x)b2(x)(c2+c3)`` (Kauers and Moosbauer's reduction; the groups a
+  flip changed are checked).
 * **plus transition** — after ``plateau_flips`` attempts without a reduction, or when no flip
   is possible, two terms that differ in every mode, ``a(x)b(x)c + a'(x)b'(x)c'``, become
   ``a(x)(b - b')(x)c + (a' + a)(x)b'(x)c' + a(x)b'(x)(c - c')``: rank +1, allowed while the
@@ -23,7 +27,10 @@ The search around the moves never idles:
 * **population** — distinct schemes of the best rank (and the rank above), by a digest of
   their terms (:mod:`~mlo_exp.agents.flipgraph.population`); a walk idle for
   ``restart_after`` episodes restarts from the scheme the fewest walks started from, so the
-  walks spread over the frontier rather than all copying one leader.
+  walks spread over the frontier rather than all copying one leader. A dead end (no two
+  terms share a factor: no flip leaves it) is never kept, and a walk whose best scheme is one
+  restarts at once; the agent keeps the lowest-rank scheme any walk had as its ``record``,
+  which every episode reports.
 * **pool** (``pool_dir``) — one search over the jobs of a multirun: every ``pool_every``
   episodes a job publishes its best verified scheme there and takes the pool's best when it
   beats its own.
