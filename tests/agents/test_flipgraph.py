@@ -429,6 +429,7 @@ def test_a_walk_whose_best_is_a_dead_end_restarts_and_the_record_is_kept():
     clone = make_agent((2, 2, 2), "Z2", walks=4, flips_per_episode=50, plateau_flips=200,
                        seed=9)
     clone.load_state_dict(state)
+    assert all(np.array_equal(x, y) for x, y in zip(clone.record, agent.record, strict=True))
     assert clone.run_episode().rank_used == 7
 
 
@@ -463,3 +464,30 @@ def test_the_z2_kernel_reduces_three_terms_with_dependent_factors():
     assert rank[0] == 10
     reduced = [unpack(P[0, mode, :10], 4) for mode in range(3)]
     assert np.array_equal(reconstruct(*reduced) % 2, expected)
+
+
+def test_a_z2_flip_that_makes_three_terms_dependent_reduces():
+    """Four terms: A and C share ``a`` (mode 0); A, D and E share ``c`` (mode 2). The flip of
+    A and C that changes A's ``v`` to ``b1 + b3 = b4 + b5`` makes the ``v`` of A, D, E
+    dependent, with no two terms sharing two factors: only the reduction of three terms sees
+    it. Every flip keeps the tensor; the dependent one lowers the rank."""
+    from mlo_exp.agents.flipgraph.index import new_index
+    from mlo_exp.agents.flipgraph.kernel_z2 import flip, rebuild, unpack
+    from mlo_exp.algorithms.tensor import reconstruct
+
+    # terms A, C, D, E as bit sets (u, v, w); b1 ^ b3 == b4 ^ b5 == 3
+    terms = [(1, 1, 1), (1, 2, 2), (2, 4, 1), (4, 7, 1)]
+    reduced = 0
+    for seed in range(1, 200):
+        P = np.zeros((1, 3, 6), dtype=np.uint64)
+        P[0, :, :4] = np.array(terms, dtype=np.uint64).T
+        rank, index = np.array([4]), new_index(1, 6)
+        rebuild(P, rank, *index, 0)
+        before = reconstruct(*[unpack(P[0, m, :4], 3) for m in range(3)]) % 2
+        outcome = flip(P, rank, np.array([seed * 7919], dtype=np.uint64), *index, 0)
+        after = reconstruct(*[unpack(P[0, m, : rank[0]], 3) for m in range(3)]) % 2
+        assert np.array_equal(before, after), seed
+        if outcome == 2:
+            reduced += 1
+            assert rank[0] < 4
+    assert reduced > 0

@@ -144,7 +144,7 @@ def _dependency(P, HH, NX, w, m, h, mode):
 
 @njit(cache=True, _nrt=False)
 def _reduce_dependent(P, HH, NX, w, m, h):
-    """The reduction of Kauers and Moosbauer for the terms holding ``value`` in mode ``m``
+    """The reduction of Kauers and Moosbauer for the terms holding one value in mode ``m``
     (slot ``h``; three or more): when their factors in another mode ``y`` are linearly dependent,
     ``b_k = sum of b_i (i in S)``, then ``sum a(x)b_i(x)c_i + a(x)b_k(x)c_k`` equals
     ``sum a(x)b_i(x)(c_i + c_k)``: term ``k`` goes, every ``c_i`` gains ``c_k`` (a term whose

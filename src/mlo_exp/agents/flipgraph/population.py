@@ -28,6 +28,16 @@ from mlo_exp.algorithms.algorithm import Algorithm
 log = logging.getLogger("mlo_exp")
 
 
+def _make_leading_positive(columns: np.ndarray) -> np.ndarray:
+    """Multiply every column of ``columns`` (in place) by the sign of its first non-zero
+    entry; returns those signs (1 for a zero column)."""
+    first = np.argmax(columns != 0, axis=0)
+    sign = np.sign(columns[first, np.arange(columns.shape[1])])
+    sign[sign == 0] = 1
+    columns *= sign
+    return sign
+
+
 def scheme_key(factors: Factors, ring: str) -> str:
     """A digest that two schemes share exactly when they have the same terms in any order
     (over Z a term's sign convention is fixed first: the first non-zero entries of ``u`` and
@@ -37,11 +47,7 @@ def scheme_key(factors: Factors, ring: str) -> str:
         u, v, w = u % 2, v % 2, w % 2
     else:
         for f in (u, v):
-            first = np.argmax(f != 0, axis=0)
-            sign = np.sign(f[first, np.arange(f.shape[1])])
-            sign[sign == 0] = 1
-            f *= sign
-            w = w * sign
+            w = w * _make_leading_positive(f)
     terms = np.concatenate([u, v, w]).T
     order = np.lexsort(terms.T[::-1])
     return hashlib.blake2b(np.ascontiguousarray(terms[order]).tobytes(),
@@ -56,9 +62,7 @@ def is_dead_end(factors: Factors, ring: str) -> bool:
         if ring == "Z2":
             columns %= 2
         else:
-            first = np.argmax(columns != 0, axis=0)
-            sign = np.sign(columns[first, np.arange(columns.shape[1])])
-            columns *= np.where(sign == 0, 1, sign)
+            _make_leading_positive(columns)
         if np.unique(columns, axis=1).shape[1] < columns.shape[1]:
             return False
     return True
