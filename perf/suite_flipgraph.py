@@ -78,13 +78,20 @@ TARGETS = [((4, 4, 4), "Z2", "none", 47, PLAIN_SETTINGS),
            # from the catalogue's best (61, 76 and 90 over Z): the best known ranks over Z2
            ((4, 4, 5), "Z2", "none", 60, {**PLAIN_SETTINGS, "start": "catalogue"}),
            ((4, 5, 5), "Z2", "none", 73, {**PLAIN_SETTINGS, "start": "catalogue"}),
-           ((4, 5, 6), "Z2", "none", 89, {**PLAIN_SETTINGS, "start": "catalogue"})]
+           ((4, 5, 6), "Z2", "none", 89, {**PLAIN_SETTINGS, "start": "catalogue"}),
+           # reductions to a dead end (or a one-value trap) at a reached rank refused
+           ((4, 4, 4), "Z2", "none", 47, {**PLAIN_SETTINGS, "min_flippable": 1,
+                                          "label": "refuse1"}),
+           ((4, 4, 4), "Z2", "none", 47, {**PLAIN_SETTINGS, "min_flippable": 2,
+                                          "label": "refuse2"})]
 
 
 def target_name(shape, ring, symmetry, settings) -> str:
-    """``4x5x5-Z2-none`` (``-catalogue`` when it starts from the catalogue)."""
+    """``4x5x5-Z2-none`` (``-catalogue`` when it starts from the catalogue, ``-<label>`` for
+    settings other than the plain ones)."""
     start = "-catalogue" if settings.get("start") == "catalogue" else ""
-    return f"{'x'.join(map(str, shape))}-{ring}-{symmetry}{start}"
+    label = f"-{settings['label']}" if "label" in settings else ""
+    return f"{'x'.join(map(str, shape))}-{ring}-{symmetry}{start}{label}"
 
 
 def catalogue_start(shape, ring, directory: Path) -> tuple[str, str]:
@@ -102,13 +109,17 @@ def search(shape, ring, target, seconds, seed, lift=False, **settings) -> dict:
     with ``lift`` (Z2) also the integer lift of the best scheme, or why there is none."""
     coefficients = [0, 1] if ring == "Z2" else [-1, 0, 1]
     start = "school"
+    settings.pop("label", None)
     if settings.pop("start", None) == "catalogue":
         directory = Path(tempfile.mkdtemp(prefix="flipgraph_start_"))
         settings["start_from"], start = catalogue_start(shape, ring, directory)
+    if settings.get("min_flippable"):
+        start += f", min_flippable={settings['min_flippable']}"
     agent = FlipGraphAgent(TensorGame(shape, coefficients, ring=ring), seed=seed, threads=1,
                            **settings)
     started = time.perf_counter()
     flips, useless, episodes, kernel_s, cpu_s, reached, best = 0, 0, 0, 0.0, 0.0, None, None
+    refused = 0
     while time.perf_counter() - started < seconds:
         episodes += 1
         before, cpu_before = time.perf_counter(), time.thread_time()
@@ -117,6 +128,7 @@ def search(shape, ring, target, seconds, seed, lift=False, **settings) -> dict:
         cpu_s += time.thread_time() - cpu_before
         flips += result.moves
         useless += result.metrics["useless_attempts"]
+        refused += result.metrics["refused_reductions"]
         if best is None or result.rank_used < best[0]:
             best = (result.rank_used, result.factors)
         if result.rank_used <= target:
@@ -145,7 +157,8 @@ def search(shape, ring, target, seconds, seed, lift=False, **settings) -> dict:
             "attempts_per_cpu_s": round(episodes * agent.settings.walks
                                         * agent.settings.flips_per_episode / max(cpu_s, 1e-9)),
             "useless_share": round(useless / max(episodes * agent.settings.walks
-                                                 * agent.settings.flips_per_episode, 1), 4)}
+                                                 * agent.settings.flips_per_episode, 1), 4),
+            "refused_reductions": refused}
 
 
 def kernel_speed(shape, seconds, **settings) -> dict:

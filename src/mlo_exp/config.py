@@ -187,6 +187,9 @@ class FlipGraphAgentConfig(AgentConfig):
     # plateau_flips, as the pre-issue-26 kernel counted its empty attempts) or "value" (every
     # flippable value alike); the comparison: perf/flipgraph_c3_diagnosis.md
     pair_draw: str = "term"
+    # Z2: a reduction to a rank the search already reached whose result has fewer than this
+    # many flippable values is refused (1: dead ends; 0: none refused); see flipgraph/__init__
+    min_flippable: int = 0
     pool_dir: str | None = None  # folder shared by the jobs of one search (None: no pool)
     pool_every: int = 5  # episodes between publishing to / reading from the pool
     # walks on the shape one larger along this axis (n, m or p), each scheme restricted to the
@@ -212,6 +215,8 @@ class FlipGraphAgentConfig(AgentConfig):
                "pairs or school")
         _check(self.pair_draw in ("value", "term", "term-draws"), "agent.pair_draw",
                self.pair_draw, "value, term or term-draws")
+        _check(self.min_flippable >= 0, "agent.min_flippable", self.min_flippable,
+               "an integer >= 0 (0: no reduction refused)")
         _positive("agent", "pool_every", self.pool_every)
         _check(self.project_from in (None, "n", "m", "p"), "agent.project_from",
                self.project_from, "n, m, p or null")

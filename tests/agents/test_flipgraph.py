@@ -125,6 +125,10 @@ def test_config_composes_and_rejects_bad_values(compose_config, tmp_path):
         validate(compose_config(["agent=flipgraph", "agent.walks=0"]))
     with pytest.raises(ConfigError, match="agent.start_from"):
         validate(compose_config(["agent=flipgraph", f"agent.start_from={tmp_path}/missing.json"]))
+    with pytest.raises(ConfigError, match="agent.min_flippable"):
+        validate(compose_config(["agent=flipgraph", "agent.min_flippable=-1"]))
+    with pytest.raises(ValueError, match="agent.min_flippable=1 refuses reductions of Z2"):
+        make_agent((2, 2, 2), "Z", min_flippable=1)
 
 
 @pytest.mark.slow
@@ -433,6 +437,32 @@ def test_a_walk_whose_best_is_a_dead_end_restarts_and_the_record_is_kept():
     assert clone.run_episode().rank_used == 7
 
 
+def test_reductions_to_a_dead_end_at_a_reached_rank_are_refused():
+    """``agent.min_flippable=1``: once the record is rank 7 on <2,2,2> (every rank-7 scheme is
+    Strassen up to symmetry, a dead end), a reduction to rank 7 is undone: the walk stays at
+    rank 8 on the scheme before the flip, exact, with an index that matches it. The first
+    rank 7 is still found (below the record then: accepted)."""
+    agent = make_agent((2, 2, 2), "Z2", walks=4, flips_per_episode=2000, plateau_flips=300,
+                       min_flippable=1, seed=0)
+    ranks = [agent.run_episode().rank_used for _ in range(10)]
+    assert min(ranks) == 7  # the record: a reduction below the floor is kept
+    from mlo_exp.agents.flipgraph.start import school
+
+    agent.walks.floor = 7  # what run_episode sets from the record
+    for walk in range(4):  # every walk from the school method, no rank-7 best to go back to
+        agent.walks.load(walk, school(2, 2, 2))
+    agent.walks.rebuild()
+    counts = np.zeros((4, 6), dtype=np.int64)
+    for _ in range(5):
+        agent.walks.advance(0, 4, counts)
+        for walk in range(4):
+            assert agent.walks.rank[walk] >= 8
+            assert verify(*agent.current_factors(walk), (2, 2, 2), "Z2").ok
+            _index_matches_factors(agent, walk)
+    assert counts[:, 5].sum() > 0  # refused reductions, counted apart from flips
+    assert counts[:, 0].sum() + counts[:, 3].sum() + counts[:, 5].sum() == 4 * 2000
+
+
 def test_the_z2_kernel_reduces_three_terms_with_dependent_factors():
     """Kauers-Moosbauer's reduction: ``a(x)b1(x)c1 + a(x)b2(x)c2 + a(x)(b1+b2)(x)c3`` is
     ``a(x)b1(x)(c1+c3) + a(x)b2(x)(c2+c3)``: one term fewer, the same tensor. No two of the
@@ -460,6 +490,7 @@ def test_the_z2_kernel_reduces_three_terms_with_dependent_factors():
     slot = kernel_z2._slot(HK, 0, 0, P[0, 0, 8], HK.shape[2] - 1)
     assert HC[0, 0, slot] == 3
     assert kernel_z2._group_reduces(P, HC, HH, NX, 0, 0, slot)
+    assert kernel_z2._reduce_dependent(P, HH, NX, 0, 0, slot)
     kernel_z2._reduce_all(P, rank, 0)
     assert rank[0] == 10
     reduced = [unpack(P[0, mode, :10], 4) for mode in range(3)]
@@ -484,7 +515,8 @@ def test_a_z2_flip_that_makes_three_terms_dependent_reduces():
         rank, index = np.array([4]), new_index(1, 6)
         rebuild(P, rank, *index, 0)
         before = reconstruct(*[unpack(P[0, m, :4], 3) for m in range(3)]) % 2
-        outcome = flip(P, rank, np.array([seed * 7919], dtype=np.uint64), *index, 0)
+        outcome = flip(P, rank, np.array([seed * 7919], dtype=np.uint64), *index, 0,
+                       P.copy(), 99, 0)
         after = reconstruct(*[unpack(P[0, m, : rank[0]], 3) for m in range(3)]) % 2
         assert np.array_equal(before, after), seed
         if outcome == 2:

@@ -31,6 +31,11 @@ The search around the moves never idles:
   terms share a factor: no flip leaves it) is never kept, and a walk whose best scheme is one
   restarts at once; the agent keeps the lowest-rank scheme any walk had as its ``record``,
   which every episode reports.
+* **refused reductions** (Z2, ``min_flippable``) — a reduction to a rank no lower than the
+  record whose result has fewer than ``min_flippable`` flippable values (1: a dead end) is
+  undone, and the walk stays on the scheme before the flip (``refused_reductions`` per
+  episode); a reduction below the record is always kept. A walk that bounced between a dead
+  end and one plus transition above it walks on at the rank above instead.
 * **pool** (``pool_dir``) — one search over the jobs of a multirun: every ``pool_every``
   episodes a job publishes its best verified scheme there and takes the pool's best when it
   beats its own.

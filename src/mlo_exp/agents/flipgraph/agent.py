@@ -72,6 +72,7 @@ class FlipGraphAgent(Agent):
         walks = self.walks
         counts = np.zeros((self.settings.walks, len(COUNTS)), dtype=np.int64)
         best_before = walks.best_rank.copy()
+        walks.floor = int(self.record[0].shape[1])
         started = time.perf_counter()
         chunks = [c for c in np.array_split(np.arange(self.settings.walks), self.threads)
                   if len(c)]

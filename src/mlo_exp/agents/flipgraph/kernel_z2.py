@@ -188,14 +188,47 @@ def _reduce_all(P, rank, w):
 @njit(cache=True, _nrt=False)
 def _group_reduces(P, HC, HH, NX, w, m, h):
     """Does the group of slot ``h`` in mode ``m`` reduce (:func:`_reduce_dependent`; a pair
-    reduces only when it shares two factors, which the caller checks)? Reduces it when it
-    does."""
-    return HC[w, m, h] >= 3 and _reduce_dependent(P, HH, NX, w, m, h)
+    reduces only when it shares two factors, which the caller checks)? Changes nothing."""
+    if HC[w, m, h] < 3:
+        return False
+    return (_dependency(P, HH, NX, w, m, h, (m + 1) % 3) != 0
+            or _dependency(P, HH, NX, w, m, h, (m + 2) % 3) != 0)
 
 
 @njit(cache=True, _nrt=False)
-def flip(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w):
-    """One flip on walk ``w``: 0 none possible, 1 flipped, 2 flipped and the rank went down."""
+def _save(P, B, w, r):
+    """Copy walk ``w``'s first ``r`` terms to the scratch scheme ``B``."""
+    for mode in range(3):
+        for t in range(r):
+            B[w, mode, t] = P[w, mode, t]
+
+
+@njit(cache=True, _nrt=False)
+def _thin(rank, nd, w, floor, thin):
+    """Is walk ``w``'s reduced scheme one to refuse: fewer than ``thin`` flippable values (0:
+    a dead end) at a rank no lower than ``floor``?"""
+    return nd[w] < thin and rank[w] >= floor
+
+
+@njit(cache=True, _nrt=False)
+def _undo(P, rank, B, HK, HC, HH, HD, NX, D, nd, w, r, y, i, old_y, z, j, old_z):
+    """Walk ``w`` goes back to the scheme before the flip: ``B`` (saved after the flip, before
+    the reduction) with the flip's two factors restored."""
+    for mode in range(3):
+        for t in range(P.shape[2]):
+            P[w, mode, t] = B[w, mode, t] if t < r else _ZERO
+    P[w, y, i] = old_y
+    P[w, z, j] = old_z
+    rank[w] = r
+    rebuild(P, rank, HK, HC, HH, HD, NX, D, nd, w)
+
+
+@njit(cache=True, _nrt=False)
+def flip(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w, B, floor, thin):
+    """One flip on walk ``w``: 0 none possible, 1 flipped, 2 flipped and the rank went down,
+    3 refused: the flip made a reduction to a scheme with fewer than ``thin`` flippable values
+    at a rank no lower than ``floor`` (a dead end, or a trap, at a rank already reached), and
+    the walk is back where it was (``B``: scratch, one scheme per walk)."""
     if nd[w] == 0:
         return 0
     r = rank[w]
@@ -221,22 +254,35 @@ def flip(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w):
     # a pair sharing two factors now must share the changed one
     if ((HC[w, y, slot_y] >= 2 and _shares_two(P, HH, NX, w, y, i, slot_y))
             or (HC[w, z, slot_z] >= 2 and _shares_two(P, HH, NX, w, z, j, slot_z))):
+        _save(P, B, w, r)
         _reduce(P, rank, w, i)
         if P[w, 0, j] != _ZERO:
             _reduce(P, rank, w, j)
         _compact(P, rank, w)
         rebuild(P, rank, HK, HC, HH, HD, NX, D, nd, w)
+        if _thin(rank, nd, w, floor, thin):
+            _undo(P, rank, B, HK, HC, HH, HD, NX, D, nd, w, r, y, i, old_y, z, j, old_z)
+            return 3
         return 2 if rank[w] < r else 1
     # three or more terms sharing a factor whose other factors became linearly dependent: the
     # groups a flip changed are i's new y-group and z-group, j's new z-group and y-group (the
     # flip's own group keeps the span of its factors)
     mask = HK.shape[2] - 1
-    if (_group_reduces(P, HC, HH, NX, w, y, slot_y)
-            or _group_reduces(P, HC, HH, NX, w, z, slot_z)
-            or _group_reduces(P, HC, HH, NX, w, z, _slot(HK, w, z, P[w, z, i], mask))
-            or _group_reduces(P, HC, HH, NX, w, y, _slot(HK, w, y, P[w, y, j], mask))):
+    m, h = y, slot_y
+    if not _group_reduces(P, HC, HH, NX, w, m, h):
+        m, h = z, slot_z
+    if not _group_reduces(P, HC, HH, NX, w, m, h):
+        m, h = z, _slot(HK, w, z, P[w, z, i], mask)
+    if not _group_reduces(P, HC, HH, NX, w, m, h):
+        m, h = y, _slot(HK, w, y, P[w, y, j], mask)
+    if _group_reduces(P, HC, HH, NX, w, m, h):
+        _save(P, B, w, r)
+        _reduce_dependent(P, HH, NX, w, m, h)
         _reduce_all(P, rank, w)
         rebuild(P, rank, HK, HC, HH, HD, NX, D, nd, w)
+        if _thin(rank, nd, w, floor, thin):
+            _undo(P, rank, B, HK, HC, HH, HD, NX, D, nd, w, r, y, i, old_y, z, j, old_z)
+            return 3
         return 2 if rank[w] < r else 1
     return 1
 
@@ -286,9 +332,10 @@ def restore_best(P, rank, best_P, best_rank, HK, HC, HH, HD, NX, D, nd, w):
 
 @njit(cache=True, nogil=True, _nrt=False)
 def walk_z2(P, rank, rng, HK, HC, HH, HD, NX, D, nd, stall, path, slack, best_P, best_rank,
-            counts, n_flips, plateau, plus_slack, max_slack, path_limit, capacity):
+            counts, n_flips, plateau, plus_slack, max_slack, path_limit, capacity, B, floor,
+            thin):
     """Every walk makes ``n_flips`` attempts; ``counts[w] = (flips, reductions, plus, useless,
-    resets)``.
+    resets, refused)``; ``B``, ``floor``, ``thin``: :func:`flip` (refused reductions).
 
     Per walk: ``stall`` counts attempts since the last reduction (a plus transition after
     ``plateau``), ``path`` attempts since the walk's best rank last fell, ``slack`` its plus
@@ -304,12 +351,15 @@ def walk_z2(P, rank, rng, HK, HC, HH, HD, NX, D, nd, stall, path, slack, best_P,
         pluses = 0
         useless = 0
         resets = 0
+        refused = 0
         for _step in range(n_flips):
-            outcome = flip(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w)
+            outcome = flip(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w, B, floor, thin)
             stall[w] += 1
             path[w] += 1
             if outcome == 0:
                 useless += 1
+            elif outcome == 3:
+                refused += 1
             else:
                 flips += 1
             if outcome == 2:
@@ -349,6 +399,7 @@ def walk_z2(P, rank, rng, HK, HC, HH, HD, NX, D, nd, stall, path, slack, best_P,
         counts[w, 2] = pluses
         counts[w, 3] = useless
         counts[w, 4] = resets
+        counts[w, 5] = refused
 
 
 def pack(factor: np.ndarray) -> np.ndarray:
@@ -376,4 +427,4 @@ def warm_up() -> None:
     rebuild(F, rank, *index, 0)
     walk_z2(F, rank, np.ones(1, dtype=np.uint64), *index, np.zeros(1, dtype=np.int64),
             np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.int64), F.copy(), rank.copy(),
-            np.zeros((1, 5), dtype=np.int64), 4, 1, 1, 2, 0, 4)
+            np.zeros((1, 6), dtype=np.int64), 4, 1, 1, 2, 0, 4, F.copy(), 1, 1)

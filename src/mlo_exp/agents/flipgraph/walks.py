@@ -31,7 +31,8 @@ from mlo_exp.env import TensorGame
 
 log = logging.getLogger("mlo_exp")
 
-COUNTS = ("flips", "reductions", "plus_transitions", "useless_attempts", "path_resets")
+COUNTS = ("flips", "reductions", "plus_transitions", "useless_attempts", "path_resets",
+          "refused_reductions")
 
 
 class Walks(ABC):
@@ -48,6 +49,9 @@ class Walks(ABC):
         self.stall = np.zeros(self.count, dtype=np.int64)
         self.path = np.zeros(self.count, dtype=np.int64)
         self.slack = np.full(self.count, settings.plus_slack, dtype=np.int64)
+        #: reductions to a rank >= this may be refused (``agent.min_flippable``); the agent
+        #: sets it to its record's rank before every episode
+        self.floor = 1 << 62
         self._setup(start)
         self.best_rank = self.rank.copy()
         self.rebuild()
@@ -122,6 +126,7 @@ class Z2Walks(Walks):
         for mode, factor in enumerate(start):
             self.F[:, mode, : self.start_rank] = kernel_z2.pack(factor)
         self.best_F = self.F.copy()
+        self.scratch = np.zeros_like(self.F)  # a scheme per walk, before a refused reduction
         self.index = new_index(self.count, self.capacity)
 
     def rebuild(self) -> None:
@@ -133,7 +138,8 @@ class Z2Walks(Walks):
         kernel_z2.walk_z2(self.F[part], self.rank[part], self.rng[part],
                           *(a[part] for a in self.index), self.stall[part], self.path[part],
                           self.slack[part], self.best_F[part], self.best_rank[part],
-                          counts[part], *self._limits(), self.capacity)
+                          counts[part], *self._limits(), self.capacity, self.scratch[part],
+                          self.floor, self.settings.min_flippable)
 
     def _factors(self, F: np.ndarray, rank: int) -> Factors:
         return tuple(kernel_z2.unpack(F[mode, :rank], self.game.dims[mode]) for mode in range(3))
@@ -323,6 +329,10 @@ def make_walks(game: TensorGame, settings: FlipGraphAgentConfig, seeds: np.ndarr
     if game.ring != "Z2" and max(game.dims) * np.log2(2 * bound + 1) > 63:
         raise ValueError(f"flipgraph over Z: factor length {max(game.dims)} with bound "
                          f"{bound} does not fit a 64-bit key; lower coefficient_bound")
+    if settings.min_flippable and (game.ring != "Z2" or settings.symmetry != "none"):
+        raise ValueError(f"agent.min_flippable={settings.min_flippable} refuses reductions of "
+                         f"Z2 walks without symmetry; the run is over {game.ring} with "
+                         f"symmetry={settings.symmetry}: set agent.min_flippable=0")
     start = start_scheme(game, settings)
     if settings.symmetry == "c3":
         return C3Walks(game, settings, start, seeds)
