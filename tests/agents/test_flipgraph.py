@@ -489,8 +489,10 @@ def test_the_z2_kernel_reduces_three_terms_with_dependent_factors():
     HK, HC, HH, HD, NX, D, nd = index
     slot = kernel_z2._slot(HK, 0, 0, P[0, 0, 8], HK.shape[2] - 1)
     assert HC[0, 0, slot] == 3
-    assert kernel_z2._group_reduces(P, HC, HH, NX, 0, 0, slot)
-    assert kernel_z2._reduce_dependent(P, HH, NX, 0, 0, slot)
+    saved = np.zeros_like(P)
+    assert kernel_z2._group_reduces(P, HC, HH, NX, 0, 0, slot, saved, 11)
+    assert np.array_equal(reconstruct(*[unpack(saved[0, m, :11], 4) for m in range(3)]) % 2,
+                          expected)  # the scheme before the reduction, for an undo
     kernel_z2._reduce_all(P, rank, 0)
     assert rank[0] == 10
     reduced = [unpack(P[0, mode, :10], 4) for mode in range(3)]

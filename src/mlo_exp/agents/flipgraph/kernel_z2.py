@@ -143,12 +143,13 @@ def _dependency(P, HH, NX, w, m, h, mode):
 
 
 @njit(cache=True, _nrt=False)
-def _reduce_dependent(P, HH, NX, w, m, h):
+def _reduce_dependent(P, HH, NX, w, m, h, B, r):
     """The reduction of Kauers and Moosbauer for the terms holding one value in mode ``m``
     (slot ``h``; three or more): when their factors in another mode ``y`` are linearly dependent,
     ``b_k = sum of b_i (i in S)``, then ``sum a(x)b_i(x)c_i + a(x)b_k(x)c_k`` equals
     ``sum a(x)b_i(x)(c_i + c_k)``: term ``k`` goes, every ``c_i`` gains ``c_k`` (a term whose
-    factor becomes 0 goes too). True when it reduced; removed terms are marked as in
+    factor becomes 0 goes too). True when it reduced, after saving the walk's first ``r``
+    terms to ``B`` (:func:`flip` may undo the reduction); removed terms are marked as in
     :func:`_reduce` and the caller cleans up."""
     for y in range(3):
         if y == m:
@@ -161,6 +162,7 @@ def _reduce_dependent(P, HH, NX, w, m, h):
         while members >> (last + 1):
             last += 1
         k = _member(HH, NX, w, m, h, last)
+        _save(P, B, w, r)
         position = 0
         t = HH[w, m, h]
         while position < last:
@@ -186,13 +188,11 @@ def _reduce_all(P, rank, w):
 
 
 @njit(cache=True, _nrt=False)
-def _group_reduces(P, HC, HH, NX, w, m, h):
+def _group_reduces(P, HC, HH, NX, w, m, h, B, r):
     """Does the group of slot ``h`` in mode ``m`` reduce (:func:`_reduce_dependent`; a pair
-    reduces only when it shares two factors, which the caller checks)? Changes nothing."""
-    if HC[w, m, h] < 3:
-        return False
-    return (_dependency(P, HH, NX, w, m, h, (m + 1) % 3) != 0
-            or _dependency(P, HH, NX, w, m, h, (m + 2) % 3) != 0)
+    reduces only when it shares two factors, which the caller checks)? Reduces it when it
+    does (``B``, ``r``: as there)."""
+    return HC[w, m, h] >= 3 and _reduce_dependent(P, HH, NX, w, m, h, B, r)
 
 
 @njit(cache=True, _nrt=False)
@@ -268,16 +268,10 @@ def flip(P, rank, rng, HK, HC, HH, HD, NX, D, nd, w, B, floor, thin):
     # groups a flip changed are i's new y-group and z-group, j's new z-group and y-group (the
     # flip's own group keeps the span of its factors)
     mask = HK.shape[2] - 1
-    m, h = y, slot_y
-    if not _group_reduces(P, HC, HH, NX, w, m, h):
-        m, h = z, slot_z
-    if not _group_reduces(P, HC, HH, NX, w, m, h):
-        m, h = z, _slot(HK, w, z, P[w, z, i], mask)
-    if not _group_reduces(P, HC, HH, NX, w, m, h):
-        m, h = y, _slot(HK, w, y, P[w, y, j], mask)
-    if _group_reduces(P, HC, HH, NX, w, m, h):
-        _save(P, B, w, r)
-        _reduce_dependent(P, HH, NX, w, m, h)
+    if (_group_reduces(P, HC, HH, NX, w, y, slot_y, B, r)
+            or _group_reduces(P, HC, HH, NX, w, z, slot_z, B, r)
+            or _group_reduces(P, HC, HH, NX, w, z, _slot(HK, w, z, P[w, z, i], mask), B, r)
+            or _group_reduces(P, HC, HH, NX, w, y, _slot(HK, w, y, P[w, y, j], mask), B, r)):
         _reduce_all(P, rank, w)
         rebuild(P, rank, HK, HC, HH, HD, NX, D, nd, w)
         if _thin(rank, nd, w, floor, thin):
