@@ -4,6 +4,7 @@
 
     .venv/bin/python perf/flipgraph_basin_47.py neighbours SECONDS at47|school
     .venv/bin/python perf/flipgraph_basin_47.py scramble K SECONDS SEED
+    .venv/bin/python perf/flipgraph_basin_47.py hop K SECONDS SEED DESCENT_SECONDS
 
 ``neighbours``: one walk (plus limit 3 above its best, no bounded paths) from the rank-47
 scheme or from the school method; after every 1000 attempts the number of flippable values
@@ -12,6 +13,9 @@ scheme or from the school method; after every 1000 attempts the number of flippa
 reduction refused (``min_flippable`` huge, floor 0) and flip there (2000 x 200 attempts); the
 plain search (the perf targets' settings) then descends from where they are for ``SECONDS``:
 the best rank it finds back, and whether its walks' bests are dead ends.
+``hop``: the same from the school side, repeated (basin hopping): the plain search descends
+for ``DESCENT_SECONDS``, its walks' best schemes climb ``K`` ranks as in ``scramble``, a fresh
+plain search descends from there, and so on for ``SECONDS`` (stops at rank 48 or lower).
 """
 
 import sys
@@ -52,22 +56,34 @@ def neighbours(seconds: float, start: str) -> None:
               f"share with at most one {np.mean(values <= 1):.3f}")
 
 
-def scramble(climb: int, seconds: float, seed: int) -> None:
+def climbed(starts: list, climb: int, seed: int) -> list:
+    """Every scheme of ``starts`` after ``climb`` plus transitions and flips with every
+    reduction refused (``min_flippable`` huge, floor 0), 2000 x 200 attempts a walk."""
     mixer = FlipGraphAgent(GAME, seed=seed, threads=1, walks=WALKS, flips_per_episode=200,
                            plateau_flips=20, plus_slack=climb, max_plus_slack=climb,
                            path_flips=0, min_flippable=10**6)
-    mixer.walks.floor = 0  # every reduction refused: the walks only climb and flip
-    for walk in range(WALKS):
-        mixer.walks.load(walk, rank47())
+    mixer.walks.floor = 0
+    for walk, factors in enumerate(starts):
+        mixer.walks.load(walk, factors)
     mixer.walks.rebuild()
     for _ in range(2000):
         mixer.walks.advance(0, WALKS, np.zeros((WALKS, 6), dtype=np.int64))
-    starts = [mixer.walks.current_factors(walk) for walk in range(WALKS)]
+    return [mixer.walks.current_factors(walk) for walk in range(WALKS)]
+
+
+def plain_search(starts: list, seed: int) -> FlipGraphAgent:
+    """The perf targets' plain search with its walks at ``starts``."""
     agent = FlipGraphAgent(GAME, seed=seed, threads=1, walks=WALKS, flips_per_episode=100_000,
                            plateau_flips=20_000, plus_slack=3)
     for walk, factors in enumerate(starts):
         agent.walks.load(walk, factors)
     agent.walks.rebuild()
+    return agent
+
+
+def scramble(climb: int, seconds: float, seed: int) -> None:
+    starts = climbed([rank47()] * WALKS, climb, seed)
+    agent = plain_search(starts, seed)
     print(f"K {climb}: start ranks {sorted(int(f[0].shape[1]) for f in starts)}", flush=True)
     started, best = time.perf_counter(), None
     while time.perf_counter() - started < seconds:
@@ -81,8 +97,31 @@ def scramble(climb: int, seconds: float, seed: int) -> None:
           f"dead ends among them {dead}")
 
 
+def hop(climb: int, seconds: float, seed: int, descent_seconds: float) -> None:
+    agent = FlipGraphAgent(GAME, seed=seed, threads=1, walks=WALKS, flips_per_episode=100_000,
+                           plateau_flips=20_000, plus_slack=3)
+    started, best, round_ = time.perf_counter(), None, 0
+    while time.perf_counter() - started < seconds:
+        descent = time.perf_counter()
+        while time.perf_counter() - descent < descent_seconds:
+            agent.run_episode()
+        bests = sorted(agent.walks.best_rank.tolist())
+        best = bests[0] if best is None else min(best, bests[0])
+        print(f"{time.perf_counter() - started:6.1f} s, round {round_}: walks' bests "
+              f"{bests[0]}-{bests[-1]}, best so far {best}", flush=True)
+        if best <= 48:
+            break
+        round_ += 1
+        starts = climbed([agent.walks.best_factors(w) for w in range(WALKS)], climb,
+                         seed * 1000 + round_)
+        agent = plain_search(starts, seed * 1000 + round_)
+    print(f"K {climb}: best {best} after {round_ + 1} descents")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "neighbours":
         neighbours(float(sys.argv[2]), sys.argv[3])
-    else:
+    elif sys.argv[1] == "scramble":
         scramble(int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]))
+    else:
+        hop(int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))
