@@ -524,4 +524,13 @@ def test_a_z2_flip_that_makes_three_terms_dependent_reduces():
         if outcome == 2:
             reduced += 1
             assert rank[0] < 4
+            # the same flip with every reduction refused (floor 0, thin 99): undone exactly
+            P = np.zeros((1, 3, 6), dtype=np.uint64)
+            P[0, :, :4] = np.array(terms, dtype=np.uint64).T
+            start = P.copy()
+            rank, index = np.array([4]), new_index(1, 6)
+            rebuild(P, rank, *index, 0)
+            outcome = flip(P, rank, np.array([seed * 7919], dtype=np.uint64), *index, 0,
+                           np.zeros_like(P), 0, 99)
+            assert outcome == 3 and rank[0] == 4 and np.array_equal(P, start), seed
     assert reduced > 0
