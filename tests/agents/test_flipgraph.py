@@ -463,6 +463,32 @@ def test_reductions_to_a_dead_end_at_a_reached_rank_are_refused():
     assert counts[:, 0].sum() + counts[:, 3].sum() + counts[:, 5].sum() == 4 * 2000
 
 
+def test_a_z2_walk_told_to_stop_below_a_rank_stops_at_its_first_reduction_there():
+    """``Z2Walks.advance(stop_below=r)`` (the pool descent's one reduction at a time): every
+    walk from the school method of <3,3,3> (27) stops once its rank falls below 27, so it
+    ends at 26 (or lower, when one flip reduced twice), with fewer attempts than asked for and
+    an exact scheme; without it the same walks go on down."""
+    from mlo_exp.agents.flipgraph.start import school
+
+    def walk(stop_below):
+        agent = make_agent((3, 3, 3), "Z2", walks=4, flips_per_episode=50_000, seed=0)
+        for index in range(4):
+            agent.walks.load(index, school(3, 3, 3))
+        agent.walks.rebuild()
+        counts = np.zeros((4, 6), dtype=np.int64)
+        agent.walks.advance(0, 4, counts, stop_below=stop_below)
+        return agent, counts
+
+    stopped, counts = walk(27)
+    attempts = counts[:, 0] + counts[:, 3] + counts[:, 5]
+    assert (stopped.walks.rank < 27).all() and (stopped.walks.rank >= 25).all()
+    assert (attempts < 50_000).all()
+    for index in range(4):
+        assert verify(*stopped.current_factors(index), (3, 3, 3), "Z2").ok
+    free, _ = walk(0)
+    assert free.walks.best_rank.max() < stopped.walks.rank.min()
+
+
 def test_the_z2_kernel_reduces_three_terms_with_dependent_factors():
     """Kauers-Moosbauer's reduction: ``a(x)b1(x)c1 + a(x)b2(x)c2 + a(x)(b1+b2)(x)c3`` is
     ``a(x)b1(x)(c1+c3) + a(x)b2(x)(c2+c3)``: one term fewer, the same tensor. No two of the

@@ -327,9 +327,11 @@ def restore_best(P, rank, best_P, best_rank, HK, HC, HH, HD, NX, D, nd, w):
 @njit(cache=True, nogil=True, _nrt=False)
 def walk_z2(P, rank, rng, HK, HC, HH, HD, NX, D, nd, stall, path, slack, best_P, best_rank,
             counts, n_flips, plateau, plus_slack, max_slack, path_limit, capacity, B, floor,
-            thin):
+            thin, stop_below=0):
     """Every walk makes ``n_flips`` attempts; ``counts[w] = (flips, reductions, plus, useless,
-    resets, refused)``; ``B``, ``floor``, ``thin``: :func:`flip` (refused reductions).
+    resets, refused)``; ``B``, ``floor``, ``thin``: :func:`flip` (refused reductions). A walk
+    whose rank falls below ``stop_below`` stops there for this call (0: never; the pool
+    descent of ``perf/flipgraph_pool_descent.py`` walks one reduction at a time).
 
     Per walk: ``stall`` counts attempts since the last reduction (a plus transition after
     ``plateau``), ``path`` attempts since the walk's best rank last fell, ``slack`` its plus
@@ -366,6 +368,8 @@ def walk_z2(P, rank, rng, HK, HC, HH, HD, NX, D, nd, stall, path, slack, best_P,
                     for mode in range(3):
                         for t in range(P.shape[2]):
                             best_P[w, mode, t] = P[w, mode, t]
+                if rank[w] < stop_below:
+                    break
                 continue
             if path_limit > 0 and path[w] > path_limit:
                 restore_best(P, rank, best_P, best_rank, HK, HC, HH, HD, NX, D, nd, w)

@@ -133,13 +133,15 @@ class Z2Walks(Walks):
         for walk in range(self.count):
             kernel_z2.rebuild(self.F, self.rank, *self.index, walk)
 
-    def advance(self, lo: int, hi: int, counts: np.ndarray) -> None:
+    def advance(self, lo: int, hi: int, counts: np.ndarray, stop_below: int = 0) -> None:
+        """As :meth:`Walks.advance`; a walk whose rank falls below ``stop_below`` stops there
+        for this call (0: never)."""
         part = slice(lo, hi)
         kernel_z2.walk_z2(self.F[part], self.rank[part], self.rng[part],
                           *(a[part] for a in self.index), self.stall[part], self.path[part],
                           self.slack[part], self.best_F[part], self.best_rank[part],
                           counts[part], *self._limits(), self.capacity, self.scratch[part],
-                          self.floor, self.settings.min_flippable)
+                          self.floor, self.settings.min_flippable, stop_below)
 
     def _factors(self, F: np.ndarray, rank: int) -> Factors:
         return tuple(kernel_z2.unpack(F[mode, :rank], self.game.dims[mode]) for mode in range(3))
