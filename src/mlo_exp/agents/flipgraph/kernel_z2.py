@@ -425,4 +425,4 @@ def warm_up() -> None:
     rebuild(F, rank, *index, 0)
     walk_z2(F, rank, np.ones(1, dtype=np.uint64), *index, np.zeros(1, dtype=np.int64),
             np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.int64), F.copy(), rank.copy(),
-            np.zeros((1, 6), dtype=np.int64), 4, 1, 1, 2, 0, 4, F.copy(), 1, 1)
+            np.zeros((1, 6), dtype=np.int64), 4, 1, 1, 2, 0, 4, F.copy(), 1, 1, 0)

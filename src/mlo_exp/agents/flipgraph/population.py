@@ -63,7 +63,8 @@ def is_dead_end(factors: Factors, ring: str) -> bool:
             columns %= 2
         else:
             _make_leading_positive(columns)
-        if np.unique(columns, axis=1).shape[1] < columns.shape[1]:
+        terms = np.ascontiguousarray(columns.T)  # one row per term: a set finds repeats
+        if len({term.tobytes() for term in terms}) < terms.shape[0]:
             return False
     return True
 
