@@ -11,7 +11,8 @@ them, or what ``max_attempts`` attempts found), and only then does the descent m
 probe runs that loop on the agent's Z2 kernel (the same flips, reductions and plus
 transitions) and writes the rank reached over time::
 
-    PYTHONPATH=src .venv/bin/python perf/flipgraph_pool_descent.py 4x4x4 SECONDS SEED [OUT]
+    PYTHONPATH=src .venv/bin/python perf/flipgraph_pool_descent.py 4x4x4 SECONDS SEED [OUT.json]
+    PYTHONPATH=src .venv/bin/python perf/flipgraph_pool_descent.py --table OUT.md RUN.json...
 
 Every scheme it reports is verified exactly; schemes in which no flip is possible (dead
 ends) are kept out of the pools (``--keep-dead-ends`` keeps them, as flip-cpd does).
@@ -135,7 +136,42 @@ def kernel_rebuild(walks: Z2Walks, walk: int) -> None:
     kernel_z2.rebuild(walks.F, walks.rank, *walks.index, walk)
 
 
+def markdown(rows: list[dict], host: str) -> str:
+    """One table: per run the best rank and when each rank was first reached; per rank the
+    attempts and what became of them."""
+    lines = ["# Pool descent over Z2 (`perf/flipgraph_pool_descent.py`)", "",
+             f"{host}, one thread per run. Settings: {rows[0]['settings']}. Dead ends (no flip "
+             "possible) are kept out of the pools. Every best rank is exactly verified.", "",
+             "| shape | seed | budget s | best rank | first reached (rank: s) | flips |",
+             "|---|---:|---:|---:|---|---:|"]
+    for row in rows:
+        reached = ", ".join(f"{rank}: {at:g}" for rank, at in row["first_reached"].items())
+        lines.append(f"| {row['shape']} | {row['seed']} | {row['seconds']:g} | "
+                     f"{row['best_rank']} | {reached} | {row['flips']:,} |")
+    lines += ["", "Per rank: the attempts until the pool of the next rank was full (or "
+              "`max_attempts` passed with one found), and what became of them: kept (a new "
+              "distinct scheme), a dead end, a duplicate, or `path_limit` flips without a "
+              "reduction. The last line of a run: the attempts after its last full pool.", "",
+              "| shape | seed | rank | attempts | kept | dead end | duplicate | path limit | "
+              "seconds |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        for level in row["levels"]:
+            lines.append(f"| {row['shape']} | {row['seed']} | {level['rank']} | "
+                         f"{level['attempts']} | {level['kept']} | {level['dead_end']} | "
+                         f"{level['duplicate']} | {level['path_limit']} | {level['seconds']} |")
+        end = row["outcomes_at_end"]
+        lines.append(f"| {row['shape']} | {row['seed']} | {row['best_rank'] - 1} (open) | "
+                     f"{row['attempts_at_end']} | {end['kept']} | {end['dead_end']} | "
+                     f"{end['duplicate']} | {end['path_limit']} | - |")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--table":  # --table OUT.md RUN.json ...: the runs' table
+        from mlo_exp.benchmark.backend import host_cpu_name
+        rows = [json.loads(Path(p).read_text()) for p in sys.argv[3:]]
+        Path(sys.argv[2]).write_text(markdown(rows, host_cpu_name()))
+        sys.exit(0)
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     shape = tuple(int(x) for x in args[0].split("x"))
     row = descend(shape, float(args[1]), int(args[2]), "--keep-dead-ends" in sys.argv)
