@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlo_exp.agents.flipgraph import kernel_z2
 from mlo_exp.agents.flipgraph.population import is_dead_end, scheme_key
 from mlo_exp.agents.flipgraph.start import school
 from mlo_exp.agents.flipgraph.walks import COUNTS, Z2Walks
@@ -57,8 +58,9 @@ def descend(shape: tuple[int, int, int], seconds: float, seed: int,
     pool: list = [start]
     pool_rank = start[0].shape[1]
     next_pool: dict[str, tuple] = {}
-    attempts, started_rank, flips_used = 0, np.zeros(WALKS, dtype=np.int64), np.zeros(
-        WALKS, dtype=np.int64)
+    attempts = 0
+    started_rank = np.zeros(WALKS, dtype=np.int64)  # each attempt's start, its rank to beat
+    flips_used = np.zeros(WALKS, dtype=np.int64)  # each attempt's attempts at flips so far
     levels: list[dict] = []
     first_reached = {pool_rank: 0.0}
     counts = np.zeros((WALKS, len(COUNTS)), dtype=np.int64)
@@ -99,7 +101,7 @@ def descend(shape: tuple[int, int, int], seconds: float, seed: int,
                 outcomes["path_limit"] += 1
             if reduced or flips_used[walk] >= PATH_LIMIT:
                 begin(walk)
-                kernel_rebuild(walks, walk)
+                kernel_z2.rebuild(walks.F, walks.rank, *walks.index, walk)
         full = len(next_pool) >= POOL_SIZE
         if full or (next_pool and attempts >= MAX_ATTEMPTS):
             now = time.perf_counter() - began
@@ -128,12 +130,6 @@ def descend(shape: tuple[int, int, int], seconds: float, seed: int,
             "settings": {"walks": WALKS, "chunk": CHUNK, "pool_size": POOL_SIZE,
                          "max_attempts": MAX_ATTEMPTS, "path_limit": PATH_LIMIT,
                          "plus_lim": PLUS_LIM}}
-
-
-def kernel_rebuild(walks: Z2Walks, walk: int) -> None:
-    """The index of one walk after :meth:`Z2Walks.load`."""
-    from mlo_exp.agents.flipgraph import kernel_z2
-    kernel_z2.rebuild(walks.F, walks.rank, *walks.index, walk)
 
 
 def markdown(rows: list[dict], host: str) -> str:
