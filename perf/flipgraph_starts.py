@@ -1,0 +1,121 @@
+"""Starts built from other formats: does a walk from them reach below the school method's?
+
+The school method's walks on ``<4,4,4>`` over Z2 stop at 49 (the region of Strassen squared);
+AlphaTensor's 47 sits at the bottom of a funnel about six ranks deep
+(``docs/flipgraph.md``). This probe starts the agent's plain Z2 search (the target settings
+of :mod:`suite_flipgraph`) from schemes that the scheme operations build out of other
+formats, each a different region of the flip graph, and writes the rank reached over time:
+
+* ``school``: the control, the school method;
+* ``extend-3x4x4``: the catalogue's ``<3,4,4>`` (38) extended by the 16 school terms of the
+  missing row (rank 54);
+* ``sum-2x4x4``: the direct sum of two copies of the catalogue's ``<2,4,4>`` (26), rank 52;
+* ``c3-released``: the best scheme of a ``symmetry=c3`` search of ``C3_SECONDS`` (same seed),
+  walked on without the symmetry;
+* ``extend-4x4x4`` (for ``<4,4,5>``): the catalogue's ``<4,4,4>`` over Z2 (AlphaTensor's 47)
+  extended by 16 school terms (rank 63);
+* ``extend-4x4x5`` (for ``<4,5,5>``): the catalogue's ``<4,4,5>`` (61) extended by the 20
+  school terms of the missing column (rank 81).
+
+Run one start and seed, then the table of the runs::
+
+    PYTHONPATH=src .venv/bin/python perf/flipgraph_starts.py 4x4x4 START SECONDS SEED OUT.json
+    PYTHONPATH=src .venv/bin/python perf/flipgraph_starts.py --table OUT.md RUN.json...
+
+Every reported rank is verified exactly (:func:`suite_flipgraph.search`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from suite_flipgraph import C3_SETTINGS, PLAIN_SETTINGS, search
+
+from mlo_exp.agents.flipgraph import FlipGraphAgent
+from mlo_exp.algorithms.algorithm import Algorithm
+from mlo_exp.algorithms.library import best
+from mlo_exp.algorithms.operations import direct_sum, extend
+from mlo_exp.env import TensorGame
+
+C3_SECONDS = 60.0
+
+
+def _c3_best(shape: tuple[int, int, int], seed: int) -> Algorithm:
+    """The best scheme of a ``symmetry=c3`` search of :data:`C3_SECONDS`."""
+    agent = FlipGraphAgent(TensorGame(shape, [0, 1], ring="Z2"), seed=seed, threads=1,
+                           **C3_SETTINGS)
+    started, found = time.perf_counter(), None
+    while time.perf_counter() - started < C3_SECONDS:
+        result = agent.run_episode()
+        if found is None or result.rank_used < found[0]:
+            found = (result.rank_used, result.factors)
+    return Algorithm(shape, *found[1], "Z2")
+
+
+# name -> builder(seed) -> Algorithm; the school control has no builder
+STARTS = {
+    "school": None,
+    "extend-3x4x4": lambda seed: extend(best(3, 4, 4, ring="Z"), "n"),
+    "sum-2x4x4": lambda seed: direct_sum(best(2, 4, 4, ring="Z"), best(2, 4, 4, ring="Z"), "n"),
+    "c3-released": lambda seed: _c3_best((4, 4, 4), seed),
+    "extend-4x4x4": lambda seed: extend(best(4, 4, 4, ring="Z2"), "p"),
+    "extend-4x4x5": lambda seed: extend(best(4, 4, 5, ring="Z"), "m"),
+}
+
+
+def run(shape: tuple[int, int, int], start: str, seconds: float, seed: int) -> dict:
+    """The plain Z2 search from ``start`` for ``seconds`` (best known rank as its aim)."""
+    from mlo_exp.algorithms.reference import best_known_rank
+
+    settings = dict(PLAIN_SETTINGS)
+    start_rank = None
+    if STARTS[start] is not None:
+        algorithm = STARTS[start](seed)
+        if tuple(algorithm.shape) != shape or not algorithm.verify().ok:
+            raise SystemExit(f"start {start!r} does not build a valid <{shape}> scheme")
+        start_rank = algorithm.rank
+        directory = Path(tempfile.mkdtemp(prefix="flipgraph_starts_"))
+        settings["start_from"] = str(algorithm.save(directory / "start.json"))
+    row = search(shape, "Z2", best_known_rank(shape, "Z2"), seconds, seed, **settings)
+    return {**row, "start": start, "start_rank": start_rank}
+
+
+def markdown(rows: list[dict], host: str) -> str:
+    """One row per run: the start, its rank, the best rank and when it was first reached."""
+    lines = [
+        "# Flip-graph starts built from other formats (Z2, plain search)", "",
+        f"{host}; one core per run, the target settings of `suite_flipgraph`"
+        f" ({PLAIN_SETTINGS}). `c3-released` first runs a `symmetry=c3` search for "
+        f"{C3_SECONDS:g} s (not counted in the budget).", "",
+        "| shape | start | start rank | seed | budget s | best rank | first reached at s "
+        "| flips/CPU-s | best known (Z2) |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for r in rows:
+        reached = r.get("first_reached") or {}
+        times = ", ".join(f"{rank}: {t:g}" for rank, t in
+                          sorted(reached.items(), key=lambda kv: -int(kv[0])))
+        lines.append(f"| `<{r['shape'].replace('x', ',')}>` | {r['start']} | "
+                     f"{r['start_rank'] or '-'} | {r['seed']} | {r['budget_s']:g} | "
+                     f"{r['best_rank']} | {times} | {r['flips_per_cpu_s']:,} | "
+                     f"{r['target']} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--table":  # --table OUT.md RUN.json ...: the runs' table
+        from mlo_exp.benchmark.backend import host_cpu_name
+        rows = [json.loads(Path(p).read_text()) for p in sys.argv[3:]]
+        Path(sys.argv[2]).write_text(markdown(rows, host_cpu_name()))
+        sys.exit(0)
+    shape = tuple(int(x) for x in sys.argv[1].split("x"))
+    if sys.argv[2] not in STARTS:
+        raise SystemExit(f"unknown start {sys.argv[2]!r}; accepted: {list(STARTS)}")
+    row = run(shape, sys.argv[2], float(sys.argv[3]), int(sys.argv[4]))
+    print(json.dumps(row))
+    if len(sys.argv) > 5:
+        Path(sys.argv[5]).write_text(json.dumps(row, indent=1) + "\n")
