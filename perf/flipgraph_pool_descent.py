@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from probe_table import write_table_if_asked
 
 from mlo_exp.agents.flipgraph import kernel_z2
 from mlo_exp.agents.flipgraph.population import is_dead_end, scheme_key
@@ -163,10 +164,7 @@ def markdown(rows: list[dict], host: str) -> str:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "--table":  # --table OUT.md RUN.json ...: the runs' table
-        from mlo_exp.benchmark.backend import host_cpu_name
-        rows = [json.loads(Path(p).read_text()) for p in sys.argv[3:]]
-        Path(sys.argv[2]).write_text(markdown(rows, host_cpu_name()))
+    if write_table_if_asked(sys.argv, markdown):
         sys.exit(0)
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     shape = tuple(int(x) for x in args[0].split("x"))

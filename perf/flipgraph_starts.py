@@ -33,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from probe_table import write_table_if_asked
 from suite_flipgraph import C3_SETTINGS, PLAIN_SETTINGS, search
 
 from mlo_exp.agents.flipgraph import FlipGraphAgent
@@ -107,10 +108,7 @@ def markdown(rows: list[dict], host: str) -> str:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "--table":  # --table OUT.md RUN.json ...: the runs' table
-        from mlo_exp.benchmark.backend import host_cpu_name
-        rows = [json.loads(Path(p).read_text()) for p in sys.argv[3:]]
-        Path(sys.argv[2]).write_text(markdown(rows, host_cpu_name()))
+    if write_table_if_asked(sys.argv, markdown):
         sys.exit(0)
     shape = tuple(int(x) for x in sys.argv[1].split("x"))
     if sys.argv[2] not in STARTS:
