@@ -40,6 +40,7 @@ from mlo_exp.agents.flipgraph import FlipGraphAgent
 from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.algorithms.library import best
 from mlo_exp.algorithms.operations import direct_sum, extend
+from mlo_exp.algorithms.reference import best_known_rank
 from mlo_exp.env import TensorGame
 
 C3_SECONDS = 60.0
@@ -70,8 +71,6 @@ STARTS = {
 
 def run(shape: tuple[int, int, int], start: str, seconds: float, seed: int) -> dict:
     """The plain Z2 search from ``start`` for ``seconds`` (best known rank as its aim)."""
-    from mlo_exp.algorithms.reference import best_known_rank
-
     settings = dict(PLAIN_SETTINGS)
     start_rank = None
     if STARTS[start] is not None:
