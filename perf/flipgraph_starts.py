@@ -73,14 +73,14 @@ def run(shape: tuple[int, int, int], start: str, seconds: float, seed: int) -> d
     """The plain Z2 search from ``start`` for ``seconds`` (best known rank as its aim)."""
     settings = dict(PLAIN_SETTINGS)
     start_rank = None
-    if STARTS[start] is not None:
-        algorithm = STARTS[start](seed)
-        if tuple(algorithm.shape) != shape or not algorithm.verify().ok:
-            raise SystemExit(f"start {start!r} does not build a valid <{shape}> scheme")
-        start_rank = algorithm.rank
-        directory = Path(tempfile.mkdtemp(prefix="flipgraph_starts_"))
-        settings["start_from"] = str(algorithm.save(directory / "start.json"))
-    row = search(shape, "Z2", best_known_rank(shape, "Z2"), seconds, seed, **settings)
+    with tempfile.TemporaryDirectory(prefix="flipgraph_starts_") as directory:
+        if STARTS[start] is not None:
+            algorithm = STARTS[start](seed)
+            if tuple(algorithm.shape) != shape or not algorithm.verify().ok:
+                raise SystemExit(f"start {start!r} does not build a valid <{shape}> scheme")
+            start_rank = algorithm.rank
+            settings["start_from"] = str(algorithm.save(Path(directory) / "start.json"))
+        row = search(shape, "Z2", best_known_rank(shape, "Z2"), seconds, seed, **settings)
     return {**row, "start": start, "start_rank": start_rank}
 
 
