@@ -15,7 +15,10 @@ formats, each a different region of the flip graph, and writes the rank reached 
 * ``extend-4x4x4`` (for ``<4,4,5>``): the catalogue's ``<4,4,4>`` over Z2 (AlphaTensor's 47)
   extended by 16 school terms (rank 63);
 * ``extend-4x4x5`` (for ``<4,5,5>``): the catalogue's ``<4,4,5>`` (61) extended by the 20
-  school terms of the missing column (rank 81).
+  school terms of the missing column (rank 81);
+* ``sum-AxBxC+DxExF`` (any shape): the direct sum of the catalogue's best schemes of two
+  smaller shapes that differ in one dimension and add up to the target shape along it (e.g.
+  ``sum-3x2x5+3x3x5`` for ``<3,5,5>``: 25 + 36 = 61), the merge move of the meta flip graph.
 
 Run one start and seed, then the table of the runs::
 
@@ -69,13 +72,26 @@ STARTS = {
 }
 
 
+def _sum_start(name: str, shape: tuple[int, int, int]) -> Algorithm:
+    """``sum-AxBxC+DxExF``: the direct sum of the two shapes' best schemes (over Z, read modulo 2
+    by the walk) along the dimension in which they add up to ``shape``."""
+    parts = [tuple(int(x) for x in part.split("x")) for part in name[len("sum-"):].split("+")]
+    axes = [axis for axis in range(3) if len(parts) == 2
+            and parts[0][axis] + parts[1][axis] == shape[axis]
+            and all(parts[0][o] == parts[1][o] == shape[o] for o in range(3) if o != axis)]
+    if not axes:
+        raise SystemExit(f"start {name!r}: two shapes that add up to {shape} along one axis")
+    return direct_sum(best(*parts[0], ring="Z"), best(*parts[1], ring="Z"), axes[0])
+
+
 def run(shape: tuple[int, int, int], start: str, seconds: float, seed: int) -> dict:
     """The plain Z2 search from ``start`` for ``seconds`` (best known rank as its aim)."""
     settings = dict(PLAIN_SETTINGS)
     start_rank = None
     with tempfile.TemporaryDirectory(prefix="flipgraph_starts_") as directory:
-        if STARTS[start] is not None:
-            algorithm = STARTS[start](seed)
+        summed = start.startswith("sum-")
+        if summed or STARTS[start] is not None:
+            algorithm = _sum_start(start, shape) if summed else STARTS[start](seed)
             if tuple(algorithm.shape) != shape or not algorithm.verify().ok:
                 raise SystemExit(f"start {start!r} does not build a valid <{shape}> scheme")
             start_rank = algorithm.rank
@@ -110,8 +126,9 @@ if __name__ == "__main__":
     if write_table_if_asked(sys.argv, markdown):
         sys.exit(0)
     shape = tuple(int(x) for x in sys.argv[1].split("x"))
-    if sys.argv[2] not in STARTS:
-        raise SystemExit(f"unknown start {sys.argv[2]!r}; accepted: {list(STARTS)}")
+    if sys.argv[2] not in STARTS and not sys.argv[2].startswith("sum-"):
+        raise SystemExit(f"unknown start {sys.argv[2]!r}; accepted: {list(STARTS)} or "
+                         "sum-AxBxC+DxExF")
     row = run(shape, sys.argv[2], float(sys.argv[3]), int(sys.argv[4]))
     print(json.dumps(row))
     if len(sys.argv) > 5:

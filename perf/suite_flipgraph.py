@@ -18,13 +18,16 @@ kernel). ``quick`` shrinks budgets and seed counts.
 and ``.json`` (the other tables stay as they are): ``FLIPGRAPH_TARGET_SEEDS`` (default
 ``0,1,2``), ``FLIPGRAPH_BUDGET_S`` (default 1800); jobs run seed by seed, two at a time, so
 with fewer seeds every target still gets its seed 0. ``FLIPGRAPH_TARGETS=5x5x5-Z2-c3,...``
-(``shape-ring-symmetry``, ``-catalogue`` for a target started from the catalogue) runs only
-those targets and writes ``flipgraph_targets_<those>.md``.
+(``shape-ring-symmetry``, ``-catalogue`` for a target started from the catalogue, ``-built``
+from a start built from other shapes) runs only those targets and writes
+``flipgraph_targets_<those>.md``.
 
 Targets start from the school method (a measure of the search) unless their settings say
 ``start="catalogue"``: then from :func:`mlo_exp.algorithms.starts.best_start` (what
-``agent.start_from=auto`` picks: the catalogue's best scheme, or one restricted or extended
-from a neighbouring shape), and the aim is below that start's rank; the row names the start.
+``agent.start_from=auto`` picks: the catalogue's best scheme, or one restricted, extended or
+summed from other shapes), and the aim is below that start's rank; or ``start="built"``
+(``agent.start_from=built``: the same without the shape's own scheme), and the aim is the
+record. The row names the start.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ BEFORE = {"3x3x3": (5_831_866, 5_831_864), "4x4x4": (5_320_634, 5_289_297),
 BEFORE_C3 = {"5x5x5": (6_213_988, 1_543_050)}
 
 # Issue 26's targets: (shape, ring, symmetry, aim, settings); the aim stops a search early.
-# A target whose settings hold start="catalogue" is named shape-ring-symmetry-catalogue.
+# A target whose settings hold start="catalogue" (or "built") is named
+# shape-ring-symmetry-catalogue (-built).
 C3_SETTINGS = {"walks": 8, "flips_per_episode": 20_000, "plateau_flips": 12_500,
                "plus_slack": 6, "max_plus_slack": 9, "symmetry": "c3"}
 PLAIN_SETTINGS = {"walks": 16, "flips_per_episode": 100_000, "plateau_flips": 20_000,
@@ -83,23 +87,28 @@ TARGETS = [((4, 4, 4), "Z2", "none", 47, PLAIN_SETTINGS),
            ((4, 4, 4), "Z2", "none", 47, {**PLAIN_SETTINGS, "min_flippable": 1,
                                           "label": "refuse1"}),
            ((4, 4, 4), "Z2", "none", 47, {**PLAIN_SETTINGS, "min_flippable": 2,
-                                          "label": "refuse2"})]
+                                          "label": "refuse2"}),
+           # from a start built from other shapes' records only (agent.start_from=built:
+           # restricted, extended, or the direct sum of two smaller shapes): a rediscovery
+           *(((shape), "Z2", "none", aim, {**PLAIN_SETTINGS, "start": "built"})
+             for shape, aim in (((3, 4, 5), 47), ((3, 5, 5), 58), ((4, 4, 5), 60),
+                                ((4, 5, 5), 73), ((4, 5, 6), 89)))]
 
 
 def target_name(shape, ring, symmetry, settings) -> str:
-    """``4x5x5-Z2-none`` (``-catalogue`` when it starts from the catalogue, ``-<label>`` for
+    """``4x5x5-Z2-none`` (``-catalogue`` or ``-built`` for those starts, ``-<label>`` for
     settings other than the plain ones)."""
-    start = "-catalogue" if settings.get("start") == "catalogue" else ""
+    start = f"-{settings['start']}" if "start" in settings else ""
     label = f"-{settings['label']}" if "label" in settings else ""
     return f"{'x'.join(map(str, shape))}-{ring}-{symmetry}{start}{label}"
 
 
-def catalogue_start(shape, ring, directory: Path) -> tuple[str, str]:
-    """The scheme ``agent.start_from=auto`` would pick, saved in ``directory``: (its path, a
-    description: name, rank and ring)."""
+def catalogue_start(shape, ring, directory: Path, own: bool = True) -> tuple[str, str]:
+    """The scheme ``agent.start_from=auto`` (``built`` without ``own``) would pick, saved in
+    ``directory``: (its path, a description: name, rank and ring)."""
     from mlo_exp.algorithms.starts import best_start
 
-    algorithm = best_start(tuple(shape), ring, 1)
+    algorithm = best_start(tuple(shape), ring, 1, own=own)
     path = algorithm.save(directory / f"start_{'x'.join(map(str, shape))}_{ring}.json")
     return str(path), f"{algorithm.name} (rank {algorithm.rank} over {algorithm.ring})"
 
@@ -110,13 +119,15 @@ def search(shape, ring, target, seconds, seed, lift=False, **settings) -> dict:
     coefficients = [0, 1] if ring == "Z2" else [-1, 0, 1]
     start = "school"
     settings.pop("label", None)
-    if settings.pop("start", None) == "catalogue":
-        directory = Path(tempfile.mkdtemp(prefix="flipgraph_start_"))
-        settings["start_from"], start = catalogue_start(shape, ring, directory)
-    if settings.get("min_flippable"):
-        start += f", min_flippable={settings['min_flippable']}"
-    agent = FlipGraphAgent(TensorGame(shape, coefficients, ring=ring), seed=seed, threads=1,
-                           **settings)
+    chosen_start = settings.pop("start", None)
+    with tempfile.TemporaryDirectory(prefix="flipgraph_start_") as directory:
+        if chosen_start in ("catalogue", "built"):  # the agent reads the file once, here
+            settings["start_from"], start = catalogue_start(shape, ring, Path(directory),
+                                                            own=chosen_start == "catalogue")
+        if settings.get("min_flippable"):
+            start += f", min_flippable={settings['min_flippable']}"
+        agent = FlipGraphAgent(TensorGame(shape, coefficients, ring=ring), seed=seed,
+                               threads=1, **settings)
     started = time.perf_counter()
     flips, useless, episodes, kernel_s, cpu_s, reached, best = 0, 0, 0, 0.0, 0.0, None, None
     refused, first_reached = 0, {}  # rank -> seconds when a walk first reached it

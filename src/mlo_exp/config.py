@@ -176,7 +176,7 @@ class FlipGraphAgentConfig(AgentConfig):
     population: int = 64  # distinct schemes kept per rank at the frontier (restart sources)
     restart_after: int = 20  # episodes without improving before a walk restarts
     coefficient_bound: int | None = None  # over Z: |coefficient| <= this (None: from env)
-    start_from: str | None = None  # algorithm file, library name or auto (None: school)
+    start_from: str | None = None  # algorithm file, library name, auto, built (None: school)
     threads: int | None = 1  # Python threads running walk chunks (None: all cores)
     symmetry: str = "none"  # "c3": C3-invariant schemes of <n,n,n> over Z2 (flipgraph_c3)
     # c3 without start_from: "pairs" (diagonal pairs make ceil(n/2) fixed terms, as
@@ -195,7 +195,7 @@ class FlipGraphAgentConfig(AgentConfig):
     # walks on the shape one larger along this axis (n, m or p), each scheme restricted to the
     # run's shape every episode (flipgraph/projection.py); None: walks on the run's shape
     project_from: str | None = None
-    library_name: ClassVar[str] = (r"auto|strassen|school-\d+x\d+x\d+"
+    library_name: ClassVar[str] = (r"auto|built|strassen|school-\d+x\d+x\d+"
                                    r"|alphatensor-\d+x\d+x\d+(-z2)?|best-\d+x\d+x\d+(-z|-q|-z2)?")
 
     def __post_init__(self) -> None:
@@ -228,7 +228,8 @@ class FlipGraphAgentConfig(AgentConfig):
                    "agent.start_from", self.start_from,
                    "an existing algorithm file (.json or flip-graph .txt), a library name "
                    "(strassen, school-NxMxP, alphatensor-NxMxP[-z2], best-NxMxP[-q|-z2]) or "
-                   "auto (the best start the catalogue and scheme operations build)")
+                   "auto (the best start the catalogue and scheme operations build) or built "
+                   "(the same without the shape's own scheme)")
 
 
 @dataclass

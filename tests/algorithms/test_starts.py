@@ -32,3 +32,21 @@ def test_the_run_resolves_auto_into_a_verified_file(compose_config, tmp_path):
         resolve_start_from(cfg, tmp_path)
     written = Algorithm.load(cfg.agent.start_from)
     assert written.shape == (2, 2, 3) and written.rank == 11 and written.verify().ok
+
+
+def test_built_starts_leave_out_the_shapes_own_scheme_and_sum_smaller_ones():
+    own = best_start((3, 5, 5), "Z2", bound=1)
+    built = best_start((3, 5, 5), "Z2", bound=1, own=False)
+    assert built.verify().ok and built.shape == (3, 5, 5)
+    assert own.rank < built.rank < 75  # above the record, below the school method
+    sums = [a for a in candidates((3, 5, 5), "Z", own=False) if a.rank == 25 + 36]
+    assert sums and all(a.verify().ok for a in sums)  # <3,2,5> + <3,3,5>, along m or p
+    assert all(a.name != "best-3x5x5" for a in candidates((3, 5, 5), "Z", own=False))
+
+
+def test_the_run_resolves_built_without_the_record(compose_config, tmp_path):
+    cfg = compose_config(["agent=flipgraph", "env=matmul_2x2x3", "agent.start_from=built"])
+    with open_dict(cfg):
+        resolve_start_from(cfg, tmp_path)
+    written = Algorithm.load(cfg.agent.start_from)
+    assert written.shape == (2, 2, 3) and written.verify().ok and written.rank >= 11

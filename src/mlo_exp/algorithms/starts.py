@@ -2,15 +2,21 @@
 
 ``agent.start_from=auto`` (resolved by the run, never by an agent): among
 
-* the catalogue's best scheme of the shape itself,
+* the catalogue's best scheme of the shape itself (``auto`` only),
 * the best of each shape one larger along one axis, restricted to this shape (the last slice
-  of that axis set to zero, vanishing terms dropped: :func:`~.operations.restrict`), and
+  of that axis set to zero, vanishing terms dropped: :func:`~.operations.restrict`),
 * the best of each shape one smaller along one axis, extended with the school terms of the
-  missing slice (:func:`~.operations.extend`),
+  missing slice (:func:`~.operations.extend`), and
+* the direct sum of the best schemes of two shapes that split one dimension of this one
+  (``<3,5,5> = <3,2,5> + <3,3,5>``: :func:`~.operations.direct_sum`, the merge move of the
+  meta flip graph of Kauers and Wood),
 
 the one of lowest rank whose ring and coefficients fit the run (over ``Z2`` any integer scheme
 counts modulo 2; over ``Z`` only integer schemes within the coefficient bound), else the
 school method. Every candidate is verified exactly; its provenance says how it was built.
+
+``agent.start_from=built`` leaves out the shape's own scheme: a start built only from other
+shapes' records, from which a search can show that it rediscovers (or beats) the record.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import numpy as np
 
 from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.algorithms.library import best, school
-from mlo_exp.algorithms.operations import AXES, extend, restrict
+from mlo_exp.algorithms.operations import AXES, direct_sum, extend, restrict
 
 log = logging.getLogger("mlo_exp")
 
@@ -33,12 +39,13 @@ def _catalogue_best(shape: tuple[int, int, int], ring: str) -> Algorithm | None:
         return None
 
 
-def candidates(shape: tuple[int, int, int], ring: str) -> list[Algorithm]:
-    """Every start of the module docstring that exists, unverified against the run's ring."""
+def candidates(shape: tuple[int, int, int], ring: str, own: bool = True) -> list[Algorithm]:
+    """Every start of the module docstring that exists, unverified against the run's ring;
+    ``own=False`` leaves out the catalogue's scheme of ``shape`` itself."""
     found = []
     rings = ("Z2", "Z") if ring == "Z2" else ("Z",)
     for source_ring in rings:
-        exact = _catalogue_best(shape, source_ring)
+        exact = _catalogue_best(shape, source_ring) if own else None
         if exact is not None:
             found.append(exact)
         for axis in range(3):
@@ -53,14 +60,31 @@ def candidates(shape: tuple[int, int, int], ring: str) -> list[Algorithm]:
                 scheme = _catalogue_best(tuple(smaller), source_ring)
                 if scheme is not None:
                     found.append(extend(scheme, AXES[axis]))
+            found += _sums(shape, axis, source_ring)
     return found
 
 
-def best_start(shape: tuple[int, int, int], ring: str, bound: int) -> Algorithm:
+def _sums(shape: tuple[int, int, int], axis: int, ring: str) -> list[Algorithm]:
+    """The direct sums ``<.., a, ..> + <.., d - a, ..>`` along ``axis`` (``d = shape[axis]``)
+    of the catalogue's best schemes over ``ring``."""
+    sums = []
+    for size in range(1, shape[axis] // 2 + 1):
+        first, second = list(shape), list(shape)
+        first[axis], second[axis] = size, shape[axis] - size
+        leading = _catalogue_best(tuple(first), ring)
+        trailing = _catalogue_best(tuple(second), ring)
+        if leading is not None and trailing is not None:
+            sums.append(direct_sum(leading, trailing, AXES[axis]))
+    return sums
+
+
+def best_start(shape: tuple[int, int, int], ring: str, bound: int,
+               own: bool = True) -> Algorithm:
     """The lowest-rank candidate that fits the run (module docstring), else the school
-    method; ``ring`` is the run's (``Z`` or ``Z2``), ``bound`` its coefficient bound."""
+    method; ``ring`` is the run's (``Z`` or ``Z2``), ``bound`` its coefficient bound, ``own``
+    as in :func:`candidates`."""
     fitting = []
-    for algorithm in candidates(shape, ring):
+    for algorithm in candidates(shape, ring, own):
         if algorithm.ring == "Q" or (ring == "Z" and algorithm.ring != "Z"):
             continue
         factors = [np.asarray(f, dtype=np.int64) for f in (algorithm.u, algorithm.v, algorithm.w)]

@@ -56,7 +56,8 @@ def build_agent(cfg: DictConfig, game: TensorGame, seed: int) -> Agent:
 
 def resolve_start_from(cfg: DictConfig, run_dir: Path) -> None:
     """``agent.start_from`` naming a library or catalogue algorithm (``strassen``,
-    ``alphatensor-4x4x4-z2``, ``best-4x4x4``...) rather than a file: written, verified, to
+    ``alphatensor-4x4x4-z2``, ``best-4x4x4``...; ``auto`` and ``built``:
+    :mod:`mlo_exp.algorithms.starts`) rather than a file: written, verified, to
     ``<run dir>/start_from.json``, whose path the agent gets (agents never read the library);
     the run's config keeps the name. An unknown name is a ConfigError."""
     name = cfg.agent.get("start_from") if "agent" in cfg else None
@@ -65,11 +66,14 @@ def resolve_start_from(cfg: DictConfig, run_dir: Path) -> None:
     from mlo_exp.algorithms.library import lookup
 
     try:
-        algorithm = _auto_start(cfg) if str(name) == "auto" else lookup(str(name))
+        if str(name) in ("auto", "built"):
+            algorithm = _auto_start(cfg, own=str(name) == "auto")
+        else:
+            algorithm = lookup(str(name))
     except (KeyError, ValueError) as error:
         message = error.args[0] if error.args else str(error)
-        raise ConfigError("agent.start_from", name, f"an algorithm file or a library name "
-                          f"({message})") from None
+        raise ConfigError("agent.start_from", name, "an algorithm file, a library name, auto "
+                          f"or built ({message})") from None
     path = algorithm.save(run_dir / "start_from.json")
     with open_dict(cfg):
         cfg.agent.start_from = str(path)
@@ -77,15 +81,16 @@ def resolve_start_from(cfg: DictConfig, run_dir: Path) -> None:
              algorithm.rank, algorithm.ring, path)
 
 
-def _auto_start(cfg: DictConfig):
-    """``agent.start_from=auto``: :func:`mlo_exp.algorithms.starts.best_start` for the run's
-    shape, ring and coefficient bound."""
+def _auto_start(cfg: DictConfig, own: bool):
+    """``agent.start_from=auto`` (``own``) or ``built`` (not the shape's own scheme):
+    :func:`mlo_exp.algorithms.starts.best_start` for the run's shape, ring and coefficient
+    bound."""
     from mlo_exp.algorithms.starts import best_start
 
     shape = tuple(int(x) for x in cfg.env.shape)
     ring = str(cfg.env.ring)
     bound = cfg.agent.get("coefficient_bound") or max(abs(int(c)) for c in cfg.env.coefficients)
-    return best_start(shape, ring, int(bound))
+    return best_start(shape, ring, int(bound), own=own)
 
 
 def build_logger(cfg: DictConfig, run: RunContext) -> LoggerGroup:
