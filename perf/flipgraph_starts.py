@@ -18,7 +18,10 @@ formats, each a different region of the flip graph, and writes the rank reached 
   school terms of the missing column (rank 81);
 * ``sum-AxBxC+DxExF`` (any shape): the direct sum of the catalogue's best schemes of two
   smaller shapes that differ in one dimension and add up to the target shape along it (e.g.
-  ``sum-3x2x5+3x3x5`` for ``<3,5,5>``: 25 + 36 = 61), the merge move of the meta flip graph.
+  ``sum-3x2x5+3x3x5`` for ``<3,5,5>``: 25 + 36 = 61), the merge move of the meta flip graph;
+* ``project-n``/``-m``/``-p`` (any shape): the walks move over the shape one larger along that
+  axis from its catalogue best, and every episode report their best restriction to the shape
+  (``agent.project_from``, every slice tried).
 
 Run one start and seed, then the table of the runs::
 
@@ -39,7 +42,7 @@ from pathlib import Path
 from probe_table import write_table_if_asked
 from suite_flipgraph import C3_SETTINGS, PLAIN_SETTINGS, search
 
-from mlo_exp.agents.flipgraph import FlipGraphAgent
+from mlo_exp.agents.flipgraph import FlipGraphAgent, projection
 from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.algorithms.library import best
 from mlo_exp.algorithms.operations import direct_sum, extend
@@ -89,11 +92,17 @@ def run(shape: tuple[int, int, int], start: str, seconds: float, seed: int) -> d
     settings = dict(PLAIN_SETTINGS)
     start_rank = None
     with tempfile.TemporaryDirectory(prefix="flipgraph_starts_") as directory:
-        summed = start.startswith("sum-")
-        if summed or STARTS[start] is not None:
+        summed, projected = start.startswith("sum-"), start.startswith("project-")
+        if projected:  # the walks' shape: one larger along the axis
+            settings["project_from"] = axis = start[len("project-"):]
+            walked = projection.larger_shape(shape, axis)
+            algorithm = best(*walked, ring="Z")
+        elif summed or STARTS[start] is not None:
             algorithm = _sum_start(start, shape) if summed else STARTS[start](seed)
-            if tuple(algorithm.shape) != shape or not algorithm.verify().ok:
-                raise SystemExit(f"start {start!r} does not build a valid <{shape}> scheme")
+            walked = shape
+        if projected or summed or STARTS[start] is not None:
+            if tuple(algorithm.shape) != walked or not algorithm.verify().ok:
+                raise SystemExit(f"start {start!r} does not build a valid <{walked}> scheme")
             start_rank = algorithm.rank
             settings["start_from"] = str(algorithm.save(Path(directory) / "start.json"))
         row = search(shape, "Z2", best_known_rank(shape, "Z2"), seconds, seed, **settings)
@@ -126,9 +135,9 @@ if __name__ == "__main__":
     if write_table_if_asked(sys.argv, markdown):
         sys.exit(0)
     shape = tuple(int(x) for x in sys.argv[1].split("x"))
-    if sys.argv[2] not in STARTS and not sys.argv[2].startswith("sum-"):
-        raise SystemExit(f"unknown start {sys.argv[2]!r}; accepted: {list(STARTS)} or "
-                         "sum-AxBxC+DxExF")
+    if sys.argv[2] not in STARTS and not sys.argv[2].startswith(("sum-", "project-")):
+        raise SystemExit(f"unknown start {sys.argv[2]!r}; accepted: {list(STARTS)}, "
+                         "sum-AxBxC+DxExF or project-n/m/p")
     row = run(shape, sys.argv[2], float(sys.argv[3]), int(sys.argv[4]))
     print(json.dumps(row))
     if len(sys.argv) > 5:

@@ -387,6 +387,27 @@ def test_walks_one_size_larger_report_exact_restrictions(ring, axis):
     assert all(np.array_equal(a, b) for a, b in zip(first.factors, second.factors, strict=True))
 
 
+@pytest.mark.parametrize("axis", ["n", "m", "p"])
+def test_every_slice_restriction_is_exact_and_the_best_is_the_lowest(axis):
+    # <3,3,3> Laderman-rank 23 from the catalogue, restricted to a <.,.,.> one smaller along
+    # ``axis`` by dropping each of the three slices in turn
+    from mlo_exp.agents.flipgraph import projection
+    from mlo_exp.algorithms.library import best
+
+    scheme = best(3, 3, 3, ring="Z")
+    factors = tuple(np.asarray(f, dtype=np.int64) for f in (scheme.u, scheme.v, scheme.w))
+    small = [2 if a == axis else 3 for a in "nmp"]
+    ranks = []
+    for dropped in range(3):
+        restricted = projection.restrict(factors, tuple(small), axis, dropped)
+        assert verify(*restricted, tuple(small), "Z").ok
+        ranks.append(restricted[0].shape[1])
+    last = projection.restrict(factors, tuple(small), axis)
+    assert last[0].shape[1] == ranks[-1]
+    chosen = projection.best_restriction(factors, tuple(small), axis)
+    assert chosen[0].shape[1] == min(ranks) and verify(*chosen, tuple(small), "Z").ok
+
+
 def test_project_from_is_checked(compose_config):
     with pytest.raises(ConfigError, match="agent.project_from"):
         validate(compose_config(["agent=flipgraph", "agent.project_from=q"]))

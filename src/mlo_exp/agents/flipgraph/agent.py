@@ -122,11 +122,13 @@ class FlipGraphAgent(Agent):
         )
 
     def _project(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The lowest-rank restriction to the run's shape of any walk's current or best
-        scheme so far (``agent.project_from``; :mod:`~mlo_exp.agents.flipgraph.projection`)."""
+        """The lowest-rank restriction (any slice dropped) to the run's shape of any walk's
+        current or best scheme so far (``agent.project_from``;
+        :mod:`~mlo_exp.agents.flipgraph.projection`)."""
         for walk in range(self.settings.walks):
             for factors in (self.walks.best_factors(walk), self.walks.current_factors(walk)):
-                small = projection.restrict(factors, self.game.shape, self.settings.project_from)
+                small = projection.best_restriction(factors, self.game.shape,
+                                                    self.settings.project_from)
                 if self.projected is None or small[0].shape[1] < self.projected[0].shape[1]:
                     self.projected = small
         return self.projected

@@ -2,11 +2,12 @@
 
 With ``agent.project_from=p`` (or ``n``, ``m``) the walks of a run on ``<n,m,p>`` move over
 schemes of ``<n,m,p+1>``, and every episode each walk's current and best schemes are
-**restricted** to ``<n,m,p>``: the last slice of that axis set to zero (its entries of ``A`` or
-``B`` are 0, those of ``C`` unused), terms that vanish dropped. A scheme of the larger shape
-whose terms concentrate on the last slice projects to fewer terms than its rank; the meta flip
-graph of Kauers and Wood moves between formats this way. The best restriction so far is what
-the episode reports (the trainer verifies it exactly).
+**restricted** to ``<n,m,p>`` in every way: one slice of that axis (each of the ``p+1`` in
+turn) set to zero (its entries of ``A`` or ``B`` are 0, those of ``C`` unused) and removed,
+terms that vanish dropped. A scheme of the larger shape whose terms concentrate on one slice
+projects to fewer terms than its rank; the meta flip graph of Kauers and Wood moves between
+formats this way. The best restriction so far is what the episode reports (the trainer
+verifies it exactly).
 
 Factors: ``(U, V, W)`` int64, columns = terms, layout of :mod:`mlo_exp.algorithms.tensor`
 (``U[i*m + j]``, ``V[j*p + k]``, ``W[i*p + k]``).
@@ -28,17 +29,29 @@ def larger_shape(shape: tuple[int, int, int], axis: str) -> tuple[int, int, int]
     return tuple(grown)
 
 
-def restrict(factors: Factors, shape: tuple[int, int, int], axis: str) -> Factors:
-    """The scheme ``factors`` of ``larger_shape(shape, axis)`` restricted to ``shape``."""
-    n, m, p = shape
-    big_n, big_m, big_p = larger_shape(shape, axis)
-    i, j = np.meshgrid(np.arange(n), np.arange(m), indexing="ij")
+def restrict(factors: Factors, shape: tuple[int, int, int], axis: str,
+             dropped: int | None = None) -> Factors:
+    """The scheme ``factors`` of ``larger_shape(shape, axis)`` restricted to ``shape``: slice
+    ``dropped`` of ``axis`` removed (``None``: the last one)."""
+    big_n, big_m, big_p = big = larger_shape(shape, axis)
+    a = AXES.index(axis)
+    gone = big[a] - 1 if dropped is None else dropped
+    keep = [[x for x in range(size) if not (d == a and x == gone)] for d, size in enumerate(big)]
+    i, j = np.meshgrid(keep[0], keep[1], indexing="ij")
     u_rows = (i * big_m + j).ravel()
-    j, k = np.meshgrid(np.arange(m), np.arange(p), indexing="ij")
+    j, k = np.meshgrid(keep[1], keep[2], indexing="ij")
     v_rows = (j * big_p + k).ravel()
-    i, k = np.meshgrid(np.arange(n), np.arange(p), indexing="ij")
+    i, k = np.meshgrid(keep[0], keep[2], indexing="ij")
     w_rows = (i * big_p + k).ravel()
     u, v, w = (np.asarray(f)[rows] for f, rows in zip(factors, (u_rows, v_rows, w_rows),
                                                       strict=True))
     alive = (u != 0).any(axis=0) & (v != 0).any(axis=0) & (w != 0).any(axis=0)
     return u[:, alive], v[:, alive], w[:, alive]
+
+
+def best_restriction(factors: Factors, shape: tuple[int, int, int], axis: str) -> Factors:
+    """The lowest-rank restriction of ``factors`` to ``shape`` over every dropped slice (the
+    first on ties)."""
+    slices = larger_shape(shape, axis)[AXES.index(axis)]
+    options = [restrict(factors, shape, axis, dropped) for dropped in range(slices)]
+    return min(options, key=lambda small: small[0].shape[1])
