@@ -19,6 +19,8 @@ formats, each a different region of the flip graph, and writes the rank reached 
 * ``sum-AxBxC+DxExF`` (any shape): the direct sum of the catalogue's best schemes of two
   smaller shapes that differ in one dimension and add up to the target shape along it (e.g.
   ``sum-3x2x5+3x3x5`` for ``<3,5,5>``: 25 + 36 = 61), the merge move of the meta flip graph;
+* ``built`` (any shape): what ``agent.start_from=built`` picks
+  (:func:`mlo_exp.algorithms.starts.best_start` without the shape's own scheme);
 * ``project-n``/``-m``/``-p`` (any shape): the walks move over the shape one larger along that
   axis from its catalogue best, and every episode report their best restriction to the shape
   (``agent.project_from``, every slice tried).
@@ -47,6 +49,7 @@ from mlo_exp.algorithms.algorithm import Algorithm
 from mlo_exp.algorithms.library import best
 from mlo_exp.algorithms.operations import direct_sum, extend
 from mlo_exp.algorithms.reference import best_known_rank
+from mlo_exp.algorithms.starts import best_start
 from mlo_exp.env import TensorGame
 
 C3_SECONDS = 60.0
@@ -97,10 +100,12 @@ def run(shape: tuple[int, int, int], start: str, seconds: float, seed: int) -> d
             settings["project_from"] = axis = start[len("project-"):]
             walked = projection.larger_shape(shape, axis)
             algorithm = best(*walked, ring="Z")
+        elif start == "built":
+            algorithm, walked = best_start(shape, "Z2", 1, own=False), shape
         elif summed or STARTS[start] is not None:
             algorithm = _sum_start(start, shape) if summed else STARTS[start](seed)
             walked = shape
-        if projected or summed or STARTS[start] is not None:
+        if projected or summed or start == "built" or STARTS[start] is not None:
             if tuple(algorithm.shape) != walked or not algorithm.verify().ok:
                 raise SystemExit(f"start {start!r} does not build a valid <{walked}> scheme")
             start_rank = algorithm.rank
@@ -135,8 +140,9 @@ if __name__ == "__main__":
     if write_table_if_asked(sys.argv, markdown):
         sys.exit(0)
     shape = tuple(int(x) for x in sys.argv[1].split("x"))
-    if sys.argv[2] not in STARTS and not sys.argv[2].startswith(("sum-", "project-")):
-        raise SystemExit(f"unknown start {sys.argv[2]!r}; accepted: {list(STARTS)}, "
+    if sys.argv[2] not in STARTS and sys.argv[2] != "built" \
+            and not sys.argv[2].startswith(("sum-", "project-")):
+        raise SystemExit(f"unknown start {sys.argv[2]!r}; accepted: {list(STARTS)}, built, "
                          "sum-AxBxC+DxExF or project-n/m/p")
     row = run(shape, sys.argv[2], float(sys.argv[3]), int(sys.argv[4]))
     print(json.dumps(row))

@@ -54,6 +54,22 @@ def test_extension_and_restriction():
         op.restrict(scheme, "n", by=3)
 
 
+def test_restriction_drops_any_slice():
+    scheme = alphatensor(3, 4, 5, ring="Z")
+    for axis, size in (("n", 3), ("m", 4), ("p", 5)):
+        for index in range(size):
+            small = op.restrict(scheme, axis, drop=[index])
+            assert small.verify().ok and small.rank <= scheme.rank
+            assert small.name.endswith("" if index == size - 1 else f"-at-{index}")
+        assert op.restrict(scheme, axis, drop=[size - 1]).name == op.restrict(scheme, axis).name
+    two = op.restrict(scheme, "p", by=2, drop=[0, 3])
+    assert two.shape == (3, 4, 3) and two.verify().ok
+    with pytest.raises(op.OperationError, match="distinct indices below 5"):
+        op.restrict(scheme, "p", drop=[5])
+    with pytest.raises(op.OperationError, match="1 distinct indices"):
+        op.restrict(scheme, "p", drop=[1, 1, 2])
+
+
 def test_direct_sum_for_split_shapes():
     result = op.direct_sum(strassen(), alphatensor(2, 2, 3), "p")
     assert result.shape == (2, 2, 5) and result.rank == 7 + 11 and result.verify().ok

@@ -224,25 +224,31 @@ def extend(algorithm: Algorithm, axis: str | int, by: int = 1) -> Algorithm:
     return result
 
 
-def restrict(algorithm: Algorithm, axis: str | int, by: int = 1) -> Algorithm:
-    """``<n,m,p+by> -> <n,m,p>`` (or along ``n``/``m``): the last ``by`` rows/columns of that
-    dimension set to zero (their entries of ``A``/``B`` are 0, those of ``C`` unused); terms
-    that vanish are dropped."""
+def restrict(algorithm: Algorithm, axis: str | int, by: int = 1,
+             drop: list[int] | None = None) -> Algorithm:
+    """``<n,m,p+by> -> <n,m,p>`` (or along ``n``/``m``): ``by`` rows/columns of that dimension
+    (the last ones, or the indices ``drop``) set to zero and removed (their entries of
+    ``A``/``B`` are 0, those of ``C`` unused); terms that vanish are dropped."""
     a = _axis(axis)
     shape = list(algorithm.shape)
     if not 1 <= by < shape[a]:
         raise OperationError(f"restrict <{_shape_name(shape)}> along {AXES[a]} by {by}; "
                              f"accepted: 1 to {shape[a] - 1}")
-    small = list(shape)
-    small[a] -= by
+    gone = list(range(shape[a] - by, shape[a])) if drop is None else sorted(set(drop))
+    if len(gone) != by or not all(0 <= i < shape[a] for i in gone):
+        raise OperationError(f"restrict <{_shape_name(shape)}> along {AXES[a]}: drop {drop}; "
+                             f"accepted: {by} distinct indices below {shape[a]}")
+    keep = [[i for i in range(size) if d != a or i not in gone] for d, size in enumerate(shape)]
+    small = [len(k) for k in keep]
     _, m, p = shape
-    sn, sm, sp = small
     factors = []
-    for factor, (cols, s_rows, s_cols) in zip(
+    for factor, (cols, rows_of, cols_of) in zip(
             (algorithm.u, algorithm.v, algorithm.w),
-            ((m, sn, sm), (p, sm, sp), (p, sn, sp)), strict=True):
-        r, c = np.meshgrid(np.arange(s_rows), np.arange(s_cols), indexing="ij")
+            ((m, keep[0], keep[1]), (p, keep[1], keep[2]), (p, keep[0], keep[2])), strict=True):
+        r, c = np.meshgrid(rows_of, cols_of, indexing="ij")
         factors.append(factor[(r * cols + c).ravel()])
+    last = gone == list(range(shape[a] - by, shape[a]))
+    where = "" if last else f"-at-{'-'.join(map(str, gone))}"
     return _finish(small, *factors, algorithm.ring,
-                   f"{algorithm.name}-restricted-{AXES[a]}-{by}",
-                   f"restriction along {AXES[a]}", algorithm)
+                   f"{algorithm.name}-restricted-{AXES[a]}-{by}{where}",
+                   f"restriction along {AXES[a]}{where.replace('-at-', ' at ')}", algorithm)

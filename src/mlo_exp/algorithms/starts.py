@@ -3,8 +3,9 @@
 ``agent.start_from=auto`` (resolved by the run, never by an agent): among
 
 * the catalogue's best scheme of the shape itself (``auto`` only),
-* the best of each shape one larger along one axis, restricted to this shape (the last slice
-  of that axis set to zero, vanishing terms dropped: :func:`~.operations.restrict`),
+* the best of each shape one larger along one axis, restricted to this shape (one slice of
+  that axis, each in turn, set to zero and removed, vanishing terms dropped:
+  :func:`~.operations.restrict`),
 * the best of each shape one smaller along one axis, extended with the school terms of the
   missing slice (:func:`~.operations.extend`), and
 * the direct sum of the best schemes of two shapes that split one dimension of this one
@@ -52,8 +53,9 @@ def candidates(shape: tuple[int, int, int], ring: str, own: bool = True) -> list
             larger = list(shape)
             larger[axis] += 1
             scheme = _catalogue_best(tuple(larger), source_ring)
-            if scheme is not None:
-                found.append(restrict(scheme, AXES[axis]))
+            if scheme is not None:  # every slice of the axis dropped, the last one first
+                found += [restrict(scheme, AXES[axis], drop=[index])
+                          for index in reversed(range(larger[axis]))]
             if shape[axis] > 1:
                 smaller = list(shape)
                 smaller[axis] -= 1
