@@ -98,6 +98,10 @@ def test_cli_verbs_write_verified_schemes(tmp_path, capsys):
     assert main(["extend", str(out), "--axis", "p", "--out", str(tmp_path / "e.json")]) == 0
     assert main(["restrict", str(tmp_path / "e.json"), "--axis", "p"]) == 0
     assert "<4,4,4> rank 49" in capsys.readouterr().out.splitlines()[-1]
+    assert main(["restrict", "best-3x6x5", "--axis", "m", "--drop", "0"]) == 0
+    assert "<3,5,5> rank 60" in capsys.readouterr().out
+    assert main(["restrict", "best-3x6x5", "--axis", "m", "--drop", "9"]) == 2
+    assert "accepted: 1 distinct indices below 6" in capsys.readouterr().err
     assert main(["sum", "strassen", "school-2x2x1", "--axis", "p"]) == 0
     assert "<2,2,3> rank 11" in capsys.readouterr().out
     assert main(["product", "strassen", "strassen", "--out", str(out)]) == 2  # exists

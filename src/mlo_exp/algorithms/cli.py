@@ -29,8 +29,9 @@ fast-matmul's coefficients, or an AlphaTensor ``.npz``, which holds several)):
   standalone Python function ``matmul(A, B)`` (NumPy only) computing ``C = A @ B`` with the
   algorithm, one level, on blocks.
 * ``product A B``, ``sum A B --axis n|m|p``, ``permute A --to NxMxP``, ``extend A --axis
-  n|m|p [--by K]``, ``restrict A --axis n|m|p [--by K]`` (``[--out FILE] [--force]``) —
-  schemes from schemes (:mod:`mlo_exp.algorithms.operations`), each verified exactly.
+  n|m|p [--by K]``, ``restrict A --axis n|m|p [--by K] [--drop I...]`` (``[--out FILE]
+  [--force]``) — schemes from schemes (:mod:`mlo_exp.algorithms.operations`), each
+  verified exactly.
 * ``lift A [--method hensel|sign] [--out FILE]`` — a Z2 scheme lifted to the integers
   (:mod:`mlo_exp.algorithms.lifting`); exit 1 when no lift is found.
 
@@ -426,7 +427,8 @@ def command_derive(args: argparse.Namespace) -> int:
         elif command == "extend":
             result = operations.extend(resolve_one(args.algorithm, command), args.axis, args.by)
         else:
-            result = operations.restrict(resolve_one(args.algorithm, command), args.axis, args.by)
+            result = operations.restrict(resolve_one(args.algorithm, command), args.axis, args.by,
+                                         args.drop)
     except operations.OperationError as error:
         raise UsageError(f"{command}: {error}") from None
     return _write_derived(result, args)
@@ -513,7 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
              "sum": "direct sum: <n1,m,p> + <n2,m,p> -> <n1+n2,m,p> (--axis n|m|p)",
              "permute": "the same scheme for another order of its shape (--to NxMxP)",
              "extend": "<n,m,p> -> <n,m,p+1> adding school terms (--axis n|m|p, --by)",
-             "restrict": "<n,m,p+1> -> <n,m,p> by zeroing the last row (--axis, --by)"}
+             "restrict": "<n,m,p+1> -> <n,m,p> by zeroing the last row (--axis, --by) or the "
+                         "rows --drop I [I ...]"}
     for verb, positional in derive.items():
         parser_ = sub.add_parser(verb, help=helps[verb])
         for name in positional:
@@ -522,6 +525,10 @@ def build_parser() -> argparse.ArgumentParser:
             parser_.add_argument("--axis", choices=["n", "m", "p"], required=True)
         if verb in ("extend", "restrict"):
             parser_.add_argument("--by", type=int, default=1)
+        if verb == "restrict":
+            parser_.add_argument("--drop", type=int, nargs="+", metavar="I",
+                                 help="the indices along --axis to remove (default: the last "
+                                      "--by ones)")
         if verb == "permute":
             parser_.add_argument("--to", type=_shape_argument, required=True, metavar="NxMxP")
         parser_.add_argument("--out", help="JSON file to write (default: only a summary line)")
