@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlo_exp.algorithms.algorithm import Algorithm
+from mlo_exp.algorithms.tensor import kept_rows
 
 AXES = ("n", "m", "p")
 
@@ -238,15 +239,10 @@ def restrict(algorithm: Algorithm, axis: str | int, by: int = 1,
     if len(gone) != by or not all(0 <= i < shape[a] for i in gone):
         raise OperationError(f"restrict <{_shape_name(shape)}> along {AXES[a]}: drop {drop}; "
                              f"accepted: {by} distinct indices below {shape[a]}")
-    keep = [[i for i in range(size) if d != a or i not in gone] for d, size in enumerate(shape)]
-    small = [len(k) for k in keep]
-    _, m, p = shape
-    factors = []
-    for factor, (cols, rows_of, cols_of) in zip(
-            (algorithm.u, algorithm.v, algorithm.w),
-            ((m, keep[0], keep[1]), (p, keep[1], keep[2]), (p, keep[0], keep[2])), strict=True):
-        r, c = np.meshgrid(rows_of, cols_of, indexing="ij")
-        factors.append(factor[(r * cols + c).ravel()])
+    small = [size - by if d == a else size for d, size in enumerate(shape)]
+    factors = [factor[rows] for factor, rows in zip(
+        (algorithm.u, algorithm.v, algorithm.w), kept_rows(tuple(shape), a, tuple(gone)),
+        strict=True)]
     last = gone == list(range(shape[a] - by, shape[a]))
     where = "" if last else f"-at-{'-'.join(map(str, gone))}"
     return _finish(small, *factors, algorithm.ring,

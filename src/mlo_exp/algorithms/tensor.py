@@ -19,6 +19,7 @@ by a common denominator per factor matrix; floats never decide. ``Z2`` checks mo
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -38,6 +39,26 @@ def matmul_tensor(n: int, m: int, p: int) -> np.ndarray:
     i, j, k = np.meshgrid(np.arange(n), np.arange(m), np.arange(p), indexing="ij")
     tensor[(i * m + j).ravel(), (j * p + k).ravel(), (i * p + k).ravel()] = 1
     return tensor
+
+
+@functools.lru_cache(maxsize=256)
+def kept_rows(shape: tuple[int, int, int], axis: int, dropped: tuple[int, ...]
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of ``U``, ``V``, ``W`` of a ``<shape>`` decomposition that remain when the
+    indices ``dropped`` of dimension ``axis`` (0: ``n``, 1: ``m``, 2: ``p``) are removed, in
+    the row-major order of the smaller shape: indexing the factors with them restricts the
+    decomposition to that shape (the removed rows/columns of ``A``/``B`` are 0, those of ``C``
+    unused). Cached; the arrays are read-only."""
+    keep = [[x for x in range(size) if d != axis or x not in dropped]
+            for d, size in enumerate(shape)]
+    _, m, p = shape
+    rows = []
+    for first, second, width in ((0, 1, m), (1, 2, p), (0, 2, p)):
+        r, c = np.meshgrid(keep[first], keep[second], indexing="ij")
+        index = (r * width + c).ravel()
+        index.setflags(write=False)
+        rows.append(index)
+    return rows[0], rows[1], rows[2]
 
 
 def w_from_alphatensor(w: np.ndarray, n: int, p: int) -> np.ndarray:

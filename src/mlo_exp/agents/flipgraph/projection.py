@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlo_exp.agents.flipgraph.start import Factors
+from mlo_exp.algorithms.tensor import kept_rows
 
 AXES = ("n", "m", "p")
 
@@ -33,17 +34,7 @@ def restrict(factors: Factors, shape: tuple[int, int, int], axis: str,
              dropped: int | None = None) -> Factors:
     """The scheme ``factors`` of ``larger_shape(shape, axis)`` restricted to ``shape``: slice
     ``dropped`` of ``axis`` removed (``None``: the last one)."""
-    big_n, big_m, big_p = big = larger_shape(shape, axis)
-    a = AXES.index(axis)
-    gone = big[a] - 1 if dropped is None else dropped
-    keep = [[x for x in range(size) if not (d == a and x == gone)] for d, size in enumerate(big)]
-    i, j = np.meshgrid(keep[0], keep[1], indexing="ij")
-    u_rows = (i * big_m + j).ravel()
-    j, k = np.meshgrid(keep[1], keep[2], indexing="ij")
-    v_rows = (j * big_p + k).ravel()
-    i, k = np.meshgrid(keep[0], keep[2], indexing="ij")
-    w_rows = (i * big_p + k).ravel()
-    u, v, w = (np.asarray(f)[rows] for f, rows in zip(factors, (u_rows, v_rows, w_rows),
+    u, v, w = (np.asarray(f)[rows] for f, rows in zip(factors, _rows(shape, axis, dropped),
                                                       strict=True))
     alive = (u != 0).any(axis=0) & (v != 0).any(axis=0) & (w != 0).any(axis=0)
     return u[:, alive], v[:, alive], w[:, alive]
@@ -51,7 +42,16 @@ def restrict(factors: Factors, shape: tuple[int, int, int], axis: str,
 
 def best_restriction(factors: Factors, shape: tuple[int, int, int], axis: str) -> Factors:
     """The lowest-rank restriction of ``factors`` to ``shape`` over every dropped slice (the
-    first on ties)."""
+    first on ties); only the chosen one is built."""
+    nonzero = [np.asarray(f) != 0 for f in factors]
     slices = larger_shape(shape, axis)[AXES.index(axis)]
-    options = [restrict(factors, shape, axis, dropped) for dropped in range(slices)]
-    return min(options, key=lambda small: small[0].shape[1])
+    ranks = [int((nonzero[0][u].any(axis=0) & nonzero[1][v].any(axis=0)
+                  & nonzero[2][w].any(axis=0)).sum())
+             for u, v, w in (_rows(shape, axis, dropped) for dropped in range(slices))]
+    return restrict(factors, shape, axis, int(np.argmin(ranks)))
+
+
+def _rows(shape: tuple[int, int, int], axis: str, dropped: int | None):
+    big = larger_shape(shape, axis)
+    a = AXES.index(axis)
+    return kept_rows(big, a, (big[a] - 1 if dropped is None else dropped,))
