@@ -90,28 +90,33 @@ def _sum_start(name: str, shape: tuple[int, int, int]) -> Algorithm:
     return direct_sum(best(*parts[0], ring="Z"), best(*parts[1], ring="Z"), axes[0])
 
 
+def _start(shape: tuple[int, int, int], start: str, seed: int
+           ) -> tuple[Algorithm | None, tuple[int, int, int], dict]:
+    """``start``'s scheme (None: the school method), the shape the walks move over, and the
+    settings it adds."""
+    if start.startswith("project-"):  # the walks' shape: one larger along the axis
+        axis = start[len("project-"):]
+        walked = projection.larger_shape(shape, axis)
+        return best(*walked, ring="Z"), walked, {"project_from": axis}
+    if start == "built":
+        return best_start(shape, "Z2", 1, own=False), shape, {}
+    if start.startswith("sum-"):
+        return _sum_start(start, shape), shape, {}
+    builder = STARTS[start]
+    return (None if builder is None else builder(seed)), shape, {}
+
+
 def run(shape: tuple[int, int, int], start: str, seconds: float, seed: int) -> dict:
     """The plain Z2 search from ``start`` for ``seconds`` (best known rank as its aim)."""
-    settings = dict(PLAIN_SETTINGS)
-    start_rank = None
+    algorithm, walked, extra = _start(shape, start, seed)
+    settings = {**PLAIN_SETTINGS, **extra}
     with tempfile.TemporaryDirectory(prefix="flipgraph_starts_") as directory:
-        summed, projected = start.startswith("sum-"), start.startswith("project-")
-        if projected:  # the walks' shape: one larger along the axis
-            settings["project_from"] = axis = start[len("project-"):]
-            walked = projection.larger_shape(shape, axis)
-            algorithm = best(*walked, ring="Z")
-        elif start == "built":
-            algorithm, walked = best_start(shape, "Z2", 1, own=False), shape
-        elif summed or STARTS[start] is not None:
-            algorithm = _sum_start(start, shape) if summed else STARTS[start](seed)
-            walked = shape
-        if projected or summed or start == "built" or STARTS[start] is not None:
+        if algorithm is not None:
             if tuple(algorithm.shape) != walked or not algorithm.verify().ok:
                 raise SystemExit(f"start {start!r} does not build a valid <{walked}> scheme")
-            start_rank = algorithm.rank
             settings["start_from"] = str(algorithm.save(Path(directory) / "start.json"))
         row = search(shape, "Z2", best_known_rank(shape, "Z2"), seconds, seed, **settings)
-    return {**row, "start": start, "start_rank": start_rank}
+    return {**row, "start": start, "start_rank": algorithm and algorithm.rank}
 
 
 def markdown(rows: list[dict], host: str) -> str:

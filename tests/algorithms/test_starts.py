@@ -45,8 +45,14 @@ def test_built_starts_leave_out_the_shapes_own_scheme_and_sum_smaller_ones():
 
 
 def test_the_run_resolves_built_without_the_record(compose_config, tmp_path):
-    cfg = compose_config(["agent=flipgraph", "env=matmul_2x2x3", "agent.start_from=built"])
-    with open_dict(cfg):
-        resolve_start_from(cfg, tmp_path)
-    written = Algorithm.load(cfg.agent.start_from)
-    assert written.shape == (2, 2, 3) and written.verify().ok and written.rank >= 11
+    # <3,5,5> over Z2: auto takes the record (58); built takes <3,6,5>'s record restricted (60)
+    starts = {}
+    for name in ("auto", "built"):
+        cfg = compose_config(["experiment=matmul_4x5x5_z2", "env.shape=[3,5,5]",
+                              f"agent.start_from={name}"])
+        with open_dict(cfg):
+            resolve_start_from(cfg, tmp_path / name)
+        starts[name] = Algorithm.load(cfg.agent.start_from)
+        assert starts[name].shape == (3, 5, 5) and starts[name].verify().ok
+    assert starts["auto"].rank == 58 and starts["built"].rank == 60
+    assert "restricted" in starts["built"].name
