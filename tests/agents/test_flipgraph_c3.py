@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mlo_exp.agents.flipgraph import FlipGraphAgent
-from mlo_exp.agents.flipgraph.c3 import diagonal_pairs_start, orbits
+from mlo_exp.agents.flipgraph.c3 import diagonal_pairs_start, expand_to_factors, orbits
+from mlo_exp.agents.flipgraph.kernel_z2 import pack
 from mlo_exp.agents.flipgraph.start import school
 from mlo_exp.agents.flipgraph.walks import C3Walks
 from mlo_exp.algorithms.algorithm import Algorithm
@@ -118,6 +119,29 @@ def test_the_diagonal_pairs_start(n, orbit_count, fixed_count):
         assert set(bits) <= set(diagonal) and len(bits) in (1, 2)
     agent = make_agent(n, walks=1, flips_per_episode=10)
     assert agent.walks.start_rank == 3 * orbit_count + fixed_count
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_the_expansion_lists_each_orbit_as_a_term_and_its_two_images(n):
+    # Random representatives and fixed terms: orbit o is columns 3o, 3o+1, 3o+2, each the
+    # cyclic image (operations.cyclic) of the one before; the fixed terms (a, a, a^T) follow.
+    rng = np.random.default_rng(n)
+    R = rng.integers(1, 1 << (n * n), (3, 6), dtype=np.uint64)
+    FX = rng.integers(1, 1 << (n * n), 3, dtype=np.uint64)
+    u, v, w = expand_to_factors(R, FX, 5, 2, n)
+    assert u.shape == v.shape == w.shape == (n * n, 17)
+    for o in range(5):
+        assert [int(pack(f[:, [3 * o]])[0]) for f in (u, v, w)] == [int(x) for x in R[:, o]]
+        for k in (1, 2):  # sigma(a, b, c) = (b, c^T, a^T), the matrices n x n
+            a, b, c = (f[:, 3 * o + k - 1].reshape(n, n) for f in (u, v, w))
+            image = (b, c.T, a.T)
+            assert all((x.ravel() == f[:, 3 * o + k]).all()
+                       for x, f in zip(image, (u, v, w), strict=True))
+    for f, a in enumerate(FX[:2]):
+        column = 15 + f
+        assert int(pack(u[:, [column]])[0]) == int(pack(v[:, [column]])[0]) == int(a)
+        transposed = w[:, column].reshape(n, n).T.ravel()
+        assert int(pack(transposed[:, None])[0]) == int(a)
 
 
 def test_orbits_of_the_school_method_and_a_refusal():

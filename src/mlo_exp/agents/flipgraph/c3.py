@@ -560,17 +560,20 @@ def orbits(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int) -> tuple[list, l
 def expand_to_factors(R: np.ndarray, FX: np.ndarray, q: int, s: int,
                       n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The full scheme of ``q`` orbit representatives ``R[:, :q]`` and ``s`` fixed terms
-    ``FX[:s]``: ``(U, V, W)`` int64 0/1, columns = terms (each orbit as three terms)."""
-    terms = []
-    for o in range(q):
-        term = tuple(int(x) for x in R[:, o])
-        one = _sigma(term, n)
-        terms += [term, one, _sigma(one, n)]
-    for f in range(s):
-        a = np.uint64(FX[f])
-        terms.append((int(a), int(a), int(transpose_bits(a, n))))
-    words = np.array(terms, dtype=np.uint64).reshape(-1, 3)
-    return tuple(unpack(words[:, mode], n * n) for mode in range(3))
+    ``FX[:s]``: ``(U, V, W)`` int64 0/1, columns = terms (each orbit as three terms, the
+    representative first: ``(a, b, c), (b, c^T, a^T), (c^T, a, b^T)``; then the fixed terms
+    ``(a, a, a^T)``)."""
+    a, b, c = (unpack(R[mode, :q], n * n) for mode in range(3))
+    flipped = np.arange(n * n).reshape(n, n).T.ravel()  # row i*n+j of x^T is row j*n+i of x
+    at, bt, ct = a[flipped], b[flipped], c[flipped]
+    fixed = unpack(FX[:s], n * n)
+
+    def orbit_terms(first: np.ndarray, second: np.ndarray, third: np.ndarray) -> np.ndarray:
+        return np.stack([first, second, third], axis=2).reshape(n * n, 3 * q)
+
+    return (np.concatenate([orbit_terms(a, b, ct), fixed], axis=1),
+            np.concatenate([orbit_terms(b, ct, a), fixed], axis=1),
+            np.concatenate([orbit_terms(c, at, bt), fixed[flipped]], axis=1))
 
 
 def warm_up() -> None:
