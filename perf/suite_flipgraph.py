@@ -19,7 +19,8 @@ and ``.json`` (the other tables stay as they are): ``FLIPGRAPH_TARGET_SEEDS`` (d
 ``0,1,2``), ``FLIPGRAPH_BUDGET_S`` (default 1800); jobs run seed by seed, two at a time, so
 with fewer seeds every target still gets its seed 0. ``FLIPGRAPH_TARGETS=5x5x5-Z2-c3,...``
 (``shape-ring-symmetry``, ``-catalogue`` for a target started from the catalogue, ``-built``
-from a start built from other shapes) runs only those targets and writes
+from a start built from other shapes, ``-built-starts16`` from the 16 best of them, one per
+walk) runs only those targets and writes
 ``flipgraph_targets_<those>.md``.
 
 Targets start from the school method (a measure of the search) unless their settings say
@@ -92,7 +93,14 @@ TARGETS = [((4, 4, 4), "Z2", "none", 47, PLAIN_SETTINGS),
            # restricted, extended, or the direct sum of two smaller shapes): a rediscovery
            *(((shape), "Z2", "none", aim, {**PLAIN_SETTINGS, "start": "built"})
              for shape, aim in (((3, 4, 5), 47), ((3, 5, 5), 58), ((4, 4, 5), 60),
-                                ((4, 5, 5), 73), ((4, 5, 6), 89)))]
+                                ((4, 5, 5), 73), ((4, 5, 6), 89))),
+           # the walks spread over the 16 lowest-rank built starts (agent.starts=16)
+           *(((shape), ring, "none", aim, {**PLAIN_SETTINGS, "start": "built", "starts": 16,
+                                           "label": "starts16"})
+             for shape, ring, aim in (((3, 4, 5), "Z2", 47), ((3, 4, 5), "Z", 47),
+                                      ((3, 5, 5), "Z", 58), ((4, 4, 4), "Z2", 47),
+                                      ((4, 4, 5), "Z2", 60), ((4, 5, 5), "Z2", 73),
+                                      ((4, 5, 6), "Z2", 89), ((4, 5, 6), "Z", 90)))]
 
 
 def target_name(shape, ring, symmetry, settings) -> str:
@@ -103,14 +111,27 @@ def target_name(shape, ring, symmetry, settings) -> str:
     return f"{'x'.join(map(str, shape))}-{ring}-{symmetry}{start}{label}"
 
 
-def catalogue_start(shape, ring, directory: Path, own: bool = True) -> tuple[str, str]:
+def catalogue_start(shape, ring, directory: Path, own: bool = True, count: int = 1
+                    ) -> tuple[str, str]:
     """The scheme ``agent.start_from=auto`` (``built`` without ``own``) would pick, saved in
-    ``directory``: (its path, a description: name, rank and ring)."""
-    from mlo_exp.algorithms.starts import best_start
+    ``directory``, or with ``count`` > 1 the ``agent.starts`` schemes it would pick, saved in a
+    folder there: (the path, a description: names, ranks and rings)."""
+    from mlo_exp.algorithms.starts import best_starts
 
-    algorithm = best_start(tuple(shape), ring, 1, own=own)
-    path = algorithm.save(directory / f"start_{'x'.join(map(str, shape))}_{ring}.json")
-    return str(path), f"{algorithm.name} (rank {algorithm.rank} over {algorithm.ring})"
+    algorithms = best_starts(tuple(shape), ring, 1, own=own, count=count)
+    stem = f"start_{'x'.join(map(str, shape))}_{ring}"
+    if count == 1:
+        path = algorithms[0].save(directory / f"{stem}.json")
+    else:
+        path = directory / stem
+        path.mkdir()
+        for number, algorithm in enumerate(algorithms):
+            algorithm.save(path / f"{number:02d}.json")
+    if len(algorithms) == 1:
+        return str(path), f"{algorithms[0].name} (rank {algorithms[0].rank} over " \
+                          f"{algorithms[0].ring})"
+    ranks = [a.rank for a in algorithms]
+    return str(path), f"{len(algorithms)} built starts, ranks {min(ranks)}-{max(ranks)}"
 
 
 def search(shape, ring, target, seconds, seed, lift=False, **settings) -> dict:
@@ -122,8 +143,9 @@ def search(shape, ring, target, seconds, seed, lift=False, **settings) -> dict:
     chosen_start = settings.pop("start", None)
     with tempfile.TemporaryDirectory(prefix="flipgraph_start_") as directory:
         if chosen_start in ("catalogue", "built"):  # the agent reads the file once, here
-            settings["start_from"], start = catalogue_start(shape, ring, Path(directory),
-                                                            own=chosen_start == "catalogue")
+            settings["start_from"], start = catalogue_start(
+                shape, ring, Path(directory), own=chosen_start == "catalogue",
+                count=settings.get("starts", 1))
         if settings.get("min_flippable"):
             start += f", min_flippable={settings['min_flippable']}"
         agent = FlipGraphAgent(TensorGame(shape, coefficients, ring=ring), seed=seed,

@@ -177,6 +177,9 @@ class FlipGraphAgentConfig(AgentConfig):
     restart_after: int = 20  # episodes without improving before a walk restarts
     coefficient_bound: int | None = None  # over Z: |coefficient| <= this (None: from env)
     start_from: str | None = None  # algorithm file, library name, auto, built (None: school)
+    # auto/built: the walks are spread over this many distinct lowest-rank starts (walk w
+    # starts from the (w mod starts)-th); the run writes them to a folder (algorithms/starts.py)
+    starts: int = 1
     threads: int | None = 1  # Python threads running walk chunks (None: all cores)
     symmetry: str = "none"  # "c3": C3-invariant schemes of <n,n,n> over Z2 (flipgraph_c3)
     # c3 without start_from: "pairs" (diagonal pairs make ceil(n/2) fixed terms, as
@@ -222,11 +225,21 @@ class FlipGraphAgentConfig(AgentConfig):
                self.project_from, "n, m, p or null")
         _check(self.project_from is None or self.symmetry == "none", "agent.project_from",
                self.project_from, "null with agent.symmetry=c3 (the larger shape is not square)")
+        _positive("agent", "starts", self.starts)
+        _check(self.starts == 1 or self.start_from is not None and (
+               str(self.start_from).lower() in ("auto", "built")
+               or Path(self.start_from).expanduser().is_dir()),
+               "agent.starts", self.starts,
+               "1 unless agent.start_from is auto or built (a file is one start)")
+        _check(self.starts <= self.walks, "agent.starts", self.starts,
+               f"at most agent.walks ({self.walks}): one walk per start at least")
         if self.start_from is not None:  # a library name is resolved by the run
             _check(Path(self.start_from).expanduser().is_file()
+                   or Path(self.start_from).expanduser().is_dir()
                    or re.fullmatch(self.library_name, self.start_from, re.IGNORECASE) is not None,
                    "agent.start_from", self.start_from,
-                   "an existing algorithm file (.json or flip-graph .txt), a library name "
+                   "an existing algorithm file (.json or flip-graph .txt) or folder of them "
+                   "(one start per walk in turn), a library name "
                    "(strassen, school-NxMxP, alphatensor-NxMxP[-z2], best-NxMxP[-q|-z2]) or "
                    "auto (the best start the catalogue and scheme operations build) or built "
                    "(the same without the shape's own scheme)")

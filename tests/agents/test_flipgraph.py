@@ -131,6 +131,38 @@ def test_config_composes_and_rejects_bad_values(compose_config, tmp_path):
         make_agent((2, 2, 2), "Z", min_flippable=1)
 
 
+def test_the_walks_spread_over_a_folder_of_starts(tmp_path, compose_config):
+    # Strassen (7) and the school method (8) of <2,2,2>: walks 0 and 2 start from the first
+    # file, 1 and 3 from the second, over Z2, over Z and with c3.
+    from mlo_exp.algorithms.library import lookup
+
+    folder = tmp_path / "starts"
+    folder.mkdir()
+    lookup("strassen").save(folder / "00.json")
+    lookup("school-2x2x2").save(folder / "01.json")
+    for ring, extra in (("Z2", {}), ("Z", {}), ("Z2", {"symmetry": "c3"})):
+        if extra:  # Strassen is not C3-invariant as written: two school schemes then
+            lookup("school-2x2x2").save(folder / "00.json")
+        agent = make_agent((2, 2, 2), ring, walks=4, flips_per_episode=10,
+                           start_from=str(folder), starts=2, **extra)
+        ranks = [agent.current_factors(w)[0].shape[1] for w in range(4)]
+        assert ranks == ([8, 8, 8, 8] if extra else [7, 8, 7, 8])
+        assert list(agent.walks.best_rank) == ranks
+    settings = validate(compose_config(["agent=flipgraph", "agent.start_from=built",
+                                        "agent.starts=4", "agent.walks=4"]))
+    assert settings.agent.starts == 4
+    with pytest.raises(ConfigError, match="agent.starts"):  # one file is one start
+        validate(compose_config(["agent=flipgraph", "agent.start_from=strassen",
+                                 "agent.starts=2"]))
+    with pytest.raises(ConfigError, match="agent.starts"):
+        validate(compose_config(["agent=flipgraph", "agent.start_from=built",
+                                 "agent.starts=5", "agent.walks=4"]))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="a folder with no algorithm file"):
+        make_agent((2, 2, 2), "Z2", walks=2, start_from=str(empty), starts=2)
+
+
 @pytest.mark.slow
 def test_mlo_train_finds_strassen_rank_with_flipgraph(run_train, tmp_path):
     done = run_train("agent=flipgraph", "env=matmul_2x2x2_z2", "agent.walks=4",

@@ -1,11 +1,14 @@
-"""agent.start_from=auto: the best start the catalogue and the scheme operations build."""
+"""agent.start_from=auto/built: the best starts the catalogue and the scheme operations build."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 from omegaconf import open_dict
 
 from mlo_exp.algorithms.algorithm import Algorithm
-from mlo_exp.algorithms.starts import best_start, candidates
+from mlo_exp.algorithms.starts import best_start, best_starts, candidates
 from mlo_exp.config import validate
 from mlo_exp.run.experiment import resolve_start_from
 
@@ -56,3 +59,32 @@ def test_the_run_resolves_built_without_the_record(compose_config, tmp_path):
         assert starts[name].shape == (3, 5, 5) and starts[name].verify().ok
     assert starts["auto"].rank == 58 and starts["built"].rank == 60
     assert "restricted" in starts["built"].name
+
+
+def test_best_starts_are_distinct_lowest_first_and_not_always_the_lowest_rank():
+    # <3,4,5> over Z2 without its own scheme: two sums of rank 49 come first, and the rank-50
+    # restrictions of <3,4,6>'s and <3,5,5>'s records (from which the walks reach 47) follow.
+    starts = best_starts((3, 4, 5), "Z2", bound=1, own=False, count=16)
+    assert len(starts) == 16 and all(a.verify().ok and a.shape == (3, 4, 5) for a in starts)
+    ranks = [a.rank for a in starts]
+    assert ranks == sorted(ranks) and ranks[0] == 49
+    assert starts[0].name == best_start((3, 4, 5), "Z2", bound=1, own=False).name
+    terms = {tuple(sorted(map(tuple, (np.concatenate([a.u, a.v, a.w]) % 2).T.tolist())))
+             for a in starts}
+    assert len(terms) == 16  # no scheme twice, modulo 2
+    assert any("3x4x6" in a.name and "restricted" in a.name and a.rank == 50 for a in starts)
+    assert [a.name for a in best_starts((3, 4, 5), "Z2", bound=1, own=False)] == [starts[0].name]
+
+
+def test_the_run_writes_several_built_starts_to_a_folder(compose_config, tmp_path):
+    cfg = compose_config(["experiment=matmul_4x5x5_z2", "env.shape=[3,4,5]",
+                          "agent.start_from=built", "agent.starts=3"])
+    assert validate(cfg).agent.starts == 3
+    with open_dict(cfg):
+        resolve_start_from(cfg, tmp_path)
+        folder = Path(cfg.agent.start_from)
+        assert folder == tmp_path / "start_from" and folder.is_dir()
+        written = [Algorithm.load(f) for f in sorted(folder.iterdir())]
+        assert [a.rank for a in written] == [49, 49, 50]
+        resolve_start_from(cfg, tmp_path)  # a resumed run: the folder is kept as it is
+        assert cfg.agent.start_from == str(folder)

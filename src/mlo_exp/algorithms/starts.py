@@ -18,6 +18,10 @@ school method. Every candidate is verified exactly; its provenance says how it w
 
 ``agent.start_from=built`` leaves out the shape's own scheme: a start built only from other
 shapes' records, from which a search can show that it rediscovers (or beats) the record.
+
+``agent.starts=K`` (K > 1) takes the K lowest-rank distinct candidates instead of one, and the
+walks are spread over them: the lowest rank is not always the best start (``<3,4,5>`` over
+Z2: the sums of rank 49 stop at 48, two restrictions of rank 50 reach the record 47).
 """
 
 from __future__ import annotations
@@ -80,22 +84,38 @@ def _sums(shape: tuple[int, int, int], axis: int, ring: str) -> list[Algorithm]:
     return sums
 
 
-def best_start(shape: tuple[int, int, int], ring: str, bound: int,
-               own: bool = True) -> Algorithm:
-    """The lowest-rank candidate that fits the run (module docstring), else the school
-    method; ``ring`` is the run's (``Z`` or ``Z2``), ``bound`` its coefficient bound, ``own``
-    as in :func:`candidates`."""
-    fitting = []
+def best_starts(shape: tuple[int, int, int], ring: str, bound: int, own: bool = True,
+                count: int = 1) -> list[Algorithm]:
+    """The ``count`` lowest-rank distinct candidates that fit the run (module docstring;
+    distinct as schemes over the run's ring: the same terms in any order are one), lowest rank
+    first and in the order of :func:`candidates` on ties; the school method when none fits.
+    ``ring`` is the run's (``Z`` or ``Z2``), ``bound`` its coefficient bound, ``own`` as in
+    :func:`candidates`."""
+    fitting, seen = [], set()
     for algorithm in candidates(shape, ring, own):
         if algorithm.ring == "Q" or (ring == "Z" and algorithm.ring != "Z"):
             continue
         factors = [np.asarray(f, dtype=np.int64) for f in (algorithm.u, algorithm.v, algorithm.w)]
         if ring == "Z" and max(int(np.abs(f).max()) for f in factors) > bound:
             continue
-        if not algorithm.verify().ok:
+        key = _terms(factors, ring)
+        if key in seen or not algorithm.verify().ok:
             continue
+        seen.add(key)
         fitting.append(algorithm)
-    chosen = min(fitting, key=lambda a: a.rank, default=None)
-    if chosen is None:
-        return school(*shape)
-    return chosen
+    if not fitting:
+        return [school(*shape)]
+    return sorted(fitting, key=lambda a: a.rank)[:count]  # stable: ties keep their order
+
+
+def _terms(factors: list[np.ndarray], ring: str) -> tuple:
+    """The scheme's terms as a sorted tuple (modulo 2 over ``Z2``): equal for equal schemes."""
+    stacked = np.concatenate(factors) % 2 if ring == "Z2" else np.concatenate(factors)
+    return tuple(sorted(tuple(column) for column in stacked.T.tolist()))
+
+
+def best_start(shape: tuple[int, int, int], ring: str, bound: int,
+               own: bool = True) -> Algorithm:
+    """The lowest-rank candidate that fits the run (:func:`best_starts`), else the school
+    method."""
+    return best_starts(shape, ring, bound, own)[0]

@@ -59,38 +59,47 @@ def resolve_start_from(cfg: DictConfig, run_dir: Path) -> None:
     ``alphatensor-4x4x4-z2``, ``best-4x4x4``...; ``auto`` and ``built``:
     :mod:`mlo_exp.algorithms.starts`) rather than a file: written, verified, to
     ``<run dir>/start_from.json``, whose path the agent gets (agents never read the library);
-    the run's config keeps the name. An unknown name is a ConfigError."""
+    with ``agent.starts`` > 1, ``auto`` and ``built`` write that many starts to the folder
+    ``<run dir>/start_from/``. The run's config keeps the name. An unknown name is a
+    ConfigError."""
     name = cfg.agent.get("start_from") if "agent" in cfg else None
-    if not name or Path(str(name)).expanduser().is_file():
+    if not name or Path(str(name)).expanduser().exists():  # a file, or a folder of starts
         return
     from mlo_exp.algorithms.library import lookup
 
     try:
         if str(name) in ("auto", "built"):
-            algorithm = _auto_start(cfg, own=str(name) == "auto")
+            algorithms = _auto_starts(cfg, own=str(name) == "auto")
         else:
-            algorithm = lookup(str(name))
+            algorithms = [lookup(str(name))]
     except (KeyError, ValueError) as error:
         message = error.args[0] if error.args else str(error)
         raise ConfigError("agent.start_from", name, "an algorithm file, a library name, auto "
                           f"or built ({message})") from None
-    path = algorithm.save(run_dir / "start_from.json")
+    if len(algorithms) == 1:
+        path = algorithms[0].save(run_dir / "start_from.json")
+    else:  # agent.starts > 1: one file per start, read in name order
+        path = run_dir / "start_from"
+        path.mkdir(parents=True, exist_ok=True)
+        for number, algorithm in enumerate(algorithms):
+            algorithm.save(path / f"{number:02d}.json")
     with open_dict(cfg):
         cfg.agent.start_from = str(path)
-    log.info("agent.start_from=%s: %s, rank %d over %s, written to %s", name, algorithm.name,
-             algorithm.rank, algorithm.ring, path)
+    for algorithm in algorithms:
+        log.info("agent.start_from=%s: %s, rank %d over %s, written to %s", name,
+                 algorithm.name, algorithm.rank, algorithm.ring, path)
 
 
-def _auto_start(cfg: DictConfig, own: bool):
-    """``agent.start_from=auto`` (``own``) or ``built`` (not the shape's own scheme):
-    :func:`mlo_exp.algorithms.starts.best_start` for the run's shape, ring and coefficient
-    bound."""
-    from mlo_exp.algorithms.starts import best_start
+def _auto_starts(cfg: DictConfig, own: bool) -> list:
+    """``agent.start_from=auto`` (``own``) or ``built`` (not the shape's own scheme): the
+    ``agent.starts`` best of :func:`mlo_exp.algorithms.starts.best_starts` for the run's shape,
+    ring and coefficient bound."""
+    from mlo_exp.algorithms.starts import best_starts
 
     shape = tuple(int(x) for x in cfg.env.shape)
     ring = str(cfg.env.ring)
     bound = cfg.agent.get("coefficient_bound") or max(abs(int(c)) for c in cfg.env.coefficients)
-    return best_start(shape, ring, int(bound), own=own)
+    return best_starts(shape, ring, int(bound), own=own, count=int(cfg.agent.get("starts", 1)))
 
 
 def build_logger(cfg: DictConfig, run: RunContext) -> LoggerGroup:

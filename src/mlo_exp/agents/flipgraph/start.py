@@ -58,3 +58,19 @@ def read_start(start_from: str, shape: tuple[int, int, int], ring: str, bound: i
         raise ValueError(f"{where}: coefficients exceed the bound {bound}; "
                          "raise agent.coefficient_bound")
     return u, v, w
+
+
+def read_starts(start_from: str, shape: tuple[int, int, int], ring: str,
+                bound: int) -> list[Factors]:
+    """The schemes of ``start_from``: one file (:func:`read_start`), or every ``.json`` and
+    ``.txt`` file of a folder in name order (``agent.starts``: the walks take them in turn);
+    ValueError for a folder without one."""
+    path = Path(start_from).expanduser()
+    if not path.is_dir():
+        return [read_start(start_from, shape, ring, bound)]
+    files = sorted(f for f in path.iterdir() if f.suffix in (".json", ".txt") and f.is_file())
+    if not files:
+        raise ValueError(f"agent.start_from={start_from!r}: a folder with no algorithm file "
+                         "(.json or flip-graph .txt)")
+    return [read_start(str(f), shape, ring, bound) for f in files]
+

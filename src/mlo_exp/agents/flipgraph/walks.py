@@ -25,7 +25,7 @@ import numpy as np
 
 from mlo_exp.agents.flipgraph import c3, kernel_int, kernel_z2
 from mlo_exp.agents.flipgraph.index import new_index
-from mlo_exp.agents.flipgraph.start import Factors, read_start, school
+from mlo_exp.agents.flipgraph.start import Factors, read_starts, school
 from mlo_exp.config import FlipGraphAgentConfig
 from mlo_exp.env import TensorGame
 
@@ -312,19 +312,21 @@ def bound_of(game: TensorGame, settings: FlipGraphAgentConfig) -> int:
     return int(settings.coefficient_bound or max(abs(c) for c in game.coefficients))
 
 
-def start_scheme(game: TensorGame, settings: FlipGraphAgentConfig) -> Factors:
-    """Where every walk starts: ``agent.start_from`` (a file), else for ``symmetry=c3`` with
+def start_schemes(game: TensorGame, settings: FlipGraphAgentConfig) -> list[Factors]:
+    """Where the walks start: ``agent.start_from`` (a file, or a folder of them: walk ``w``
+    starts from the ``w mod k``-th of its ``k`` schemes), else for ``symmetry=c3`` with
     ``c3_start=pairs`` the diagonal-pairs scheme, else the school method."""
     if settings.start_from is not None:
-        return read_start(settings.start_from, game.shape, game.ring, bound_of(game, settings))
+        return read_starts(settings.start_from, game.shape, game.ring, bound_of(game, settings))
     n, m, p = game.shape
     if settings.symmetry == "c3" and settings.c3_start == "pairs" and n == m == p:
-        return c3.diagonal_pairs_start(n)
-    return school(n, m, p)
+        return [c3.diagonal_pairs_start(n)]
+    return [school(n, m, p)]
 
 
 def make_walks(game: TensorGame, settings: FlipGraphAgentConfig, seeds: np.ndarray) -> Walks:
-    """The walks for the run's ring and ``agent.symmetry`` (module docstring)."""
+    """The walks for the run's ring and ``agent.symmetry`` (module docstring), spread over
+    their starts (:func:`start_schemes`)."""
     bound = bound_of(game, settings)
     if bound > 127:
         raise ValueError(f"agent.coefficient_bound={bound}; factors are int8: at most 127")
@@ -335,12 +337,18 @@ def make_walks(game: TensorGame, settings: FlipGraphAgentConfig, seeds: np.ndarr
         raise ValueError(f"agent.min_flippable={settings.min_flippable} refuses reductions of "
                          f"Z2 walks without symmetry; the run is over {game.ring} with "
                          f"symmetry={settings.symmetry}: set agent.min_flippable=0")
-    start = start_scheme(game, settings)
-    if settings.symmetry == "c3":
-        return C3Walks(game, settings, start, seeds)
-    if game.ring == "Z2":
-        return Z2Walks(game, settings, start, seeds)
-    return IntWalks(game, settings, start, seeds)
+    starts = start_schemes(game, settings)
+    largest = max(starts, key=lambda start: start[0].shape[1])  # sizes the arrays
+    kind = C3Walks if settings.symmetry == "c3" else Z2Walks if game.ring == "Z2" else IntWalks
+    walks = kind(game, settings, largest, seeds)
+    if len(starts) > 1:
+        for walk in range(walks.count):
+            if not walks.load(walk, starts[walk % len(starts)]):
+                raise ValueError(f"agent.start_from={settings.start_from!r}: start "
+                                 f"{walk % len(starts)} does not fit these walks "
+                                 f"(not C3-invariant, or more terms than the largest start)")
+        walks.rebuild()
+    return walks
 
 
 _COMPILED: set[str] = set()
