@@ -116,17 +116,10 @@ def catalogue_start(shape, ring, directory: Path, own: bool = True, count: int =
     """The scheme ``agent.start_from=auto`` (``built`` without ``own``) would pick, saved in
     ``directory``, or with ``count`` > 1 the ``agent.starts`` schemes it would pick, saved in a
     folder there: (the path, a description: names, ranks and rings)."""
-    from mlo_exp.algorithms.starts import best_starts
+    from mlo_exp.algorithms.starts import best_starts, save_starts
 
     algorithms = best_starts(tuple(shape), ring, 1, own=own, count=count)
-    stem = f"start_{'x'.join(map(str, shape))}_{ring}"
-    if count == 1:
-        path = algorithms[0].save(directory / f"{stem}.json")
-    else:
-        path = directory / stem
-        path.mkdir()
-        for number, algorithm in enumerate(algorithms):
-            algorithm.save(path / f"{number:02d}.json")
+    path = save_starts(algorithms, directory / f"start_{'x'.join(map(str, shape))}_{ring}.json")
     if len(algorithms) == 1:
         return str(path), f"{algorithms[0].name} (rank {algorithms[0].rank} over " \
                           f"{algorithms[0].ring})"

@@ -133,21 +133,28 @@ def test_config_composes_and_rejects_bad_values(compose_config, tmp_path):
 
 def test_the_walks_spread_over_a_folder_of_starts(tmp_path, compose_config):
     # Strassen (7) and the school method (8) of <2,2,2>: walks 0 and 2 start from the first
-    # file, 1 and 3 from the second, over Z2, over Z and with c3.
+    # file, 1 and 3 from the second, over Z2 and over Z; with c3 (Strassen is not
+    # C3-invariant as written) the diagonal-pairs start (13) and the school method.
+    from mlo_exp.agents.flipgraph.c3 import diagonal_pairs_start
+    from mlo_exp.algorithms.algorithm import Algorithm
     from mlo_exp.algorithms.library import lookup
 
     folder = tmp_path / "starts"
     folder.mkdir()
     lookup("strassen").save(folder / "00.json")
     lookup("school-2x2x2").save(folder / "01.json")
-    for ring, extra in (("Z2", {}), ("Z", {}), ("Z2", {"symmetry": "c3"})):
-        if extra:  # Strassen is not C3-invariant as written: two school schemes then
-            lookup("school-2x2x2").save(folder / "00.json")
+    for ring, extra, expected in (("Z2", {}, [7, 8, 7, 8]), ("Z", {}, [7, 8, 7, 8]),
+                                  ("Z2", {"symmetry": "c3"}, [13, 8, 13, 8])):
+        if extra:
+            Algorithm((2, 2, 2), *diagonal_pairs_start(2), "Z2").save(folder / "00.json")
         agent = make_agent((2, 2, 2), ring, walks=4, flips_per_episode=10,
                            start_from=str(folder), starts=2, **extra)
         ranks = [agent.current_factors(w)[0].shape[1] for w in range(4)]
-        assert ranks == ([8, 8, 8, 8] if extra else [7, 8, 7, 8])
+        assert ranks == expected
         assert list(agent.walks.best_rank) == ranks
+    lookup("school-2x2x2").save(folder / "02.json")
+    with pytest.raises(ValueError, match="3 starts for 2 walks"):
+        make_agent((2, 2, 2), "Z2", walks=2, start_from=str(folder), starts=2)
     settings = validate(compose_config(["agent=flipgraph", "agent.start_from=built",
                                         "agent.starts=4", "agent.walks=4"]))
     assert settings.agent.starts == 4

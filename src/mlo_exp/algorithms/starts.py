@@ -27,6 +27,7 @@ Z2: the sums of rank 49 stop at 48, two restrictions of rank 50 reach the record
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -112,6 +113,19 @@ def _terms(factors: list[np.ndarray], ring: str) -> tuple:
     """The scheme's terms as a sorted tuple (modulo 2 over ``Z2``): equal for equal schemes."""
     stacked = np.concatenate(factors) % 2 if ring == "Z2" else np.concatenate(factors)
     return tuple(sorted(tuple(column) for column in stacked.T.tolist()))
+
+
+def save_starts(algorithms: list[Algorithm], file: Path) -> Path:
+    """The path to give ``agent.start_from``: one start saved as ``file`` (a ``.json`` path),
+    or several saved one per file, ``00.json``, ``01.json``..., in the folder ``file`` without
+    its suffix (the walks read them in name order)."""
+    if len(algorithms) == 1:
+        return algorithms[0].save(file)
+    folder = file.with_suffix("")
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, algorithm in enumerate(algorithms):
+        algorithm.save(folder / f"{number:02d}.json")
+    return folder
 
 
 def best_start(shape: tuple[int, int, int], ring: str, bound: int,

@@ -76,13 +76,9 @@ def resolve_start_from(cfg: DictConfig, run_dir: Path) -> None:
         message = error.args[0] if error.args else str(error)
         raise ConfigError("agent.start_from", name, "an algorithm file, a library name, auto "
                           f"or built ({message})") from None
-    if len(algorithms) == 1:
-        path = algorithms[0].save(run_dir / "start_from.json")
-    else:  # agent.starts > 1: one file per start, read in name order
-        path = run_dir / "start_from"
-        path.mkdir(parents=True, exist_ok=True)
-        for number, algorithm in enumerate(algorithms):
-            algorithm.save(path / f"{number:02d}.json")
+    from mlo_exp.algorithms.starts import save_starts
+
+    path = save_starts(algorithms, run_dir / "start_from.json")
     with open_dict(cfg):
         cfg.agent.start_from = str(path)
     for algorithm in algorithms:

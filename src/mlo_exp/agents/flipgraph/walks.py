@@ -338,6 +338,10 @@ def make_walks(game: TensorGame, settings: FlipGraphAgentConfig, seeds: np.ndarr
                          f"Z2 walks without symmetry; the run is over {game.ring} with "
                          f"symmetry={settings.symmetry}: set agent.min_flippable=0")
     starts = start_schemes(game, settings)
+    if len(starts) > len(seeds):
+        raise ValueError(f"agent.start_from={settings.start_from!r}: {len(starts)} starts for "
+                         f"{len(seeds)} walks; accepted: at most one start per walk (raise "
+                         "agent.walks or remove files)")
     largest = max(starts, key=lambda start: start[0].shape[1])  # sizes the arrays
     kind = C3Walks if settings.symmetry == "c3" else Z2Walks if game.ring == "Z2" else IntWalks
     walks = kind(game, settings, largest, seeds)
