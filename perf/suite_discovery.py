@@ -16,8 +16,10 @@ all); the full mode follows the issue's protocol (10 seeds of at most 10 minutes
 one seed of 15 minutes per larger shape; about an hour in all, most of it the larger shapes;
 the no-learning ablation on <2,2,2> only). Environment variables override either mode:
 ``DISCOVERY_SHAPES`` (e.g. ``2x2x2,2x2x3``), ``DISCOVERY_AGENTS`` (names of :data:`AGENTS`),
-``DISCOVERY_SEEDS`` (seeds per run of the learning agents), ``DISCOVERY_BUDGET_S`` (seconds
-per learning-agent run), ``DISCOVERY_BASELINE_SEEDS`` and ``DISCOVERY_BASELINE_BUDGET_S``.
+``DISCOVERY_SEEDS`` (seeds per run of the learning agents), ``DISCOVERY_FIRST_SEED`` (the
+first seed of every row, default 0; e.g. 10 for a table on seeds that no tuning saw),
+``DISCOVERY_BUDGET_S`` (seconds per learning-agent run), ``DISCOVERY_BASELINE_SEEDS`` and
+``DISCOVERY_BASELINE_BUDGET_S``.
 Timings are CPU timings on a shared machine; the tables record the load average.
 
 The MCTS agent (issues 14 and 32) has its own rows: ``DISCOVERY_SET=mcts`` runs ``mcts``
@@ -34,7 +36,9 @@ control of the same table:
   no tree since the tree lost to it in issue 32's table);
 * ``mcts_frozen_pretrained``: the network frozen after the same demonstration pretraining;
 * ``mcts_frozen_at_init``: the network frozen at its initialisation (``learning_rate=0``);
-* ``mcts_no_demonstrations``.
+* ``mcts_no_demonstrations``;
+* ``mcts_wide``: the learning agent with the defaults it had before its throughput change
+  (torso 256, decoder 128, 32 steps an episode, 1,500 pretraining steps), not a control.
 
 Its rows add network evaluations/s, network updates/s, proposals/s and simulations/s, and a
 figure of the median best rank against wall time per agent. ``DISCOVERY_ABLATION_SEEDS``
@@ -92,6 +96,10 @@ AGENTS: dict[str, tuple[list[str], bool]] = {
     "mcts_frozen_at_init": (["agent=mcts", "agent.learning_rate=0"], True),
     "mcts_no_demonstrations": (["agent=mcts", "agent.demonstrations=false"], True),
     "mcts_no_resampling": (["agent=mcts", "agent.resample_steps=0"], True),
+    # The defaults before issue 32's throughput change (a wider network, more steps): the
+    # row that shows what the change bought, side by side.
+    "mcts_wide": (["agent=mcts", "agent.hidden=256", "agent.decoder_hidden=128",
+                   "agent.train_steps=32", "agent.pretrain_steps=1500"], True),
 }
 # Named sets of agents (DISCOVERY_SET): the default, the MCTS agent with its controls, and
 # pair_policy with its frozen ablation on <2,3,3>.
@@ -102,7 +110,7 @@ SETS = {"default": ["pair_policy", "pair_policy_no_learning", "greedy", "random"
         "pair_policy": ["pair_policy", "pair_policy_no_learning"]}
 # Control rows get DISCOVERY_ABLATION_SEEDS seeds (default 3; 1 with --quick) instead of
 # DISCOVERY_SEEDS.
-ABLATION_ROWS = {*MCTS_CONTROLS, "mcts_no_resampling"}
+ABLATION_ROWS = {*MCTS_CONTROLS, "mcts_no_resampling", "mcts_wide"}
 # The MCTS set's protocol (issue 32): 5 seeds for mcts, 3 per control, the same budget for
 # every row: 10 minutes on <2,2,2>, 15 on <2,2,3>, 60 on <2,3,3> (the shapes beyond <2,2,2>
 # only when DISCOVERY_SHAPES names them).
@@ -120,8 +128,8 @@ FULL = {"2x2x2": ((10, 600.0), (3, 60.0)), "2x2x3": ((2, 900.0), (1, 60.0)),
 QUICK = {"2x2x2": ((2, 20.0), (2, 8.0))}
 # --quick with DISCOVERY_SET=mcts: one seed a row, 12 s each (7 rows, about two minutes).
 QUICK_PLANS = {"mcts": {"2x2x2": ((1, 12.0), (1, 12.0))}}
-# --quick: the MCTS rows run a shrunken agent (a first episode of 1,500 pretraining steps
-# alone would overrun a 20 s budget); a smoke run of the machinery, not a measurement.
+# --quick: the MCTS rows run a shrunken agent, so that a 12 s run plays several episodes;
+# a smoke run of the machinery, not a measurement.
 QUICK_OVERRIDES = {"mcts": ["agent.pretrain_steps=20", "agent.batch_size=4",
                             "agent.chains=16", "agent.train_steps=4"]}
 QUICK_TREE = "agent.simulations=4"  # --quick: the tree rows' simulations
@@ -164,7 +172,8 @@ def _plan(quick: bool) -> list[tuple[str, str, list[int], float]]:
             limit = float(os.environ.get("DISCOVERY_BUDGET_S" if learning else
                                          "DISCOVERY_BASELINE_BUDGET_S",
                                          budget if learning else base_budget))
-            plan.append((shape, agent, list(range(count)), limit))
+            first = int(os.environ.get("DISCOVERY_FIRST_SEED", 0))
+            plan.append((shape, agent, list(range(first, first + count)), limit))
     return plan
 
 
