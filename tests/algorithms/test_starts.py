@@ -8,7 +8,7 @@ import numpy as np
 from omegaconf import open_dict
 
 from mlo_exp.algorithms.algorithm import Algorithm
-from mlo_exp.algorithms.starts import best_start, best_starts, candidates
+from mlo_exp.algorithms.starts import _terms, best_start, best_starts, candidates
 from mlo_exp.config import validate
 from mlo_exp.run.experiment import resolve_start_from
 
@@ -74,6 +74,20 @@ def test_best_starts_are_distinct_lowest_first_and_not_always_the_lowest_rank():
     assert len(terms) == 16  # no scheme twice, modulo 2
     assert any("3x4x6" in a.name and "restricted" in a.name and a.rank == 50 for a in starts)
     assert [a.name for a in best_starts((3, 4, 5), "Z2", bound=1, own=False)] == [starts[0].name]
+
+
+def test_over_z_a_term_with_its_signs_moved_is_the_same_term():
+    scheme = best_start((2, 2, 2), "Z", bound=1)  # the catalogue's rank 7 over Z
+    u, v, w = (np.array(f, dtype=np.int64) for f in (scheme.u, scheme.v, scheme.w))
+    flipped = [u.copy(), v.copy(), w.copy()]
+    flipped[0][:, 0] *= -1  # (-u) (x) v (x) (-w): the same first term
+    flipped[2][:, 0] *= -1
+    flipped[1][:, 1] *= -1  # u (x) (-v) (x) (-w): the same second term
+    flipped[2][:, 1] *= -1
+    assert _terms(flipped, "Z") == _terms([u, v, w], "Z")
+    other = [u.copy(), v.copy(), w.copy()]
+    other[2][:, 0] *= -1  # only w's sign: a different term
+    assert _terms(other, "Z") != _terms([u, v, w], "Z")
 
 
 def test_the_run_writes_several_built_starts_to_a_folder(compose_config, tmp_path):

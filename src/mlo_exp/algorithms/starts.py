@@ -110,9 +110,19 @@ def best_starts(shape: tuple[int, int, int], ring: str, bound: int, own: bool = 
 
 
 def _terms(factors: list[np.ndarray], ring: str) -> tuple:
-    """The scheme's terms as a sorted tuple (modulo 2 over ``Z2``): equal for equal schemes."""
-    stacked = np.concatenate(factors) % 2 if ring == "Z2" else np.concatenate(factors)
-    return tuple(sorted(tuple(column) for column in stacked.T.tolist()))
+    """The scheme's terms as a sorted tuple: equal for equal schemes. Over ``Z2`` modulo 2;
+    over ``Z`` with each term's signs in one form (``u (x) v (x) w`` is
+    ``(-u) (x) v (x) (-w)`` and ``u (x) (-v) (x) (-w)``: the first non-zero entry of ``u``
+    and of ``v`` made positive, ``w`` taking the signs)."""
+    if ring == "Z2":
+        return tuple(sorted(tuple(c) for c in (np.concatenate(factors) % 2).T.tolist()))
+    u, v, w = (f.copy() for f in factors)
+    for part in (u, v):
+        first = np.argmax(part != 0, axis=0)  # first non-zero row per term (0 if none)
+        sign = np.where(part[first, np.arange(part.shape[1])] < 0, -1, 1)
+        part *= sign
+        w *= sign
+    return tuple(sorted(tuple(c) for c in np.concatenate([u, v, w]).T.tolist()))
 
 
 def save_starts(algorithms: list[Algorithm], file: Path) -> Path:
