@@ -37,6 +37,9 @@ control of the same table:
 * ``mcts_frozen_pretrained``: the network frozen after the same demonstration pretraining;
 * ``mcts_frozen_at_init``: the network frozen at its initialisation (``learning_rate=0``);
 * ``mcts_no_demonstrations``;
+* ``mcts_prior_share`` (``agent.prior_share=0.5``: half of each resampling step's candidates
+  from the sparse prior, beside the network's) and its ablation
+  ``mcts_prior_share_frozen_pretrained``;
 * ``mcts_wide``: the learning agent with the defaults it had before its throughput change
   (torso 256, decoder 128, 32 steps an episode, 1,500 pretraining steps), not a control.
 
@@ -96,6 +99,11 @@ AGENTS: dict[str, tuple[list[str], bool]] = {
     "mcts_frozen_at_init": (["agent=mcts", "agent.learning_rate=0"], True),
     "mcts_no_demonstrations": (["agent=mcts", "agent.demonstrations=false"], True),
     "mcts_no_resampling": (["agent=mcts", "agent.resample_steps=0"], True),
+    # Half of each resampling step's candidates from the sparse prior beside the network's,
+    # learning and frozen after the same pretraining (its ablation).
+    "mcts_prior_share": (["agent=mcts", "agent.prior_share=0.5"], True),
+    "mcts_prior_share_frozen_pretrained": (["agent=mcts", "agent.prior_share=0.5",
+                                            "agent.freeze_after_pretraining=true"], True),
     # The defaults before issue 32's throughput change (a wider network, more steps): the
     # row that shows what the change bought, side by side.
     "mcts_wide": (["agent=mcts", "agent.hidden=256", "agent.decoder_hidden=128",
@@ -110,7 +118,8 @@ SETS = {"default": ["pair_policy", "pair_policy_no_learning", "greedy", "random"
         "pair_policy": ["pair_policy", "pair_policy_no_learning"]}
 # Control rows get DISCOVERY_ABLATION_SEEDS seeds (default 3; 1 with --quick) instead of
 # DISCOVERY_SEEDS.
-ABLATION_ROWS = {*MCTS_CONTROLS, "mcts_no_resampling", "mcts_wide"}
+ABLATION_ROWS = {*MCTS_CONTROLS, "mcts_no_resampling", "mcts_wide",
+                 "mcts_prior_share_frozen_pretrained"}
 # The MCTS set's protocol (issue 32): 5 seeds for mcts, 3 per control, the same budget for
 # every row: 10 minutes on <2,2,2>, 15 on <2,2,3>, 60 on <2,3,3> (the shapes beyond <2,2,2>
 # only when DISCOVERY_SHAPES names them).

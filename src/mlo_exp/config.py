@@ -314,6 +314,9 @@ class MctsAgentConfig(AgentConfig):
     # Who proposes candidate moves: "network" (the policy head; it learns) or "sparse" (the
     # control: the sparse prior of the demonstrations, no network evaluated, no learning).
     proposals: str = "network"
+    # Share of each resampling step's candidates drawn from the sparse prior beside the
+    # network's (0: all from the network; ignored with proposals=sparse).
+    prior_share: float = 0.0
     # true: the network learns from demonstrations before the first game, then never again
     # (the control that tells whether self-play learning adds to the pretraining).
     freeze_after_pretraining: bool = False
@@ -340,6 +343,9 @@ class MctsAgentConfig(AgentConfig):
                "a number >= 0")
         _check(self.learning_rate >= 0, "agent.learning_rate", self.learning_rate,
                "a number >= 0 (0: the network stays at its initialisation, an ablation)")
+        _check(0 <= self.prior_share < 1, "agent.prior_share", self.prior_share,
+               "a share in [0, 1) (0: every candidate from the network; proposals=sparse for "
+               "the prior alone)")
         for name in ("basis_change", "basis_elementary"):
             _check(0 <= getattr(self, name) <= 1, f"agent.{name}", getattr(self, name),
                    "a probability in [0, 1]")

@@ -71,6 +71,23 @@ def test_resampling_proposals_are_network_pairs_with_w_from_the_sparse_prior():
     assert agent.evaluations == agent.proposals == 4
 
 
+def test_a_prior_share_puts_the_sparse_priors_pairs_beside_the_networks():
+    agent = small_agent(demo_nonzeros=1, prior_share=0.5)
+    game = agent.game
+    samples = agent.propose(game.target[None].expand(4, -1, -1, -1),
+                            game.target[None].float().expand(4, -1, -1, -1),
+                            torch.zeros(4, 2, 12, dtype=torch.long),
+                            torch.zeros(4, dtype=torch.long), game.max_rank, 8, 1.0)
+    assert samples.shape == (4, 8, 12)
+    u, v, _ = torch.split(agent.values[samples], agent.dims, dim=-1)
+    # the last half: the prior's, one non-zero entry per factor (demo_nonzeros=1)
+    assert bool(((u[:, 4:] != 0).sum(dim=-1) == 1).all())
+    assert bool(((v[:, 4:] != 0).sum(dim=-1) == 1).all())
+    assert agent.evaluations == agent.proposals == 4  # one network call, for 4 pairs a state
+    with pytest.raises(ValueError, match="prior_share"):
+        small_agent(prior_share=1.0)
+
+
 def test_an_episode_plays_legal_moves_and_reports_metrics():
     agent = small_agent()
     result = agent.run_episode()
@@ -112,7 +129,7 @@ def test_a_solution_on_a_changed_basis_maps_back_exactly(seed):
 VARIANTS = {"learning": {}, "sparse_proposals": {"proposals": "sparse"},
             "frozen_pretrained": {"freeze_after_pretraining": True},
             "frozen_at_init": {"learning_rate": 0.0}, "no_tree": {"simulations": 0},
-            "no_demonstrations": {"demonstrations": False}}
+            "no_demonstrations": {"demonstrations": False}, "prior_share": {"prior_share": 0.5}}
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

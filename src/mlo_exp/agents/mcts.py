@@ -223,16 +223,27 @@ class MctsAgent(Agent):
                 ) -> torch.Tensor:
         """``count`` pairs per state, ``(B, count, A)`` indices (the resampler's
         :data:`~mlo_exp.agents.mcts_resampling.Proposer`). The resampler re-fits ``w``, so
-        the network draws only ``u`` and ``v``; ``w`` comes from the sparse prior."""
+        the network draws only ``u`` and ``v``; ``w`` comes from the sparse prior. With
+        ``prior_share`` > 0 the last ``round(count * prior_share)`` pairs are the sparse
+        prior's, beside the network's."""
         du, dv, dw = self.dims
-        pairs = self.evaluate(residual, relaxed, history, moves, limit, count, temperature,
+        batch = residual.shape[0]
+        prior = min(round(count * self.settings.prior_share), count - 1) \
+            if self.uses_network else 0
+        own = count - prior
+        pairs = self.evaluate(residual, relaxed, history, moves, limit, own, temperature,
                               length=du + dv)[1]
         if not self.uses_network:  # the sparse prior's moves are whole already
             return pairs
-        w = self.space.sparse_factors(pairs.shape[0] * count, dw, self.settings.demo_nonzeros,
+        w = self.space.sparse_factors(batch * own, dw, self.settings.demo_nonzeros,
                                       self.generator)
-        w = self.space.to_index(w).view(pairs.shape[0], count, dw)
-        return torch.cat([pairs[..., :du + dv], w], dim=2)
+        w = self.space.to_index(w).view(batch, own, dw)
+        pairs = torch.cat([pairs[..., :du + dv], w], dim=2)
+        if not prior:
+            return pairs
+        sparse = self.space.sparse_moves(batch * prior, self.settings.demo_nonzeros,
+                                         self.generator)
+        return torch.cat([pairs, self.space.to_index(sparse).view(batch, prior, -1)], dim=1)
 
     # -- change of basis --------------------------------------------------------------------
     def _rand(self) -> float:
