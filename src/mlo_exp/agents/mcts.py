@@ -18,7 +18,9 @@ exact solve for ``w``) is :mod:`mlo_exp.agents.pair_algebra`, shared with ``pair
 ``network`` (the policy head at ``temperature``, with the value head's estimate) or
 ``sparse``, the control: moves from the sparse prior (1 to ``demo_nonzeros`` non-zero
 entries per factor, the distribution the demonstrations teach), a value of 0, no network
-evaluated, no learning. A learning claim holds only against this control, the network
+evaluated, no learning; ``prior_share`` > 0 puts that share of each resampling step's
+candidates from the sparse prior beside the network's. A learning claim holds only against
+this control, the network
 frozen after the same pretraining (``freeze_after_pretraining``), the network frozen at its
 initialisation (``learning_rate=0``), no demonstrations and the tree (``simulations=32``).
 
