@@ -54,14 +54,19 @@ def test_a_draw_of_u_and_v_only_is_the_prefix_of_the_full_draw():
     assert bool((draws[1][..., du + dv:] == 0).all())
 
 
+def _propose_on_the_target(agent: MctsAgent) -> torch.Tensor:
+    """8 resampling proposals for each of 4 copies of the game's starting state."""
+    game = agent.game
+    return agent.propose(game.target[None].expand(4, -1, -1, -1),
+                         game.target[None].float().expand(4, -1, -1, -1),
+                         torch.zeros(4, 2, 12, dtype=torch.long),
+                         torch.zeros(4, dtype=torch.long), game.max_rank, 8, 1.0)
+
+
 def test_resampling_proposals_are_network_pairs_with_w_from_the_sparse_prior():
     """The resampler re-fits ``w``: the network draws ``u, v``, ``w`` is the sparse prior's."""
     agent = small_agent(demo_nonzeros=1)
-    game = agent.game
-    samples = agent.propose(game.target[None].expand(4, -1, -1, -1),
-                            game.target[None].float().expand(4, -1, -1, -1),
-                            torch.zeros(4, 2, 12, dtype=torch.long),
-                            torch.zeros(4, dtype=torch.long), game.max_rank, 8, 1.0)
+    samples = _propose_on_the_target(agent)
     assert samples.shape == (4, 8, 12)
     moves = agent.values[samples]
     assert torch.equal(agent.space.canonical(moves), moves)
@@ -73,11 +78,7 @@ def test_resampling_proposals_are_network_pairs_with_w_from_the_sparse_prior():
 
 def test_a_prior_share_puts_the_sparse_priors_pairs_beside_the_networks():
     agent = small_agent(demo_nonzeros=1, prior_share=0.5)
-    game = agent.game
-    samples = agent.propose(game.target[None].expand(4, -1, -1, -1),
-                            game.target[None].float().expand(4, -1, -1, -1),
-                            torch.zeros(4, 2, 12, dtype=torch.long),
-                            torch.zeros(4, dtype=torch.long), game.max_rank, 8, 1.0)
+    samples = _propose_on_the_target(agent)
     assert samples.shape == (4, 8, 12)
     u, v, _ = torch.split(agent.values[samples], agent.dims, dim=-1)
     # the last half: the prior's, one non-zero entry per factor (demo_nonzeros=1)
