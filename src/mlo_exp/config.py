@@ -288,7 +288,7 @@ class MctsAgentConfig(AgentConfig):
     temperature: float = 1.0  # policy temperature when sampling candidate moves
     # Sizes and steps chosen for throughput (issue 32): at 256/128 wide, 32 steps an episode
     # and 1500 pretraining steps the learning row was 2.3x slower than the sparse prior.
-    # Chosen on <2,2,2> seeds 0-9; measured on seeds 10-19: perf/discovery_mcts_seeds10-19.md.
+    # Chosen on <2,2,2> seeds 0-9; measured on seeds 10-19: perf/discovery_mcts_throughput.md.
     hidden: int = 128  # torso width
     decoder_hidden: int = 64  # autoregressive decoder width
     history: int = 2  # last moves the network reads
