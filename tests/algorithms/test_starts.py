@@ -79,15 +79,19 @@ def test_best_starts_are_distinct_lowest_first_and_not_always_the_lowest_rank():
 def test_over_z_a_term_with_its_signs_moved_is_the_same_term():
     scheme = best_start((2, 2, 2), "Z", bound=1)  # the catalogue's rank 7 over Z
     u, v, w = (np.array(f, dtype=np.int64) for f in (scheme.u, scheme.v, scheme.w))
+
+    def terms(u, v, w):
+        return _terms(Algorithm((2, 2, 2), u, v, w, "Z"), "Z")
+
     flipped = [u.copy(), v.copy(), w.copy()]
     flipped[0][:, 0] *= -1  # (-u) (x) v (x) (-w): the same first term
     flipped[2][:, 0] *= -1
     flipped[1][:, 1] *= -1  # u (x) (-v) (x) (-w): the same second term
     flipped[2][:, 1] *= -1
-    assert _terms(flipped, "Z") == _terms([u, v, w], "Z")
+    assert terms(*flipped) == terms(u, v, w)
     other = [u.copy(), v.copy(), w.copy()]
     other[2][:, 0] *= -1  # only w's sign: a different term
-    assert _terms(other, "Z") != _terms([u, v, w], "Z")
+    assert terms(*other) != terms(u, v, w)
 
 
 def test_the_run_writes_several_built_starts_to_a_folder(compose_config, tmp_path):

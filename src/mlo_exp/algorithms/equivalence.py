@@ -140,7 +140,7 @@ def factor_rank_profile(algorithm: Algorithm) -> list[tuple[int, int, int]]:
     return sorted(profile)  # type: ignore[return-value]
 
 
-def _normalised_terms(algorithm: Algorithm) -> list[tuple[tuple, ...]]:
+def normalised_terms(algorithm: Algorithm) -> list[tuple[tuple, ...]]:
     """Each term scaled so the first nonzero of its A and B factors is 1 (the scale moves to
     the C factor; nothing moves modulo 2), as sorted tuples of exact numbers."""
     factors = [np.asarray(x) for x in (algorithm.u, algorithm.v, algorithm.w)]
@@ -185,7 +185,7 @@ def _normalised_integer_terms(factors: list[np.ndarray], modulo_2: bool) -> list
 
 def coefficient_multiset(algorithm: Algorithm) -> Counter:
     """How often each coefficient occurs once every term is normalised."""
-    return Counter(x for term in _normalised_terms(algorithm) for factor in term for x in factor)
+    return Counter(x for term in normalised_terms(algorithm) for factor in term for x in factor)
 
 
 def orientations(algorithm: Algorithm) -> list[Algorithm]:
@@ -217,7 +217,7 @@ def canonical_key(algorithm: Algorithm) -> str:
             continue
         payload = json.dumps({"shape": list(target), "field": field,
                               "terms": [[[str(x) for x in f] for f in term]
-                                        for term in _normalised_terms(oriented)]})
+                                        for term in normalised_terms(oriented)]})
         keys.append(hashlib.sha256(payload.encode()).hexdigest())
     return min(keys)
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from mlo_exp.algorithms.algorithm import Algorithm
+from mlo_exp.algorithms.equivalence import normalised_terms
 from mlo_exp.algorithms.library import best, school
 from mlo_exp.algorithms.operations import AXES, direct_sum, extend, restrict
 
@@ -99,7 +100,7 @@ def best_starts(shape: tuple[int, int, int], ring: str, bound: int, own: bool = 
         factors = [np.asarray(f, dtype=np.int64) for f in (algorithm.u, algorithm.v, algorithm.w)]
         if ring == "Z" and max(int(np.abs(f).max()) for f in factors) > bound:
             continue
-        key = _terms(factors, ring)
+        key = tuple(_terms(algorithm, ring))
         if key in seen or not algorithm.verify().ok:
             continue
         seen.add(key)
@@ -109,20 +110,15 @@ def best_starts(shape: tuple[int, int, int], ring: str, bound: int, own: bool = 
     return sorted(fitting, key=lambda a: a.rank)[:count]  # stable: ties keep their order
 
 
-def _terms(factors: list[np.ndarray], ring: str) -> tuple:
-    """The scheme's terms as a sorted tuple: equal for equal schemes. Over ``Z2`` modulo 2;
-    over ``Z`` with each term's signs in one form (``u (x) v (x) w`` is
-    ``(-u) (x) v (x) (-w)`` and ``u (x) (-v) (x) (-w)``: the first non-zero entry of ``u``
-    and of ``v`` made positive, ``w`` taking the signs)."""
-    if ring == "Z2":
-        return tuple(sorted(tuple(c) for c in (np.concatenate(factors) % 2).T.tolist()))
-    u, v, w = (f.copy() for f in factors)
-    for part in (u, v):
-        first = np.argmax(part != 0, axis=0)  # first non-zero row per term (0 if none)
-        sign = np.where(part[first, np.arange(part.shape[1])] < 0, -1, 1)
-        part *= sign
-        w *= sign
-    return tuple(sorted(tuple(c) for c in np.concatenate([u, v, w]).T.tolist()))
+def _terms(algorithm: Algorithm, ring: str) -> list:
+    """The scheme's terms, each scaled to one form and sorted
+    (:func:`~mlo_exp.algorithms.equivalence.normalised_terms`: over ``Z`` the signs of ``u``
+    and ``v`` move into ``w``): equal for the same terms in any order; modulo 2 in a ``Z2``
+    run."""
+    if ring == "Z2" and algorithm.ring != "Z2":
+        algorithm = Algorithm(algorithm.shape, np.asarray(algorithm.u) % 2,
+                              np.asarray(algorithm.v) % 2, np.asarray(algorithm.w) % 2, "Z2")
+    return normalised_terms(algorithm)
 
 
 def save_starts(algorithms: list[Algorithm], file: Path) -> Path:
