@@ -165,6 +165,7 @@ def _plan(quick: bool) -> list[tuple[str, str, list[int], float]]:
     for name in agents:
         if name not in AGENTS:
             raise SystemExit(f"DISCOVERY_AGENTS: unknown agent {name!r}; accepted: {list(AGENTS)}")
+    first = int(os.environ.get("DISCOVERY_FIRST_SEED", 0))
     plan = []
     for shape in shapes:
         (seeds, budget), (base_seeds, base_budget) = table.get(shape, FULL[shape])
@@ -181,7 +182,6 @@ def _plan(quick: bool) -> list[tuple[str, str, list[int], float]]:
             limit = float(os.environ.get("DISCOVERY_BUDGET_S" if learning else
                                          "DISCOVERY_BASELINE_BUDGET_S",
                                          budget if learning else base_budget))
-            first = int(os.environ.get("DISCOVERY_FIRST_SEED", 0))
             plan.append((shape, agent, list(range(first, first + count)), limit))
     return plan
 

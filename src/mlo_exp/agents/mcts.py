@@ -20,9 +20,9 @@ exact solve for ``w``) is :mod:`mlo_exp.agents.pair_algebra`, shared with ``pair
 entries per factor, the distribution the demonstrations teach), a value of 0, no network
 evaluated, no learning; ``prior_share`` > 0 puts that share of each resampling step's
 candidates from the sparse prior beside the network's. A learning claim holds only against
-this control, the network
-frozen after the same pretraining (``freeze_after_pretraining``), the network frozen at its
-initialisation (``learning_rate=0``), no demonstrations and the tree (``simulations=32``).
+this control, the network frozen after the same pretraining (``freeze_after_pretraining``),
+the network frozen at its initialisation (``learning_rate=0``), no demonstrations and the
+tree (``simulations=32``).
 
 **Relaxed residual** (pair_policy's lesson: given the ``(u, v)`` pairs, the target is linear
 in ``W``). It is zero exactly when the pairs played span the target; the search then solves
